@@ -1,0 +1,66 @@
+# Beacon developer tasks.  Everything runs from the project's own virtualenv (.venv).
+#   make run      migrate, seed demo data and serve on http://127.0.0.1:8000 (DEBUG on by default)
+#   make test     the whole pytest suite (PYTEST_ARGS="-k foo -x" to narrow it; DATABASE_URL is passed through)
+#   make lint     ruff
+#   make check    missing migrations + Django's deployment checks
+#   make worker   the background task worker
+#   make bench    benchmarks (bench/run.py)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := venv
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MANAGE := $(PY) manage.py
+PYTEST_ARGS ?=
+
+# Local development runs with DEBUG on unless the caller says otherwise.
+DEV_ENV = DEBUG="$${DEBUG:-1}"
+
+# A syntactically valid production-like configuration, only for `check --deploy`.
+DEPLOY_CHECK_ENV = env -u SECURE_SSL_REDIRECT -u SECURE_COOKIES -u SECURE_HSTS_SECONDS -u BEHIND_PROXY \
+	DEBUG=0 \
+	SECRET_KEY=CINz9-5mo5uKN5COK71c7vMpXMYTatBNB8tZXOuaonGbbXP1-xXCHij31DXC \
+	ALLOWED_HOSTS=beacon.example.com \
+	SITE_URL=https://beacon.example.com
+
+.PHONY: venv run test lint check bench worker
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Beacon needs Python >= 3.11 (found %d.%d); run make PYTHON=python3.11" % sys.version_info[:2])'
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when a requirements file is newer than the stamp.
+$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "$(VENV) uses Python %d.%d; Beacon needs >= 3.11: remove $(VENV) and run make again" % sys.version_info[:2])'
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	@touch $@
+
+venv: $(STAMP)
+
+run: venv
+	$(DEV_ENV) $(MANAGE) migrate --noinput
+	$(DEV_ENV) $(MANAGE) seed_demo
+	$(DEV_ENV) $(MANAGE) runserver 127.0.0.1:8000
+
+# Settings refuse to load without a SECRET_KEY when DEBUG is off, and pytest-django imports
+# them before any conftest runs, so the suite gets a throwaway key unless one is set.
+test: venv
+	SECRET_KEY="$${SECRET_KEY:-test-only-not-secret-2b9f0c7e4a1d}" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check . || echo "ruff format: some files would be reformatted (informational; run '$(VENV)/bin/ruff format .')"
+
+check: venv
+	$(DEV_ENV) $(MANAGE) makemigrations --check --dry-run
+	$(DEPLOY_CHECK_ENV) $(MANAGE) check --deploy --fail-level WARNING
+
+bench: venv
+	$(PY) bench/run.py
+
+worker: venv
+	$(DEV_ENV) $(MANAGE) db_worker --no-reload

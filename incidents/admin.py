@@ -1,0 +1,94 @@
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+
+from incidents import workflow
+from incidents.models import Incident, Profile, Service, TimelineEntry
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "is_public"]
+    list_filter = ["is_public"]
+    search_fields = ["name", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class TimelineInline(admin.TabularInline):
+    """The timeline, read-only: it is append-only everywhere, the admin included."""
+
+    model = TimelineEntry
+    extra = 0
+    fields = ["created_at", "kind", "author", "text", "data"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = ["ref", "title", "severity", "status", "service", "lead", "reported_at"]
+    list_filter = ["severity", "status", "service", "source"]
+    list_select_related = ["service", "lead"]
+    search_fields = ["title", "description"]
+    date_hierarchy = "reported_at"
+    ordering = ["-reported_at"]
+    raw_id_fields = ["reporter"]
+    # status, severity, lead and the lifecycle timestamps change only through workflow.py.
+    fields = ["title", "service", "description", "impact", "logs", "occurred_at", "public", "reporter"]
+    readonly_fields = ["reporter"]
+    inlines = [TimelineInline]
+    actions = ["close_selected"]
+
+    @admin.display(description="Reference", ordering="pk")
+    def ref(self, incident: Incident) -> str:
+        return incident.ref
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        by_ref = self.model.objects.by_ref(search_term)
+        if search_term and by_ref.exists():
+            queryset |= by_ref
+        return queryset, may_have_duplicates
+
+    def has_add_permission(self, request) -> bool:
+        # New incidents come through the report form, the API or Alertmanager (workflow.report).
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # An incident is a record: its timeline is the audit trail. Close it instead.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        changes = {f: form.cleaned_data[f] for f in form.changed_data if f in workflow.REPORT_FIELDS}
+        current = Incident.objects.get(pk=obj.pk)
+        if changes:
+            workflow.edit(current, by=request.user, version=current.version, changes=changes)
+        if "public" in form.changed_data:
+            Incident.objects.filter(pk=obj.pk).update(public=form.cleaned_data["public"])
+
+    @admin.action(description="Close the selected resolved incidents", permissions=["close"])
+    def close_selected(self, request, queryset):
+        closed = 0
+        for incident in queryset:
+            try:
+                workflow.close(incident, by=request.user)
+                closed += 1
+            except (workflow.InvalidTransition, PermissionDenied) as refusal:
+                self.message_user(request, f"{incident.ref}: {refusal or 'not allowed'}", messages.WARNING)
+        if closed:
+            self.message_user(request, f"Closed {closed} incident(s).", messages.SUCCESS)
+
+    def has_close_permission(self, request) -> bool:
+        return request.user.has_perm("incidents.close_incident")
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "time_zone", "email_notifications"]
+    search_fields = ["user__username", "user__email"]

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class IncidentsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "incidents"
+
+    def ready(self) -> None:
+        from incidents.roles import sync_roles_after_migrate
+
+        # Runs after auth has created the permissions of every migrated model.
+        post_migrate.connect(sync_roles_after_migrate, dispatch_uid="incidents.sync_roles")

@@ -1,0 +1,80 @@
+from datetime import date, datetime, time, timedelta
+
+import django_filters
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models import REF_RE, Incident, Service, Severity, Status
+
+
+class IncidentFilter(django_filters.FilterSet):
+    """The incident list's filters. Everything lives in the query string, so a list can be shared.
+
+    A value that does not parse is ignored and its error shown beside the field (never a 500).
+    """
+
+    q = django_filters.CharFilter(method="search", label="Search", max_length=200)
+    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices, widget=forms.CheckboxSelectMultiple)
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices, widget=forms.CheckboxSelectMultiple)
+    open = django_filters.BooleanFilter(method="only_open", label="Open only", widget=forms.CheckboxInput)
+    service = django_filters.ModelChoiceFilter(
+        queryset=Service.objects.all(), to_field_name="slug", empty_label="Any service"
+    )
+    reporter = django_filters.ModelChoiceFilter(
+        queryset=get_user_model().objects.all(), to_field_name="username", empty_label="Anyone"
+    )
+    reported_after = django_filters.DateFilter(
+        field_name="reported_at",
+        method="on_or_after",
+        label="Reported from",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    reported_before = django_filters.DateFilter(
+        field_name="reported_at",
+        method="on_or_before",
+        label="Reported until",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    sort = django_filters.OrderingFilter(
+        choices=[("newest", "Newest first"), ("oldest", "Oldest first"), ("severity", "Most severe first")],
+        method="order",
+        empty_label=None,
+        label="Sort",
+    )
+
+    class Meta:
+        model = Incident
+        fields = []
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        match = REF_RE.match(value)
+        condition = Q(title__icontains=value) | Q(description__icontains=value)
+        if match:
+            condition |= Q(pk=int(match.group(1)))
+        return queryset.filter(condition)
+
+    def only_open(self, queryset, name, value):
+        return queryset.open() if value else queryset
+
+    def on_or_after(self, queryset, name, value):
+        start = timezone.make_aware(datetime.combine(value, time.min))
+        return queryset.filter(reported_at__gte=start)
+
+    def on_or_before(self, queryset, name, value):
+        if value >= date.max - timedelta(days=1):
+            return queryset
+        end = timezone.make_aware(datetime.combine(value + timedelta(days=1), time.min))
+        return queryset.filter(reported_at__lt=end)
+
+    def order(self, queryset, name, value):
+        choice = value[0] if value else "newest"
+        if choice == "oldest":
+            return queryset.order_by("reported_at", "pk")
+        if choice == "severity":
+            return queryset.order_by("severity_rank", "-reported_at", "-pk")
+        return queryset.order_by("-reported_at", "-pk")

@@ -1,0 +1,145 @@
+from datetime import timedelta
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from django.utils.html import format_html
+
+from incidents.models import SEVERITY_DEFINITIONS, Incident, Service, Severity
+
+# Clocks drift: a report typed "now" on a laptop a little ahead is not "in the future".
+FUTURE_TOLERANCE = timedelta(minutes=2)
+
+
+def severity_choices():
+    """Each severity with its definition beside it, wherever a severity is chosen."""
+    return [(s.value, format_html("<strong>{}</strong> — {}", s.label, SEVERITY_DEFINITIONS[s])) for s in Severity]
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class IncidentForm(forms.ModelForm):
+    """The report form. Field names are a contract (DESIGN.md, "Interfaces")."""
+
+    severity = forms.ChoiceField(choices=severity_choices, widget=forms.RadioSelect)
+    occurred_at = forms.DateTimeField(
+        label="Started at",
+        widget=LocalDateTimeInput(),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+        help_text="When users were first affected, in your time zone. Defaults to now.",
+        error_messages={"invalid": "Enter a date and time like 2026-11-27 14:05."},
+    )
+
+    class Meta:
+        model = Incident
+        fields = ["title", "service", "severity", "occurred_at", "description", "impact", "logs"]
+        labels = {"title": "Title", "impact": "Impact on users", "logs": "Logs / error messages"}
+        help_texts = {
+            "title": "A short summary, e.g. “Checkout returns 500 for card payments”.",
+            "description": "What is happening? What have you seen?",
+            "impact": "Who is affected and how? How many users?",
+            "logs": "Paste relevant logs or error messages. Kept exactly as pasted.",
+        }
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 4}),
+            "impact": forms.Textarea(attrs={"rows": 3}),
+            "logs": forms.Textarea(attrs={"rows": 6, "class": "font-monospace", "spellcheck": "false"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["service"].queryset = Service.objects.order_by("name")
+        self.fields["service"].empty_label = "Choose the affected service…"
+        self.fields["service"].error_messages["invalid_choice"] = "Choose one of the listed services."
+        self.fields["severity"].error_messages["invalid_choice"] = "Choose one of critical, high, medium or low."
+        if not self.is_bound and not self.instance.pk:
+            self.initial.setdefault("occurred_at", timezone.localtime().replace(second=0, microsecond=0))
+        self.fields["title"].widget.attrs.update({"autofocus": True, "maxlength": 200})
+
+    def clean_title(self) -> str:
+        return self.cleaned_data["title"].strip()
+
+    def clean_occurred_at(self):
+        value = self.cleaned_data["occurred_at"]
+        if value > timezone.now() + FUTURE_TOLERANCE:
+            raise forms.ValidationError("The start time cannot lie in the future.")
+        return value
+
+
+class EditIncidentForm(IncidentForm):
+    # The version the form was opened at: a stale one is refused (workflow.edit).
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["version"] = self.instance.version
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(
+        label="Add a note",
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Findings, actions taken… (Markdown)"}),
+        max_length=20000,
+    )
+
+
+class ResolveForm(forms.Form):
+    summary = forms.CharField(
+        label="Resolution summary",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What fixed it, or what workaround is in place.",
+        max_length=20000,
+    )
+    confirmed = forms.BooleanField(
+        label="I confirm the application works as expected and users are no longer affected.",
+        error_messages={"required": "Confirm that users are no longer affected before resolving."},
+    )
+
+
+class ReopenForm(forms.Form):
+    reason = forms.CharField(label="Why reopen?", max_length=2000)
+
+
+class MitigateForm(forms.Form):
+    text = forms.CharField(label="What was done (optional)", required=False, max_length=20000)
+
+
+class SeverityForm(forms.Form):
+    severity = forms.ChoiceField(choices=Severity.choices)
+    reason = forms.CharField(required=False, max_length=2000)
+
+
+class LeadForm(forms.Form):
+    lead = forms.ModelChoiceField(queryset=get_user_model().objects.none(), required=False, empty_label="Nobody")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lead"].queryset = responders()
+
+
+def responders():
+    User = get_user_model()
+    return (
+        User.objects.filter(is_active=True)
+        .filter(groups__permissions__codename="respond_incident")
+        .distinct()
+        .order_by("first_name", "username")
+    )
+
+
+class ProfileForm(forms.Form):
+    time_zone = forms.ChoiceField(required=False, help_text="Times are shown, and typed, in this time zone.")
+    email_notifications = forms.BooleanField(required=False, label="Send me email notifications")
+
+    def __init__(self, *args, **kwargs):
+        import zoneinfo
+
+        super().__init__(*args, **kwargs)
+        zones = sorted(zoneinfo.available_timezones())
+        self.fields["time_zone"].choices = [("", "The site's time zone")] + [(z, z) for z in zones]

@@ -1,0 +1,132 @@
+"""Demo users, services and incidents for a local run. Safe to run again: it adds nothing twice."""
+
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import F
+from django.utils.timezone import now
+
+from incidents import roles, workflow
+from incidents.models import Incident, Service, Severity, TimelineEntry
+
+DEMO_PASSWORD = "beacon-demo"
+
+SERVICES = [
+    ("Checkout", "Basket, payment and order confirmation."),
+    ("Search", "Product search and suggestions."),
+    ("Accounts", "Sign-in, sign-up and profiles."),
+    ("Notifications", "Order and delivery emails and push messages."),
+]
+
+TITLES = [
+    "Checkout returns 500 for card payments",
+    "Search results take over 10 seconds",
+    "Users logged out every few minutes",
+    "Order confirmation emails delayed",
+    "Spike of 502s from the load balancer",
+    "Password reset links expired on arrival",
+    "Search suggestions show stale products",
+    "Push notifications sent twice",
+    "Payment provider timeouts",
+    "Database CPU at 100%",
+    "Images not loading on product pages",
+    "Disk almost full on the mail relay",
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo users (one per role), 4 services and about 60 incidents. Idempotent."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
+        parser.add_argument("--incidents", type=int, default=60, help="How many demo incidents to create.")
+
+    def handle(self, *args, force=False, incidents=60, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError("seed_demo creates users with known passwords; with DEBUG off, pass --force.")
+        with transaction.atomic():
+            users = self.create_users()
+            services = self.create_services()
+            created = 0
+            if not Incident.objects.filter(title__startswith="[demo]").exists():
+                created = self.create_incidents(users, services, incidents)
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} incidents created)."))
+        self.stdout.write("Sign in at http://127.0.0.1:8000/ as any of these (password: %s):" % DEMO_PASSWORD)
+        for role in roles.ROLES:
+            self.stdout.write(f"  {role.lower():<10} {role}")
+
+    def create_users(self) -> dict:
+        User = get_user_model()
+        users = {}
+        for role in roles.ROLES:
+            username = role.lower()
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={"first_name": role, "last_name": "Demo", "email": f"{username}@example.com"},
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+            user.groups.add(Group.objects.get(name=role))
+            users[role] = User.objects.get(pk=user.pk)  # fresh, so cached permissions include the group
+        return users
+
+    def create_services(self) -> list[Service]:
+        return [
+            Service.objects.get_or_create(name=name, defaults={"description": description})[0]
+            for name, description in SERVICES
+        ]
+
+    def create_incidents(self, users, services, count: int) -> int:
+        rng = random.Random(42)  # the same demo every time
+        reporter, responder = users[roles.REPORTER], users[roles.RESPONDER]
+        manager = users[roles.MANAGER]
+        severities = list(Severity)
+        current = now()
+        for i in range(count):
+            age = timedelta(days=rng.uniform(0, 90)) if i >= 8 else timedelta(minutes=rng.uniform(5, 600))
+            started = current - age
+            incident = workflow.report(
+                by=reporter,
+                title=f"[demo] {rng.choice(TITLES)}",
+                description="Several customers reported this through support. Dashboards confirm it.",
+                impact=rng.choice(["All users on the web shop.", "About 5% of sign-ins.", "Internal only."]),
+                logs="ERROR 2026-11-27T03:12:09Z checkout.api upstream timed out (10003ms)\n  at pay()",
+                occurred_at=started,
+                severity=severities[i % 4].value,
+                service=services[i % len(services)],
+            )
+            # Spread the history: move the report back to when it happened.
+            Incident.objects.filter(pk=incident.pk).update(reported_at=started + timedelta(minutes=3))
+            TimelineEntry.objects.filter(incident=incident).update(created_at=started + timedelta(minutes=3))
+            incident.refresh_from_db()
+            stage = i % 6 if i >= 8 else i % 3
+            if stage >= 1:
+                workflow.acknowledge(incident, by=responder)
+                workflow.add_note(incident, by=responder, text="Looking at the dashboards. **Error rate is up.**")
+            if stage >= 2:
+                workflow.mitigate(incident, by=responder, text="Rolled back the last deploy.")
+            if stage >= 3:
+                workflow.resolve(
+                    incident, by=responder, summary="Rolled back; error rate normal for 30 minutes.", confirmed=True
+                )
+            if stage >= 4:
+                workflow.close(incident, by=manager)
+            if i >= 8:
+                self.move_back(incident, by=current - started - timedelta(minutes=rng.uniform(20, 240)))
+        return count
+
+    def move_back(self, incident: Incident, *, by: timedelta) -> None:
+        """Older demo incidents were handled back then, not just now."""
+        fields = ["acknowledged_at", "mitigated_at", "resolved_at", "closed_at"]
+        Incident.objects.filter(pk=incident.pk).update(
+            **{f: F(f) - by for f in fields if getattr(Incident.objects.get(pk=incident.pk), f)}
+        )
+        TimelineEntry.objects.filter(incident=incident).exclude(kind=TimelineEntry.Kind.REPORTED).update(
+            created_at=F("created_at") - by
+        )

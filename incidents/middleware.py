@@ -1,0 +1,23 @@
+from django.utils import timezone
+
+from incidents.models import Profile
+
+
+class UserTimezoneMiddleware:
+    """Show times, and read typed times, in the signed-in user's own time zone."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        tz = None
+        if request.user.is_authenticated:
+            try:
+                tz = request.user.profile.zoneinfo
+            except Profile.DoesNotExist:
+                tz = None
+        if tz is not None:
+            timezone.activate(tz)
+        else:
+            timezone.deactivate()
+        return self.get_response(request)

@@ -1,0 +1,153 @@
+"""Presentation of incidents: badge classes, times, durations and sanitised markdown."""
+
+from datetime import datetime, timedelta
+
+import markdown as md
+import nh3
+from django import template
+from django.utils.safestring import mark_safe
+from django.utils.timezone import now
+
+register = template.Library()
+
+SEVERITY_CLASSES = {
+    "critical": "text-bg-danger",
+    "high": "text-bg-warning",
+    "medium": "text-bg-info",
+    "low": "text-bg-secondary",
+}
+STATUS_CLASSES = {
+    "reported": "text-bg-danger",
+    "acknowledged": "text-bg-warning",
+    "mitigated": "text-bg-info",
+    "resolved": "text-bg-success",
+    "closed": "text-bg-light border",
+}
+
+# What survives sanitising: formatting, links and code, never script, style or attributes beyond these.
+ALLOWED_TAGS = {
+    "p",
+    "br",
+    "hr",
+    "strong",
+    "em",
+    "b",
+    "i",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "del",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
+
+
+@register.filter
+def severity_class(severity: str) -> str:
+    return SEVERITY_CLASSES.get(str(severity), "text-bg-secondary")
+
+
+@register.filter
+def status_class(status: str) -> str:
+    return STATUS_CLASSES.get(str(status), "text-bg-secondary")
+
+
+@register.filter
+def duration(value) -> str:
+    """A timedelta (or seconds) as '3 d 4 h', '2 h 5 min', '4 min', '12 s'."""
+    if value is None or value == "":
+        return ""
+    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
+    if seconds < 0:
+        seconds = 0
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
+
+
+@register.filter
+def since(value: datetime | None) -> str:
+    """How long ago: the duration from `value` to now."""
+    if value is None:
+        return ""
+    return duration(now() - value)
+
+
+@register.filter
+def relative_time(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    delta = now() - value
+    if delta < timedelta(seconds=0):
+        return "in " + duration(-delta)
+    if delta < timedelta(seconds=45):
+        return "just now"
+    return duration(delta) + " ago"
+
+
+@register.filter
+def between(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return ""
+    return duration(end - start)
+
+
+class _EscapeHtml(md.Extension):
+    """Raw HTML in a note is shown as text, not interpreted (then nh3 cleans whatever remains)."""
+
+    def extendMarkdown(self, parser):  # noqa: N802 - Markdown's API
+        parser.preprocessors.deregister("html_block")
+        parser.inlinePatterns.deregister("html")
+
+
+def render_markdown(text: str) -> str:
+    html = md.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists", _EscapeHtml()])
+    clean = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above
+
+
+@register.filter
+def markdown(text: str) -> str:
+    """Render markdown written by engineers, sanitised: raw HTML in it is shown as text."""
+    return render_markdown(text)
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def person(user, fallback: str = "") -> str:
+    """A user's full name, else their username; `fallback` when there is nobody."""
+    if user is None:
+        return fallback
+    return user.get_full_name() or user.get_username()

@@ -1,0 +1,120 @@
+"""The role matrix: every URL, for anonymous, an account without a role, and each role.
+
+DESIGN.md "Roles" is the specification. A URL added without a row here fails
+test_every_url_is_in_the_matrix.
+"""
+
+import pytest
+from django.urls import get_resolver
+
+from incidents.tests.factories import make_incident
+
+ROLES = ["anonymous", "nobody", "reporter", "responder", "manager", "viewer"]
+LOGIN = "login"  # a redirect to the sign-in page
+
+
+def expect(anonymous, nobody, reporter, responder, manager, viewer):
+    return dict(zip(ROLES, [anonymous, nobody, reporter, responder, manager, viewer], strict=True))
+
+
+# (method, url template, expected answer per role). {ref} is an incident reported by the reporter.
+MATRIX = [
+    ("get", "/", expect(LOGIN, 200, 200, 200, 200, 200)),
+    ("get", "/incidents/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/incidents/new/", expect(LOGIN, 403, 200, 200, 200, 403)),
+    ("get", "/incidents/{ref}/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/incidents/INC-999999/", expect(LOGIN, 403, 404, 404, 404, 404)),
+    ("get", "/incidents/{ref}/edit/", expect(LOGIN, 403, 200, 200, 200, 403)),
+    ("get", "/incidents/{ref}/timeline/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    ("post", "/incidents/{ref}/note/", expect(LOGIN, 403, 302, 302, 302, 403)),
+    ("post", "/incidents/{ref}/acknowledge/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/take/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/lead/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/severity/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/mitigate/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/resolve/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/reopen/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/close/", expect(LOGIN, 403, 403, 403, 302, 403)),
+    ("get", "/accounts/login/", expect(200, 302, 302, 302, 302, 302)),
+    ("post", "/accounts/logout/", expect(302, 302, 302, 302, 302, 302)),
+    ("get", "/accounts/password/", expect(LOGIN, 200, 200, 200, 200, 200)),
+    ("get", "/accounts/password/done/", expect(LOGIN, 200, 200, 200, 200, 200)),
+    ("get", "/accounts/password/reset/", expect(200, 200, 200, 200, 200, 200)),
+    ("get", "/accounts/password/reset/sent/", expect(200, 200, 200, 200, 200, 200)),
+    ("get", "/accounts/password/reset/MQ/bad-token/", expect(200, 200, 200, 200, 200, 200)),
+    ("get", "/accounts/password/reset/done/", expect(200, 200, 200, 200, 200, 200)),
+    ("get", "/accounts/profile/", expect(LOGIN, 200, 200, 200, 200, 200)),
+    ("get", "/healthz", expect(200, 200, 200, 200, 200, 200)),
+    ("get", "/admin/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/incident/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/incident/{pk}/change/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/service/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/auth/user/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/auth/group/", expect(LOGIN, 403, 403, 403, 200, 403)),
+]
+
+# POST bodies that are valid, so the answer shows the permission, not a form error.
+POST_DATA = {
+    "note": {"text": "Seen it too."},
+    "lead": {"lead": ""},
+    "severity": {"severity": "critical"},
+    "mitigate": {"text": ""},
+    "resolve": {"summary": "Fixed.", "confirmed": "on"},
+    "reopen": {"reason": "Back again."},
+}
+
+
+@pytest.mark.parametrize("method, template, expected", MATRIX, ids=[f"{m} {u}" for m, u, _ in MATRIX])
+@pytest.mark.parametrize("role", ROLES)
+def test_role_matrix(role, method, template, expected, clients, reporter):
+    incident = make_incident(by=reporter)
+    url = template.format(ref=incident.ref, pk=incident.pk)
+    action = url.rstrip("/").rsplit("/", 1)[-1]
+    client = clients[role]
+    response = getattr(client, method)(url, POST_DATA.get(action, {}))
+    want = expected[role]
+    if want == LOGIN:
+        assert response.status_code == 302, response
+        assert response["Location"].startswith("/accounts/login/")
+    else:
+        assert response.status_code == want, (role, url, response.status_code)
+        if want == 302 and role != "anonymous" and "log" not in url:
+            assert not response["Location"].startswith("/accounts/login/")
+
+
+def test_every_url_is_in_the_matrix():
+    """Each named route of Beacon appears in MATRIX (admin and its sub-pages aside)."""
+    covered = {template.split("?")[0] for _, template, _ in MATRIX}
+    routes = set()
+
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            if hasattr(p, "url_patterns"):
+                if str(p.pattern).startswith("admin/"):
+                    continue
+                walk(p.url_patterns, prefix + str(p.pattern))
+            else:
+                routes.add("/" + (prefix + str(p.pattern)).replace("<str:ref>", "{ref}"))
+
+    walk(get_resolver().url_patterns)
+    normalised = {r.replace("<uidb64>/<token>/", "MQ/bad-token/") for r in routes}
+    missing = {r for r in normalised if r not in covered and not r.startswith("/status") and "<" not in r}
+    assert not missing, f"URLs without a row in the role matrix: {sorted(missing)}"
+
+
+def test_reporter_edits_own_report_only_while_reported(clients, reporter, responder):
+    own = make_incident(by=reporter)
+    other = make_incident(by=responder)
+    assert clients["reporter"].get(f"/incidents/{own.ref}/edit/").status_code == 200
+    assert clients["reporter"].get(f"/incidents/{other.ref}/edit/").status_code == 403
+    from incidents import workflow
+
+    workflow.acknowledge(own, by=responder)
+    assert clients["reporter"].get(f"/incidents/{own.ref}/edit/").status_code == 403
+
+
+def test_reporter_adds_notes_to_own_reports_only(clients, reporter, responder):
+    other = make_incident(by=responder)
+    response = clients["reporter"].post(f"/incidents/{other.ref}/note/", {"text": "hello"})
+    assert response.status_code == 403
+    assert other.timeline.count() == 1

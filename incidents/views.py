@@ -1,0 +1,350 @@
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.timezone import now
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from incidents import workflow
+from incidents.access import get_incident_for, role_required
+from incidents.filters import IncidentFilter
+from incidents.forms import (
+    EditIncidentForm,
+    IncidentForm,
+    LeadForm,
+    MitigateForm,
+    NoteForm,
+    ProfileForm,
+    ReopenForm,
+    ResolveForm,
+    SeverityForm,
+)
+from incidents.models import Incident, Profile, Severity, Status
+
+VIEW = "incidents.view_incident"
+RESPOND = "incidents.respond_incident"
+
+# Open incidents shown on the dashboard before "and N more" (a page must stay bounded).
+DASHBOARD_LIMIT = 100
+
+
+# --- dashboard -------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The on-call engineer's page. Its board refreshes itself (htmx) every 15 seconds."""
+    if not request.user.has_perm(VIEW):
+        return render(request, "no_role.html")
+    open_incidents = Incident.objects.open().for_list()
+    counts = open_incidents.aggregate(
+        total=Count("pk"),
+        unacknowledged=Count("pk", filter=Q(status=Status.REPORTED)),
+        **{s.value: Count("pk", filter=Q(severity=s)) for s in Severity},
+    )
+    context = {
+        "incidents": list(open_incidents.order_by("severity_rank", "reported_at", "pk")[:DASHBOARD_LIMIT]),
+        "counts": counts,
+        "severity_counts": [(s, counts[s.value]) for s in Severity],
+        "mine": list(open_incidents.filter(lead=request.user).order_by("severity_rank", "reported_at")[:20]),
+        "recently_resolved": list(
+            Incident.objects.for_list()
+            .filter(resolved_at__gte=now() - timedelta(hours=24), status__in=[Status.RESOLVED, Status.CLOSED])
+            .order_by("-resolved_at")[:20]
+        ),
+        "may_respond": request.user.has_perm(RESPOND),
+        "now": now(),
+    }
+    template = "incidents/dashboard.html#board" if request.htmx else "incidents/dashboard.html"
+    return render(request, template, context)
+
+
+# --- list, report, detail, edit --------------------------------------------------------
+
+
+@role_required(VIEW)
+@require_GET
+def incident_list(request: HttpRequest) -> HttpResponse:
+    incidents = IncidentFilter(request.GET, queryset=Incident.objects.for_list(), request=request)
+    page = Paginator(incidents.qs, settings.INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "incidents/list.html",
+        {"filter": incidents, "page": page, "query": query.urlencode()},
+    )
+
+
+@role_required("incidents.add_incident")
+@require_http_methods(["GET", "POST"])
+def report(request: HttpRequest) -> HttpResponse:
+    form = IncidentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        incident = workflow.report(by=request.user, **form.cleaned_data)
+        messages.success(request, f"{incident.ref} reported. Thank you — responders can see it now.")
+        return redirect(incident)
+    status = 422 if form.is_bound else 200
+    return render(request, "incidents/report.html", {"form": form}, status=status)
+
+
+def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
+    user = request.user
+    may_respond = user.has_perm(RESPOND)
+    context = {
+        "incident": incident,
+        "entries": incident_entries(incident),
+        "may_edit": workflow.may_edit(user, incident),
+        "may_note": workflow.may_add_note(user, incident),
+        "may_respond": may_respond,
+        "may_close": user.has_perm("incidents.close_incident"),
+        "note_form": forms.get("note_form") or NoteForm(),
+        "resolve_form": forms.get("resolve_form") or ResolveForm(),
+        "reopen_form": forms.get("reopen_form") or ReopenForm(),
+        "mitigate_form": forms.get("mitigate_form") or MitigateForm(),
+        "severity_form": forms.get("severity_form") or SeverityForm(initial={"severity": incident.severity}),
+    }
+    if may_respond:
+        context["lead_form"] = forms.get("lead_form") or LeadForm(initial={"lead": incident.lead_id})
+    return context
+
+
+def incident_entries(incident: Incident):
+    return incident.timeline.select_related("author").order_by("created_at", "pk")
+
+
+def _incident_qs():
+    return Incident.objects.for_list().select_related("resolution_confirmed_by")
+
+
+@role_required(VIEW)
+@require_GET
+def detail(request: HttpRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref, queryset=_incident_qs())
+    return render(request, "incidents/detail.html", _detail_context(request, incident))
+
+
+@role_required(VIEW)
+@require_GET
+def timeline(request: HttpRequest, ref: str) -> HttpResponse:
+    """The timeline alone, for htmx refreshes; the same partial the page renders."""
+    incident = get_incident_for(request, ref)
+    if not request.htmx:
+        return redirect(incident)
+    return render(
+        request, "incidents/detail.html#timeline", {"incident": incident, "entries": incident_entries(incident)}
+    )
+
+
+@role_required(VIEW)
+@require_http_methods(["GET", "POST"])
+def edit(request: HttpRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    if not workflow.may_edit(request.user, incident):
+        raise PermissionDenied
+    form = EditIncidentForm(request.POST or None, instance=incident)
+    if request.method == "POST" and form.is_valid():
+        changes = {field: form.cleaned_data[field] for field in workflow.REPORT_FIELDS}
+        try:
+            workflow.edit(incident, by=request.user, version=form.cleaned_data["version"], changes=changes)
+        except workflow.Conflict as conflict:
+            # Show the current values; what this user typed is kept beside them to copy from.
+            fresh = Incident.objects.for_list().get(pk=conflict.incident.pk)
+            messages.error(request, str(conflict))
+            return render(
+                request,
+                "incidents/edit.html",
+                {"form": EditIncidentForm(instance=fresh), "incident": fresh, "submitted": form.cleaned_data},
+                status=409,
+            )
+        messages.success(request, f"{incident.ref} updated.")
+        return redirect(incident)
+    status = 422 if form.is_bound else 200
+    return render(request, "incidents/edit.html", {"form": form, "incident": incident}, status=status)
+
+
+# --- workflow actions: every one a POST that ends in a redirect --------------------------
+
+
+def _back(request: HttpRequest, incident: Incident) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect(incident)
+
+
+def _act(request: HttpRequest, incident: Incident, action: Callable[[], object], done: str) -> HttpResponse:
+    try:
+        action()
+    except workflow.InvalidTransition as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, done)
+    return _back(request, incident)
+
+
+def _form_action(request, ref, form_class, form_name, action, done) -> HttpResponse:
+    incident = get_incident_for(request, ref, queryset=_incident_qs())
+    form = form_class(request.POST)
+    if not form.is_valid():
+        context = _detail_context(request, incident, **{form_name: form})
+        context["open_form"] = form_name
+        return render(request, "incidents/detail.html", context, status=422)
+    return _act(request, incident, lambda: action(incident, form.cleaned_data), done.format(ref=incident.ref))
+
+
+@role_required(RESPOND)
+@require_POST
+def acknowledge(request: HttpRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    return _act(
+        request, incident, lambda: workflow.acknowledge(incident, by=request.user), f"{incident.ref} acknowledged."
+    )
+
+
+@role_required(RESPOND)
+@require_POST
+def take(request: HttpRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    return _act(request, incident, lambda: workflow.take(incident, by=request.user), f"You lead {incident.ref} now.")
+
+
+@role_required(RESPOND)
+@require_POST
+def mitigate(request: HttpRequest, ref: str) -> HttpResponse:
+    return _form_action(
+        request,
+        ref,
+        MitigateForm,
+        "mitigate_form",
+        lambda incident, data: workflow.mitigate(incident, by=request.user, text=data["text"]),
+        "{ref} marked mitigated.",
+    )
+
+
+@role_required(RESPOND)
+@require_POST
+def resolve(request: HttpRequest, ref: str) -> HttpResponse:
+    return _form_action(
+        request,
+        ref,
+        ResolveForm,
+        "resolve_form",
+        lambda incident, data: workflow.resolve(
+            incident, by=request.user, summary=data["summary"], confirmed=data["confirmed"]
+        ),
+        "{ref} resolved.",
+    )
+
+
+@role_required(RESPOND)
+@require_POST
+def reopen(request: HttpRequest, ref: str) -> HttpResponse:
+    return _form_action(
+        request,
+        ref,
+        ReopenForm,
+        "reopen_form",
+        lambda incident, data: workflow.reopen(incident, by=request.user, reason=data["reason"]),
+        "{ref} reopened.",
+    )
+
+
+@role_required("incidents.close_incident")
+@require_POST
+def close(request: HttpRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    return _act(request, incident, lambda: workflow.close(incident, by=request.user), f"{incident.ref} closed.")
+
+
+@role_required(RESPOND)
+@require_POST
+def severity(request: HttpRequest, ref: str) -> HttpResponse:
+    return _form_action(
+        request,
+        ref,
+        SeverityForm,
+        "severity_form",
+        lambda incident, data: workflow.change_severity(
+            incident, by=request.user, severity=data["severity"], reason=data["reason"]
+        ),
+        "Severity of {ref} changed.",
+    )
+
+
+@role_required(RESPOND)
+@require_POST
+def lead(request: HttpRequest, ref: str) -> HttpResponse:
+    return _form_action(
+        request,
+        ref,
+        LeadForm,
+        "lead_form",
+        lambda incident, data: workflow.set_lead(incident, by=request.user, lead=data["lead"]),
+        "Lead of {ref} changed.",
+    )
+
+
+@role_required(VIEW)
+@require_POST
+def note(request: HttpRequest, ref: str) -> HttpResponse:
+    """Add a note. With htmx the timeline and a fresh form come back; without, a redirect."""
+    incident = get_incident_for(request, ref, queryset=_incident_qs())
+    if not workflow.may_add_note(request.user, incident):
+        raise PermissionDenied
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        workflow.add_note(incident, by=request.user, text=form.cleaned_data["text"])
+        if not request.htmx:
+            messages.success(request, "Note added.")
+            return redirect(reverse("incidents:detail", kwargs={"ref": incident.ref}) + "#timeline")
+        form = NoteForm()
+        status = 200
+    else:
+        status = 422
+    context = _detail_context(request, incident, note_form=form)
+    template = "incidents/detail.html#timeline-and-note" if request.htmx else "incidents/detail.html"
+    return render(request, template, context, status=status)
+
+
+# --- the user's own settings and the health check --------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    profile, _ = Profile.objects.get_or_create(user=request.user)
+    form = ProfileForm(
+        request.POST or None,
+        initial={"time_zone": profile.time_zone, "email_notifications": profile.email_notifications},
+    )
+    if request.method == "POST" and form.is_valid():
+        profile.time_zone = form.cleaned_data["time_zone"]
+        profile.email_notifications = form.cleaned_data["email_notifications"]
+        profile.save()
+        messages.success(request, "Your settings are saved.")
+        return redirect("profile")
+    return render(request, "incidents/profile.html", {"form": form}, status=422 if form.is_bound else 200)
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as error:  # noqa: BLE001 - any database failure means "not healthy"
+        return JsonResponse({"status": "unavailable", "error": type(error).__name__}, status=503)
+    return JsonResponse({"status": "ok"})

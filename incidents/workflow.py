@@ -1,0 +1,370 @@
+"""Every change to an incident's lifecycle: one function per verb.
+
+Each function checks that the user may act (`by=None` means Beacon itself: an alert,
+a timer), locks the incident row, checks that the move is allowed from the current
+state, makes the change and appends exactly one TimelineEntry, all in one
+transaction. Views, the admin, the API and the Alertmanager intake call these;
+nothing else writes `status`, the lifecycle timestamps or `lead`.
+
+Illegal moves raise `InvalidTransition` (a message meant for the user) and change
+nothing; missing permissions raise `PermissionDenied`.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import F
+from django.utils.timezone import now
+
+from incidents.models import OPEN_STATUSES, Incident, Service, Severity, Status, TimelineEntry
+
+Kind = TimelineEntry.Kind
+
+# Fields of the report itself; edits to them bump `version` (lost-update protection).
+REPORT_FIELDS = ["title", "description", "impact", "logs", "occurred_at", "service", "severity"]
+
+# Hooks later parts of Beacon register to react to a committed-with-the-change entry
+# (notifications write their rows here, in the same transaction).
+_entry_listeners: list[Callable[[TimelineEntry], None]] = []
+
+
+class InvalidTransition(Exception):
+    """The move is not allowed from the incident's current state. `str()` is for the user."""
+
+
+class Conflict(InvalidTransition):
+    """The incident changed since the user opened it."""
+
+    def __init__(self, message: str, incident: Incident):
+        super().__init__(message)
+        self.incident = incident
+
+
+def on_entry(listener: Callable[[TimelineEntry], None]) -> Callable[[TimelineEntry], None]:
+    """Register `listener(entry)`, called inside the transaction of every new timeline entry."""
+    if listener not in _entry_listeners:
+        _entry_listeners.append(listener)
+    return listener
+
+
+def _require(user: AbstractBaseUser | None, perm: str) -> None:
+    if user is None:
+        return
+    if not user.has_perm(perm):
+        raise PermissionDenied
+
+
+def _lock(incident: Incident) -> Incident:
+    # select_for_update: two responders may press the same button at the same moment.
+    return Incident.objects.select_for_update().select_related("service", "lead").get(pk=incident.pk)
+
+
+def _record(incident: Incident, *, by, kind: str, text: str = "", **data) -> TimelineEntry:
+    entry = TimelineEntry.objects.create(incident=incident, author=by, kind=kind, text=text, data=data)
+    for listener in _entry_listeners:
+        listener(entry)
+    return entry
+
+
+def _display(user) -> str | None:
+    if user is None:
+        return None
+    return user.get_full_name() or user.get_username()
+
+
+def _move(incident: Incident, *, by, to: Status, allowed_from: list[Status], text: str = "", **extra) -> TimelineEntry:
+    old = incident.status
+    if old not in allowed_from:
+        raise InvalidTransition(_refusal(incident, to))
+    incident.status = to
+    incident.save()
+    return _record(incident, by=by, kind=Kind.STATUS_CHANGE, text=text, old=old, new=to.value, **extra)
+
+
+def _refusal(incident: Incident, to: Status) -> str:
+    current = incident.get_status_display().lower()
+    if incident.status == to:
+        return f"{incident.ref} is already {current}."
+    verbs = {
+        Status.ACKNOWLEDGED: "acknowledged",
+        Status.MITIGATED: "marked mitigated",
+        Status.RESOLVED: "resolved",
+        Status.CLOSED: "closed",
+    }
+    return f"{incident.ref} is {current}, so it cannot be {verbs.get(to, to.label.lower())}."
+
+
+# --- creating and editing the report ---------------------------------------------------
+
+
+@transaction.atomic
+def report(
+    *,
+    by,
+    title: str,
+    description: str,
+    impact: str,
+    occurred_at: datetime,
+    severity: str,
+    service: Service,
+    logs: str = "",
+    source: str = Incident.Source.WEB,
+    public: bool = False,
+) -> Incident:
+    """Store a new incident (reference INC-<pk> at once) and its `reported` timeline entry."""
+    _require(by, "incidents.add_incident")
+    if severity not in Severity.values:
+        raise InvalidTransition(f"Unknown severity {severity!r}.")
+    incident = Incident.objects.create(
+        title=title,
+        description=description,
+        impact=impact,
+        logs=logs,
+        occurred_at=occurred_at,
+        severity=severity,
+        service=service,
+        source=source,
+        reporter=by,
+        public=public,
+        reported_at=now(),
+    )
+    _record(incident, by=by, kind=Kind.REPORTED, severity=severity, source=source)
+    return incident
+
+
+def may_edit(user, incident: Incident) -> bool:
+    if user.has_perm("incidents.change_incident"):
+        return True
+    return (
+        user.has_perm("incidents.edit_own_report")
+        and incident.reporter_id == user.pk
+        and incident.status == Status.REPORTED
+    )
+
+
+@transaction.atomic
+def edit(incident: Incident, *, by, version: int, changes: dict) -> Incident:
+    """Apply `changes` to the report's fields if nobody changed it since `version`.
+
+    Raises Conflict (with the current incident) when the version is stale; records one
+    `edit` entry listing each changed field's old and new value.
+    """
+    incident = _lock(incident)
+    if by is not None and not may_edit(by, incident):
+        raise PermissionDenied
+    if incident.version != version:
+        raise Conflict(
+            f"{incident.ref} was changed since you opened it. Its current values are shown below; "
+            "make your changes again.",
+            incident,
+        )
+    diff = {}
+    for field, value in changes.items():
+        if field not in REPORT_FIELDS:
+            raise ValueError(f"{field} is not a field of the report")
+        old = getattr(incident, field)
+        if old != value:
+            diff[field] = [_plain(old), _plain(value)]
+            setattr(incident, field, value)
+    if not diff:
+        return incident
+    incident.version = F("version") + 1
+    incident.save()
+    incident.refresh_from_db()
+    _record(incident, by=by, kind=Kind.EDIT, changes=diff)
+    return incident
+
+
+def _plain(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Service):
+        return value.name
+    return value
+
+
+# --- the lifecycle ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def acknowledge(incident: Incident, *, by) -> Incident:
+    """reported → acknowledged. The acknowledger becomes lead when there is none."""
+    _require(by, "incidents.respond_incident")
+    incident = _lock(incident)
+    incident.acknowledged_at = now()
+    extra = {}
+    if incident.lead_id is None and by is not None:
+        incident.lead = by
+        extra["lead"] = _display(by)
+    _move(incident, by=by, to=Status.ACKNOWLEDGED, allowed_from=[Status.REPORTED], **extra)
+    return incident
+
+
+@transaction.atomic
+def mitigate(incident: Incident, *, by, text: str = "", source_resolved_at: datetime | None = None) -> Incident:
+    """reported/acknowledged → mitigated: users are no longer hurt, the cause may remain.
+
+    The Alertmanager intake calls this with `by=None` and `source_resolved_at` when every
+    alert of the incident has resolved.
+    """
+    _require(by, "incidents.respond_incident")
+    incident = _lock(incident)
+    incident.mitigated_at = now()
+    if source_resolved_at is not None:
+        incident.source_resolved_at = source_resolved_at
+    _move(incident, by=by, to=Status.MITIGATED, allowed_from=[Status.REPORTED, Status.ACKNOWLEDGED], text=text)
+    return incident
+
+
+@transaction.atomic
+def resolve(incident: Incident, *, by, summary: str, confirmed: bool) -> Incident:
+    """An open incident → resolved, confirmed by a person.
+
+    Needs a resolution summary and the explicit confirmation that the application works
+    as expected and users are no longer affected; who confirmed and when are kept.
+    """
+    if by is None:
+        raise PermissionDenied("Only a person can confirm a resolution.")
+    _require(by, "incidents.respond_incident")
+    summary = summary.strip()
+    if not summary:
+        raise InvalidTransition("A resolution summary is required.")
+    if not confirmed:
+        raise InvalidTransition("Confirm that the application works as expected and users are no longer affected.")
+    incident = _lock(incident)
+    incident.resolved_at = now()
+    incident.resolution_summary = summary
+    incident.resolution_confirmed_by = by
+    _move(incident, by=by, to=Status.RESOLVED, allowed_from=OPEN_STATUSES, text=summary, confirmed=True)
+    return incident
+
+
+@transaction.atomic
+def close(incident: Incident, *, by) -> Incident:
+    """resolved → closed (managers): nothing more to do on it."""
+    _require(by, "incidents.close_incident")
+    incident = _lock(incident)
+    for check in _close_checks:
+        check(incident)
+    incident.closed_at = now()
+    _move(incident, by=by, to=Status.CLOSED, allowed_from=[Status.RESOLVED])
+    return incident
+
+
+# Other apps add conditions for closing (the review policy); each raises InvalidTransition.
+_close_checks: list[Callable[[Incident], None]] = []
+
+
+def on_close_check(check: Callable[[Incident], None]) -> Callable[[Incident], None]:
+    if check not in _close_checks:
+        _close_checks.append(check)
+    return check
+
+
+@transaction.atomic
+def reopen(incident: Incident, *, by, reason: str) -> Incident:
+    """resolved → acknowledged, with a reason. The resolution is cleared; the timeline keeps it."""
+    _require(by, "incidents.respond_incident")
+    reason = reason.strip()
+    if not reason:
+        raise InvalidTransition("Say why the incident is reopened.")
+    incident = _lock(incident)
+    if incident.status != Status.RESOLVED:
+        raise InvalidTransition(
+            f"{incident.ref} is {incident.get_status_display().lower()}; only a resolved incident can be reopened."
+        )
+    previous = {"resolved_at": incident.resolved_at.isoformat(), "resolution_summary": incident.resolution_summary}
+    incident.resolved_at = None
+    incident.resolution_summary = ""
+    incident.resolution_confirmed_by = None
+    incident.acknowledged_at = incident.acknowledged_at or now()
+    _move(
+        incident, by=by, to=Status.ACKNOWLEDGED, allowed_from=[Status.RESOLVED], text=reason, reopened=True, **previous
+    )
+    return incident
+
+
+# --- severity and lead -----------------------------------------------------------------
+
+
+@transaction.atomic
+def change_severity(incident: Incident, *, by, severity: str, reason: str = "") -> Incident:
+    _require(by, "incidents.respond_incident")
+    if severity not in Severity.values:
+        raise InvalidTransition(f"Unknown severity {severity!r}.")
+    incident = _lock(incident)
+    if not incident.is_open:
+        raise InvalidTransition(f"{incident.ref} is {incident.get_status_display().lower()}; its severity is final.")
+    old = incident.severity
+    if old == severity:
+        raise InvalidTransition(f"{incident.ref} is already {Severity(severity).label}.")
+    incident.severity = severity
+    incident.version = F("version") + 1
+    incident.save()
+    incident.refresh_from_db()
+    raised = Severity(severity).rank < Severity(old).rank
+    _record(incident, by=by, kind=Kind.SEVERITY_CHANGE, text=reason.strip(), old=old, new=severity, raised=raised)
+    return incident
+
+
+@transaction.atomic
+def set_lead(incident: Incident, *, by, lead) -> Incident:
+    """Make `lead` (a user, or None) the engineer in charge."""
+    _require(by, "incidents.respond_incident")
+    if lead is not None and not lead.has_perm("incidents.respond_incident"):
+        raise InvalidTransition(f"{_display(lead)} is not a responder and cannot lead an incident.")
+    incident = _lock(incident)
+    if incident.status == Status.CLOSED:
+        raise InvalidTransition(f"{incident.ref} is closed.")
+    if incident.lead_id == (lead.pk if lead else None):
+        who = _display(lead) if lead else "nobody"
+        raise InvalidTransition(f"{incident.ref} is already led by {who}.")
+    old = _display(incident.lead)
+    incident.lead = lead
+    incident.save()
+    _record(
+        incident,
+        by=by,
+        kind=Kind.LEAD_CHANGE,
+        old=old,
+        new=_display(lead),
+        new_id=lead.pk if lead else None,
+    )
+    return incident
+
+
+def take(incident: Incident, *, by) -> Incident:
+    """ "Take it": make me the lead."""
+    return set_lead(incident, by=by, lead=by)
+
+
+# --- notes -----------------------------------------------------------------------------
+
+
+def may_add_note(user, incident: Incident) -> bool:
+    if user.has_perm("incidents.add_timelineentry"):
+        return True
+    return user.has_perm("incidents.note_own_incident") and incident.reporter_id == user.pk
+
+
+@transaction.atomic
+def add_note(incident: Incident, *, by, text: str) -> TimelineEntry:
+    """Append a note (markdown). Notes are never edited; a correction is a new note."""
+    if by is not None and not may_add_note(by, incident):
+        raise PermissionDenied
+    text = text.strip()
+    if not text:
+        raise InvalidTransition("A note cannot be empty.")
+    incident = _lock(incident)
+    return _record(incident, by=by, kind=Kind.NOTE, text=text)
+
+
+def record(incident: Incident, *, by, kind: str, text: str = "", **data) -> TimelineEntry:
+    """Append an entry for an event that changes no field (alerts, notifications, escalations).
+
+    Must be called inside the caller's transaction, with the incident already locked.
+    """
+    return _record(incident, by=by, kind=kind, text=text, **data)

@@ -1,0 +1,1 @@
+# Post-incident reviews and action items live here (see DESIGN.md, "reviews").

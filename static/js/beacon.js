@@ -1,0 +1,13 @@
+// Beacon's own behaviour; everything works without it (plain forms, refresh links).
+document.addEventListener("htmx:afterSwap", (event) => {
+  // The dashboard board carries the page title, so a background tab shows unacknowledged incidents.
+  const board = document.getElementById("board");
+  if (board && board.dataset.title) {
+    document.title = board.dataset.title;
+  }
+  // A note form that was just submitted comes back empty; put the cursor back in it.
+  if (event.detail.target && event.detail.target.id === "timeline-section") {
+    const field = document.querySelector("#note-form textarea");
+    if (field && event.detail.xhr && event.detail.xhr.status === 200) field.focus();
+  }
+});
