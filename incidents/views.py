@@ -16,7 +16,7 @@ from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from incidents import workflow
+from incidents import panels, workflow
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.forms import (
@@ -116,6 +116,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
         "mitigate_form": forms.get("mitigate_form") or MitigateForm(),
         "severity_form": forms.get("severity_form") or SeverityForm(initial={"severity": incident.severity}),
     }
+    context["panels"] = panels.render_context(request, incident)
     if may_respond:
         context["lead_form"] = forms.get("lead_form") or LeadForm(initial={"lead": incident.lead_id})
     return context

@@ -56,7 +56,7 @@ class Command(BaseCommand):
             if not Incident.objects.filter(title__startswith="[demo]").exists():
                 created = self.create_incidents(users, services, incidents)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} incidents created)."))
-        self.stdout.write("Sign in at http://127.0.0.1:8000/ as any of these (password: %s):" % DEMO_PASSWORD)
+        self.stdout.write(f"Sign in at http://127.0.0.1:8000/ as any of these (password: {DEMO_PASSWORD}):")
         for role in roles.ROLES:
             self.stdout.write(f"  {role.lower():<10} {role}")
 

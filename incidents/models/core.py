@@ -179,12 +179,12 @@ class Incident(models.Model):
     def __str__(self) -> str:
         return f"{self.ref} {self.title}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("incidents:detail", kwargs={"ref": self.ref})
+
     @property
     def ref(self) -> str:
         return f"INC-{self.pk}"
-
-    def get_absolute_url(self) -> str:
-        return reverse("incidents:detail", kwargs={"ref": self.ref})
 
     @property
     def is_open(self) -> bool:
