@@ -1,0 +1,89 @@
+"""Secrets that let other programs in: integration tokens and personal API tokens.
+
+Only a SHA-256 hash of each token is stored; the token itself is shown once, when made.
+"""
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils.timezone import now
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+class TokenQuerySet(models.QuerySet):
+    def matching(self, token: str):
+        """The active row whose hash matches `token` (compared in constant time), or None."""
+        if not token or len(token) > 200:
+            return None
+        digest = hash_token(token)
+        row = self.filter(token_hash=digest, is_active=True).first()
+        if row is not None and hmac.compare_digest(row.token_hash, digest):
+            return row
+        return None
+
+
+class Integration(models.Model):
+    """A named inbound integration (Alertmanager, or any API client) with a bearer token."""
+
+    class Kind(models.TextChoices):
+        ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
+        API = "api", "API client"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind, default=Kind.ALERTMANAGER)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token_hint = models.CharField(max_length=12, editable=False, help_text="The token's first characters.")
+    is_active = models.BooleanField("enabled", default=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = TokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_new_token(self) -> str:
+        """Give the integration a new token (rotation) and return it; the caller shows it once."""
+        token = new_token("bcn")
+        self.token_hash = hash_token(token)
+        self.token_hint = token[:10]
+        return token
+
+
+class ApiToken(models.Model):
+    """A user's personal API token: acts with that user's role."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What it is for, e.g. “deploy script”.")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token_hint = models.CharField(max_length=12, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = TokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"
+
+    def set_new_token(self) -> str:
+        token = new_token("bcu")
+        self.token_hash = hash_token(token)
+        self.token_hint = token[:10]
+        return token
