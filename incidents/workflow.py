@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.timezone import now
 
-from incidents.models import OPEN_STATUSES, Incident, Service, Severity, Status, TimelineEntry
+from incidents.models import OPEN_STATUSES, Incident, Service, Severity, Status, StatusUpdate, TimelineEntry
 
 Kind = TimelineEntry.Kind
 
@@ -360,6 +360,41 @@ def add_note(incident: Incident, *, by, text: str) -> TimelineEntry:
         raise InvalidTransition("A note cannot be empty.")
     incident = _lock(incident)
     return _record(incident, by=by, kind=Kind.NOTE, text=text)
+
+
+# --- communication ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def post_update(incident: Incident, *, by, message: str, public: bool) -> StatusUpdate:
+    """Post a status update (public: for affected users and outside stakeholders; else team only).
+
+    Appends one `status_update` entry whose data carries the update's id and visibility, so
+    listeners (notifications) can tell public from internal without another query.
+    """
+    _require(by, "incidents.respond_incident")
+    message = message.strip()
+    if not message:
+        raise InvalidTransition("A status update cannot be empty.")
+    incident = _lock(incident)
+    if incident.status == Status.CLOSED:
+        raise InvalidTransition(f"{incident.ref} is closed.")
+    update = StatusUpdate.objects.create(incident=incident, author=by, message=message, public=public)
+    _record(incident, by=by, kind=Kind.STATUS_UPDATE, text=message, update_id=update.pk, public=public)
+    return update
+
+
+@transaction.atomic
+def set_public(incident: Incident, *, by, public: bool) -> Incident:
+    """Show the incident on the public status page, or hide it."""
+    _require(by, "incidents.respond_incident")
+    incident = _lock(incident)
+    if incident.public == public:
+        raise InvalidTransition(f"{incident.ref} is already {'public' if public else 'internal'}.")
+    incident.public = public
+    incident.save()
+    _record(incident, by=by, kind=Kind.VISIBILITY, old=not public, new=public)
+    return incident
 
 
 def record(incident: Incident, *, by, kind: str, text: str = "", **data) -> TimelineEntry:

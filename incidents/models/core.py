@@ -208,8 +208,11 @@ class TimelineEntry(models.Model):
         STATUS_UPDATE = "status_update", "Status update"
         ALERT_FIRED = "alert_fired", "Alert fired"
         ALERT_RESOLVED = "alert_resolved", "Alert resolved"
+        VISIBILITY = "visibility", "Visibility change"
         NOTIFICATION = "notification", "Notification"
         ESCALATION = "escalation", "Escalation"
+        PAGE = "page", "Page"
+        REVIEW = "review", "Review"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     created_at = models.DateTimeField(default=now, editable=False)
