@@ -96,7 +96,8 @@ def test_healthz_is_503_when_the_database_is_gone():
     """A real unreachable PostgreSQL (nothing listens on port 1), in a separate process."""
     code = (
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='incidentsite.settings'; django.setup();"
-        "from django.test import Client; r = Client(HTTP_HOST='localhost').get('/healthz'); print(r.status_code, r.json()['status'])"
+        "from django.test import Client; r = Client(HTTP_HOST='localhost').get('/healthz');"
+        "print(r.status_code, r.json()['status'])"
     )
     result = run_python(code, DEBUG="1", DATABASE_URL="postgres://postgres@127.0.0.1:1/beacon")
     assert result.stdout.split() == ["503", "unavailable"], result.stderr[-2000:]
