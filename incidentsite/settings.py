@@ -189,6 +189,7 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Beacon's own knobs.
 INCIDENTS_PER_PAGE = 25
+DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 15)
 
 # Security: everything `check --deploy` asks for, on whenever DEBUG is off.
 SESSION_COOKIE_HTTPONLY = True
