@@ -53,16 +53,14 @@ def test_it_shows_a_bounded_history(client, responder, monkeypatch):
 
 def test_missing_internal_and_hidden_service_incidents_get_the_same_404(clients, responder):
     internal = incident_in("acknowledged", by=responder, public=False, title="Internal only title")
-    hidden = incident_in(
-        "acknowledged", by=responder, title="Hidden service title", service=ServiceFactory(name="Back office", is_public=False)
-    )
+    back_office = ServiceFactory(name="Back office", is_public=False)
+    hidden = incident_in("acknowledged", by=responder, title="Hidden service title", service=back_office)
     workflow.post_update(hidden, by=responder, message="Public words on a hidden service", public=True)
     missing_ref = f"INC-{hidden.pk + 100}"
 
     for role in ["anonymous", "manager"]:
-        answers = [
-            clients[role].get(f"/status/incidents/{ref}/") for ref in [missing_ref, internal.ref, hidden.ref, "nonsense"]
-        ]
+        refs = [missing_ref, internal.ref, hidden.ref, "nonsense"]
+        answers = [clients[role].get(f"/status/incidents/{ref}/") for ref in refs]
         assert {a.status_code for a in answers} == {404}
         assert len({a.content for a in answers}) == 1, "a 404 must not tell internal incidents from missing ones"
         assert len({a.get("Cache-Control") for a in answers}) == 1

@@ -88,7 +88,8 @@ def test_it_lists_active_public_incidents_with_their_public_updates_only(client,
     workflow.post_update(incident, by=responder, message="We are looking into failing payments.", public=True)
     workflow.post_update(incident, by=responder, message="Internal: blame the DBA.", public=False)
     incident_in("reported", by=responder, title="Nobody outside knows", public=False)
-    incident_in("reported", by=responder, title="On a hidden service", service=ServiceFactory(name="Back office", is_public=False))
+    back_office = ServiceFactory(name="Back office", is_public=False)
+    incident_in("reported", by=responder, title="On a hidden service", service=back_office)
 
     response = client.get("/status/")
 
@@ -115,7 +116,12 @@ def test_it_shows_the_status_in_status_page_words(client, responder, stage, word
 
 @pytest.mark.parametrize(
     "severity, label",
-    [("critical", "Major impact"), ("high", "Significant impact"), ("medium", "Moderate impact"), ("low", "Minor impact")],
+    [
+        ("critical", "Major impact"),
+        ("high", "Significant impact"),
+        ("medium", "Moderate impact"),
+        ("low", "Minor impact"),
+    ],
 )
 def test_it_shows_severity_as_impact_on_users(client, responder, severity, label):
     incident_in("reported", by=responder, severity=severity)

@@ -41,16 +41,21 @@ RESOLVED_TITLE = "Search was slow"
 RESOLVED_UPDATE = "Search is fast again."
 
 
-def person(username, first_name, email, role):
-    user = get_user_model().objects.create_user(username=username, first_name=first_name, last_name="Secret", email=email)
+def person(key, role):
+    user = get_user_model().objects.create_user(
+        username=SECRETS[f"{key}_username"],
+        first_name=SECRETS[f"{key}_name"],
+        last_name="Secret",
+        email=SECRETS[f"{key}_email"],
+    )
     user.groups.add(Group.objects.get(name=role))
     return get_user_model().objects.get(pk=user.pk)
 
 
 @pytest.fixture
 def secret_world(db):
-    reporter = person(SECRETS["reporter_username"], SECRETS["reporter_name"], SECRETS["reporter_email"], roles.RESPONDER)
-    lead = person(SECRETS["lead_username"], SECRETS["lead_name"], SECRETS["lead_email"], roles.RESPONDER)
+    reporter = person("reporter", roles.RESPONDER)
+    lead = person("lead", roles.RESPONDER)
     service = ServiceFactory(name="Payments")
     fields = {"description": SECRETS["description"], "impact": SECRETS["impact"], "logs": SECRETS["logs"]}
 
