@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.html import linebreaks
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from incidents import status_page
 
@@ -27,10 +27,10 @@ MAX_AGE = 30
 
 
 def public_page(view):
-    """Declare a view public: no sign-in, GET only, site time zone, publicly cacheable for MAX_AGE."""
+    """Declare a view public: no sign-in, GET and HEAD only, site time zone, publicly cacheable for MAX_AGE."""
 
     @cache_control(public=True, max_age=MAX_AGE)
-    @require_GET
+    @require_safe
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         # One rendering serves every reader through caches, so not the reader's own zone.

@@ -24,7 +24,9 @@ def test_it_needs_no_sign_in_and_may_be_cached_publicly_for_a_short_time(client,
 def test_it_uses_its_own_layout_without_navigation_scripts_or_tokens(clients, responder):
     incident_in("acknowledged", by=responder)
     for role in ["anonymous", "manager"]:
-        html = clients[role].get("/status/").content.decode()
+        response = clients[role].get("/status/")
+        assert not response.cookies, "a publicly cached page must not set cookies"
+        html = response.content.decode()
         assert "<script" not in html
         assert "Sign out" not in html and "Dashboard" not in html and 'href="/incidents/' not in html
         assert "csrf" not in html.lower()
@@ -196,5 +198,7 @@ def test_times_are_in_the_site_time_zone_even_for_a_reader_with_their_own(client
         assert "All times are in Europe/Berlin." in html
 
 
-def test_it_rejects_other_methods(client, db):
+def test_it_answers_head_for_monitors_and_caches_and_refuses_writes(client, db):
+    assert client.head("/status/").status_code == 200
+    assert client.head("/status/feed.atom").status_code == 200
     assert client.post("/status/").status_code == 405
