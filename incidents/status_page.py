@@ -114,6 +114,7 @@ class PublicIncident:
     started_at: datetime
     resolved_at: datetime | None
     updates: tuple[PublicUpdate, ...] = ()
+    more_updates: bool = False  # older public updates exist beyond those in `updates`
 
     @property
     def is_resolved(self) -> bool:
@@ -161,7 +162,7 @@ def service_state(*, open_count: int, worst_unmitigated_rank: int | None) -> Ser
     return ServiceState.OPERATIONAL
 
 
-def project(incident: Incident, updates=()) -> PublicIncident:
+def project(incident: Incident, updates=(), *, more_updates: bool = False) -> PublicIncident:
     """The public face of one incident loaded by `public_incidents()`."""
     return PublicIncident(
         ref=incident.ref,
@@ -173,6 +174,7 @@ def project(incident: Incident, updates=()) -> PublicIncident:
         started_at=incident.occurred_at,
         resolved_at=incident.resolved_at,
         updates=tuple(PublicUpdate(pk=u.pk, message=u.message, created_at=u.created_at) for u in updates),
+        more_updates=more_updates,
     )
 
 
@@ -237,8 +239,8 @@ def incident(ref: str) -> PublicIncident | None:
     found = public_incidents().by_ref(ref).first()
     if found is None:
         return None
-    updates = public_updates().filter(incident=found).order_by("-created_at", "-pk")[:HISTORY_LIMIT]
-    return project(found, updates)
+    updates = list(public_updates().filter(incident=found).order_by("-created_at", "-pk")[: HISTORY_LIMIT + 1])
+    return project(found, updates[:HISTORY_LIMIT], more_updates=len(updates) > HISTORY_LIMIT)
 
 
 def feed_updates():

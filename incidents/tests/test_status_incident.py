@@ -51,6 +51,16 @@ def test_it_shows_a_bounded_history(client, responder, monkeypatch):
     assert "Only the 2 latest updates are shown." in response.content.decode()
 
 
+def test_it_says_nothing_is_left_out_when_nothing_is(client, responder, monkeypatch):
+    from incidents import status_page
+
+    monkeypatch.setattr(status_page, "HISTORY_LIMIT", 2)
+    incident = incident_in("acknowledged", by=responder)
+    for n in range(2):
+        workflow.post_update(incident, by=responder, message=f"Update {n}", public=True)
+    assert "latest updates are shown" not in client.get(f"/status/incidents/{incident.ref}/").content.decode()
+
+
 def test_missing_internal_and_hidden_service_incidents_get_the_same_404(clients, responder):
     internal = incident_in("acknowledged", by=responder, public=False, title="Internal only title")
     back_office = ServiceFactory(name="Back office", is_public=False)
