@@ -56,7 +56,7 @@ class Command(BaseCommand):
             # The demo reporter's own incidents mark a database that is already seeded.
             if not Incident.objects.filter(reporter=users[roles.REPORTER]).exists():
                 created = self.create_incidents(users, services, incidents)
-            published = self.publish_some(users[roles.RESPONDER])
+            published = self.publish_some(users[roles.REPORTER], users[roles.RESPONDER])
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} incidents created)."))
         if published:
             self.stdout.write(f"{published} of them made public: see http://127.0.0.1:8000/status/")
@@ -125,13 +125,13 @@ class Command(BaseCommand):
                 self.move_back(incident, by=current - started - timedelta(minutes=rng.uniform(20, 240)))
         return count
 
-    def publish_some(self, responder) -> int:
+    def publish_some(self, reporter, responder) -> int:
         """Put a few demo incidents on the status page with public updates, so it is not empty.
 
         Once only: nothing happens when a demo incident is public already. Two open incidents
         and up to two resolved in the status page's 14-day window are made public.
         """
-        demo = Incident.objects.filter(title__startswith="[demo]")
+        demo = Incident.objects.filter(reporter=reporter)
         if demo.filter(public=True).exists():
             return 0
         active = list(demo.open().order_by("pk")[:2])
