@@ -16,7 +16,8 @@ from incidents.api.auth import VIEW, authenticate, bearer_token, refusal
 
 class VendoredSwagger(Swagger):
     template = "api/docs.html"
-    default_settings = {"layout": "BaseLayout", "deepLinking": True, "persistAuthorization": False}
+    # validatorUrl None: Swagger UI would otherwise send the schema to validator.swagger.io.
+    default_settings = {"layout": "BaseLayout", "deepLinking": True, "validatorUrl": None}
 
     def render_page(self, request: HttpRequest, api, **kwargs) -> HttpResponse:
         self.settings["url"] = self.get_openapi_url(api, kwargs)

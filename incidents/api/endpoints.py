@@ -103,7 +103,8 @@ def list_incidents(request: HttpRequest, filters: Query[IncidentFilters]):
         unknown = {"service": "There is no service with this slug.", "reporter": "There is no user with this username."}
         errors.errors = [(field, unknown.get(field, message)) for field, message in errors.errors]
         raise errors
-    incidents = filterset.qs
+    # The long texts are not listed (IncidentSummary); logs can be large.
+    incidents = filterset.qs.defer("description", "impact", "logs", "resolution_summary")
     limit = filters.limit
     offset = filters.offset or ((filters.page - 1) * limit if filters.page else 0)
     count = incidents.count()

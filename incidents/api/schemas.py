@@ -195,5 +195,6 @@ class IncidentFilters(Input):
     reported_before: date | None = Field(None, description="Reported on or before this day.")
     sort: Literal["newest", "oldest", "severity"] = "newest"
     limit: int = Field(25, ge=1, le=100, description="Incidents per page (at most 100).")
-    offset: int | None = Field(None, ge=0, description="Skip this many incidents. Use offset or page.")
-    page: int | None = Field(None, ge=1, description="Page number, counted from 1, of `limit` incidents.")
+    # Upper bounds keep OFFSET within what the databases accept (a 64-bit integer).
+    offset: int | None = Field(None, ge=0, le=10**9, description="Skip this many incidents. Use offset or page.")
+    page: int | None = Field(None, ge=1, le=10**7, description="Page number, counted from 1, of `limit` incidents.")
