@@ -30,11 +30,20 @@ from incidents.filters import IncidentFilter
 from incidents.forms import IncidentForm
 from incidents.models import Incident, Service, StatusUpdate
 
-api = NinjaAPI(
+
+class BeaconAPI(NinjaAPI):
+    def get_openapi_operation_id(self, operation) -> str:
+        # "create_incident" rather than ninja's "incidents_api_endpoints_create_incident":
+        # client generators name their methods after it.
+        return operation.view_func.__name__
+
+
+api = BeaconAPI(
     title="Beacon",
     version="1",
     description="Report, follow and update incidents from scripts and other tools. "
-    "Authenticate with `Authorization: Bearer <token>`; see docs/api.md.",
+    "Authenticate with `Authorization: Bearer <token>`: a personal token from Your settings → API tokens, "
+    "or an integration token from a manager.",
     urls_namespace="api",
     docs=VendoredSwagger(),
     docs_url="/docs",
@@ -46,6 +55,8 @@ api.add_decorator(limit_body, mode="view")
 
 # The answers every authenticated endpoint may give besides its own.
 ERRORS = {401: Error, 403: Error, 404: Error, 413: Error, 422: ValidationErrors}
+# …and those that read a JSON body (400: not JSON).
+BODY_ERRORS = {400: Error, **ERRORS}
 
 
 def _incidents():
@@ -135,7 +146,7 @@ def get_incident(request: HttpRequest, ref: str):
 # --- writing ---------------------------------------------------------------------------
 
 
-@api.post("/incidents", auth=TokenAuth(REPORT), response={201: IncidentOut, **ERRORS}, url_name="incident_create")
+@api.post("/incidents", auth=TokenAuth(REPORT), response={201: IncidentOut, **BODY_ERRORS}, url_name="incident_create")
 def create_incident(request: HttpRequest, response: HttpResponse, payload: IncidentIn):
     """Report an incident, as the report form does; 201 with a Location header.
 
@@ -174,7 +185,7 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
 @api.post(
     "/incidents/{ref}/updates",
     auth=TokenAuth(RESPOND),
-    response={201: UpdateOut, 409: Error, **ERRORS},
+    response={201: UpdateOut, 409: Error, **BODY_ERRORS},
     url_name="updates",
 )
 def post_update(request: HttpRequest, ref: str, payload: UpdateIn):
@@ -199,7 +210,7 @@ def acknowledge(request: HttpRequest, ref: str):
 @api.post(
     "/incidents/{ref}/resolve",
     auth=TokenAuth(RESPOND, integrations=False),
-    response={200: IncidentOut, 409: Error, **ERRORS},
+    response={200: IncidentOut, 409: Error, **BODY_ERRORS},
     url_name="resolve",
 )
 def resolve(request: HttpRequest, ref: str, payload: ResolveIn):

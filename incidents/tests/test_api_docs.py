@@ -33,6 +33,10 @@ def test_the_schema_lists_every_endpoint(clients):
         for method, operation in operations.items():
             assert operation["security"] == [{"TokenAuth": []}], (method, path)
             assert {"401", "403", "422"} <= set(operation["responses"]), (method, path)
+            if "requestBody" in operation:
+                assert "400" in operation["responses"], (method, path)
+    ids = {op["operationId"] for ops in schema["paths"].values() for op in ops.values()}
+    assert ids == {"list_incidents", "create_incident", "get_incident", "post_update", "acknowledge", "resolve"}
 
 
 def test_the_schema_describes_the_report_fields(clients):
