@@ -108,6 +108,9 @@ def test_it_agrees_with_the_web_list(token, several, clients):
         ("sevrity=high", "sevrity", "Unknown query parameter."),
         ("q=" + "x" * 201, "q", "at most 200 characters"),
         ("q=a%00b", "q", "Null characters"),
+        ("service=a%00b", "service", "Null characters"),
+        # Django decodes a query string that is not UTF-8 with U+FFFD replacements.
+        ("reporter=%ED%A0%80", "reporter", "no user with this username"),
     ],
 )
 def test_bad_filters_are_a_422_naming_the_field(token, several, query, field, message):
