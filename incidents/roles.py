@@ -16,6 +16,8 @@ _READ = [
     "incidents.view_service",
     "incidents.view_timelineentry",
     "incidents.follow_incident",
+    # Their own personal API tokens, which act with their role (incidents/token_views.py).
+    "incidents.add_apitoken",
 ]
 _REPORT = [
     "incidents.add_incident",

@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from incidents import token_views
 from incidents import views as incident_views
+from incidents.api.endpoints import api
 
 auth_urls = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -18,6 +20,8 @@ auth_urls = [
     ),
     path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("profile/", incident_views.profile, name="profile"),
+    path("tokens/", token_views.tokens, name="api_tokens"),
+    path("tokens/<int:pk>/revoke/", token_views.revoke_token, name="api_token_revoke"),
 ]
 
 urlpatterns = [
@@ -26,5 +30,6 @@ urlpatterns = [
     path("incidents/", include("incidents.urls")),
     path("status/", include("incidents.status_urls")),
     path("healthz", incident_views.healthz, name="healthz"),
+    path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

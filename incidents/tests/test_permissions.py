@@ -51,11 +51,26 @@ MATRIX = [
     ("get", "/status/incidents/{public_ref}/", expect(200, 200, 200, 200, 200, 200)),
     # {ref} is internal: the public page answers 404 to everybody, staff included.
     ("get", "/status/incidents/{ref}/", expect(404, 404, 404, 404, 404, 404)),
+    ("get", "/accounts/tokens/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("post", "/accounts/tokens/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    ("post", "/accounts/tokens/999999/revoke/", expect(LOGIN, 403, 404, 404, 404, 404)),
+    # The API answers to bearer tokens only: a session cookie is no credential there
+    # (incidents/tests/test_api_auth.py walks the same endpoints with each role's token).
+    ("get", "/api/", expect(404, 404, 404, 404, 404, 404)),
+    ("get", "/api/docs", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/api/openapi.json", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/api/incidents", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/incidents/{ref}", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents/{ref}/updates", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents/{ref}/acknowledge", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents/{ref}/resolve", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/admin/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/incident/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/incident/{pk}/change/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/service/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/auth/user/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/apitoken/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/auth/group/", expect(LOGIN, 403, 403, 403, 200, 403)),
 ]
 
@@ -67,6 +82,7 @@ POST_DATA = {
     "mitigate": {"text": ""},
     "resolve": {"summary": "Fixed.", "confirmed": "on"},
     "reopen": {"reason": "Back again."},
+    "tokens": {"name": "deploy script"},
 }
 
 
