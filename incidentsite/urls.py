@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from incidents import comms_views
 from incidents import views as incident_views
 
 auth_urls = [
@@ -18,12 +19,14 @@ auth_urls = [
     ),
     path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("profile/", incident_views.profile, name="profile"),
+    path("profile/notifications/", comms_views.notification_settings, name="notification_settings"),
 ]
 
 urlpatterns = [
     path("", incident_views.dashboard, name="dashboard"),
     path("accounts/", include(auth_urls)),
     path("incidents/", include("incidents.urls")),
+    path("unsubscribe/<str:token>/", comms_views.unsubscribe, name="unsubscribe"),
     path("healthz", incident_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
