@@ -241,6 +241,7 @@ def _email_row(entry, incident, event, recipient: Recipient) -> Notification:
         entry=entry,
         user=recipient.user,
         subscription=recipient.subscription,
+        reason="subscription" if recipient.subscription else "lead",
         subject=subject_for(incident, headline),
     )
     context = {
@@ -372,6 +373,7 @@ def queue_direct(*, event_key: str, user, subject: str, template: str, context: 
         audience=Audience.TEAM,
         incident=incident,
         user=user,
+        reason="direct",
         subject=clean_header(subject),
     )
     full = {**context, "user": user, "site_url": settings.SITE_URL, "unsubscribe_url": unsubscribe_url(row)}
@@ -421,7 +423,7 @@ def unsubscribe(notification: Notification) -> str:
             what = f"every new {sub.get_min_severity_display()} or more severe incident"
         sub.delete()
         return f"You will no longer receive emails about {what}."
-    if notification.user_id:
+    if notification.user_id and notification.reason != "subscription":
         Profile.objects.update_or_create(user_id=notification.user_id, defaults={"email_notifications": False})
         return "Beacon will send you no more email. You can turn it on again in your settings."
     return "There is nothing left to unsubscribe from."

@@ -126,6 +126,9 @@ class Notification(models.Model):
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
     )
+    # Why this recipient hears it: "lead", "direct" (no subscription), or "subscription"
+    # (kept when the subscription is deleted, so a second unsubscribe click does no more).
+    reason = models.CharField(max_length=16, blank=True)
     # Rendered when the event happens, so a later edit of the incident cannot leak into it.
     subject = models.CharField(max_length=300, blank=True)
     body_text = models.TextField()

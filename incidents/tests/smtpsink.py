@@ -1,7 +1,8 @@
 """A test SMTP server that can be told to fail (RELIABILITY.md): run as a process.
 
     python smtpsink.py PORT MODEFILE OUT.jsonl
-    modes: ok | 451 | 550:<rcpt> | slow:<s> | hold:<flagfile>   (stop the process for "connection refused")
+    modes: ok | 451 | 550:<rcpt> | slow:<s> | hold:<flagfile> (touches <flagfile>.waiting)
+    Stop the process for "connection refused".
 
 Each accepted message appends {"t", "to", "message_id", "subject"} to OUT.jsonl.
 """
@@ -47,6 +48,8 @@ class Sink:
         if m.startswith("slow:"):
             await asyncio.sleep(float(m[5:]))
         if m.startswith("hold:"):
+            # Tell the test a message is held mid-DATA: its sender is between claim and "sent".
+            open(m[5:] + ".waiting", "a").close()
             while not os.path.exists(m[5:]):
                 await asyncio.sleep(0.05)
         content = envelope.content.decode(errors="replace")
