@@ -89,3 +89,25 @@ def test_managers_see_failed_rows_with_their_error_in_the_admin(row, admin_clien
 @pytest.fixture
 def admin_client_manager(clients):
     return clients["manager"]
+
+
+def test_the_sweeper_command_survives_a_database_error(monkeypatch, capsys):
+    from django.core.management import call_command
+    from django.db import OperationalError
+
+    def broken(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(delivery, "sweep", broken)
+    call_command("run_sweeper", "--once")  # logs and carries on; db_worker would exit here
+
+
+def test_the_sweeper_command_sweeps(row, mailoutbox, django_capture_on_commit_callbacks):
+    from django.core.management import call_command
+
+    with time_machine.travel(now() + timedelta(minutes=1), tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command("run_sweeper", "--once")
+    row.refresh_from_db()
+    assert row.state == "sent"
+    assert [m.to for m in mailoutbox] == [["rob@example.com"]]

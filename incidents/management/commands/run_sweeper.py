@@ -29,8 +29,6 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         while self.running:
-            # Long-running command: drop connections that died with a database restart.
-            close_old_connections()
             try:
                 swept = delivery.sweep()
                 reminded = notifications.remind_all_due()
@@ -41,6 +39,8 @@ class Command(BaseCommand):
                     self.stdout.write(f"swept {swept} notification(s), sent {reminded} reminder(s)")
             if once:
                 return
+            # Long-running command: drop connections that died with a database restart.
+            close_old_connections()
             self._sleep(interval)
 
     def _sleep(self, seconds: float) -> None:
