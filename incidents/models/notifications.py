@@ -39,6 +39,7 @@ class Subscription(models.Model):
             models.CheckConstraint(
                 condition=(Q(user__isnull=False) & Q(email="")) | (Q(user__isnull=True) & ~Q(email="")),
                 name="subscription_one_recipient",
+                violation_error_message="Give either a user or an outside email address, not both.",
             ),
             # Exactly one target.
             models.CheckConstraint(
@@ -46,10 +47,13 @@ class Subscription(models.Model):
                 | (Q(incident__isnull=True) & Q(service__isnull=False) & Q(min_severity=""))
                 | (Q(incident__isnull=True) & Q(service__isnull=True) & ~Q(min_severity="")),
                 name="subscription_one_target",
+                violation_error_message="A subscription is to one incident, one service or one severity.",
             ),
             # Outside addresses only on a service's stakeholder list.
             models.CheckConstraint(
-                condition=Q(email="") | Q(service__isnull=False), name="subscription_outside_only_service"
+                condition=Q(email="") | Q(service__isnull=False),
+                name="subscription_outside_only_service",
+                violation_error_message="Outside email addresses belong on a service's stakeholder list.",
             ),
             models.UniqueConstraint(
                 fields=["user", "incident"], condition=Q(incident__isnull=False), name="subscription_user_incident"
