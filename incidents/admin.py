@@ -3,6 +3,7 @@ from django.core.exceptions import PermissionDenied
 
 from incidents import workflow
 from incidents.models import ApiToken, Incident, Profile, Service, TimelineEntry
+from incidents.notification_admin import StakeholderInline
 
 
 @admin.register(Service)
@@ -11,6 +12,7 @@ class ServiceAdmin(admin.ModelAdmin):
     list_filter = ["is_public"]
     search_fields = ["name", "description"]
     prepopulated_fields = {"slug": ["name"]}
+    inlines = [StakeholderInline]
 
 
 class TimelineInline(admin.TabularInline):

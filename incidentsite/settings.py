@@ -190,6 +190,12 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # Beacon's own knobs.
 INCIDENTS_PER_PAGE = 25
 DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 15)
+# Remind an open incident's lead when no public update was posted for this many minutes
+# (per severity; a severity not listed gets no reminders).
+UPDATE_REMINDER_MINUTES = {
+    "critical": env_int("UPDATE_REMINDER_CRITICAL_MINUTES", 30),
+    "high": env_int("UPDATE_REMINDER_HIGH_MINUTES", 30),
+}
 
 # Security: everything `check --deploy` asks for, on whenever DEBUG is off.
 SESSION_COOKIE_HTTPONLY = True

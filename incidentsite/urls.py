@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from incidents import token_views
+from incidents import comms_views, token_views
 from incidents import views as incident_views
 from incidents.api.endpoints import api
 
@@ -22,6 +22,7 @@ auth_urls = [
     path("profile/", incident_views.profile, name="profile"),
     path("tokens/", token_views.tokens, name="api_tokens"),
     path("tokens/<int:pk>/revoke/", token_views.revoke_token, name="api_token_revoke"),
+    path("profile/notifications/", comms_views.notification_settings, name="notification_settings"),
 ]
 
 urlpatterns = [
@@ -29,6 +30,7 @@ urlpatterns = [
     path("accounts/", include(auth_urls)),
     path("incidents/", include("incidents.urls")),
     path("status/", include("incidents.status_urls")),
+    path("unsubscribe/<str:token>/", comms_views.unsubscribe, name="unsubscribe"),
     path("healthz", incident_views.healthz, name="healthz"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),

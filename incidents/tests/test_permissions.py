@@ -36,6 +36,18 @@ MATRIX = [
     ("post", "/incidents/{ref}/resolve/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/reopen/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/close/", expect(LOGIN, 403, 403, 403, 302, 403)),
+    ("post", "/incidents/{ref}/update/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/visibility/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/follow/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    ("post", "/incidents/{ref}/unfollow/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    ("post", "/incidents/services/checkout/follow/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    ("post", "/incidents/services/checkout/unfollow/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    ("post", "/accounts/profile/notifications/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    # The signed token is the credential: the same answer for everyone (a forged token here).
+    ("get", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),
+    ("post", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),
+    ("get", "/admin/incidents/notification/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/subscription/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/accounts/login/", expect(200, 302, 302, 302, 302, 302)),
     ("post", "/accounts/logout/", expect(302, 302, 302, 302, 302, 302)),
     ("get", "/accounts/password/", expect(LOGIN, 200, 200, 200, 200, 200)),
@@ -83,6 +95,9 @@ POST_DATA = {
     "resolve": {"summary": "Fixed.", "confirmed": "on"},
     "reopen": {"reason": "Back again."},
     "tokens": {"name": "deploy script"},
+    "update": {"message": "We are looking into it.", "public": "on"},
+    "visibility": {"public": "1"},
+    "notifications": {"min_severity": "high"},
 }
 
 
