@@ -16,6 +16,9 @@ _READ = [
     "incidents.view_service",
     "incidents.view_timelineentry",
     "incidents.follow_incident",
+    "reviews.view_review",
+    "reviews.view_actionitem",
+    "reviews.view_runbookrevision",
 ]
 _REPORT = [
     "incidents.add_incident",
@@ -26,6 +29,8 @@ _RESPOND = [
     "incidents.change_incident",
     "incidents.respond_incident",
     "incidents.add_timelineentry",
+    "reviews.write_review",
+    "reviews.edit_runbook",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

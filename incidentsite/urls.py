@@ -24,6 +24,7 @@ urlpatterns = [
     path("", incident_views.dashboard, name="dashboard"),
     path("accounts/", include(auth_urls)),
     path("incidents/", include("incidents.urls")),
+    path("reviews/", include("reviews.urls")),
     path("healthz", incident_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
