@@ -80,6 +80,14 @@ class EditIncidentForm(IncidentForm):
         if not self.is_bound:
             self.initial["version"] = self.instance.version
 
+    def clean_occurred_at(self):
+        value = super().clean_occurred_at()
+        # The form shows minutes; an untouched field must not "change" the stored seconds.
+        stored = self.instance.occurred_at
+        if stored and value == stored.replace(second=0, microsecond=0):
+            return stored
+        return value
+
 
 class NoteForm(forms.Form):
     text = forms.CharField(

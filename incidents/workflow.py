@@ -59,7 +59,7 @@ def _require(user: AbstractBaseUser | None, perm: str) -> None:
 
 def _lock(incident: Incident) -> Incident:
     # select_for_update: two responders may press the same button at the same moment.
-    return Incident.objects.select_for_update().select_related("service", "lead").get(pk=incident.pk)
+    return Incident.objects.select_for_update(of=("self",)).select_related("service", "lead").get(pk=incident.pk)
 
 
 def _record(incident: Incident, *, by, kind: str, text: str = "", **data) -> TimelineEntry:

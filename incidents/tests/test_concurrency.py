@@ -1,0 +1,92 @@
+"""Two people acting on one incident at the same moment, on two PostgreSQL connections.
+
+SQLite serialises whole transactions, so these tests prove nothing there (RELIABILITY.md 5.1.14).
+"""
+
+import threading
+import time
+
+import pytest
+from django.db import connection, connections
+
+from incidents import workflow
+from incidents.models import Incident, TimelineEntry
+from incidents.tests.factories import make_incident
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+
+
+def race(first, second):
+    """Run `first` so that it holds the incident lock while `second` starts; return both outcomes."""
+    inside = threading.Event()
+    outcomes = {}
+
+    def slow_listener(entry):
+        if threading.current_thread().name == "first":
+            inside.set()
+            time.sleep(0.5)  # hold the row lock while the other connection arrives
+
+    def run(name, action):
+        try:
+            outcomes[name] = ("ok", action())
+        except Exception as error:  # noqa: BLE001 - the outcome is what we assert
+            outcomes[name] = ("refused", error)
+        finally:
+            connections.close_all()
+
+    workflow.on_entry(slow_listener)
+    try:
+        a = threading.Thread(target=run, args=("first", first), name="first")
+        b = threading.Thread(target=run, args=("second", second), name="second")
+        a.start()
+        assert inside.wait(5)
+        b.start()
+        a.join(10)
+        b.join(10)
+    finally:
+        workflow._entry_listeners.remove(slow_listener)
+    return outcomes
+
+
+def test_two_acknowledgements_one_winner_one_clear_refusal(reporter, responder, other_responder):
+    incident = make_incident(by=reporter)
+    outcomes = race(
+        lambda: workflow.acknowledge(incident, by=responder),
+        lambda: workflow.acknowledge(incident, by=other_responder),
+    )
+    assert outcomes["first"][0] == "ok"
+    assert outcomes["second"][0] == "refused"
+    assert isinstance(outcomes["second"][1], workflow.InvalidTransition)
+    assert str(outcomes["second"][1]) == f"{incident.ref} is already acknowledged."
+    incident.refresh_from_db()
+    assert incident.lead == responder
+    assert incident.timeline.filter(kind=TimelineEntry.Kind.STATUS_CHANGE).count() == 1
+
+
+def test_two_resolutions_race_and_only_one_lands(reporter, responder, other_responder):
+    incident = make_incident(by=reporter)
+    outcomes = race(
+        lambda: workflow.resolve(incident, by=responder, summary="A", confirmed=True),
+        lambda: workflow.resolve(incident, by=other_responder, summary="B", confirmed=True),
+    )
+    assert [outcomes["first"][0], outcomes["second"][0]] == ["ok", "refused"]
+    incident.refresh_from_db()
+    assert incident.resolution_summary == "A"
+
+
+def test_two_edits_from_the_same_version_one_wins_the_other_conflicts(reporter, responder, other_responder):
+    incident = make_incident(by=reporter)
+    version = incident.version
+    outcomes = race(
+        lambda: workflow.edit(incident, by=responder, version=version, changes={"title": "From Rob"}),
+        lambda: workflow.edit(incident, by=other_responder, version=version, changes={"title": "From Ola"}),
+    )
+    assert outcomes["first"][0] == "ok"
+    assert isinstance(outcomes["second"][1], workflow.Conflict)
+    assert Incident.objects.get(pk=incident.pk).title == "From Rob"

@@ -1,0 +1,96 @@
+from datetime import timedelta
+
+from django.utils.timezone import now
+
+from incidents import workflow
+from incidents.models import Incident, TimelineEntry
+from incidents.tests.factories import ServiceFactory, make_incident
+from incidents.tests.test_list import bulk_incidents
+
+
+def shown(response) -> list[str]:
+    return [i.ref for i in response.context["incidents"]]
+
+
+def test_open_incidents_most_severe_first_then_oldest(clients, reporter, responder, manager):
+    low = make_incident(by=reporter, severity="low")
+    crit_new = make_incident(by=reporter, severity="critical")
+    crit_old = make_incident(by=reporter, severity="critical")
+    Incident.objects.filter(pk=crit_old.pk).update(reported_at=now() - timedelta(hours=2))
+    done = make_incident(by=reporter, severity="critical")
+    workflow.resolve(done, by=responder, summary="ok", confirmed=True)
+    response = clients["responder"].get("/")
+    assert shown(response) == [crit_old.ref, crit_new.ref, low.ref]
+    assert response.context["counts"]["critical"] == 2
+    assert response.context["counts"]["low"] == 1
+    assert [i.ref for i in response.context["recently_resolved"]] == [done.ref]
+
+
+def test_unacknowledged_stand_out_and_title_counts_them(clients, reporter, responder):
+    waiting = make_incident(by=reporter)
+    Incident.objects.filter(pk=waiting.pk).update(reported_at=now() - timedelta(minutes=7))
+    seen = make_incident(by=reporter)
+    workflow.acknowledge(seen, by=responder)
+    html = clients["responder"].get("/").content.decode()
+    assert "<title>(1) Dashboard — Beacon</title>" in html
+    assert 'class="unacknowledged table-danger" data-ref="' + waiting.ref in html
+    assert "waiting 7 min" in html
+    assert 'class="unacknowledged' not in html.split(f'data-ref="{seen.ref}"')[0].rsplit("<tr", 1)[1]
+
+
+def test_assigned_to_me(clients, reporter, responder, other_responder):
+    mine = make_incident(by=reporter)
+    theirs = make_incident(by=reporter)
+    workflow.take(mine, by=responder)
+    workflow.take(theirs, by=other_responder)
+    response = clients["responder"].get("/")
+    assert [i.ref for i in response.context["mine"]] == [mine.ref]
+
+
+def test_one_click_acknowledge_and_take_from_the_dashboard(clients, reporter, responder):
+    incident = make_incident(by=reporter)
+    html = clients["responder"].get("/").content.decode()
+    assert f'action="/incidents/{incident.ref}/acknowledge/"' in html
+    response = clients["responder"].post(f"/incidents/{incident.ref}/acknowledge/", {"next": "/"})
+    assert response["Location"] == "/"
+    incident.refresh_from_db()
+    assert incident.status == "acknowledged" and incident.lead == responder
+
+
+def test_htmx_poll_returns_only_the_board(clients, reporter):
+    make_incident(by=reporter)
+    page = clients["viewer"].get("/").content.decode()
+    fragment = clients["viewer"].get("/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 15s"' in page
+    assert fragment.lstrip().startswith('<div id="board"')
+    assert "<nav" not in fragment
+    assert 'data-title="(1) Dashboard — Beacon"' in fragment
+    assert 'href="/">Refresh</a>' in page  # without JavaScript
+
+
+def test_viewer_sees_no_action_buttons(clients, reporter):
+    make_incident(by=reporter)
+    html = clients["viewer"].get("/").content.decode()
+    assert "Acknowledge</button>" not in html
+
+
+def test_account_without_role_is_told_to_ask_a_manager(clients):
+    html = clients["nobody"].get("/").content.decode()
+    assert "A manager must give you a role" in html
+
+
+def test_dashboard_runs_a_fixed_number_of_queries(clients, reporter, responder, django_assert_max_num_queries):
+    services = [ServiceFactory(name=f"S{i}") for i in range(4)]
+    bulk_incidents(1000, reporter, services)
+    incident = Incident.objects.first()
+    TimelineEntry.objects.bulk_create(
+        TimelineEntry(incident=incident, author=responder, kind="note", text=f"n{i}") for i in range(200)
+    )
+    client = clients["responder"]
+    client.get("/")
+    with django_assert_max_num_queries(12):
+        response = client.get("/")
+    assert len(response.context["incidents"]) == 100
+    assert response.context["counts"]["total"] == 600
+    with django_assert_max_num_queries(12):
+        client.get("/", HTTP_HX_REQUEST="true")

@@ -1,0 +1,143 @@
+from datetime import timedelta
+
+import pytest
+from django.utils.timezone import now
+
+from incidents import workflow
+from incidents.models import Incident, Service
+from incidents.tests.factories import ServiceFactory, make_incident
+
+URL = "/incidents/"
+
+
+def bulk_incidents(count: int, reporter, services: list[Service]) -> None:
+    """Many incidents fast (for query budgets): rows only, as the list reads them."""
+    severities = list(Incident.Severity)
+    statuses = list(Incident.Status)
+    start = now() - timedelta(days=90)
+    Incident.objects.bulk_create(
+        Incident(
+            title=f"Incident {i}",
+            description="d",
+            impact="i",
+            occurred_at=start + timedelta(hours=i),
+            reported_at=start + timedelta(hours=i, minutes=1),
+            severity=severities[i % 4],
+            status=statuses[i % 5],
+            service=services[i % len(services)],
+            reporter=reporter,
+            lead=reporter,
+        )
+        for i in range(count)
+    )
+
+
+def refs(response) -> list[str]:
+    return [i.ref for i in response.context["page"].object_list]
+
+
+@pytest.fixture
+def three(reporter, responder):
+    checkout, search = ServiceFactory(name="Checkout"), ServiceFactory(name="Search")
+    a = make_incident(by=reporter, title="Payments failing", severity="low", service=checkout)
+    b = make_incident(
+        by=responder, title="Search slow", description="p99 latency 9s", severity="critical", service=search
+    )
+    c = make_incident(by=reporter, title="Login loop", severity="medium", service=checkout)
+    workflow.acknowledge(c, by=responder)
+    return a, b, c
+
+
+def test_it_lists_newest_first(clients, three):
+    a, b, c = three
+    assert refs(clients["viewer"].get(URL)) == [c.ref, b.ref, a.ref]
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("severity=critical", ["b"]),
+        ("severity=critical&severity=low", ["b", "a"]),
+        ("status=acknowledged", ["c"]),
+        ("open=true&status=reported", ["b", "a"]),
+        ("service=checkout", ["c", "a"]),
+        ("reporter=rob", ["b"]),
+        ("q=latency", ["b"]),
+        ("q=PAYMENTS+FAILING", ["a"]),
+        ("sort=oldest", ["a", "b", "c"]),
+        ("sort=severity", ["b", "c", "a"]),
+    ],
+)
+def test_filters(clients, three, query, expected):
+    names = dict(zip("abc", three, strict=True))
+    assert refs(clients["viewer"].get(f"{URL}?{query}")) == [names[n].ref for n in expected]
+
+
+def test_search_by_reference(clients, three):
+    a, _, _ = three
+    assert refs(clients["viewer"].get(f"{URL}?q={a.ref}")) == [a.ref]
+    assert refs(clients["viewer"].get(f"{URL}?q={a.ref.lower()}")) == [a.ref]
+
+
+def test_date_range(clients, three):
+    a, b, c = three
+    Incident.objects.filter(pk=a.pk).update(reported_at=now() - timedelta(days=10))
+    today = now().date()
+    response = clients["viewer"].get(f"{URL}?reported_after={today - timedelta(days=1)}&reported_before={today}")
+    assert refs(response) == [c.ref, b.ref]
+    old = today - timedelta(days=10)
+    assert refs(clients["viewer"].get(f"{URL}?reported_before={old}")) == [a.ref]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "severity=apocalyptic",
+        "status=exploded",
+        "service=no-such-service",
+        "reporter=ghost",
+        "reported_after=not-a-date",
+        "reported_before=9999-12-31",
+        "reported_after=0001-01-01",
+        "sort=sideways",
+        "page=banana",
+        "page=99999",
+        "open=maybe",
+        "q=" + "x" * 500,
+        "q=%00",
+    ],
+)
+def test_nonsense_filters_never_fail(clients, three, query):
+    response = clients["viewer"].get(f"{URL}?{query}")
+    assert response.status_code == 200
+
+
+def test_invalid_filter_shows_its_error(clients, three):
+    html = clients["viewer"].get(f"{URL}?severity=apocalyptic").content.decode()
+    assert "Select a valid choice" in html
+
+
+def test_filters_live_in_the_pagination_links(clients, reporter, settings):
+    settings.INCIDENTS_PER_PAGE = 2
+    service = ServiceFactory(name="Checkout")
+    bulk_incidents(5, reporter, [service])
+    html = clients["viewer"].get(f"{URL}?service=checkout&sort=oldest").content.decode()
+    assert "?service=checkout&amp;sort=oldest&amp;page=2" in html
+
+
+def test_titles_with_html_are_text(clients, reporter):
+    make_incident(by=reporter, title="<script>alert('x')</script>")
+    html = clients["viewer"].get(URL).content.decode()
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+
+
+def test_list_runs_a_fixed_number_of_queries(clients, reporter, django_assert_max_num_queries):
+    services = [ServiceFactory(name=f"S{i}") for i in range(4)]
+    bulk_incidents(300, reporter, services)
+    client = clients["viewer"]
+    client.get(URL)  # warm the session
+    with django_assert_max_num_queries(12):
+        response = client.get(f"{URL}?sort=severity&open=true")
+    assert response.status_code == 200
+    assert len(response.context["page"].object_list) == 25

@@ -1,0 +1,114 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from incidents.models import Incident, TimelineEntry
+from incidents.tests.factories import ServiceFactory
+
+URL = "/incidents/new/"
+
+
+@pytest.fixture
+def service(db):
+    return ServiceFactory(name="Checkout")
+
+
+def valid(svc, **overrides):
+    data = {
+        "title": "Checkout returns 500",
+        "description": "Card payments fail.",
+        "occurred_at": (timezone.localtime() - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+        "impact": "Nobody can pay.",
+        "logs": 'Traceback (most recent call last):\n  File "pay.py", line 1\n<b>not bold</b>',
+        "service": svc.pk,
+        "severity": "critical",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_it_shows_the_form_with_severity_definitions(clients, service):
+    response = clients["reporter"].get(URL)
+    html = response.content.decode()
+    assert response.status_code == 200
+    for name in ["title", "description", "occurred_at", "impact", "logs", "service", "severity"]:
+        assert f'name="{name}"' in html
+    assert "Major impact on users, needs immediate attention." in html
+    assert "Minimal impact, can wait for a future release." in html
+
+
+def test_it_reports_and_lands_on_the_incident(clients, service, reporter):
+    response = clients["reporter"].post(URL, valid(service), follow=True)
+    incident = Incident.objects.get()
+    assert response.redirect_chain == [(f"/incidents/INC-{incident.pk}/", 302)]
+    html = response.content.decode()
+    assert f"<title>INC-{incident.pk} · Checkout returns 500" in html
+    assert f"INC-{incident.pk} reported" in html
+    assert incident.reporter == reporter
+    assert incident.status == Incident.Status.REPORTED
+    assert incident.source == Incident.Source.WEB
+    assert incident.logs.endswith("<b>not bold</b>")  # verbatim
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in html  # shown as text
+    assert list(incident.timeline.values_list("kind", flat=True)) == [TimelineEntry.Kind.REPORTED]
+
+
+def test_occurred_at_is_read_in_the_site_time_zone_and_stored_in_utc(clients, service, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    clients["reporter"].post(URL, valid(service, occurred_at="2026-01-15T10:30"))
+    stored = Incident.objects.get().occurred_at
+    assert stored.utcoffset() == timedelta(0)
+    assert (stored.hour, stored.minute) == (9, 30)
+
+
+def test_occurred_at_is_read_in_the_users_own_time_zone(clients, service, reporter):
+    from incidents.models import Profile
+
+    Profile.objects.create(user=reporter, time_zone="America/New_York")
+    clients["reporter"].post(URL, valid(service, occurred_at="2026-01-15T10:30"))
+    assert Incident.objects.get().occurred_at.hour == 15
+
+
+def test_occurred_at_defaults_to_now(clients, service):
+    html = clients["reporter"].get(URL).content.decode()
+    now_local = timezone.localtime().strftime("%Y-%m-%dT%H:")
+    assert f'value="{now_local}' in html
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("title", "", "This field is required."),
+        ("title", "   ", "This field is required."),
+        ("title", "x" * 201, "at most 200 characters"),
+        ("description", "", "This field is required."),
+        ("impact", "", "This field is required."),
+        ("occurred_at", "yesterday-ish", "Enter a date and time like"),
+        ("occurred_at", "2999-01-01T10:00", "cannot lie in the future"),
+        ("severity", "apocalyptic", "Choose one of critical, high, medium or low."),
+        ("severity", "", "This field is required."),
+        ("service", "999999", "Choose one of the listed services."),
+        ("service", "not-a-number", "Choose one of the listed services."),
+        ("title", "nul\x00byte", "Null characters are not allowed."),
+    ],
+)
+def test_bad_input_is_refused_beside_the_field(clients, service, field, value, message):
+    response = clients["reporter"].post(URL, valid(service, **{field: value}))
+    assert response.status_code == 422
+    assert message in response.content.decode()
+    assert f'id="error_1_id_{field}"' in response.content.decode() or "is-invalid" in response.content.decode()
+    assert Incident.objects.count() == 0
+    assert TimelineEntry.objects.count() == 0
+
+
+def test_viewer_may_not_report(clients, service):
+    assert clients["viewer"].post(URL, valid(service)).status_code == 403
+    assert Incident.objects.count() == 0
+
+
+def test_references_are_unique_and_immediate(clients, service):
+    for _ in range(3):
+        clients["reporter"].post(URL, valid(service))
+    refs = [i.ref for i in Incident.objects.all()]
+    assert len(set(refs)) == 3
+    assert all(ref.startswith("INC-") for ref in refs)

@@ -1,0 +1,103 @@
+"""Settings, the demo data and the health check: what a new team meets first."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from incidents.models import Incident, Service
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_python(code: str, **env) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"}}
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_production_without_secret_key_refuses_to_start_naming_the_variable():
+    result = run_python(
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='incidentsite.settings'; django.setup()"
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_secret_key_can_come_from_a_file(tmp_path):
+    secret = tmp_path / "key"
+    secret.write_text("from-a-file-" + "x" * 50)
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='incidentsite.settings'; django.setup();"
+        "from django.conf import settings; print(settings.SECRET_KEY)"
+    )
+    result = run_python(code, SECRET_KEY_FILE=str(secret))
+    assert result.stdout.strip() == "from-a-file-" + "x" * 50
+
+
+def test_database_url_picks_the_database():
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='incidentsite.settings'; django.setup();"
+        "from django.conf import settings; d = settings.DATABASES['default']; print(d['ENGINE'], d['NAME'])"
+    )
+    assert run_python(code, DEBUG="1").stdout.split()[0] == "django.db.backends.sqlite3"
+    result = run_python(code, DEBUG="1", DATABASE_URL="postgres://u@db.example:5432/beacon")
+    assert result.stdout.split() == ["django.db.backends.postgresql", "beacon"]
+
+
+def test_deploy_check_passes_with_production_settings():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECURE_SSL_REDIRECT"}},
+            "SECRET_KEY": "a-long-production-secret-key-" + "k" * 40,
+            "ALLOWED_HOSTS": "beacon.example.com",
+            "DEBUG": "0",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_seed_demo_is_idempotent(db, settings, capsys):
+    settings.DEBUG = True
+    call_command("seed_demo", incidents=12)
+    counts = (Incident.objects.count(), Service.objects.count())
+    call_command("seed_demo", incidents=12)
+    assert (Incident.objects.count(), Service.objects.count()) == counts == (12, 4)
+    out = capsys.readouterr().out
+    for role in ["reporter", "responder", "manager", "viewer"]:
+        assert role in out
+    assert set(Incident.objects.values_list("status", flat=True)) >= {"reported", "acknowledged", "resolved"}
+
+
+def test_seed_demo_refuses_in_production_unless_forced(db, settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="--force"):
+        call_command("seed_demo")
+    call_command("seed_demo", force=True, incidents=2)
+    assert Incident.objects.count() == 2
+
+
+def test_healthz(client, db):
+    response = client.get("/healthz")
+    assert response.json() == {"status": "ok"}
+
+
+def test_healthz_is_503_when_the_database_is_gone():
+    """A real unreachable PostgreSQL (nothing listens on port 1), in a separate process."""
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='incidentsite.settings'; django.setup();"
+        "from django.test import Client; r = Client(HTTP_HOST='localhost').get('/healthz');"
+        "print(r.status_code, r.json()['status'])"
+    )
+    result = run_python(code, DEBUG="1", DATABASE_URL="postgres://postgres@127.0.0.1:1/beacon")
+    assert result.stdout.split() == ["503", "unavailable"], result.stderr[-2000:]

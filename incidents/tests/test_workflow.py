@@ -1,0 +1,261 @@
+"""Every transition, every illegal move; each action leaves exactly one timeline entry."""
+
+import pytest
+from django.core.exceptions import PermissionDenied
+
+from incidents import workflow
+from incidents.models import Incident, TimelineEntry
+from incidents.tests.factories import make_incident
+
+S = Incident.Status
+K = TimelineEntry.Kind
+
+
+@pytest.fixture
+def incident(reporter):
+    return make_incident(by=reporter)
+
+
+def entries(incident):
+    return list(incident.timeline.order_by("pk").values_list("kind", flat=True))
+
+
+def fresh(incident):
+    return Incident.objects.get(pk=incident.pk)
+
+
+def to_status(incident, status, responder, manager):
+    """Walk an incident to `status` through the workflow, as users would."""
+    if status == S.REPORTED:
+        return incident
+    workflow.acknowledge(incident, by=responder)
+    if status == S.ACKNOWLEDGED:
+        return fresh(incident)
+    workflow.mitigate(incident, by=responder)
+    if status == S.MITIGATED:
+        return fresh(incident)
+    workflow.resolve(incident, by=responder, summary="Fixed", confirmed=True)
+    if status == S.RESOLVED:
+        return fresh(incident)
+    workflow.close(incident, by=manager)
+    return fresh(incident)
+
+
+def test_report_writes_one_entry(incident):
+    assert incident.status == S.REPORTED
+    assert incident.reported_at is not None
+    assert entries(incident) == [K.REPORTED]
+
+
+def test_acknowledge(incident, responder):
+    workflow.acknowledge(incident, by=responder)
+    incident = fresh(incident)
+    assert incident.status == S.ACKNOWLEDGED
+    assert incident.acknowledged_at is not None
+    assert incident.lead == responder  # the acknowledger leads when nobody did
+    entry = incident.timeline.last()
+    assert (entry.kind, entry.author, entry.data["old"], entry.data["new"]) == (
+        K.STATUS_CHANGE,
+        responder,
+        "reported",
+        "acknowledged",
+    )
+    assert entries(incident) == [K.REPORTED, K.STATUS_CHANGE]
+
+
+def test_acknowledge_keeps_an_existing_lead(incident, responder, other_responder):
+    workflow.set_lead(incident, by=responder, lead=other_responder)
+    workflow.acknowledge(incident, by=responder)
+    assert fresh(incident).lead == other_responder
+
+
+def test_mitigate(incident, responder, manager):
+    incident = to_status(incident, S.ACKNOWLEDGED, responder, manager)
+    workflow.mitigate(incident, by=responder, text="Rolled back")
+    incident = fresh(incident)
+    assert incident.status == S.MITIGATED and incident.mitigated_at is not None
+    assert incident.timeline.last().text == "Rolled back"
+    assert len(entries(incident)) == 3
+
+
+def test_mitigate_straight_from_reported_does_not_invent_an_acknowledgement(incident, responder):
+    workflow.mitigate(incident, by=responder)
+    incident = fresh(incident)
+    assert incident.status == S.MITIGATED
+    assert incident.acknowledged_at is None
+
+
+def test_resolve_needs_summary_and_confirmation(incident, responder, manager):
+    incident = to_status(incident, S.MITIGATED, responder, manager)
+    with pytest.raises(workflow.InvalidTransition, match="summary"):
+        workflow.resolve(incident, by=responder, summary="  ", confirmed=True)
+    with pytest.raises(workflow.InvalidTransition, match="no longer affected"):
+        workflow.resolve(incident, by=responder, summary="Fixed", confirmed=False)
+    assert fresh(incident).status == S.MITIGATED
+    workflow.resolve(incident, by=responder, summary="Fixed the config", confirmed=True)
+    incident = fresh(incident)
+    assert incident.status == S.RESOLVED
+    assert incident.resolution_summary == "Fixed the config"
+    assert incident.resolution_confirmed_by == responder
+    assert incident.resolved_at is not None
+    assert len(entries(incident)) == 4
+
+
+def test_nobody_but_a_person_resolves(incident, responder, manager):
+    incident = to_status(incident, S.MITIGATED, responder, manager)
+    with pytest.raises(PermissionDenied):
+        workflow.resolve(incident, by=None, summary="auto", confirmed=True)
+
+
+def test_close_after_resolve(incident, responder, manager):
+    incident = to_status(incident, S.RESOLVED, responder, manager)
+    workflow.close(incident, by=manager)
+    incident = fresh(incident)
+    assert incident.status == S.CLOSED and incident.closed_at is not None
+    assert len(entries(incident)) == 5
+
+
+def test_reopen_with_reason(incident, responder, manager):
+    incident = to_status(incident, S.RESOLVED, responder, manager)
+    with pytest.raises(workflow.InvalidTransition, match="why"):
+        workflow.reopen(incident, by=responder, reason="")
+    workflow.reopen(incident, by=responder, reason="Errors are back")
+    incident = fresh(incident)
+    assert incident.status == S.ACKNOWLEDGED
+    assert incident.resolved_at is None and incident.resolution_summary == ""
+    entry = incident.timeline.last()
+    assert entry.data["reopened"] is True and entry.text == "Errors are back"
+    assert entry.data["resolution_summary"] == "Fixed"
+    assert len(entries(incident)) == 5
+
+
+ILLEGAL = [
+    (S.REPORTED, "close"),
+    (S.ACKNOWLEDGED, "close"),
+    (S.MITIGATED, "close"),
+    (S.CLOSED, "close"),
+    (S.ACKNOWLEDGED, "acknowledge"),
+    (S.MITIGATED, "acknowledge"),
+    (S.RESOLVED, "acknowledge"),
+    (S.CLOSED, "acknowledge"),
+    (S.MITIGATED, "mitigate"),
+    (S.RESOLVED, "mitigate"),
+    (S.CLOSED, "mitigate"),
+    (S.RESOLVED, "resolve"),
+    (S.CLOSED, "resolve"),
+    (S.REPORTED, "reopen"),
+    (S.ACKNOWLEDGED, "reopen"),
+    (S.MITIGATED, "reopen"),
+    (S.CLOSED, "reopen"),
+    (S.RESOLVED, "severity"),
+    (S.CLOSED, "severity"),
+    (S.CLOSED, "take"),
+]
+
+
+def attempt(verb, incident, responder, manager):
+    return {
+        "acknowledge": lambda: workflow.acknowledge(incident, by=responder),
+        "mitigate": lambda: workflow.mitigate(incident, by=responder),
+        "resolve": lambda: workflow.resolve(incident, by=responder, summary="again", confirmed=True),
+        "close": lambda: workflow.close(incident, by=manager),
+        "reopen": lambda: workflow.reopen(incident, by=responder, reason="why not"),
+        "severity": lambda: workflow.change_severity(incident, by=responder, severity="low"),
+        "take": lambda: workflow.take(incident, by=manager),
+    }[verb]()
+
+
+@pytest.mark.parametrize("status, verb", ILLEGAL, ids=[f"{v}-when-{s}" for s, v in ILLEGAL])
+def test_illegal_moves_are_refused_and_change_nothing(incident, responder, manager, status, verb):
+    incident = to_status(incident, status, responder, manager)
+    before = (fresh(incident).__dict__.copy(), entries(incident))
+    with pytest.raises(workflow.InvalidTransition) as refusal:
+        attempt(verb, incident, responder, manager)
+    assert incident.ref in str(refusal.value)
+    after = (fresh(incident).__dict__.copy(), entries(incident))
+    before[0].pop("_state"), after[0].pop("_state")
+    assert before == after
+
+
+@pytest.mark.parametrize("verb", ["acknowledge", "mitigate", "resolve", "reopen", "severity", "take"])
+def test_viewers_and_reporters_may_not_respond(incident, viewer, reporter, verb):
+    for user in (viewer, reporter):
+        with pytest.raises(PermissionDenied):
+            attempt(verb, incident, user, user)
+    assert entries(incident) == [K.REPORTED]
+
+
+def test_only_managers_close(incident, responder, manager):
+    incident = to_status(incident, S.RESOLVED, responder, manager)
+    with pytest.raises(PermissionDenied):
+        workflow.close(incident, by=responder)
+
+
+def test_change_severity_records_old_and_new(incident, responder):
+    workflow.change_severity(incident, by=responder, severity="critical", reason="Spreading to EU")
+    incident = fresh(incident)
+    entry = incident.timeline.last()
+    assert (entry.kind, entry.data["old"], entry.data["new"], entry.data["raised"]) == (
+        K.SEVERITY_CHANGE,
+        "high",
+        "critical",
+        True,
+    )
+    assert entry.text == "Spreading to EU"
+    assert incident.severity == "critical" and incident.severity_rank == 0
+    with pytest.raises(workflow.InvalidTransition, match="already"):
+        workflow.change_severity(incident, by=responder, severity="critical")
+    with pytest.raises(workflow.InvalidTransition, match="Unknown severity"):
+        workflow.change_severity(incident, by=responder, severity="apocalyptic")
+    assert len(entries(incident)) == 2
+
+
+def test_set_lead_and_take(incident, responder, other_responder, viewer):
+    workflow.set_lead(incident, by=responder, lead=other_responder)
+    workflow.take(incident, by=responder)
+    incident = fresh(incident)
+    assert incident.lead == responder
+    changes = [(e.data["old"], e.data["new"]) for e in incident.timeline.filter(kind=K.LEAD_CHANGE)]
+    assert changes == [(None, "Ola Oncall"), ("Ola Oncall", "Rob Responder")]
+    with pytest.raises(workflow.InvalidTransition, match="already led"):
+        workflow.take(incident, by=responder)
+    with pytest.raises(workflow.InvalidTransition, match="not a responder"):
+        workflow.set_lead(incident, by=responder, lead=viewer)
+    assert len(entries(incident)) == 3
+
+
+def test_notes_are_appended_and_empty_ones_refused(incident, responder, reporter, viewer):
+    workflow.add_note(incident, by=responder, text="Found it")
+    workflow.add_note(incident, by=reporter, text="Still failing for me")  # the reporter's own report
+    with pytest.raises(workflow.InvalidTransition):
+        workflow.add_note(incident, by=responder, text="  ")
+    with pytest.raises(PermissionDenied):
+        workflow.add_note(incident, by=viewer, text="hi")
+    assert entries(incident) == [K.REPORTED, K.NOTE, K.NOTE]
+
+
+def test_post_update_and_visibility(incident, responder):
+    update = workflow.post_update(incident, by=responder, message="We are on it", public=True)
+    workflow.set_public(incident, by=responder, public=True)
+    with pytest.raises(workflow.InvalidTransition):
+        workflow.set_public(incident, by=responder, public=True)
+    incident = fresh(incident)
+    assert incident.public
+    last_two = list(incident.timeline.order_by("pk"))[-2:]
+    assert last_two[0].data == {"update_id": update.pk, "public": True}
+    assert last_two[1].kind == K.VISIBILITY
+
+
+def test_listeners_see_every_entry_inside_the_transaction(incident, responder):
+    seen = []
+
+    def listener(entry):
+        seen.append((entry.kind, entry.pk is not None))
+
+    workflow.on_entry(listener)
+    try:
+        workflow.acknowledge(incident, by=responder)
+        workflow.add_note(incident, by=responder, text="x")
+    finally:
+        workflow._entry_listeners.remove(listener)
+    assert seen == [(K.STATUS_CHANGE, True), (K.NOTE, True)]
