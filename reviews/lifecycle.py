@@ -40,7 +40,7 @@ def _require(user, perm: str) -> None:
 def _lock(review: Review) -> Review:
     # select_for_update on the incident, then the review: a reviewer and a manager may press buttons at once.
     Incident.objects.select_for_update().get(pk=review.incident_id)
-    return Review.objects.select_for_update().select_related("incident").get(pk=review.pk)
+    return Review.objects.select_for_update(of=("self",)).select_related("incident").get(pk=review.pk)
 
 
 def _note(review: Review, *, by, event: str, text: str = "", **data) -> TimelineEntry:
