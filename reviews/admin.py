@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.utils.timezone import localdate
 
 from incidents.workflow import InvalidTransition
@@ -88,6 +89,7 @@ class ActionItemAdmin(admin.ModelAdmin):
     fields = ["review", "title", "owner", "type", "priority", "due_date", "tracker_url", "state", "wont_do_reason"]
     readonly_fields = ["review", "state", "wont_do_reason"]
     actions = ["mark_done"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(boolean=True)
     def overdue(self, item: ActionItem) -> bool:

@@ -8,6 +8,16 @@ from django.utils.timezone import localdate
 from incidents.models import REF_RE
 from reviews.models import SECTION_FIELDS, ActionItem, Review
 
+DAMAGED = "This form is damaged or out of date (a hidden field is wrong). Open the page again."
+
+
+def _check_hidden(form: forms.Form, name: str):
+    # A hidden field's own error would be invisible; say it where the user sees it.
+    if form.has_error(name):
+        raise forms.ValidationError(DAMAGED)
+    return form.cleaned_data
+
+
 # Bounds on what one request may store: generous for writing, small enough to keep pages fast.
 SECTION_MAX = 50_000
 RUNBOOK_MAX = 100_000
@@ -36,6 +46,9 @@ class ReviewForm(forms.ModelForm):
         self.fields["timeline"].widget.attrs["rows"] = 12
         if not self.is_bound:
             self.initial["version"] = self.instance.version
+
+    def clean(self):
+        return _check_hidden(self, "version")
 
 
 class ReasonForm(forms.Form):
@@ -134,6 +147,9 @@ class RunbookForm(forms.Form):
     )
     # The newest revision when the form was opened (0: none yet); a stale one is refused.
     base_revision = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
+    def clean(self):
+        return _check_hidden(self, "base_revision")
 
     def clean_review(self) -> Review | None:
         ref = self.cleaned_data["review"].strip()

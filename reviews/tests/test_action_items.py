@@ -144,8 +144,14 @@ def test_editing_an_item(clients, review, responder, manager):
     # An overdue item keeps its (past) date when other fields change.
     response = clients["responder"].post(
         url,
-        {"title": "Renamed", "owner": manager.pk, "type": "corrective", "priority": "low",
-         "due_date": item.due_date.isoformat(), "tracker_url": ""},
+        {
+            "title": "Renamed",
+            "owner": manager.pk,
+            "type": "corrective",
+            "priority": "low",
+            "due_date": item.due_date.isoformat(),
+            "tracker_url": "",
+        },
     )
     assert response.status_code == 302
     item.refresh_from_db()

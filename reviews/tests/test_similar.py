@@ -46,8 +46,9 @@ def test_an_incident_without_a_review_shows_its_resolution(clients, reporter, re
 
 def test_a_registered_matcher_widens_the_match(reporter, responder):
     # The alert-name hook: a matcher registered by the Alertmanager intake.
-    other = resolved_incident(by=reporter, responder=responder, title="[HighErrorRate] on search",
-                              service=ServiceFactory(name="Search"))
+    other = resolved_incident(
+        by=reporter, responder=responder, title="[HighErrorRate] on search", service=ServiceFactory(name="Search")
+    )
     current = make_incident(by=reporter, title="[HighErrorRate] on checkout")
 
     def same_alert_name(incident):
@@ -87,9 +88,11 @@ def test_the_incident_page_stays_within_a_fixed_query_budget(
         panels.review_panel(request, current)
         panels.runbook_panel(request, current)
         context = panels.similar_panel(request, current)
-        for past in context["incidents"]:
-            [item.owner.username for item in past.review.action_items.all()]
-            past.review.root_cause
+        shown = [
+            (past.review.root_cause, [item.owner.username for item in past.review.action_items.all()])
+            for past in context["incidents"]
+        ]
+    assert len(shown) == 5 and all(len(owners) == 3 for _, owners in shown)
 
     # The whole page, with 12 similar incidents and 36 action items behind it.
     with django_assert_max_num_queries(20) as captured:
@@ -114,9 +117,10 @@ def test_the_review_panel_offers_to_start_a_review_once_resolved(clients, report
     page = clients["responder"].get(f"/incidents/{incident.ref}/").content.decode()
     assert f'action="/reviews/{incident.ref}/start/"' in page
     assert "can be closed once its review is published" in page
-    assert f'action="/reviews/{incident.ref}/start/"' not in clients["viewer"].get(
-        f"/incidents/{incident.ref}/"
-    ).content.decode()
+    assert (
+        f'action="/reviews/{incident.ref}/start/"'
+        not in clients["viewer"].get(f"/incidents/{incident.ref}/").content.decode()
+    )
 
     clients["responder"].post(f"/reviews/{incident.ref}/start/")
     page = clients["viewer"].get(f"/incidents/{incident.ref}/").content.decode()
