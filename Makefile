@@ -46,10 +46,9 @@ run: venv
 	$(DEV_ENV) $(MANAGE) seed_demo
 	$(DEV_ENV) $(MANAGE) runserver 127.0.0.1:8000
 
-# Settings refuse to load without a SECRET_KEY when DEBUG is off, and pytest-django imports
-# them before any conftest runs, so the suite gets a throwaway key unless one is set.
+# The test-only environment (a throwaway SECRET_KEY, no HTTPS redirect) is in pyproject.toml.
 test: venv
-	SECRET_KEY="$${SECRET_KEY:-test-only-not-secret-2b9f0c7e4a1d}" $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -66,6 +66,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ),
         "may_respond": request.user.has_perm(RESPOND),
         "now": now(),
+        "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
     }
     template = "incidents/dashboard.html#board" if request.htmx else "incidents/dashboard.html"
     return render(request, template, context)

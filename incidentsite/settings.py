@@ -189,6 +189,7 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Beacon's own knobs.
 INCIDENTS_PER_PAGE = 25
+DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 15)
 
 # Reviews: severities whose incidents cannot be closed until their review is published
 # ("none": any incident closes without one; empty or unset: critical and high).

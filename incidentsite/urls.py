@@ -25,6 +25,7 @@ urlpatterns = [
     path("accounts/", include(auth_urls)),
     path("incidents/", include("incidents.urls")),
     path("reviews/", include("reviews.urls")),
+    path("status/", include("incidents.status_urls")),
     path("healthz", incident_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
