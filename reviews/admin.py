@@ -76,9 +76,6 @@ class ReviewAdmin(admin.ModelAdmin):
             current = Review.objects.get(pk=obj.pk)
             lifecycle.edit(current, by=request.user, version=current.version, changes=changes)
 
-    def save_related(self, request, form, formsets, change):
-        pass  # the inline is read-only and authors change only through lifecycle
-
 
 @admin.register(ActionItem)
 class ActionItemAdmin(admin.ModelAdmin):
