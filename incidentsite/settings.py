@@ -197,6 +197,18 @@ UPDATE_REMINDER_MINUTES = {
     "high": env_int("UPDATE_REMINDER_HIGH_MINUTES", 30),
 }
 
+# Reviews: severities whose incidents cannot be closed until their review is published
+# ("none": any incident closes without one; empty or unset: critical and high).
+REVIEW_REQUIRED_SEVERITIES = [
+    s for s in env_list("REVIEW_REQUIRED_SEVERITIES") or ["critical", "high"] if s.lower() != "none"
+]
+# Default due date of a new action item, in weeks, by priority.
+ACTION_ITEM_DUE_WEEKS = {
+    "high": env_int("ACTION_ITEM_DUE_WEEKS_HIGH", 4),
+    "default": env_int("ACTION_ITEM_DUE_WEEKS", 8),
+}
+REVIEWS_PER_PAGE = 25
+
 # Security: everything `check --deploy` asks for, on whenever DEBUG is off.
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

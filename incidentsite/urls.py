@@ -29,6 +29,7 @@ urlpatterns = [
     path("", incident_views.dashboard, name="dashboard"),
     path("accounts/", include(auth_urls)),
     path("incidents/", include("incidents.urls")),
+    path("reviews/", include("reviews.urls")),
     path("status/", include("incidents.status_urls")),
     path("unsubscribe/<str:token>/", comms_views.unsubscribe, name="unsubscribe"),
     path("healthz", incident_views.healthz, name="healthz"),
