@@ -60,14 +60,20 @@ def test_publishing_tells_reporter_lead_authors_and_followers_but_not_the_approv
     assert all(k.startswith(f"review-published:{review.pk}:") for k in keys)
 
 
-def test_every_caller_goes_through_queue(responder, manager, caplog):
-    caplog.set_level("INFO", logger="reviews.notify")
+def test_every_caller_writes_outbox_rows(responder, manager, viewer):
+    from incidents.models import Notification, Subscription
+
     review = make_review(responder=responder)
-    make_item(review, by=responder, owner=manager)
-    assert "action-assigned" in caplog.text
+    Subscription.objects.create(user=viewer, incident=review.incident)
+    item = make_item(review, by=responder, owner=manager)
+    assigned = Notification.objects.get(event_key=f"action-assigned:{item.pk}:{manager.pk}")
+    assert assigned.recipient == manager.email and item.title in assigned.body_text
+    assert assigned.incident == review.incident
     lifecycle.submit(review, by=responder)
     lifecycle.publish(review, by=manager)
-    assert "review-published" in caplog.text
+    published = Notification.objects.filter(event_key__startswith=f"review-published:{review.pk}:")
+    assert {n.recipient for n in published} == {responder.email, viewer.email}  # a follower, not the approver
+    assert all("is published" in n.body_text for n in published)
 
 
 # --- the due-date reminder task ---------------------------------------------------------
