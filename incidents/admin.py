@@ -90,5 +90,8 @@ class IncidentAdmin(admin.ModelAdmin):
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "time_zone", "email_notifications"]
+    list_display = ["user", "time_zone", "email_notifications", "slack_member_id"]
     search_fields = ["user__username", "user__email"]
+
+
+from incidents import oncall_admin  # noqa: E402, F401 - rotations, overrides, handoffs

@@ -16,6 +16,9 @@ _READ = [
     "incidents.view_service",
     "incidents.view_timelineentry",
     "incidents.follow_incident",
+    # Who is on call: everybody with a role may see it (incidents/oncall_views.py).
+    "incidents.view_rotation",
+    "incidents.view_override",
 ]
 _REPORT = [
     "incidents.add_incident",

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from incidents import oncall_views
 from incidents import views as incident_views
 
 auth_urls = [
@@ -25,6 +26,8 @@ urlpatterns = [
     path("accounts/", include(auth_urls)),
     path("incidents/", include("incidents.urls")),
     path("status/", include("incidents.status_urls")),
+    path("oncall/", include("incidents.oncall_urls")),
+    path("services/<slug:slug>/", oncall_views.service_detail, name="service_detail"),
     path("healthz", incident_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
