@@ -26,6 +26,7 @@ from incidents.oncall_forms import OverrideForm, RotationForm
 
 VIEW = "incidents.view_rotation"
 CALENDAR_DAYS = 28
+CELL_LIMIT = 6
 FEED_DAYS = 56
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 
@@ -44,14 +45,20 @@ def _days(start: dt.date, count: int, zone) -> list[tuple[dt.date, dt.datetime, 
 def _calendar_rows(schedule, days) -> list[list[dict]]:
     """Weeks of seven day cells; each cell lists who is on call that day and from when."""
     shifts = schedule.timeline(days[0][1], days[-1][2])
-    cells = []
+    cells, first = [], 0
     for day, start, end in days:
-        entries = [
-            {"user": s.user, "from": s.start if s.start > start else None, "override": s.override}
-            for s in shifts
-            if s.start < end and s.end > start
-        ]
-        cells.append({"day": day, "entries": entries})
+        # Shifts are in order and do not overlap: walk them once instead of once per day.
+        while first < len(shifts) and shifts[first].end <= start:
+            first += 1
+        entries = []
+        for shift in shifts[first:]:
+            if shift.start >= end:
+                break
+            entries.append(
+                {"user": shift.user, "from": shift.start if shift.start > start else None, "override": shift.override}
+            )
+        # Short shifts (hourly) would make a cell of 24 lines: show the first few and a count.
+        cells.append({"day": day, "entries": entries[:CELL_LIMIT], "more": len(entries) - CELL_LIMIT})
     return [cells[i : i + 7] for i in range(0, len(cells), 7)]
 
 

@@ -127,7 +127,9 @@ def test_with_nobody_at_all_the_timeline_says_so(reporter):
 
 
 def queued():
-    return list(DBTaskResult.objects.order_by("run_after").values_list("task_path", "args_kwargs", "run_after", "status"))
+    return list(
+        DBTaskResult.objects.order_by("run_after").values_list("task_path", "args_kwargs", "run_after", "status")
+    )
 
 
 def test_report_schedules_step_one_after_the_severity_delay(
