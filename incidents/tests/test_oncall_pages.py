@@ -347,3 +347,25 @@ def test_feed_of_a_deactivated_user_is_404(client, responder):
     responder.is_active = False
     responder.save()
     assert client.get(f"/oncall/calendar/{token}.ics").status_code == 404
+
+
+def test_seed_demo_adds_one_default_rotation_once(db, settings, client):
+    from django.core.management import call_command
+
+    settings.DEBUG = True
+    call_command("seed_demo", incidents=4)
+    call_command("seed_demo", incidents=4)
+    (rotation,) = Rotation.objects.all()
+    assert rotation.is_default
+    assert [m.user.username for m in rotation.memberships.order_by("position")] == ["responder", "manager"]
+    client.login(username="viewer", password="beacon-demo")
+    board = client.get("/").context["on_call_board"]
+    assert board and all(answer.user.username in ("responder", "manager") for _, answer in board)
+
+
+def test_hourly_shifts_fill_a_cell_with_a_few_names_and_a_count(clients, responder, manager, frozen):
+    make_rotation("Hourly", members=[responder, manager], shift_kind="hours", shift_hours=1, default=True)
+    response = clients["viewer"].get("/oncall/")
+    cell = response.context["rotations"][0]["weeks"][0][1]
+    assert len(cell["entries"]) == 6 and cell["more"] == 18
+    assert "+18 more" in response.content.decode()
