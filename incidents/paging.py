@@ -381,6 +381,26 @@ def escalation_step(incident_id: int, step: int, *, at: dt.datetime | None = Non
     return level
 
 
+def rearm() -> tuple[int, int]:
+    """Schedule again the next escalation of every unacknowledged urgent incident and the next
+    handoff of every rotation. Returns (incidents, rotations) scheduled.
+
+    For after a lost task (a killed worker leaves its task RUNNING for ever; RELIABILITY.md 5.1)
+    or a restore. Safe to run any time: a step or handoff already done is not done again.
+    """
+    urgent = [s for s, minutes in settings.ONCALL_ESCALATION_MINUTES.items() if minutes]
+    incidents = 0
+    for incident in Incident.objects.filter(status=Status.REPORTED, severity__in=urgent).order_by("pk"):
+        pages = incident.timeline.filter(kind__in=PAGE_KINDS).order_by("created_at", "pk")
+        steps = [p.data.get("step") for p in pages if p.kind == Kind.ESCALATION]
+        last = pages.last()
+        after = last.created_at if last and steps else incident.reported_at
+        step = max([s for s in steps if isinstance(s, int)], default=0) + 1
+        incidents += schedule_escalation(incident, step=step, after=after) is not None
+    rotations = sum(schedule_next_handoff(r) is not None for r in Rotation.objects.all())
+    return incidents, rotations
+
+
 # --- handoffs -------------------------------------------------------------------------
 
 

@@ -207,3 +207,21 @@ def test_escalation_runs_in_the_db_worker_when_due_and_stops_on_acknowledgement(
         done = DBTaskResult.objects.order_by("run_after").last()
         assert (done.status, done.return_value) == ("SUCCESSFUL", "acknowledged")
         assert DBTaskResult.objects.filter(status="READY").count() == 0
+
+
+def test_rearm_schedules_the_next_step_of_each_unacknowledged_urgent_incident(
+    settings, urgent, reporter, checkout, django_capture_on_commit_callbacks, capsys
+):
+    settings.TASKS = DB_TASKS
+    with time_machine.travel(NOON, tick=False):
+        quiet = make_incident(by=reporter, service=checkout, severity="low")
+    with time_machine.travel(at(5), tick=False):
+        paging.escalation_step(urgent.pk, 1)  # its step-2 task was lost, say
+    assert queued() == []  # on_commit callbacks of the test transaction never ran
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("rearm_oncall")
+    rows = [(path, args["args"], run_after) for path, args, run_after, _ in queued()]
+    assert ("incidents.paging.escalate", [urgent.pk, 2], at(10)) in rows
+    assert not any(args[0] == quiet.pk for path, args, _ in rows if path.endswith("escalate"))
+    assert any(path == "incidents.paging.handoff" for path, _, _ in rows)
+    assert "Scheduled escalations for 1 incident(s) and handoffs for 1 rotation(s)." in capsys.readouterr().out

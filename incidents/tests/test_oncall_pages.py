@@ -327,13 +327,13 @@ def test_feed_shows_a_covering_override_and_hides_the_covered_time(client, check
 
 
 def test_feed_long_and_unicode_text_is_folded_within_75_octets(client, checkout, responder, frozen):
-    make_rotation("Zürich Ølstue " * 8, members=[responder], services=[checkout])
+    make_rotation("Zürich Ølstue " * 7, members=[responder], services=[checkout])
     token = give_calendar_token(responder)
     body = client.get(f"/oncall/calendar/{token}.ics").content
     assert all(len(line) <= 75 for line in body.split(b"\r\n"))
     body.decode("utf-8")  # never cut inside a character
     (event,) = icalendar.Calendar.from_ical(body).walk("VEVENT")
-    assert str(event["SUMMARY"]) == "On call: " + "Zürich Ølstue " * 8
+    assert str(event["SUMMARY"]) == "On call: " + "Zürich Ølstue " * 7
 
 
 @pytest.mark.parametrize("token", ["short", "x" * 65, "a" * 40, "../../etc/passwd" + "a" * 30])
@@ -369,3 +369,70 @@ def test_hourly_shifts_fill_a_cell_with_a_few_names_and_a_count(clients, respond
     cell = response.context["rotations"][0]["weeks"][0][1]
     assert len(cell["entries"]) == 6 and cell["more"] == 18
     assert "+18 more" in response.content.decode()
+
+
+# --- the admin -------------------------------------------------------------------------------------
+
+
+def admin_rotation_post(**changes):
+    data = {
+        "name": "Admin made",
+        "services": [],
+        "is_default": "on",
+        "shift_kind": "weekly",
+        "shift_hours": "",
+        "handoff_time": "09:00:00",
+        "time_zone": "Europe/Berlin",
+        "start_date": "2026-01-05",
+        "memberships-TOTAL_FORMS": "2",
+        "memberships-INITIAL_FORMS": "0",
+        "memberships-0-user": "ROB",
+        "memberships-0-position": "0",
+        "memberships-1-user": "OLA",
+        "memberships-1-position": "1",
+        "overrides-TOTAL_FORMS": "0",
+        "overrides-INITIAL_FORMS": "0",
+    }
+    data.update(changes)
+    return data
+
+
+def test_manager_adds_a_rotation_in_the_admin(clients, responder, other_responder):
+    data = admin_rotation_post(**{"memberships-0-user": responder.pk, "memberships-1-user": other_responder.pk})
+    response = clients["manager"].post("/admin/incidents/rotation/add/", data)
+    assert response.status_code == 302, response.context["errors"]
+    rotation = Rotation.objects.get()
+    assert rotation.is_default and rotation.time_zone == "Europe/Berlin"
+    assert [m.user for m in rotation.memberships.order_by("position")] == [responder, other_responder]
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"time_zone": "Europe/Atlantis"}, "is not an IANA time zone"),
+        ({"shift_kind": "hours"}, "Say how many hours one shift lasts."),
+        ({"memberships-1-position": "0"}, "Please correct the duplicate data for position"),
+    ],
+)
+def test_admin_refuses_bad_rotations(clients, responder, other_responder, changes, message):
+    data = admin_rotation_post(**{"memberships-0-user": responder.pk, "memberships-1-user": other_responder.pk})
+    data.update(changes)
+    response = clients["manager"].post("/admin/incidents/rotation/add/", data)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Rotation.objects.exists()
+
+
+def test_admin_refuses_an_override_ending_before_it_starts(clients, rotation, manager):
+    data = {
+        "rotation": rotation.pk,
+        "user": manager.pk,
+        "start_0": "2026-01-15",
+        "start_1": "10:00:00",
+        "end_0": "2026-01-15",
+        "end_1": "09:00:00",
+    }
+    response = clients["manager"].post("/admin/incidents/override/add/", data)
+    assert response.status_code == 200
+    assert "The end must be after the start." in response.content.decode()
+    assert not Override.objects.exists()
