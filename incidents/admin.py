@@ -94,7 +94,7 @@ class IncidentAdmin(admin.ModelAdmin):
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "time_zone", "email_notifications"]
+    list_display = ["user", "time_zone", "email_notifications", "slack_member_id"]
     search_fields = ["user__username", "user__email"]
 
 
@@ -125,3 +125,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         revoked = queryset.filter(is_active=True).update(is_active=False)
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+
+
+from incidents import oncall_admin  # noqa: E402, F401 - rotations, overrides, handoffs

@@ -7,6 +7,7 @@ class IncidentsConfig(AppConfig):
     name = "incidents"
 
     def ready(self) -> None:
+        import incidents.paging  # noqa: F401 - registers on-call assignment and escalation (workflow.on_entry)
         from incidents.roles import sync_roles_after_migrate
 
         # Runs after auth has created the permissions of every migrated model.

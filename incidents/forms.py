@@ -155,6 +155,16 @@ def responders():
 class ProfileForm(forms.Form):
     time_zone = forms.ChoiceField(required=False, help_text="Times are shown, and typed, in this time zone.")
     email_notifications = forms.BooleanField(required=False, label="Send me email notifications")
+    slack_member_id = forms.RegexField(
+        regex=r"^[UW][A-Z0-9]{2,30}$",
+        required=False,
+        strip=True,
+        label="Slack member ID",
+        help_text="Pages reach you in Slack too. In Slack: your profile → ⋮ → Copy member ID (like U024BE7LH).",
+        error_messages={
+            "invalid": "A Slack member ID looks like U024BE7LH: a U or W, then capital letters and digits."
+        },
+    )
 
     def __init__(self, *args, **kwargs):
         import zoneinfo

@@ -21,6 +21,9 @@ _READ = [
     "reviews.view_review",
     "reviews.view_actionitem",
     "reviews.view_runbookrevision",
+    # Who is on call: everybody with a role may see it (incidents/oncall_views.py).
+    "incidents.view_rotation",
+    "incidents.view_override",
 ]
 _REPORT = [
     "incidents.add_incident",

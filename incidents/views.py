@@ -16,7 +16,7 @@ from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from incidents import panels, workflow
+from incidents import oncall_views, paging, panels, workflow
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.forms import (
@@ -65,6 +65,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             .order_by("-resolved_at")[:20]
         ),
         "may_respond": request.user.has_perm(RESPOND),
+        "on_call_board": paging.service_board(),
         "now": now(),
         "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
     }
@@ -330,17 +331,22 @@ def profile(request: HttpRequest) -> HttpResponse:
     profile, _ = Profile.objects.get_or_create(user=request.user)
     form = ProfileForm(
         request.POST or None,
-        initial={"time_zone": profile.time_zone, "email_notifications": profile.email_notifications},
+        initial={
+            "time_zone": profile.time_zone,
+            "email_notifications": profile.email_notifications,
+            "slack_member_id": profile.slack_member_id,
+        },
     )
     if request.method == "POST" and form.is_valid():
         profile.time_zone = form.cleaned_data["time_zone"]
         profile.email_notifications = form.cleaned_data["email_notifications"]
+        profile.slack_member_id = form.cleaned_data["slack_member_id"]
         profile.save()
         messages.success(request, "Your settings are saved.")
         return redirect("profile")
     from incidents.comms_views import settings_context  # follows and severity threshold
 
-    context = {"form": form, **settings_context(request.user)}
+    context = {"form": form, **settings_context(request.user), **oncall_views.profile_context(request, profile)}
     return render(request, "incidents/profile.html", context, status=422 if form.is_bound else 200)
 
 

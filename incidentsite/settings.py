@@ -208,6 +208,14 @@ ACTION_ITEM_DUE_WEEKS = {
     "default": env_int("ACTION_ITEM_DUE_WEEKS", 8),
 }
 REVIEWS_PER_PAGE = 25
+# On call (incidents/paging.py): minutes an incident of each severity may stay unacknowledged
+# before the next person is paged; severities not listed never escalate. Then at most
+# ONCALL_ESCALATION_STEPS escalation steps, one such interval apart.
+ONCALL_ESCALATION_MINUTES = {
+    "critical": env_int("ESCALATE_CRITICAL_MINUTES", 5),
+    "high": env_int("ESCALATE_HIGH_MINUTES", 15),
+}
+ONCALL_ESCALATION_STEPS = env_int("ESCALATION_STEPS", 4)
 
 # Security: everything `check --deploy` asks for, on whenever DEBUG is off.
 SESSION_COOKIE_HTTPONLY = True

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from incidents import comms_views, token_views
+from incidents import comms_views, oncall_views, token_views
 from incidents import views as incident_views
 from incidents.api.endpoints import api
 
@@ -32,6 +32,8 @@ urlpatterns = [
     path("reviews/", include("reviews.urls")),
     path("status/", include("incidents.status_urls")),
     path("unsubscribe/<str:token>/", comms_views.unsubscribe, name="unsubscribe"),
+    path("oncall/", include("incidents.oncall_urls")),
+    path("services/<slug:slug>/", oncall_views.service_detail, name="service_detail"),
     path("healthz", incident_views.healthz, name="healthz"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),

@@ -2,6 +2,7 @@ import re
 import zoneinfo
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Case, F, Q, When
 from django.urls import reverse
@@ -241,6 +242,21 @@ class Profile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     time_zone = models.CharField(max_length=64, blank=True, help_text="Empty: the site's time zone.")
     email_notifications = models.BooleanField(default=True)
+    # On call (incidents/paging.py): pages go to Slack too when the member id is set.
+    slack_member_id = models.CharField(
+        "Slack member ID",
+        max_length=32,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^[UW][A-Z0-9]{2,30}$", "A Slack member ID looks like U024BE7LH (profile → ⋮ → Copy member ID)."
+            )
+        ],
+    )
+    # The secret in the address of the user's on-call iCalendar feed; empty means no feed.
+    # Kept in clear: the user copies the address again from their profile, and the feed
+    # shows only shift times. Revoking or regenerating it kills the old address.
+    calendar_token = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"

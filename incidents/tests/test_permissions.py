@@ -7,6 +7,7 @@ test_every_url_is_in_the_matrix.
 import pytest
 from django.urls import get_resolver
 
+from incidents.tests import oncall_data
 from incidents.tests.factories import make_incident
 
 ROLES = ["anonymous", "nobody", "reporter", "responder", "manager", "viewer"]
@@ -96,6 +97,21 @@ MATRIX = [
     ("get", "/admin/auth/user/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/apitoken/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/auth/group/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    # On call: everybody with a role sees who is on call; only managers edit. {token}: the responder's feed.
+    ("get", "/oncall/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/oncall/rotations/new/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/oncall/rotations/{rotation}/edit/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/oncall/rotations/{rotation}/overrides/new/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("post", "/oncall/overrides/{override}/delete/", expect(LOGIN, 403, 403, 403, 302, 403)),
+    ("post", "/oncall/calendar/token/", expect(LOGIN, 302, 302, 302, 302, 302)),
+    ("get", "/oncall/calendar/{token}.ics", expect(200, 200, 200, 200, 200, 200)),
+    ("get", "/oncall/calendar/NoSuchTokenNoSuchTokenNoSuchToken00.ics", expect(404, 404, 404, 404, 404, 404)),
+    ("get", "/services/{slug}/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/services/no-such-service/", expect(LOGIN, 403, 404, 404, 404, 404)),
+    ("get", "/admin/incidents/rotation/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/rotation/{rotation}/change/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/override/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/handoff/", expect(LOGIN, 403, 403, 403, 200, 403)),
 ]
 
 # POST bodies that are valid, so the answer shows the permission, not a form error.
@@ -110,6 +126,7 @@ POST_DATA = {
     "update": {"message": "We are looking into it.", "public": "on"},
     "visibility": {"public": "1"},
     "notifications": {"min_severity": "high"},
+    "token": {"action": "regenerate"},
 }
 
 
@@ -118,7 +135,7 @@ POST_DATA = {
 def test_role_matrix(role, method, template, expected, clients, reporter):
     incident = make_incident(by=reporter)
     public = make_incident(by=reporter, public=True)
-    url = template.format(ref=incident.ref, pk=incident.pk, public_ref=public.ref)
+    url = template.format(ref=incident.ref, pk=incident.pk, public_ref=public.ref, **oncall_data.matrix_args())
     action = url.rstrip("/").rsplit("/", 1)[-1]
     client = clients[role]
     response = getattr(client, method)(url, POST_DATA.get(action, {}))

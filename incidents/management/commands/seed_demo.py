@@ -1,7 +1,7 @@
 """Demo users, services and incidents for a local run. Safe to run again: it adds nothing twice."""
 
 import random
-from datetime import timedelta
+from datetime import time, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -11,8 +11,17 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.timezone import now
 
-from incidents import roles, workflow
-from incidents.models import Incident, Service, Severity, Status, StatusUpdate, TimelineEntry
+from incidents import paging, roles, workflow
+from incidents.models import (
+    Incident,
+    Rotation,
+    RotationMember,
+    Service,
+    Severity,
+    Status,
+    StatusUpdate,
+    TimelineEntry,
+)
 
 DEMO_PASSWORD = "beacon-demo"
 
@@ -57,6 +66,7 @@ class Command(BaseCommand):
             if not Incident.objects.filter(reporter=users[roles.REPORTER]).exists():
                 created = self.create_incidents(users, services, incidents)
             published = self.publish_some(users[roles.REPORTER], users[roles.RESPONDER])
+            self.create_rotation(users)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} incidents created)."))
         if published:
             self.stdout.write(f"{published} of them made public: see http://127.0.0.1:8000/status/")
@@ -158,6 +168,23 @@ class Command(BaseCommand):
                 StatusUpdate.objects.filter(pk=update.pk).update(created_at=at)
                 TimelineEntry.objects.filter(incident=incident, data__update_id=update.pk).update(created_at=at)
         return len(active) + len(resolved)
+
+    def create_rotation(self, users) -> None:
+        """One default rotation, the demo responder and manager taking turns daily, so the
+        dashboard shows who is on call. Once only: an existing default rotation is left alone."""
+        if Rotation.objects.filter(is_default=True).exists():
+            return
+        rotation = Rotation.objects.create(
+            name="Demo on call",
+            is_default=True,
+            shift_kind=Rotation.ShiftKind.DAILY,
+            handoff_time=time(9, 0),
+            time_zone=settings.TIME_ZONE,
+            start_date=now().date() - timedelta(days=7),
+        )
+        for position, role in enumerate([roles.RESPONDER, roles.MANAGER]):
+            RotationMember.objects.create(rotation=rotation, user=users[role], position=position)
+        paging.schedule_next_handoff(rotation)
 
     def move_back(self, incident: Incident, *, by: timedelta) -> None:
         """Older demo incidents were handled back then, not just now."""

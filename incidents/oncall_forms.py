@@ -1,0 +1,132 @@
+"""Forms for rotations and overrides (managers), each refusing bad input with a clear message."""
+
+import datetime as dt
+import re
+import zoneinfo
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from incidents.forms import LocalDateTimeInput
+from incidents.models import Override, Rotation, Service
+from incidents.models.oncall import MAX_SHIFT_HOURS
+from incidents.paging import responders
+
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+
+
+def zone_choices():
+    return [(z, z) for z in sorted(zoneinfo.available_timezones())]
+
+
+class RotationForm(forms.ModelForm):
+    """A rotation and its members in order, typed as usernames one per line (or comma-separated)."""
+
+    time_zone = forms.ChoiceField(choices=zone_choices, help_text="The handoff time is in this time zone.")
+    members = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
+        required=False,
+        help_text="Usernames of responders, in order, one per line: the first takes the first shift.",
+    )
+
+    class Meta:
+        model = Rotation
+        fields = [
+            "name",
+            "services",
+            "is_default",
+            "shift_kind",
+            "shift_hours",
+            "handoff_time",
+            "time_zone",
+            "start_date",
+        ]
+        widgets = {
+            "services": forms.CheckboxSelectMultiple,
+            "handoff_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "start_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["services"].queryset = Service.objects.order_by("name")
+        self.fields["start_date"].error_messages["invalid"] = "Enter a date like 2026-11-30."
+        self.fields["handoff_time"].error_messages["invalid"] = "Enter a time like 09:00."
+        self.fields["time_zone"].error_messages["invalid_choice"] = (
+            "Choose an IANA time zone such as Europe/London or America/New_York."
+        )
+        if self.instance.pk and not self.is_bound:
+            self.initial["members"] = "\n".join(
+                m.user.username for m in self.instance.memberships.select_related("user")
+            )
+
+    def clean_members(self) -> list:
+        names = [n for n in re.split(r"[\s,]+", self.cleaned_data["members"]) if n]
+        if len(names) != len(set(names)):
+            raise forms.ValidationError("Each person may appear once in a rotation.")
+        if len(names) > 100:
+            raise forms.ValidationError("A rotation has at most 100 members.")
+        found = {u.username: u for u in responders().filter(username__in=names)}
+        unknown = [n for n in names if n not in found]
+        if unknown:
+            raise forms.ValidationError(
+                f"Not an active responder: {', '.join(unknown[:5])}. Only people who may lead incidents can be on call."
+            )
+        return [found[n] for n in names]
+
+    def clean(self):
+        data = super().clean()
+        kind, hours = data.get("shift_kind"), data.get("shift_hours")
+        if kind == Rotation.ShiftKind.HOURS and not hours:
+            self.add_error("shift_hours", "Say how many hours one shift lasts.")
+        if kind == Rotation.ShiftKind.HOURS and hours and not 1 <= hours <= MAX_SHIFT_HOURS:
+            self.add_error("shift_hours", f"A shift lasts between 1 and {MAX_SHIFT_HOURS} hours.")
+        if kind and kind != Rotation.ShiftKind.HOURS:
+            data["shift_hours"] = None
+        if not data.get("is_default") and "services" in data and not data["services"]:
+            self.add_error("services", "Choose the services this rotation answers for, or make it the default.")
+        return data
+
+
+class OverrideForm(forms.ModelForm):
+    """Someone covers a rotation for a period. Times are read in the signed-in user's time zone."""
+
+    start = forms.DateTimeField(
+        widget=LocalDateTimeInput(),
+        input_formats=DATETIME_FORMATS,
+        error_messages={"invalid": "Enter a date and time like 2026-11-27 14:05."},
+    )
+    end = forms.DateTimeField(
+        widget=LocalDateTimeInput(),
+        input_formats=DATETIME_FORMATS,
+        error_messages={"invalid": "Enter a date and time like 2026-11-27 18:00."},
+    )
+
+    class Meta:
+        model = Override
+        fields = ["user", "covered_user", "start", "end", "reason"]
+
+    def __init__(self, *args, rotation: Rotation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.rotation = rotation
+        self.fields["user"].queryset = responders()
+        self.fields["user"].error_messages["invalid_choice"] = "Choose an active responder."
+        User = get_user_model()
+        self.fields["covered_user"].queryset = User.objects.filter(rotation_memberships__rotation=rotation).order_by(
+            "username"
+        )
+        self.fields["covered_user"].error_messages["invalid_choice"] = "Choose a member of this rotation."
+        self.fields["start"].help_text = f"In your time zone ({timezone.get_current_timezone_name()})."
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            if end <= start:
+                self.add_error("end", "The end must be after the start.")
+            elif end <= timezone.now():
+                self.add_error("end", "This period is over already; an override changes only the future.")
+            elif end - start > dt.timedelta(days=92):
+                self.add_error("end", "An override lasts at most 92 days; change the rotation instead.")
+        return data

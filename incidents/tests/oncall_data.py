@@ -1,0 +1,52 @@
+"""Rotations for tests, made the way a manager would (models, then the schedule from them)."""
+
+import datetime as dt
+import secrets
+
+from django.contrib.auth import get_user_model
+
+from incidents.models import Override, Profile, Rotation, RotationMember
+
+
+def make_rotation(name="Primary", *, members=(), services=(), default=False, **fields) -> Rotation:
+    values = {
+        "shift_kind": Rotation.ShiftKind.DAILY,
+        "handoff_time": dt.time(9, 0),
+        "time_zone": "Europe/London",
+        "start_date": dt.date(2026, 1, 5),
+    }
+    values.update(fields)
+    rotation = Rotation.objects.create(name=name, is_default=default, **values)
+    rotation.services.set(services)
+    for position, user in enumerate(members):
+        RotationMember.objects.create(rotation=rotation, user=user, position=position)
+    return rotation
+
+
+def make_override(rotation, user, start, end, covered_user=None) -> Override:
+    return Override.objects.create(rotation=rotation, user=user, start=start, end=end, covered_user=covered_user)
+
+
+def give_calendar_token(user) -> str:
+    profile, _ = Profile.objects.get_or_create(user=user)
+    profile.calendar_token = secrets.token_urlsafe(32)
+    profile.save()
+    return profile.calendar_token
+
+
+def matrix_args() -> dict:
+    """Objects the role matrix's on-call rows name: {rotation}, {override}, {slug}, {token}."""
+    User = get_user_model()
+    responder = User.objects.get(username="rob")
+    from incidents.tests.factories import ServiceFactory
+
+    service = ServiceFactory(name="Checkout")
+    rotation = make_rotation(members=[responder], services=[service])
+    now = dt.datetime.now(dt.UTC)
+    override = make_override(rotation, responder, now, now + dt.timedelta(hours=2))
+    return {
+        "rotation": rotation.pk,
+        "override": override.pk,
+        "slug": service.slug,
+        "token": give_calendar_token(responder),
+    }
