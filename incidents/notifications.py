@@ -389,6 +389,52 @@ def queue_direct(*, event_key: str, user, subject: str, template: str, context: 
     ).first()
 
 
+def queue_page(entry: TimelineEntry, user, *, slack_member_id: str = "") -> None:
+    """Tell `user` at once that a PAGE or ESCALATION `entry` pages them: an email, and a Slack
+    message mentioning them (<@member id>) in the incident's Slack channels when they have one.
+
+    Written in the entry's transaction, like every other notification; `entry:<pk>` keys
+    make a repeat harmless.
+    """
+    incident = entry.incident
+    severity = Severity(incident.severity).label
+    queue_direct(
+        event_key=f"entry:{entry.pk}",
+        user=user,
+        subject=subject_for(incident, "You are paged"),
+        template="notifications/page.txt",
+        context={
+            "incident": incident,
+            "entry": entry,
+            "severity": severity,
+            "url": settings.SITE_URL + incident.get_absolute_url(),
+        },
+        incident=incident,
+    )
+    if not slack_member_id:
+        return
+    text = (
+        f"<@{slack_member_id}> you are paged: *{incident.ref}* [{severity}] {slack_escape(incident.title)} "
+        f"— {slack_escape(entry.text)} <{settings.SITE_URL}{incident.get_absolute_url()}|Open> (event {entry.pk})"
+    )
+    write(
+        [
+            Notification(
+                event_key=f"entry:{entry.pk}",
+                channel=Notification.Channel.SLACK,
+                recipient=destination,
+                audience=Audience.TEAM,
+                incident=incident,
+                entry=entry,
+                user=user,
+                reason="paged",
+                body_text=text,
+            )
+            for destination in slack_destinations(incident)
+        ]
+    )
+
+
 # --- unsubscribing ---------------------------------------------------------------------
 
 

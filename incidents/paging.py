@@ -220,8 +220,10 @@ def _name(user) -> str:
 
 def page(incident: Incident, user, *, step: int, reason: str, kind: str = Kind.PAGE, **extra) -> TimelineEntry:
     """Record that `user` is paged about `incident` (the incident must be locked by the caller)."""
+    from incidents import notifications
+
     verb = "Paged" if kind == Kind.PAGE else f"Escalation {step}: paged"
-    return workflow.record(
+    entry = workflow.record(
         incident,
         by=None,
         kind=kind,
@@ -231,6 +233,10 @@ def page(incident: Incident, user, *, step: int, reason: str, kind: str = Kind.P
         reason=reason,
         **extra,
     )
+    # Told at once, in this transaction: an email, and Slack with their member id.
+    for recipient in page_recipients(entry):
+        notifications.queue_page(entry, recipient, slack_member_id=slack_member_id(recipient))
+    return entry
 
 
 def _may_lead(user) -> bool:
@@ -434,14 +440,17 @@ def handoff_summary(rotation: Rotation, *, incoming, at: dt.datetime) -> tuple[o
     return incoming, subject, "\n".join(lines) + "\n"
 
 
-def send_handoff_summary(recipient, subject: str, text: str) -> None:
-    """Deliver a handoff summary.
+def send_handoff_summary(recipient, subject: str, text: str, *, key: str) -> None:
+    """Queue the handoff summary email in the caller's transaction (the outbox delivers it).
 
-    MERGE POINT (lead): call the notification outbox here, in this transaction, e.g.
-    ``outbox.queue_direct(recipient, subject=subject, text=text, key=...)``. Until then the
-    summary is kept on the `Handoff` row (admin: On call → Handoffs) and logged.
+    The summary is also kept on the `Handoff` row (admin: On call → Handoffs).
     """
+    from incidents import notifications
+
     logger.info("Handoff summary for %s: %s", recipient, subject)
+    notifications.queue_direct(
+        event_key=key, user=recipient, subject=subject, template="notifications/handoff.txt", context={"text": text}
+    )
 
 
 def next_handoff(schedule: oncall.Schedule, *, after: dt.datetime) -> oncall.Handoff | None:
@@ -492,7 +501,7 @@ def run_handoff(rotation_id: int, at: dt.datetime) -> str:
             )
     except IntegrityError:
         return "done"
-    send_handoff_summary(recipient, subject, text)
+    send_handoff_summary(recipient, subject, text, key=f"handoff:{rotation.pk}:{at.isoformat()}")
     schedule_next_handoff(rotation, after=at)
     return "sent"
 

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.core import mail
 from django.core.management import call_command
 from django.db import transaction
 from django_tasks_db.models import DBTaskResult
@@ -112,5 +113,12 @@ def test_handoff_task_runs_in_the_db_worker_and_schedules_the_next(settings, res
         clock.move_to(HANDOFF + dt.timedelta(seconds=1))
         call_command("db_worker", "--batch", "--queue-name", "*", "--no-startup-delay", "--no-reload", verbosity=0)
     assert Handoff.objects.get().incoming == responder
-    rows = list(DBTaskResult.objects.order_by("run_after").values_list("status", "run_after"))
+    rows = list(
+        DBTaskResult.objects.filter(task_path="incidents.paging.handoff")
+        .order_by("run_after")
+        .values_list("status", "run_after")
+    )
     assert rows == [("SUCCESSFUL", HANDOFF), ("READY", HANDOFF + dt.timedelta(days=1))]
+    # The summary went out through the outbox, delivered by the same worker run.
+    [email] = [m for m in mail.outbox if m.to == [responder.email]]
+    assert email.subject.startswith("You are on call for Checkout primary")
