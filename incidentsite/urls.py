@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from incidents import metrics, receivers
 from incidents import views as incident_views
 
 auth_urls = [
@@ -25,5 +26,7 @@ urlpatterns = [
     path("accounts/", include(auth_urls)),
     path("incidents/", include("incidents.urls")),
     path("healthz", incident_views.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
+    path("integrations/alertmanager/", receivers.alertmanager_webhook, name="alertmanager_webhook"),
     path("admin/", admin.site.urls),
 ]
