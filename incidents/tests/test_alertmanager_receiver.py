@@ -1,5 +1,7 @@
 """POST /integrations/alertmanager/ with the payloads captured from a real Alertmanager."""
 
+# ruff: noqa: F811 - pytest fixtures imported from alertmanager_support are redefined as arguments
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
