@@ -7,6 +7,7 @@ class IncidentsConfig(AppConfig):
     name = "incidents"
 
     def ready(self) -> None:
+        from incidents import alert_panel  # noqa: F401 - registers the alert group panel
         from incidents.roles import sync_roles_after_migrate
 
         # Runs after auth has created the permissions of every migrated model.

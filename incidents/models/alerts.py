@@ -91,8 +91,17 @@ class Alert(models.Model):
     @property
     def runbook_url(self) -> str:
         """The `runbook_url` annotation, only when it is an http(s) link (it is shown as one)."""
-        url = self.annotations.get("runbook_url", "")
-        return url if url.startswith(("https://", "http://")) else ""
+        return _link(self.annotations.get("runbook_url", ""))
+
+    @property
+    def source_url(self) -> str:
+        """The generator URL (Prometheus' graph of the rule), only when it is an http(s) link."""
+        return _link(self.generator_url)
+
+
+def _link(url: str) -> str:
+    # Anything else (javascript:, data:) from a payload must never become a link on the page.
+    return url if url.startswith(("https://", "http://")) else ""
 
 
 class Heartbeat(models.Model):
