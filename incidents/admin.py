@@ -92,3 +92,6 @@ class IncidentAdmin(admin.ModelAdmin):
 class ProfileAdmin(admin.ModelAdmin):
     list_display = ["user", "time_zone", "email_notifications"]
     search_fields = ["user__username", "user__email"]
+
+
+from incidents import admin_integrations  # noqa: E402, F401 - Integration admin, in its own module
