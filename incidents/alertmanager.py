@@ -20,7 +20,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils.text import slugify
 from django.utils.timezone import now
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -185,7 +185,10 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
     group = _current_group(integration, payload.groupKey)
     stored = {
         (a.fingerprint, a.starts_at): a
-        for a in Alert.objects.filter(fingerprint__in={a.fingerprint for a in alerts}).select_related("group")
+        # Both lists, not just the fingerprints: a flapping alert has one row per time it fired.
+        for a in Alert.objects.filter(
+            fingerprint__in={a.fingerprint for a in alerts}, starts_at__in={a.startsAt for a in alerts}
+        ).select_related("group")
     }
     new = [a for a in alerts if a.key not in stored]
     # A firing repeat of an alert already resolved is stale (RELIABILITY.md): ignored.
@@ -435,7 +438,7 @@ def _mitigate_when_all_resolved(group: AlertGroup) -> None:
     if incident.status not in (Status.REPORTED, Status.ACKNOWLEDGED):
         # Mitigated or resolved by a person already; Beacon never resolves by itself.
         return
-    last_end = max(a.ends_at for a in group.alerts.all() if a.ends_at is not None)
+    last_end = group.alerts.aggregate(last=Max("ends_at"))["last"] or now()
     workflow.mitigate(
         incident,
         by=None,

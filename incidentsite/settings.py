@@ -208,7 +208,7 @@ ALERTMANAGER_SEVERITY_MAP = {
 ALERTMANAGER_DEFAULT_SEVERITY = "medium"
 # Heartbeat (dead man's switch): the always-firing alert's name and how long silence may last,
 # for integrations whose heartbeat a manager has not configured in the admin.
-ALERTMANAGER_HEARTBEAT_ALERTNAME = env_str("ALERTMANAGER_HEARTBEAT_ALERTNAME", "Watchdog")
+ALERTMANAGER_HEARTBEAT_ALERTNAME = env_str("ALERTMANAGER_HEARTBEAT_ALERTNAME") or "Watchdog"
 ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES = env_int("ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES", 10)
 # GET /metrics: open like /healthz when empty; otherwise it needs `Authorization: Bearer <token>`.
 METRICS_TOKEN = env_secret("METRICS_TOKEN", required=False)
