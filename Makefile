@@ -4,6 +4,7 @@
 #   make lint     ruff
 #   make check    missing migrations + Django's deployment checks
 #   make worker   the background task worker
+#   make sweeper  the notification sweeper (re-sends due and stranded notifications)
 #   make bench    benchmarks (bench/run.py)
 
 SHELL := /bin/bash
@@ -27,7 +28,7 @@ DEPLOY_CHECK_ENV = env -u SECURE_SSL_REDIRECT -u SECURE_COOKIES -u SECURE_HSTS_S
 	ALLOWED_HOSTS=beacon.example.com \
 	SITE_URL=https://beacon.example.com
 
-.PHONY: venv run test lint check bench worker
+.PHONY: venv run test lint check bench worker sweeper
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Beacon needs Python >= 3.11 (found %d.%d); run make PYTHON=python3.11" % sys.version_info[:2])'
@@ -46,10 +47,9 @@ run: venv
 	$(DEV_ENV) $(MANAGE) seed_demo
 	$(DEV_ENV) $(MANAGE) runserver 127.0.0.1:8000
 
-# Settings refuse to load without a SECRET_KEY when DEBUG is off, and pytest-django imports
-# them before any conftest runs, so the suite gets a throwaway key unless one is set.
+# The test-only environment (a throwaway SECRET_KEY, no HTTPS redirect) is in pyproject.toml.
 test: venv
-	SECRET_KEY="$${SECRET_KEY:-test-only-not-secret-2b9f0c7e4a1d}" $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -63,4 +63,7 @@ bench: venv
 	$(PY) bench/run.py
 
 worker: venv
-	$(DEV_ENV) $(MANAGE) db_worker --no-reload
+	$(DEV_ENV) $(MANAGE) db_worker --no-reload --queue-name '*'
+
+sweeper: venv
+	$(DEV_ENV) $(MANAGE) run_sweeper

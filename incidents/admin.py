@@ -2,7 +2,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
 from incidents import workflow
-from incidents.models import Incident, Profile, Service, TimelineEntry
+from incidents.models import ApiToken, Incident, Profile, Service, TimelineEntry
+from incidents.notification_admin import StakeholderInline
 
 
 @admin.register(Service)
@@ -11,6 +12,7 @@ class ServiceAdmin(admin.ModelAdmin):
     list_filter = ["is_public"]
     search_fields = ["name", "description"]
     prepopulated_fields = {"slug": ["name"]}
+    inlines = [StakeholderInline]
 
 
 class TimelineInline(admin.TabularInline):
@@ -92,6 +94,35 @@ class IncidentAdmin(admin.ModelAdmin):
 class ProfileAdmin(admin.ModelAdmin):
     list_display = ["user", "time_zone", "email_notifications"]
     search_fields = ["user__username", "user__email"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Everyone's personal API tokens, for managers to see and revoke.
+
+    Users make their own at /accounts/tokens/ (the secret is shown to them once); here a
+    token can only be revoked, never read or made, so its owner stays accountable for it.
+    """
+
+    list_display = ["name", "user", "token_hint", "is_active", "created_at", "last_used_at"]
+    list_filter = ["is_active"]
+    list_select_related = ["user"]
+    search_fields = ["name", "user__username", "token_hint"]
+    fields = ["name", "user", "token_hint", "is_active", "created_at", "last_used_at"]
+    readonly_fields = ["name", "user", "token_hint", "created_at", "last_used_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A revoked token stays listed: who had access, and when it was last used.
+        return False
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke(self, request, queryset):
+        revoked = queryset.filter(is_active=True).update(is_active=False)
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
 
 
 from incidents import admin_integrations  # noqa: E402, F401 - Integration admin, in its own module

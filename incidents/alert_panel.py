@@ -15,6 +15,8 @@ PAYLOAD_CHARS = 20_000
 
 
 def alert_panel_context(request: HttpRequest, incident: Incident) -> dict | None:
+    if incident.source != Incident.Source.ALERTMANAGER:
+        return None  # no query for incidents people reported
     if not request.user.has_perm("incidents.respond_incident"):
         return None
     group = AlertGroup.objects.select_related("integration").filter(incident=incident).first()

@@ -12,3 +12,6 @@ class IncidentsConfig(AppConfig):
 
         # Runs after auth has created the permissions of every migrated model.
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="incidents.sync_roles")
+        # Registers the outbox listener with workflow.on_entry and the incident-page panels.
+        import incidents.comms_views  # noqa: F401
+        import incidents.notifications  # noqa: F401

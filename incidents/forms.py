@@ -123,8 +123,19 @@ class SeverityForm(forms.Form):
     reason = forms.CharField(required=False, max_length=2000)
 
 
+class PersonChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, user) -> str:
+        return user.get_full_name() or user.get_username()
+
+
 class LeadForm(forms.Form):
-    lead = forms.ModelChoiceField(queryset=get_user_model().objects.none(), required=False, empty_label="Nobody")
+    lead = PersonChoiceField(
+        queryset=get_user_model().objects.none(),
+        required=False,
+        empty_label="Nobody",
+        label="Engineer in charge",
+        error_messages={"invalid_choice": "Choose one of the listed responders."},
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

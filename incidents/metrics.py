@@ -3,8 +3,9 @@
 - `beacon_http_requests_total{method, view, status}` and
   `beacon_http_request_duration_seconds{method, view}`: counted by RequestMetricsMiddleware.
   `view` is the URL's name (a fixed set), never the raw path, so the series stay few.
-- `beacon_open_incidents{severity}`: read from the database at each scrape.
-- `beacon_metrics_database_up`: 0 when that read failed (the rest is still answered).
+- `beacon_open_incidents{severity}` and `beacon_notifications{state}` (pending, sending,
+  failed: the outbox rows not delivered): read from the database at each scrape.
+- `beacon_metrics_database_up`: 0 when those reads failed (the rest is still answered).
 
 With several gunicorn workers set PROMETHEUS_MULTIPROC_DIR to an empty directory: the
 counters are then summed over all workers (prometheus_client's multiprocess mode).
@@ -25,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from incidents.models import Incident, Severity
+from incidents.models import Incident, Notification, Severity
 
 # Beacon's own registry: the global one would also carry whatever other libraries register.
 registry = CollectorRegistry(auto_describe=True)
@@ -63,13 +64,19 @@ class RequestMetricsMiddleware:
         return response
 
 
-class IncidentCollector:
-    """Open incidents by severity, one query per scrape."""
+class DatabaseCollector:
+    """Open incidents by severity and undelivered notifications by state: two queries per scrape."""
 
     def collect(self):
         up = GaugeMetricFamily("beacon_metrics_database_up", "1 when /metrics could read the database.")
         try:
-            counts = dict(Incident.objects.open().values_list("severity").annotate(n=Count("pk")))
+            counts = dict(Incident.objects.open().values_list("severity").annotate(n=Count("pk")).order_by())
+            undelivered = dict(
+                Notification.objects.exclude(state=Notification.State.SENT)
+                .values_list("state")
+                .annotate(n=Count("pk"))
+                .order_by()
+            )
         except DatabaseError:
             up.add_metric([], 0)
             yield up
@@ -82,6 +89,12 @@ class IncidentCollector:
         for severity in Severity:
             family.add_metric([severity.value], counts.get(severity.value, 0))
         yield family
+        notifications = GaugeMetricFamily(
+            "beacon_notifications", "Notifications not delivered (yet), by state.", labels=["state"]
+        )
+        for state in (Notification.State.PENDING, Notification.State.SENDING, Notification.State.FAILED):
+            notifications.add_metric([state.value], undelivered.get(state.value, 0))
+        yield notifications
 
 
 class _Scrape:
@@ -94,7 +107,7 @@ class _Scrape:
             yield from workers.collect()
         else:
             yield from registry.collect()
-        yield from IncidentCollector().collect()
+        yield from DatabaseCollector().collect()
 
 
 def _authorised(request: HttpRequest) -> bool:

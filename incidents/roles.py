@@ -16,6 +16,11 @@ _READ = [
     "incidents.view_service",
     "incidents.view_timelineentry",
     "incidents.follow_incident",
+    # Their own personal API tokens, which act with their role (incidents/token_views.py).
+    "incidents.add_apitoken",
+    "reviews.view_review",
+    "reviews.view_actionitem",
+    "reviews.view_runbookrevision",
 ]
 _REPORT = [
     "incidents.add_incident",
@@ -26,6 +31,8 @@ _RESPOND = [
     "incidents.change_incident",
     "incidents.respond_incident",
     "incidents.add_timelineentry",
+    "reviews.write_review",
+    "reviews.edit_runbook",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

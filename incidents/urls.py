@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from incidents import views
+from incidents import comms_views, views
 
 app_name = "incidents"
 
@@ -17,10 +17,20 @@ incident_urls = [
     path("resolve/", views.resolve, name="resolve"),
     path("reopen/", views.reopen, name="reopen"),
     path("close/", views.close, name="close"),
+    path("update/", comms_views.post_update, name="update"),
+    path("visibility/", comms_views.set_visibility, name="visibility"),
+    path("follow/", comms_views.follow_incident, name="follow"),
+    path("unfollow/", comms_views.unfollow_incident, name="unfollow"),
+]
+
+service_urls = [
+    path("follow/", comms_views.follow_service, name="follow_service"),
+    path("unfollow/", comms_views.unfollow_service, name="unfollow_service"),
 ]
 
 urlpatterns = [
     path("", views.incident_list, name="list"),
     path("new/", views.report, name="report"),
+    path("services/<slug:slug>/", include(service_urls)),
     path("<str:ref>/", include(incident_urls)),
 ]

@@ -66,6 +66,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ),
         "may_respond": request.user.has_perm(RESPOND),
         "now": now(),
+        "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
     }
     template = "incidents/dashboard.html#board" if request.htmx else "incidents/dashboard.html"
     return render(request, template, context)
@@ -337,7 +338,10 @@ def profile(request: HttpRequest) -> HttpResponse:
         profile.save()
         messages.success(request, "Your settings are saved.")
         return redirect("profile")
-    return render(request, "incidents/profile.html", {"form": form}, status=422 if form.is_bound else 200)
+    from incidents.comms_views import settings_context  # follows and severity threshold
+
+    context = {"form": form, **settings_context(request.user)}
+    return render(request, "incidents/profile.html", context, status=422 if form.is_bound else 200)
 
 
 @never_cache

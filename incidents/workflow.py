@@ -59,6 +59,7 @@ def _require(user: AbstractBaseUser | None, perm: str) -> None:
 
 def _lock(incident: Incident) -> Incident:
     # select_for_update: two responders may press the same button at the same moment.
+    # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the lead join.
     return Incident.objects.select_for_update(of=("self",)).select_related("service", "lead").get(pk=incident.pk)
 
 

@@ -191,6 +191,25 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Beacon's own knobs.
 INCIDENTS_PER_PAGE = 25
+DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 15)
+# Remind an open incident's lead when no public update was posted for this many minutes
+# (per severity; a severity not listed gets no reminders).
+UPDATE_REMINDER_MINUTES = {
+    "critical": env_int("UPDATE_REMINDER_CRITICAL_MINUTES", 30),
+    "high": env_int("UPDATE_REMINDER_HIGH_MINUTES", 30),
+}
+
+# Reviews: severities whose incidents cannot be closed until their review is published
+# ("none": any incident closes without one; empty or unset: critical and high).
+REVIEW_REQUIRED_SEVERITIES = [
+    s for s in env_list("REVIEW_REQUIRED_SEVERITIES") or ["critical", "high"] if s.lower() != "none"
+]
+# Default due date of a new action item, in weeks, by priority.
+ACTION_ITEM_DUE_WEEKS = {
+    "high": env_int("ACTION_ITEM_DUE_WEEKS_HIGH", 4),
+    "default": env_int("ACTION_ITEM_DUE_WEEKS", 8),
+}
+REVIEWS_PER_PAGE = 25
 
 # Alertmanager intake (incidents/alertmanager.py). A group that fires again within this many
 # minutes of its incident's resolution reopens that incident instead of opening a new one.

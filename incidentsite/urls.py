@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from incidents import metrics, receivers
+from incidents import comms_views, metrics, receivers, token_views
 from incidents import views as incident_views
+from incidents.api.endpoints import api
 
 auth_urls = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -19,13 +20,20 @@ auth_urls = [
     ),
     path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("profile/", incident_views.profile, name="profile"),
+    path("tokens/", token_views.tokens, name="api_tokens"),
+    path("tokens/<int:pk>/revoke/", token_views.revoke_token, name="api_token_revoke"),
+    path("profile/notifications/", comms_views.notification_settings, name="notification_settings"),
 ]
 
 urlpatterns = [
     path("", incident_views.dashboard, name="dashboard"),
     path("accounts/", include(auth_urls)),
     path("incidents/", include("incidents.urls")),
+    path("reviews/", include("reviews.urls")),
+    path("status/", include("incidents.status_urls")),
+    path("unsubscribe/<str:token>/", comms_views.unsubscribe, name="unsubscribe"),
     path("healthz", incident_views.healthz, name="healthz"),
+    path("api/", api.urls),
     path("metrics", metrics.metrics, name="metrics"),
     path("integrations/alertmanager/", receivers.alertmanager_webhook, name="alertmanager_webhook"),
     path("admin/", admin.site.urls),

@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class ReviewsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "reviews"
+
+    def ready(self) -> None:
+        # reviews hooks into incidents through its seams; incidents never imports reviews.
+        from incidents import panels as incident_panels
+        from incidents import workflow
+        from reviews import panels, policy
+
+        workflow.on_close_check(policy.check_close)
+        incident_panels.register("reviews/_review_panel.html", panels.review_panel, where="aside", order=10)
+        incident_panels.register("reviews/_runbook_panel.html", panels.runbook_panel, where="aside", order=20)
+        incident_panels.register("reviews/_similar_panel.html", panels.similar_panel, where="main", order=60)

@@ -58,8 +58,7 @@ def test_a_heartbeat_opens_no_incident_and_arms_a_delayed_check(
     assert not Alert.objects.exists()
     hb = Heartbeat.objects.get(integration=integration[0])
     assert (hb.alertname, hb.last_seen_at, hb.window) == ("Watchdog", START, timedelta(minutes=10))
-    task = DBTaskResult.objects.get()
-    assert task.task_path == "incidents.heartbeat.check_heartbeat"
+    task = DBTaskResult.objects.get(task_path="incidents.heartbeat.check_heartbeat")
     assert task.run_after == START + timedelta(minutes=10)
     assert task.args_kwargs["args"] == [hb.pk]
 
@@ -95,7 +94,7 @@ def test_a_stale_check_armed_by_an_earlier_heartbeat_is_harmless(
     beat(am, django_capture_on_commit_callbacks, START)
     beat(am, django_capture_on_commit_callbacks, START + timedelta(minutes=6))
     hb = Heartbeat.objects.get()
-    assert DBTaskResult.objects.count() == 2
+    assert DBTaskResult.objects.filter(task_path="incidents.heartbeat.check_heartbeat").count() == 2
 
     # The first heartbeat's check comes due; the second heartbeat is only 4 minutes old.
     with time_machine.travel(START + timedelta(minutes=10, seconds=1), tick=False):
@@ -110,7 +109,7 @@ def test_the_worker_runs_the_due_check(am, integration, db_tasks, django_capture
     with time_machine.travel(START + timedelta(minutes=11), tick=False):
         call_command("db_worker", batch=True, no_startup_delay=True, reload=False, verbosity=0)
 
-    task = DBTaskResult.objects.get()
+    task = DBTaskResult.objects.get(task_path="incidents.heartbeat.check_heartbeat")
     assert task.status == "SUCCESSFUL", task.exception_class_path
     assert Incident.objects.get().title == "Alerting pipeline is silent"
 
@@ -164,7 +163,8 @@ def test_the_heartbeat_alertname_is_set_per_integration(am, integration, db_task
     # The old name is now an ordinary alert (severity "none" maps to the default, medium).
     assert Incident.objects.get().title == "Alerting pipeline heartbeat"
     assert Heartbeat.objects.get().last_seen_at == START
-    assert DBTaskResult.objects.get().run_after == START + timedelta(minutes=3)
+    check = DBTaskResult.objects.get(task_path="incidents.heartbeat.check_heartbeat")
+    assert check.run_after == START + timedelta(minutes=3)
 
 
 def test_an_unwatched_heartbeat_is_not_checked(am, integration, db_tasks, django_capture_on_commit_callbacks):

@@ -4,7 +4,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from incidents import workflow
-from incidents.models import Incident
+from incidents.models import Incident, Notification
 from incidents.tests.factories import make_incident
 
 
@@ -35,6 +35,24 @@ def test_it_counts_open_incidents_by_severity(client, reporter, responder):
     assert sample(families, "beacon_open_incidents", severity="low") == 0
     assert sample(families, "beacon_open_incidents", severity="medium") == 0
     assert sample(families, "beacon_metrics_database_up") == 1
+
+
+def test_it_counts_undelivered_notifications_by_state(client, db):
+    for n, state in enumerate(["pending", "pending", "sending", "failed", "sent", "sent"]):
+        Notification.objects.create(
+            event_key=f"e{n}",
+            channel=Notification.Channel.EMAIL,
+            recipient=f"r{n}@example.com",
+            body_text="x",
+            state=state,
+        )
+
+    families = scrape(client)
+
+    assert sample(families, "beacon_notifications", state="pending") == 2
+    assert sample(families, "beacon_notifications", state="sending") == 1
+    assert sample(families, "beacon_notifications", state="failed") == 1
+    assert sample(families, "beacon_notifications", state="sent") is None
 
 
 def test_it_counts_requests_and_their_latency_by_url_name(client, db):

@@ -17,7 +17,8 @@ def expect(anonymous, nobody, reporter, responder, manager, viewer):
     return dict(zip(ROLES, [anonymous, nobody, reporter, responder, manager, viewer], strict=True))
 
 
-# (method, url template, expected answer per role). {ref} is an incident reported by the reporter.
+# (method, url template, expected answer per role). {ref} is an incident reported by the reporter;
+# {public_ref} one shown on the status page.
 MATRIX = [
     ("get", "/", expect(LOGIN, 200, 200, 200, 200, 200)),
     ("get", "/incidents/", expect(LOGIN, 403, 200, 200, 200, 200)),
@@ -35,6 +36,30 @@ MATRIX = [
     ("post", "/incidents/{ref}/resolve/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/reopen/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/close/", expect(LOGIN, 403, 403, 403, 302, 403)),
+    ("post", "/incidents/{ref}/update/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/visibility/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/follow/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    ("post", "/incidents/{ref}/unfollow/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    ("post", "/incidents/services/checkout/follow/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    ("post", "/incidents/services/checkout/unfollow/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    ("post", "/accounts/profile/notifications/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    # The signed token is the credential: the same answer for everyone (a forged token here).
+    ("get", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),
+    ("post", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),
+    ("get", "/admin/incidents/notification/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/subscription/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    # Reviews (reviews/tests/test_permissions.py walks them again with a review in every state).
+    ("get", "/reviews/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/reviews/actions/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/reviews/{ref}/", expect(LOGIN, 403, 404, 404, 404, 404)),
+    ("post", "/reviews/{ref}/start/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("get", "/reviews/{ref}/edit/", expect(LOGIN, 403, 403, 404, 404, 403)),
+    ("post", "/reviews/{ref}/submit/", expect(LOGIN, 403, 403, 404, 404, 403)),
+    ("post", "/reviews/{ref}/publish/", expect(LOGIN, 403, 403, 403, 404, 403)),
+    ("post", "/reviews/{ref}/return/", expect(LOGIN, 403, 403, 403, 404, 403)),
+    ("post", "/reviews/{ref}/public-summary/", expect(LOGIN, 403, 403, 403, 404, 403)),
+    ("get", "/reviews/{ref}/markdown/", expect(LOGIN, 403, 404, 404, 404, 404)),
+    ("post", "/reviews/{ref}/actions/add/", expect(LOGIN, 403, 403, 404, 404, 403)),
     ("get", "/accounts/login/", expect(200, 302, 302, 302, 302, 302)),
     ("post", "/accounts/logout/", expect(302, 302, 302, 302, 302, 302)),
     ("get", "/accounts/password/", expect(LOGIN, 200, 200, 200, 200, 200)),
@@ -45,6 +70,25 @@ MATRIX = [
     ("get", "/accounts/password/reset/done/", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/accounts/profile/", expect(LOGIN, 200, 200, 200, 200, 200)),
     ("get", "/healthz", expect(200, 200, 200, 200, 200, 200)),
+    ("get", "/status/", expect(200, 200, 200, 200, 200, 200)),
+    ("get", "/status/feed.atom", expect(200, 200, 200, 200, 200, 200)),
+    ("get", "/status/incidents/{public_ref}/", expect(200, 200, 200, 200, 200, 200)),
+    # {ref} is internal: the public page answers 404 to everybody, staff included.
+    ("get", "/status/incidents/{ref}/", expect(404, 404, 404, 404, 404, 404)),
+    ("get", "/accounts/tokens/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("post", "/accounts/tokens/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    ("post", "/accounts/tokens/999999/revoke/", expect(LOGIN, 403, 404, 404, 404, 404)),
+    # The API answers to bearer tokens only: a session cookie is no credential there
+    # (incidents/tests/test_api_auth.py walks the same endpoints with each role's token).
+    ("get", "/api/", expect(404, 404, 404, 404, 404, 404)),
+    ("get", "/api/docs", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/api/openapi.json", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/api/incidents", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/incidents/{ref}", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents/{ref}/updates", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents/{ref}/acknowledge", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents/{ref}/resolve", expect(401, 401, 401, 401, 401, 401)),
     # Prometheus scrapes it without a session; METRICS_TOKEN (unset here) would demand a bearer token.
     ("get", "/metrics", expect(200, 200, 200, 200, 200, 200)),
     # Integration-token auth, never a session: without the token everyone gets 401 (JSON).
@@ -56,6 +100,7 @@ MATRIX = [
     ("get", "/admin/incidents/integration/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/integration/add/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/auth/user/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/apitoken/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/auth/group/", expect(LOGIN, 403, 403, 403, 200, 403)),
 ]
 
@@ -67,6 +112,10 @@ POST_DATA = {
     "mitigate": {"text": ""},
     "resolve": {"summary": "Fixed.", "confirmed": "on"},
     "reopen": {"reason": "Back again."},
+    "tokens": {"name": "deploy script"},
+    "update": {"message": "We are looking into it.", "public": "on"},
+    "visibility": {"public": "1"},
+    "notifications": {"min_severity": "high"},
 }
 
 
@@ -74,7 +123,8 @@ POST_DATA = {
 @pytest.mark.parametrize("role", ROLES)
 def test_role_matrix(role, method, template, expected, clients, reporter):
     incident = make_incident(by=reporter)
-    url = template.format(ref=incident.ref, pk=incident.pk)
+    public = make_incident(by=reporter, public=True)
+    url = template.format(ref=incident.ref, pk=incident.pk, public_ref=public.ref)
     action = url.rstrip("/").rsplit("/", 1)[-1]
     client = clients[role]
     response = getattr(client, method)(url, POST_DATA.get(action, {}))
@@ -104,7 +154,7 @@ def test_every_url_is_in_the_matrix():
 
     walk(get_resolver().url_patterns)
     normalised = {r.replace("<uidb64>/<token>/", "MQ/bad-token/") for r in routes}
-    missing = {r for r in normalised if r not in covered and not r.startswith("/status") and "<" not in r}
+    missing = {r for r in normalised if r not in covered and "<" not in r}
     assert not missing, f"URLs without a row in the role matrix: {sorted(missing)}"
 
 

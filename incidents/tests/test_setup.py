@@ -13,9 +13,26 @@ from incidents.models import Incident, Service
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_python(code: str, **env) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"}}
+# What the test run sets for itself (pyproject's pytest-env, the browser suite) must not leak
+# into the "fresh start" these tests simulate.
+TEST_ONLY_ENV = {
+    "SECRET_KEY",
+    "DEBUG",
+    "DJANGO_SETTINGS_MODULE",
+    "DATABASE_URL",
+    "SECURE_SSL_REDIRECT",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+}
+
+
+def clean_env(**env) -> dict:
+    environment = {k: v for k, v in os.environ.items() if k not in TEST_ONLY_ENV}
     environment.update(env)
+    return environment
+
+
+def run_python(code: str, **env) -> subprocess.CompletedProcess:
+    environment = clean_env(**env)
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
     )
@@ -54,12 +71,9 @@ def test_deploy_check_passes_with_production_settings():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
-        env={
-            **{k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECURE_SSL_REDIRECT"}},
-            "SECRET_KEY": "a-long-production-secret-key-" + "k" * 40,
-            "ALLOWED_HOSTS": "beacon.example.com",
-            "DEBUG": "0",
-        },
+        env=clean_env(
+            SECRET_KEY="a-long-production-secret-key-" + "k" * 40, ALLOWED_HOSTS="beacon.example.com", DEBUG="0"
+        ),
         capture_output=True,
         text=True,
         timeout=60,

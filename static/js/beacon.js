@@ -11,3 +11,13 @@ document.addEventListener("htmx:afterSwap", (event) => {
     if (field && event.detail.xhr && event.detail.xhr.status === 200) field.focus();
   }
 });
+
+// A poll that meets an expired session gets the sign-in page: go there instead of
+// pasting it into the dashboard.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const url = event.detail.xhr && event.detail.xhr.responseURL;
+  if (url && new URL(url).pathname.startsWith("/accounts/login/")) {
+    event.detail.shouldSwap = false;
+    window.location.href = url;
+  }
+});

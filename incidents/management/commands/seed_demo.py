@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils.timezone import now
 
 from incidents import roles, workflow
-from incidents.models import Incident, Service, Severity, TimelineEntry
+from incidents.models import Incident, Service, Severity, Status, StatusUpdate, TimelineEntry
 
 DEMO_PASSWORD = "beacon-demo"
 
@@ -53,9 +53,13 @@ class Command(BaseCommand):
             users = self.create_users()
             services = self.create_services()
             created = 0
-            if not Incident.objects.filter(title__startswith="[demo]").exists():
+            # The demo reporter's own incidents mark a database that is already seeded.
+            if not Incident.objects.filter(reporter=users[roles.REPORTER]).exists():
                 created = self.create_incidents(users, services, incidents)
+            published = self.publish_some(users[roles.REPORTER], users[roles.RESPONDER])
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} incidents created)."))
+        if published:
+            self.stdout.write(f"{published} of them made public: see http://127.0.0.1:8000/status/")
         self.stdout.write(f"Sign in at http://127.0.0.1:8000/ as any of these (password: {DEMO_PASSWORD}):")
         for role in roles.ROLES:
             self.stdout.write(f"  {role.lower():<10} {role}")
@@ -93,7 +97,7 @@ class Command(BaseCommand):
             started = current - age
             incident = workflow.report(
                 by=reporter,
-                title=f"[demo] {rng.choice(TITLES)}",
+                title=rng.choice(TITLES),
                 description="Several customers reported this through support. Dashboards confirm it.",
                 impact=rng.choice(["All users on the web shop.", "About 5% of sign-ins.", "Internal only."]),
                 logs="ERROR 2026-11-27T03:12:09Z checkout.api upstream timed out (10003ms)\n  at pay()",
@@ -120,6 +124,37 @@ class Command(BaseCommand):
             if i >= 8:
                 self.move_back(incident, by=current - started - timedelta(minutes=rng.uniform(20, 240)))
         return count
+
+    def publish_some(self, reporter, responder) -> int:
+        """Put a few demo incidents on the status page with public updates, so it is not empty.
+
+        Once only: nothing happens when a demo incident is public already. Two open incidents
+        and up to two resolved in the status page's 14-day window are made public.
+        """
+        demo = Incident.objects.filter(reporter=reporter)
+        if demo.filter(public=True).exists():
+            return 0
+        active = list(demo.open().order_by("pk")[:2])
+        recent = now() - timedelta(days=13)
+        resolved = list(demo.filter(status=Status.RESOLVED, resolved_at__gte=recent).order_by("pk")[:2])
+        for incident in active:
+            workflow.set_public(incident, by=responder, public=True)
+            workflow.post_update(incident, by=responder, public=True, message="We are investigating errors. More soon.")
+        if active:
+            # One internal update beside them, to show the status page leaves it out.
+            workflow.post_update(
+                active[0], by=responder, public=False, message="Internal: suspect last night's deploy; paging the DBA."
+            )
+        for incident in resolved:
+            workflow.set_public(incident, by=responder, public=True)
+            messages = ["We are investigating errors. More soon.", "The problem is fixed; everything works normally."]
+            for minutes, message in zip((40, 1), messages, strict=True):
+                update = workflow.post_update(incident, by=responder, public=True, message=message)
+                # Resolved back then: its updates belong before the resolution, not now.
+                at = max(incident.resolved_at - timedelta(minutes=minutes), incident.reported_at)
+                StatusUpdate.objects.filter(pk=update.pk).update(created_at=at)
+                TimelineEntry.objects.filter(incident=incident, data__update_id=update.pk).update(created_at=at)
+        return len(active) + len(resolved)
 
     def move_back(self, incident: Incident, *, by: timedelta) -> None:
         """Older demo incidents were handled back then, not just now."""

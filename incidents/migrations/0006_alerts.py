@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0004_timeline_kinds'),
+        ('incidents', '0005_notifications'),
     ]
 
     operations = [

@@ -1,0 +1,219 @@
+"""The endpoints of /api/. Each states its permission once, in `auth=TokenAuth(…)`;
+each change goes through incidents/workflow.py, as from the web pages."""
+
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from ninja import NinjaAPI, Query, Status
+
+from incidents import workflow
+from incidents.api.auth import REPORT, RESPOND, VIEW, TokenAuth
+from incidents.api.docs import VendoredSwagger, docs_access
+from incidents.api.errors import FieldErrors, form_errors, install, limit_body
+from incidents.api.schemas import (
+    Error,
+    IncidentFilters,
+    IncidentIn,
+    IncidentOut,
+    Page,
+    ResolveIn,
+    UpdateIn,
+    UpdateOut,
+    ValidationErrors,
+)
+from incidents.filters import IncidentFilter
+from incidents.forms import IncidentForm
+from incidents.models import Incident, Service, StatusUpdate
+
+
+class BeaconAPI(NinjaAPI):
+    def get_openapi_operation_id(self, operation) -> str:
+        # "create_incident" rather than ninja's "incidents_api_endpoints_create_incident":
+        # client generators name their methods after it.
+        return operation.view_func.__name__
+
+
+api = BeaconAPI(
+    title="Beacon",
+    version="1",
+    description="Report, follow and update incidents from scripts and other tools. "
+    "Authenticate with `Authorization: Bearer <token>`: a personal token from Your settings → API tokens, "
+    "or an integration token from a manager.",
+    urls_namespace="api",
+    docs=VendoredSwagger(),
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    docs_decorator=docs_access,
+)
+install(api)
+api.add_decorator(limit_body, mode="view")
+
+# The answers every authenticated endpoint may give besides its own.
+ERRORS = {401: Error, 403: Error, 404: Error, 413: Error, 422: ValidationErrors}
+# …and those that read a JSON body (400: not JSON).
+BODY_ERRORS = {400: Error, **ERRORS}
+
+
+def _incidents():
+    return Incident.objects.for_list()
+
+
+def _full(ref: str) -> Incident:
+    """The incident named `ref` with everything IncidentOut shows, in two queries; else 404."""
+    updates = StatusUpdate.objects.select_related("author").order_by("created_at", "pk")
+    incident = _incidents().prefetch_related(Prefetch("updates", queryset=updates)).by_ref(ref).first()
+    if incident is None:
+        raise Http404(f"There is no incident {ref}.")
+    return incident
+
+
+def _get(ref: str) -> Incident:
+    incident = _incidents().by_ref(ref).first()
+    if incident is None:
+        raise Http404(f"There is no incident {ref}.")
+    return incident
+
+
+def _location(request: HttpRequest, incident: Incident) -> str:
+    return request.build_absolute_uri(reverse("api:incident", kwargs={"ref": incident.ref}))
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+@api.get("/incidents", auth=TokenAuth(VIEW), response={200: Page, **ERRORS}, url_name="incidents")
+def list_incidents(request: HttpRequest, filters: Query[IncidentFilters]):
+    """Incidents, newest first unless `sort` says otherwise, filtered as on the web list."""
+    unknown = sorted(set(request.GET) - set(IncidentFilters.model_fields))
+    if unknown:
+        raise FieldErrors([(name, "Unknown query parameter.") for name in unknown])
+    if filters.offset is not None and filters.page is not None:
+        raise FieldErrors([("page", "Use offset or page, not both.")])
+    # The web list's FilterSet does the filtering, so both lists always agree.
+    data = {
+        "q": filters.q or "",
+        "severity": [s.value for s in filters.severity],
+        "status": [s.value for s in filters.status],
+        "service": filters.service or "",
+        "reporter": filters.reporter or "",
+        "reported_after": filters.reported_after,
+        "reported_before": filters.reported_before,
+        "sort": filters.sort,
+    }
+    if filters.open:
+        data["open"] = True
+    filterset = IncidentFilter(data, queryset=_incidents())
+    if not filterset.is_valid():
+        errors = form_errors(filterset.form)
+        # "Select a valid choice" says little when the choice is a slug or a username.
+        unknown = {"service": "There is no service with this slug.", "reporter": "There is no user with this username."}
+        errors.errors = [(field, unknown.get(field, message)) for field, message in errors.errors]
+        raise errors
+    # The long texts are not listed (IncidentSummary); logs can be large.
+    incidents = filterset.qs.defer("description", "impact", "logs", "resolution_summary")
+    limit = filters.limit
+    offset = filters.offset or ((filters.page - 1) * limit if filters.page else 0)
+    count = incidents.count()
+    items = list(incidents[offset : offset + limit]) if offset < count else []
+
+    def link(to: int) -> str:
+        query = request.GET.copy()
+        query.pop("page", None)
+        query["offset"], query["limit"] = str(to), str(limit)
+        return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+
+    return {
+        "count": count,
+        "limit": limit,
+        "offset": offset,
+        "next": link(offset + limit) if offset + limit < count else None,
+        "previous": link(max(offset - limit, 0)) if offset > 0 else None,
+        "items": items,
+    }
+
+
+@api.get("/incidents/{ref}", auth=TokenAuth(VIEW), response={200: IncidentOut, **ERRORS}, url_name="incident")
+def get_incident(request: HttpRequest, ref: str):
+    """One incident by its reference (`INC-42`; `42` works too), with its status updates."""
+    return _full(ref)
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+@api.post("/incidents", auth=TokenAuth(REPORT), response={201: IncidentOut, **BODY_ERRORS}, url_name="incident_create")
+def create_incident(request: HttpRequest, response: HttpResponse, payload: IncidentIn):
+    """Report an incident, as the report form does; 201 with a Location header.
+
+    It is assigned and announced like a web report. The reporter is the token's user,
+    or nobody (Beacon itself) for an integration token; the source is `api`.
+    """
+    service = Service.objects.filter(slug=payload.service).first()
+    if service is None:
+        raise FieldErrors([("service", f"There is no service with the slug “{payload.service}”.")])
+    occurred_at = payload.occurred_at or timezone.now()
+    if timezone.is_naive(occurred_at):
+        occurred_at = timezone.make_aware(occurred_at, ZoneInfo(settings.TIME_ZONE))
+    try:
+        occurred_at = occurred_at.astimezone(UTC)
+    except OverflowError:
+        raise FieldErrors([("occurred_at", "This date lies outside the range Beacon can store.")]) from None
+    # The report form's own validation, so the two never drift apart.
+    form = IncidentForm(
+        data={
+            "title": payload.title,
+            "description": payload.description,
+            "impact": payload.impact,
+            "logs": payload.logs,
+            "occurred_at": occurred_at,
+            "severity": payload.severity.value,
+            "service": service.pk,
+        }
+    )
+    if not form.is_valid():
+        raise form_errors(form)
+    incident = workflow.report(by=request.auth.by, source=Incident.Source.API, **form.cleaned_data)
+    response["Location"] = _location(request, incident)
+    return Status(201, _full(incident.ref))
+
+
+@api.post(
+    "/incidents/{ref}/updates",
+    auth=TokenAuth(RESPOND),
+    response={201: UpdateOut, 409: Error, **BODY_ERRORS},
+    url_name="updates",
+)
+def post_update(request: HttpRequest, ref: str, payload: UpdateIn):
+    """Post a status update: public (status page, outside stakeholders) or internal (the team)."""
+    incident = _get(ref)
+    update = workflow.post_update(incident, by=request.auth.by, message=payload.message, public=payload.public)
+    return Status(201, StatusUpdate.objects.select_related("author").get(pk=update.pk))
+
+
+@api.post(
+    "/incidents/{ref}/acknowledge",
+    auth=TokenAuth(RESPOND, integrations=False),
+    response={200: IncidentOut, 409: Error, **ERRORS},
+    url_name="acknowledge",
+)
+def acknowledge(request: HttpRequest, ref: str):
+    """Acknowledge a reported incident; the caller becomes its lead when it has none."""
+    workflow.acknowledge(_get(ref), by=request.auth.by)
+    return _full(ref)
+
+
+@api.post(
+    "/incidents/{ref}/resolve",
+    auth=TokenAuth(RESPOND, integrations=False),
+    response={200: IncidentOut, 409: Error, **BODY_ERRORS},
+    url_name="resolve",
+)
+def resolve(request: HttpRequest, ref: str, payload: ResolveIn):
+    """Confirm an open incident resolved: a summary, and `confirmed: true` that users are fine again."""
+    workflow.resolve(_get(ref), by=request.auth.by, summary=payload.summary, confirmed=payload.confirmed)
+    return _full(ref)

@@ -1,0 +1,123 @@
+"""Every error the API answers with is JSON, in one of two shapes (docs/api.md):
+
+- 422: `{"detail": [{"field": "title", "message": "This field is required."}, …]}`
+- anything else (400, 401, 403, 404, 409, 413): `{"detail": "A sentence for a person."}`
+"""
+
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from incidents import workflow
+
+# The names endpoints give their schema parameters; not part of what the client sent.
+SCHEMA_PARAMS = {"payload", "filters"}
+
+# The largest request body the API reads (the same limit as the Alertmanager receiver).
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class FieldErrors(Exception):
+    """Input that parsed but is not acceptable: [(field, message), …] → 422."""
+
+    def __init__(self, errors: list[tuple[str, str]]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+def form_errors(form, rename: dict[str, str] | None = None) -> FieldErrors:
+    """A Django form's errors as FieldErrors, with form field names mapped to API ones."""
+    rename = rename or {}
+    return FieldErrors(
+        [
+            ("body" if name == "__all__" else rename.get(name, name), str(message))
+            for name, messages in form.errors.items()
+            for message in messages
+        ]
+    )
+
+
+def _readable(error: dict) -> tuple[str, str]:
+    # ninja's loc is (source, param name?, field, …); the client knows only the field.
+    source, *path = [str(part) for part in error["loc"]] or ["body"]
+    if path and path[0] in SCHEMA_PARAMS:
+        path = path[1:]
+    field = ".".join(path) or source
+    kind = error.get("type")
+    if kind == "missing":
+        message = "This field is required."
+    elif kind == "extra_forbidden":
+        message = "Unknown field."
+    else:
+        message = error["msg"].removeprefix("Value error, ")
+        if not message.endswith("."):
+            message += "."
+    return field, message
+
+
+def _json(status: int, detail, **headers) -> JsonResponse:
+    return JsonResponse({"detail": detail}, status=status, headers=headers or None)
+
+
+def install(api: NinjaAPI) -> None:
+    """Register Beacon's error answers on `api`."""
+
+    @api.exception_handler(ValidationError)
+    def invalid(request: HttpRequest, exc: ValidationError):
+        errors = [_readable(error) for error in exc.errors]
+        return _json(422, [{"field": field, "message": message} for field, message in errors])
+
+    @api.exception_handler(FieldErrors)
+    def unacceptable(request: HttpRequest, exc: FieldErrors):
+        return _json(422, [{"field": field, "message": message} for field, message in exc.errors])
+
+    @api.exception_handler(AuthenticationError)
+    def unauthenticated(request: HttpRequest, exc: AuthenticationError):
+        return _json(
+            401,
+            "Missing, wrong or revoked API token. Send the header “Authorization: Bearer <token>”.",
+            **{"WWW-Authenticate": 'Bearer realm="beacon"'},
+        )
+
+    @api.exception_handler(HttpError)
+    def http_error(request: HttpRequest, exc: HttpError):
+        # AuthorizationError (403) lands here too, with its reason.
+        message = str(exc)
+        if exc.status_code == 400 and message.startswith("Cannot parse request body"):
+            message = "The request body is not valid JSON."
+        return _json(exc.status_code, message)
+
+    @api.exception_handler(PermissionDenied)
+    def forbidden(request: HttpRequest, exc: PermissionDenied):
+        return _json(403, str(exc) or "Your role does not allow this.")
+
+    @api.exception_handler(Http404)
+    def not_found(request: HttpRequest, exc: Http404):
+        return _json(404, str(exc) or "Not found.")
+
+    @api.exception_handler(workflow.InvalidTransition)
+    def conflict(request: HttpRequest, exc: workflow.InvalidTransition):
+        # The request was well-formed, but the incident's state does not allow it.
+        return _json(409, str(exc))
+
+
+def limit_body(run):
+    """A view-level decorator: refuse bodies over MAX_BODY_BYTES with 413, before reading them.
+
+    Django itself would answer 400 (and only above 2.5 MB), see RELIABILITY.md 5.2.12.
+    """
+
+    @wraps(run)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _json(400, "The Content-Length header is not a number.")
+        if length > MAX_BODY_BYTES:
+            return _json(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+        return run(request, *args, **kwargs)
+
+    return wrapped

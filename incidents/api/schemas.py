@@ -1,0 +1,200 @@
+"""The shapes the API reads and writes (pydantic, through django-ninja).
+
+Strings from outside are checked for what PostgreSQL cannot store (NUL, lone
+surrogates) here, so such input is a 422 that names the field, never a 500.
+"""
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from django.conf import settings
+from ninja import Field, Schema
+from pydantic import AfterValidator, ConfigDict, field_validator
+
+from incidents.models import Incident, Severity, Status
+
+
+def storable(value: str) -> str:
+    """Refuse text PostgreSQL would reject: NUL characters and unpaired surrogates."""
+    if "\x00" in value:
+        raise ValueError("Null characters are not allowed.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Contains an invalid character (an unpaired surrogate).") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(storable)]
+
+
+class Input(Schema):
+    # A misspelt field ("severty") is an error, not silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+class ServiceOut(Schema):
+    slug: str
+    name: str
+
+
+class IncidentSummary(Schema):
+    """An incident as listed: everything but the long texts."""
+
+    ref: str = Field(examples=["INC-42"])
+    title: str
+    severity: Severity
+    status: Status
+    service: ServiceOut
+    source: Incident.Source
+    reporter: str | None = Field(description="Username; null when Beacon itself reported it.")
+    lead: str | None = Field(description="Username of the engineer in charge, if any.")
+    public: bool = Field(description="Shown on the public status page.")
+    occurred_at: datetime
+    reported_at: datetime
+    acknowledged_at: datetime | None
+    mitigated_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    url: str = Field(description="The incident's page in Beacon.")
+
+    @staticmethod
+    def resolve_reporter(incident: Incident) -> str | None:
+        return incident.reporter.get_username() if incident.reporter else None
+
+    @staticmethod
+    def resolve_lead(incident: Incident) -> str | None:
+        return incident.lead.get_username() if incident.lead else None
+
+    @staticmethod
+    def resolve_url(incident: Incident) -> str:
+        return settings.SITE_URL + incident.get_absolute_url()
+
+
+class UpdateOut(Schema):
+    id: int
+    message: str
+    public: bool
+    author: str | None = Field(description="Username; null when posted by an integration.")
+    created_at: datetime
+
+    @staticmethod
+    def resolve_author(update) -> str | None:
+        return update.author.get_username() if update.author else None
+
+
+class IncidentOut(IncidentSummary):
+    """One incident in full, with its status updates (oldest first)."""
+
+    description: str
+    impact: str
+    logs: str
+    source_resolved_at: datetime | None
+    resolution_summary: str
+    updates: list[UpdateOut]
+
+    @staticmethod
+    def resolve_updates(incident: Incident) -> list:
+        return list(incident.updates.all())
+
+
+class Page(Schema):
+    count: int = Field(description="How many incidents match the filters.")
+    limit: int
+    offset: int
+    next: str | None = Field(description="The next page's URL, or null on the last page.")
+    previous: str | None
+    items: list[IncidentSummary]
+
+
+class Error(Schema):
+    detail: str
+
+
+class FieldError(Schema):
+    field: str = Field(description="The field at fault; nested fields are joined with dots, e.g. `severity.1`.")
+    message: str
+
+
+class ValidationErrors(Schema):
+    detail: list[FieldError]
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+class IncidentIn(Input):
+    """A new incident: the same fields, and the same checks, as the report form."""
+
+    title: Text = Field(json_schema_extra={"maxLength": 200}, description="A short summary.")
+    description: Text = Field(description="What is happening? What have you seen?")
+    impact: Text = Field(description="Who is affected and how? How many users?")
+    service: Text = Field(description="The affected service's slug.", examples=["checkout"])
+    severity: Severity = Field(
+        description="critical: major user impact, immediate attention; high: significant impact, a "
+        "workaround may exist; medium: moderate impact, can be scheduled; low: minimal impact."
+    )
+    occurred_at: datetime | None = Field(
+        None,
+        description="When users were first affected (ISO 8601). With a UTC offset it is taken as given; "
+        "without one it is read in Beacon's TIME_ZONE. Defaults to now. May not lie in the future.",
+    )
+    logs: Text = Field("", description="Logs or error messages, kept exactly as sent.")
+
+
+class UpdateIn(Input):
+    message: Text = Field(json_schema_extra={"maxLength": 20000})
+    public: bool = Field(False, description="Public updates reach the status page and outside stakeholders.")
+
+    @field_validator("message")
+    @classmethod
+    def not_blank(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("A status update cannot be empty.")
+        if len(value) > 20000:
+            raise ValueError("Keep a status update under 20,000 characters.")
+        return value
+
+
+class ResolveIn(Input):
+    summary: Text = Field(description="What fixed it, or what workaround is in place.")
+    confirmed: bool = Field(
+        description="Must be true: the application works as expected and users are no longer affected."
+    )
+
+    @field_validator("summary")
+    @classmethod
+    def not_blank(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("A resolution summary is required.")
+        return value
+
+    @field_validator("confirmed")
+    @classmethod
+    def must_confirm(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError("Confirm that the application works as expected and users are no longer affected.")
+        return value
+
+
+class IncidentFilters(Input):
+    """The incident list's filters: the same as the web list's (incidents.filters.IncidentFilter)."""
+
+    q: Text | None = Field(None, description="Words in the title or description, or a reference.")
+    severity: list[Severity] = Field([], description="Repeat for several: ?severity=critical&severity=high")
+    status: list[Status] = Field([], description="Repeat for several.")
+    open: bool | None = Field(None, description="true: only reported, acknowledged or mitigated incidents.")
+    service: Text | None = Field(None, description="A service's slug.")
+    reporter: Text | None = Field(None, description="A reporter's username.")
+    reported_after: date | None = Field(None, description="Reported on or after this day.")
+    reported_before: date | None = Field(None, description="Reported on or before this day.")
+    sort: Literal["newest", "oldest", "severity"] = "newest"
+    limit: int = Field(25, ge=1, le=100, description="Incidents per page (at most 100).")
+    # Upper bounds keep OFFSET within what the databases accept (a 64-bit integer).
+    offset: int | None = Field(None, ge=0, le=10**9, description="Skip this many incidents. Use offset or page.")
+    page: int | None = Field(None, ge=1, le=10**7, description="Page number, counted from 1, of `limit` incidents.")

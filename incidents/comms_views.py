@@ -1,0 +1,257 @@
+"""Communication on the incident page: status updates, visibility, following, the delivery
+ledger; the user's notification settings; the unsubscribe link of every email.
+
+The incident page gets two panels from here (incidents/panels.py); each runs a fixed
+number of queries whatever the incident's size.
+"""
+
+from django import forms
+from django.contrib import messages
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from incidents import notifications, panels, workflow
+from incidents.access import get_incident_for, role_required
+from incidents.models import Incident, Notification, Service, Severity, StatusUpdate, Subscription
+
+RESPOND = "incidents.respond_incident"
+FOLLOW = "incidents.follow_incident"
+LEDGER_ROWS = 50
+RECENT_UPDATES = 5
+
+
+class StatusUpdateForm(forms.Form):
+    message = forms.CharField(
+        label="Status update",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What do users need to know now?"}),
+    )
+    public = forms.BooleanField(
+        required=False,
+        label="Public: for affected users and outside stakeholders (no internal details, no names)",
+    )
+
+    def clean_message(self) -> str:
+        message = self.cleaned_data["message"].strip()
+        if "\x00" in message:
+            raise forms.ValidationError("The message contains a NUL character.")
+        return message
+
+
+class VisibilityForm(forms.Form):
+    public = forms.TypedChoiceField(choices=[("1", "public"), ("0", "internal")], coerce=lambda v: v == "1")
+
+
+class NotificationSettingsForm(forms.Form):
+    min_severity = forms.ChoiceField(
+        label="Email me about every new incident at or above",
+        required=False,
+        choices=[("", "No, only what I follow or lead")] + [(s.value, s.label) for s in Severity],
+    )
+
+
+# --- the panels ------------------------------------------------------------------------
+
+
+def updates_panel_context(request: HttpRequest, incident: Incident, form=None) -> dict:
+    """Last public update, recent updates, post form, visibility and follow state: 3 queries."""
+    user = request.user
+    recent = list(
+        StatusUpdate.objects.filter(incident=incident)
+        .select_related("author")
+        .order_by("-created_at", "-pk")[:RECENT_UPDATES]
+    )
+    last_public = StatusUpdate.objects.filter(incident=incident, public=True).aggregate(at=Max("created_at"))["at"]
+    follows = set()
+    if user.has_perm(FOLLOW):
+        follows = {
+            "incident" if incident_id else "service"
+            for incident_id, _ in Subscription.objects.filter(user=user)
+            .filter(Q(incident=incident) | Q(service_id=incident.service_id))
+            .values_list("incident_id", "service_id")
+        }
+    return {
+        "incident": incident,
+        "recent_updates": recent,
+        "last_public_update_at": last_public,
+        "may_post": user.has_perm(RESPOND) and incident.status != Incident.Status.CLOSED,
+        "may_follow": user.has_perm(FOLLOW),
+        "follows_incident": "incident" in follows,
+        "follows_service": "service" in follows,
+        "form": form or StatusUpdateForm(),
+    }
+
+
+def ledger_panel_context(request: HttpRequest, incident: Incident) -> dict | None:
+    """The delivery ledger for responders: the newest rows and counts per state (2 queries)."""
+    if not request.user.has_perm(RESPOND):
+        return None
+    rows = list(incident.notifications.order_by("-created_at", "-pk")[:LEDGER_ROWS])
+    counts = dict(incident.notifications.values_list("state").annotate(n=Count("pk")).values_list("state", "n"))
+    return {
+        "incident": incident,
+        "rows": rows,
+        "counts": [(state, counts.get(state.value, 0)) for state in Notification.State],
+        "total": sum(counts.values()),
+        "shown": len(rows),
+    }
+
+
+panels.register("incidents/_updates_panel.html", updates_panel_context, where="main", order=10)
+panels.register("incidents/_ledger_panel.html", ledger_panel_context, where="main", order=90)
+
+
+# --- status updates and visibility -----------------------------------------------------
+
+
+@role_required(RESPOND)
+@require_POST
+def post_update(request: HttpRequest, ref: str) -> HttpResponse:
+    """Post a status update. With htmx the panel comes back; without, a redirect."""
+    incident = get_incident_for(request, ref)
+    form = StatusUpdateForm(request.POST)
+    if form.is_valid():
+        try:
+            workflow.post_update(
+                incident, by=request.user, message=form.cleaned_data["message"], public=form.cleaned_data["public"]
+            )
+        except workflow.InvalidTransition as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            if not request.htmx:
+                messages.success(request, "Update posted.")
+                return redirect(incident)
+            form = StatusUpdateForm()
+    if not request.htmx:
+        for error in form.errors.get("message", []) + form.non_field_errors():
+            messages.error(request, error)
+        return redirect(incident)
+    # htmx swaps only 2xx answers by default: the form with its errors comes back as 200.
+    return render(request, "incidents/_updates_panel.html", {"panel": updates_panel_context(request, incident, form)})
+
+
+@role_required(RESPOND)
+@require_POST
+def set_visibility(request: HttpRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    form = VisibilityForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose public or internal.")
+        return redirect(incident)
+    public = form.cleaned_data["public"]
+    try:
+        workflow.set_public(incident, by=request.user, public=public)
+    except workflow.InvalidTransition as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"{incident.ref} is {'shown on' if public else 'hidden from'} the status page.")
+    return redirect(incident)
+
+
+# --- following -------------------------------------------------------------------------
+
+
+def _follow(user, **target) -> None:
+    try:
+        with transaction.atomic():  # a savepoint: a double click must not poison the request
+            Subscription.objects.get_or_create(user=user, **target)
+    except IntegrityError:
+        pass
+
+
+@role_required(FOLLOW)
+@require_POST
+def follow_incident(request: HttpRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    _follow(request.user, incident=incident)
+    messages.success(request, f"You follow {incident.ref}: you will hear its public updates and its resolution.")
+    return redirect(incident)
+
+
+@role_required(FOLLOW)
+@require_POST
+def unfollow_incident(request: HttpRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    Subscription.objects.filter(user=request.user, incident=incident).delete()
+    messages.success(request, f"You no longer follow {incident.ref}.")
+    return redirect(incident)
+
+
+def _back_to(request: HttpRequest, default: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect(default)
+
+
+@role_required(FOLLOW)
+@require_POST
+def follow_service(request: HttpRequest, slug: str) -> HttpResponse:
+    service = get_object_or_404(Service, slug=slug)
+    _follow(request.user, service=service)
+    messages.success(request, f"You follow {service.name}.")
+    return _back_to(request, "profile")
+
+
+@role_required(FOLLOW)
+@require_POST
+def unfollow_service(request: HttpRequest, slug: str) -> HttpResponse:
+    service = get_object_or_404(Service, slug=slug)
+    Subscription.objects.filter(user=request.user, service=service).delete()
+    messages.success(request, f"You no longer follow {service.name}.")
+    return _back_to(request, "profile")
+
+
+# --- the user's settings ---------------------------------------------------------------
+
+
+def settings_context(user) -> dict:
+    """For the profile page: what the user follows and their severity threshold (2 queries)."""
+    if not user.has_perm(FOLLOW):
+        return {}
+    subscriptions = list(Subscription.objects.filter(user=user).select_related("incident", "service"))
+    threshold = next((s.min_severity for s in subscriptions if s.min_severity), "")
+    followed = {s.service_id for s in subscriptions if s.service_id}
+    return {
+        "notification_form": NotificationSettingsForm(initial={"min_severity": threshold}),
+        "followed_incidents": [s.incident for s in subscriptions if s.incident_id],
+        "services": [(service, service.pk in followed) for service in Service.objects.order_by("name")],
+    }
+
+
+@role_required(FOLLOW)
+@require_POST
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    form = NotificationSettingsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the listed severities.")
+        return redirect("profile")
+    with transaction.atomic():
+        Subscription.objects.filter(user=request.user).exclude(min_severity="").delete()
+        if form.cleaned_data["min_severity"]:
+            Subscription.objects.create(user=request.user, min_severity=form.cleaned_data["min_severity"])
+    messages.success(request, "Your notification settings are saved.")
+    return redirect("profile")
+
+
+# --- unsubscribe: no sign-in, a signed token -------------------------------------------
+
+
+@csrf_exempt  # mail providers' one-click POST (RFC 8058) carries no CSRF token; the signature is the credential
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET asks (mail scanners follow links); POST unsubscribes, also as RFC 8058 one-click."""
+    try:
+        notification = notifications.read_unsubscribe_token(token)
+    except signing.BadSignature:
+        return render(request, "notifications/unsubscribe.html", {"invalid": True}, status=400)
+    if request.method == "GET":
+        return render(request, "notifications/unsubscribe.html", {"notification": notification, "token": token})
+    done = notifications.unsubscribe(notification) if notification else "There is nothing left to unsubscribe from."
+    return render(request, "notifications/unsubscribe.html", {"done": done})

@@ -1,0 +1,174 @@
+"""Who hears what (Subscription) and the outbox of messages to them (Notification).
+
+A Notification row is written in the same transaction as the change that causes it;
+its state, not the task backend's row, is the truth about delivery (RELIABILITY.md).
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now
+
+from incidents.models.core import Incident, Service, Severity, TimelineEntry
+
+
+class Subscription(models.Model):
+    """One person (a user, or an outside email address) hearing about one incident, one
+    service, or every new incident at or above a severity.
+
+    Outside addresses (people without an account) are kept by managers on a service's
+    stakeholder list and only ever receive public content.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    email = models.EmailField(blank=True, help_text="An outside stakeholder without an account.")
+    incident = models.ForeignKey(
+        Incident, null=True, blank=True, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.CASCADE, related_name="subscriptions")
+    min_severity = models.CharField("every new incident at or above", max_length=8, choices=Severity, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        constraints = [
+            # Exactly one of user / outside address.
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(email="")) | (Q(user__isnull=True) & ~Q(email="")),
+                name="subscription_one_recipient",
+                violation_error_message="Give either a user or an outside email address, not both.",
+            ),
+            # Exactly one target.
+            models.CheckConstraint(
+                condition=(Q(incident__isnull=False) & Q(service__isnull=True) & Q(min_severity=""))
+                | (Q(incident__isnull=True) & Q(service__isnull=False) & Q(min_severity=""))
+                | (Q(incident__isnull=True) & Q(service__isnull=True) & ~Q(min_severity="")),
+                name="subscription_one_target",
+                violation_error_message="A subscription is to one incident, one service or one severity.",
+            ),
+            # Outside addresses only on a service's stakeholder list.
+            models.CheckConstraint(
+                condition=Q(email="") | Q(service__isnull=False),
+                name="subscription_outside_only_service",
+                violation_error_message="Outside email addresses belong on a service's stakeholder list.",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "incident"], condition=Q(incident__isnull=False), name="subscription_user_incident"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "service"],
+                condition=Q(user__isnull=False, service__isnull=False),
+                name="subscription_user_service",
+            ),
+            models.UniqueConstraint(
+                fields=["email", "service"], condition=~Q(email=""), name="subscription_email_service"
+            ),
+            # One severity threshold per user.
+            models.UniqueConstraint(fields=["user"], condition=~Q(min_severity=""), name="subscription_user_severity"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.email or str(self.user)
+        if self.incident_id:
+            return f"{who} follows INC-{self.incident_id}"
+        if self.service_id:
+            return f"{who} follows {self.service}"
+        return f"{who} hears every {self.get_min_severity_display()}+ incident"
+
+    @property
+    def is_outside(self) -> bool:
+        return bool(self.email)
+
+
+class NotificationQuerySet(models.QuerySet):
+    def due(self, at):
+        """Rows a worker should pick up now: pending and due, or stuck in sending past their lease."""
+        return self.filter(
+            Q(state=Notification.State.PENDING, next_attempt_at__lte=at)
+            | Q(state=Notification.State.SENDING, lease_until__lt=at)
+        )
+
+
+class Notification(models.Model):
+    """One message to one recipient over one channel: the outbox row.
+
+    `(event_key, channel, recipient)` is the idempotency key: writing the same event twice
+    adds nothing. Delivery claims the row by compare-and-set with a lease (delivery.py).
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        SLACK = "slack", "Slack"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    class Audience(models.TextChoices):
+        TEAM = "team", "Team (may carry internal content)"
+        PUBLIC = "public", "Public content only"
+
+    # The Message-ID of an email: a duplicate after a crash is recognisable by it.
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    event_key = models.CharField(max_length=200)
+    channel = models.CharField(max_length=16, choices=Channel)
+    # An email address (lower case) or a Slack destination ("site", "service:<id>").
+    recipient = models.CharField(max_length=254)
+    audience = models.CharField(max_length=8, choices=Audience, default=Audience.TEAM)
+    incident = models.ForeignKey(
+        Incident, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    entry = models.ForeignKey(TimelineEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )
+    # Why this recipient hears it: "lead", "direct" (no subscription), or "subscription"
+    # (kept when the subscription is deleted, so a second unsubscribe click does no more).
+    reason = models.CharField(max_length=16, blank=True)
+    # Rendered when the event happens, so a later edit of the incident cannot leak into it.
+    subject = models.CharField(max_length=300, blank=True)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+
+    state = models.CharField(max_length=8, choices=State, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=now)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    permanent_error = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=now, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["event_key", "channel", "recipient"], name="notification_idempotency"),
+            models.CheckConstraint(
+                condition=Q(state__in=["pending", "sending", "sent", "failed"]), name="notification_state_valid"
+            ),
+        ]
+        indexes = [
+            # The sweeper: unfinished rows by due time (delivery.sweep).
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state__in=["pending", "sending"]),
+                name="notification_unfinished",
+            ),
+            # The incident page's delivery ledger, newest first (notifications.ledger_panel).
+            models.Index(fields=["incident", "-created_at"], name="notification_incident"),
+            # The admin's failed list.
+            models.Index(fields=["state", "-created_at"], name="notification_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} to {self.recipient} ({self.event_key})"

@@ -1,0 +1,74 @@
+"""A test SMTP server that can be told to fail (RELIABILITY.md): run as a process.
+
+    python smtpsink.py PORT MODEFILE OUT.jsonl
+    modes: ok | 451 | 550:<rcpt> | slow:<s> | hold:<flagfile> (touches <flagfile>.waiting)
+    Stop the process for "connection refused".
+
+Each accepted message appends {"t", "to", "message_id", "subject"} to OUT.jsonl.
+"""
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+from aiosmtpd.controller import Controller
+
+PORT, MODEFILE, OUT = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+
+def mode() -> str:
+    try:
+        with open(MODEFILE) as f:
+            return f.read().strip()
+    except OSError:
+        return "ok"
+
+
+def header(content: str, name: str):
+    prefix = name.lower() + ":"
+    return next(
+        (line.split(":", 1)[1].strip() for line in content.splitlines() if line.lower().startswith(prefix)), None
+    )
+
+
+class Sink:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's API
+        m = mode()
+        if m.startswith("550:") and address == m[4:]:
+            return "550 5.1.1 User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's API
+        m = mode()
+        if m == "451":
+            return "451 4.3.0 Try again later"
+        if m.startswith("slow:"):
+            await asyncio.sleep(float(m[5:]))
+        if m.startswith("hold:"):
+            # Tell the test a message is held mid-DATA: its sender is between claim and "sent".
+            open(m[5:] + ".waiting", "a").close()
+            while not os.path.exists(m[5:]):
+                await asyncio.sleep(0.05)
+        content = envelope.content.decode(errors="replace")
+        record = {
+            "t": time.time(),
+            "to": envelope.rcpt_tos,
+            "message_id": header(content, "Message-ID"),
+            "subject": header(content, "Subject"),
+        }
+        with open(OUT, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        return "250 Message accepted"
+
+
+if __name__ == "__main__":
+    controller = Controller(Sink(), hostname="127.0.0.1", port=PORT)
+    controller.start()
+    print("ready", flush=True)
+    try:
+        time.sleep(float(os.environ.get("SINK_SECONDS", "600")))  # bounded lifetime
+    finally:
+        controller.stop()

@@ -1,0 +1,125 @@
+"""Who hears about review events, and what they are told.
+
+Beacon's notification outbox (Notification rows delivered by a task) is built
+separately. Until it is wired in, these functions decide the recipients and the text
+and send nothing: each returns `Message`s, and the caller (see docs/reviews.md, "Wiring
+the outbox") writes one outbox row per message in the same transaction as the change.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.urls import reverse
+
+from reviews.models import ActionItem, Review
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One email to write to the outbox: recipient user, subject, body, and a key that makes a resend harmless."""
+
+    to: object  # a User with an email address
+    subject: str
+    body: str
+    idempotency_key: str
+    extra: dict = field(default_factory=dict)
+
+
+def _wants_email(user) -> bool:
+    if not user.is_active or not user.email:
+        return False
+    profile = getattr(user, "profile", None)
+    return profile is None or profile.email_notifications
+
+
+def _link(path: str) -> str:
+    return settings.SITE_URL + path
+
+
+def _one_line(text: str) -> str:
+    # Subjects are one header line: a newline would make the message unsendable (BadHeaderError).
+    return " ".join(text.split())[:150]
+
+
+def action_item_assigned(item: ActionItem, *, by=None) -> list[Message]:
+    """An item was created for, or reassigned to, `item.owner` by `by`. Nobody is told about their own doing."""
+    owner = item.owner
+    if by is not None and by.pk == owner.pk:
+        return []
+    if item.state != ActionItem.State.OPEN or not _wants_email(owner):
+        return []
+    incident = item.review.incident
+    body = (
+        f"You own an action item from the review of {incident.ref} ({incident.title}):\n\n"
+        f"  {item.title}\n  {item.get_type_display()}, {item.get_priority_display()} priority, "
+        f"due {item.due_date:%Y-%m-%d}\n\n{_link(item.review.get_absolute_url())}\n"
+    )
+    return [
+        Message(
+            to=owner,
+            subject=_one_line(f"[Beacon] Action item for you: {item.title}"),
+            body=body,
+            idempotency_key=f"action-assigned:{item.pk}:{owner.pk}",
+        )
+    ]
+
+
+def action_item_due(item: ActionItem) -> list[Message]:
+    """The reminder when an open item falls due; nothing if it is done, dropped or was rescheduled."""
+    if item.state != ActionItem.State.OPEN or not _wants_email(item.owner):
+        return []
+    incident = item.review.incident
+    body = (
+        f"Your action item from the review of {incident.ref} is due today ({item.due_date:%Y-%m-%d}) "
+        f"and still open:\n\n  {item.title}\n\nMark it done, or won't do with a reason, at "
+        f"{_link(reverse('reviews:actions'))}?owner={item.owner.get_username()}\n"
+    )
+    return [
+        Message(
+            to=item.owner,
+            subject=_one_line(f"[Beacon] Action item due: {item.title}"),
+            body=body,
+            idempotency_key=f"action-due:{item.pk}:{item.due_date.isoformat()}",
+        )
+    ]
+
+
+def review_published(review: Review, followers=()) -> list[Message]:
+    """A review was published: the incident's followers, its reporter and lead, and the authors hear of it.
+
+    `followers` are the users following the incident (the subscriptions part of Beacon
+    supplies them); the approver, who did it, is left out.
+    """
+    incident = review.incident
+    people = {}
+    for user in [incident.reporter, incident.lead, *review.authors.all(), *followers]:
+        if user is not None and user.pk != review.approver_id and _wants_email(user):
+            people[user.pk] = user
+    body = (
+        f"The post-incident review of {incident.ref} ({incident.title}) is published.\n\n"
+        f"{_link(review.get_absolute_url())}\n"
+    )
+    return [
+        Message(
+            to=user,
+            subject=_one_line(f"[Beacon] Review published: {incident.ref} {incident.title}"),
+            body=body,
+            idempotency_key=f"review-published:{review.pk}:{review.published_at.isoformat()}:{user.pk}",
+        )
+        for user in people.values()
+    ]
+
+
+def queue(messages: list[Message]) -> list[Message]:
+    """Hand messages to the outbox. Called inside the transaction of the change that causes them.
+
+    WIRE-UP (at merge): the outbox does not exist on this branch, so this only logs. Replace the
+    loop body with one outbox row per message (recipient `m.to`, `m.subject`, `m.body`,
+    idempotency key `m.idempotency_key`); every caller already goes through here.
+    """
+    for m in messages:
+        log.info("notification not sent (no outbox yet): %s to %s", m.idempotency_key, m.to.email)
+    return messages

@@ -1,0 +1,45 @@
+"""Presentation of reviews and action items."""
+
+from django import template
+
+from reviews.models import ActionItem, Review
+
+register = template.Library()
+
+STATE_CLASSES = {
+    Review.State.DRAFT: "text-bg-secondary",
+    Review.State.IN_REVIEW: "text-bg-warning",
+    Review.State.PUBLISHED: "text-bg-success",
+}
+ITEM_STATE_CLASSES = {
+    ActionItem.State.OPEN: "text-bg-primary",
+    ActionItem.State.DONE: "text-bg-success",
+    ActionItem.State.WONT_DO: "text-bg-light border",
+}
+
+# "My action items" on the dashboard shows this many before linking to the full list.
+MY_ITEMS_LIMIT = 10
+
+
+@register.filter
+def review_state_class(state: str) -> str:
+    return STATE_CLASSES.get(state, "text-bg-secondary")
+
+
+@register.filter
+def item_state_class(state: str) -> str:
+    return ITEM_STATE_CLASSES.get(state, "text-bg-secondary")
+
+
+def my_action_items(user, limit: int = MY_ITEMS_LIMIT) -> list[ActionItem]:
+    """The user's open action items, overdue (earliest due) first. One query."""
+    return list(ActionItem.objects.for_list().open().filter(owner=user).order_by("due_date", "pk")[:limit])
+
+
+@register.inclusion_tag("reviews/_my_action_items.html", takes_context=True)
+def my_action_items_card(context) -> dict:
+    """`{% load review_tags %}{% my_action_items_card %}`: the dashboard's "My action items" card."""
+    user = context["request"].user
+    if not user.has_perm("reviews.view_review"):
+        return {"show": False}
+    return {"show": True, "items": my_action_items(user), "user": user}

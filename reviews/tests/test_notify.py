@@ -1,0 +1,123 @@
+"""Who hears about review events (the outbox is wired in at merge; these decide recipients and text)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils.timezone import localdate
+
+from incidents.models import Profile
+from reviews import lifecycle, notify, reminders
+from reviews.models import Review
+from reviews.tests.factories import make_item, make_review
+
+
+def test_assigning_an_item_tells_its_owner(responder, manager):
+    review = make_review(responder=responder)
+    item = make_item(review, by=responder, owner=manager, title="Add\na canary")
+    [message] = notify.action_item_assigned(item, by=responder)
+
+    assert message.to == manager
+    assert message.subject == "[Beacon] Action item for you: Add a canary"  # one header line
+    assert f"/reviews/{review.incident.ref}/" in message.body
+    assert message.idempotency_key == f"action-assigned:{item.pk}:{manager.pk}"
+
+
+def test_nobody_is_told_about_their_own_doing_or_against_their_wishes(responder, manager):
+    review = make_review(responder=responder)
+    item = make_item(review, by=responder, owner=responder)
+    assert notify.action_item_assigned(item, by=responder) == []
+
+    Profile.objects.create(user=manager, email_notifications=False)
+    item = make_item(review, by=responder, owner=manager)
+    item.owner.refresh_from_db()
+    assert notify.action_item_assigned(item, by=responder) == []
+
+
+def test_the_due_reminder_only_for_open_items(responder, manager):
+    review = make_review(responder=responder)
+    item = make_item(review, by=responder, owner=manager)
+    [message] = notify.action_item_due(item)
+    assert message.to == manager
+    assert message.idempotency_key == f"action-due:{item.pk}:{item.due_date.isoformat()}"
+
+    lifecycle.set_action_item_state(item, by=manager, state="done")
+    item.refresh_from_db()
+    assert notify.action_item_due(item) == []
+
+
+def test_publishing_tells_reporter_lead_authors_and_followers_but_not_the_approver(
+    reporter, responder, other_responder, manager, viewer
+):
+    review = make_review(responder=responder)
+    lifecycle.edit(review, by=other_responder, version=review.version + 0, changes={"summary": "More."})
+    lifecycle.submit(review, by=responder)
+    review = lifecycle.publish(review, by=manager)
+
+    recipients = {m.to for m in notify.review_published(review, followers=[viewer, manager])}
+    # The incident's reporter is the responder here (factories.resolved_incident reports as `by`).
+    assert recipients == {responder, other_responder, viewer}
+    keys = {m.idempotency_key for m in notify.review_published(review)}
+    assert all(k.startswith(f"review-published:{review.pk}:") for k in keys)
+
+
+def test_every_caller_goes_through_queue(responder, manager, caplog):
+    caplog.set_level("INFO", logger="reviews.notify")
+    review = make_review(responder=responder)
+    make_item(review, by=responder, owner=manager)
+    assert "action-assigned" in caplog.text
+    lifecycle.submit(review, by=responder)
+    lifecycle.publish(review, by=manager)
+    assert "review-published" in caplog.text
+
+
+# --- the due-date reminder task ---------------------------------------------------------
+
+
+@pytest.fixture
+def dummy_tasks(settings):
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend", "QUEUES": ["default", "email"]}
+    }
+    from django_tasks import default_task_backend
+
+    default_task_backend.clear()
+    yield default_task_backend
+    default_task_backend.clear()
+
+
+def test_adding_an_item_schedules_its_reminder_for_the_due_date(
+    dummy_tasks, responder, manager, django_capture_on_commit_callbacks
+):
+    review = make_review(responder=responder)
+    with django_capture_on_commit_callbacks(execute=True):
+        item = make_item(review, by=responder, owner=manager)
+    [result] = dummy_tasks.results
+    assert result.task.func is reminders.remind_action_item_due.func
+    assert result.task.run_after == reminders.remind_at(item.due_date)
+    assert result.args == [item.pk, item.due_date.isoformat()]
+
+
+def test_changing_the_due_date_schedules_again(dummy_tasks, responder, manager, django_capture_on_commit_callbacks):
+    review = make_review(responder=responder)
+    item = make_item(review, by=responder, owner=manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.edit_action_item(item, by=responder, due_date=localdate() + timedelta(days=3))
+    assert [r.args[1] for r in dummy_tasks.results][-1] == (localdate() + timedelta(days=3)).isoformat()
+
+
+def test_the_reminder_task_does_nothing_for_a_rescheduled_done_or_deleted_item(responder, manager):
+    review = make_review(responder=responder)
+    item = make_item(review, by=responder, owner=manager)
+    run = reminders.remind_action_item_due.call
+    assert run(item.pk, item.due_date.isoformat()) == 1
+    assert run(item.pk, "2001-01-01") == 0  # it was rescheduled since
+    lifecycle.set_action_item_state(item, by=manager, state="done")
+    assert run(item.pk, item.due_date.isoformat()) == 0
+    assert run(999999, "2001-01-01") == 0
+
+
+def test_the_immediate_backend_schedules_nothing(responder, manager):
+    # conftest sets the ImmediateBackend, which cannot delay: adding an item must still work.
+    review = make_review(responder=responder)
+    assert make_item(review, by=responder, owner=manager).pk
+    assert Review.objects.count() == 1
