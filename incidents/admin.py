@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
 
 from incidents import workflow
 from incidents.models import ApiToken, Incident, Profile, Service, TimelineEntry
@@ -12,6 +13,7 @@ class ServiceAdmin(admin.ModelAdmin):
     list_filter = ["is_public"]
     search_fields = ["name", "description"]
     prepopulated_fields = {"slug": ["name"]}
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [StakeholderInline]
 
 

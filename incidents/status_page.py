@@ -21,7 +21,7 @@ The rules the page shows its readers (templates/status/index.html repeats them):
   impact, Medium → Moderate impact, Low → Minor impact (DESIGN.md's severity definitions).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -115,6 +115,8 @@ class PublicIncident:
     resolved_at: datetime | None
     updates: tuple[PublicUpdate, ...] = ()
     more_updates: bool = False  # older public updates exist beyond those in `updates`
+    postmortem: str = ""  # a published public post-incident summary, plain text
+    postmortem_published_at: datetime | None = None
 
     @property
     def is_resolved(self) -> bool:
@@ -230,6 +232,25 @@ def overview() -> StatusOverview:
     )
 
 
+# Other apps may publish one more piece of public text per incident (reviews: the public
+# post-mortem). A provider takes incident ids and returns {id: object with .text and
+# .published_at}; it must return plain values only, in a fixed number of queries.
+_postmortem_providers: list = []
+
+
+def register_postmortem_provider(provider) -> None:
+    if provider not in _postmortem_providers:
+        _postmortem_providers.append(provider)
+
+
+def _postmortem_for(incident_id: int):
+    for provider in _postmortem_providers:
+        found = provider([incident_id]).get(incident_id)
+        if found is not None:
+            return found
+    return None
+
+
 def incident(ref: str) -> PublicIncident | None:
     """One public incident with its public updates, newest first; None when it is missing OR not public.
 
@@ -240,7 +261,11 @@ def incident(ref: str) -> PublicIncident | None:
     if found is None:
         return None
     updates = list(public_updates().filter(incident=found).order_by("-created_at", "-pk")[: HISTORY_LIMIT + 1])
-    return project(found, updates[:HISTORY_LIMIT], more_updates=len(updates) > HISTORY_LIMIT)
+    public = project(found, updates[:HISTORY_LIMIT], more_updates=len(updates) > HISTORY_LIMIT)
+    postmortem = _postmortem_for(found.pk)
+    if postmortem is not None:
+        public = replace(public, postmortem=postmortem.text, postmortem_published_at=postmortem.published_at)
+    return public
 
 
 def feed_updates():

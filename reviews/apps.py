@@ -8,10 +8,11 @@ class ReviewsConfig(AppConfig):
     def ready(self) -> None:
         # reviews hooks into incidents through its seams; incidents never imports reviews.
         from incidents import panels as incident_panels
-        from incidents import workflow
-        from reviews import panels, policy
+        from incidents import status_page, workflow
+        from reviews import panels, policy, public
 
         workflow.on_close_check(policy.check_close)
+        status_page.register_postmortem_provider(public.public_summaries)
         incident_panels.register("reviews/_review_panel.html", panels.review_panel, where="aside", order=10)
         incident_panels.register("reviews/_runbook_panel.html", panels.runbook_panel, where="aside", order=20)
         incident_panels.register("reviews/_similar_panel.html", panels.similar_panel, where="main", order=60)

@@ -138,7 +138,8 @@ def publish(review: Review, *, by) -> Review:
     review.published_at = now()
     review.save()
     _note(review, by=by, event="published", text="Review approved and published.")
-    notify.queue(notify.review_published(review))
+    followers = notify.followers_of(review)
+    notify.queue(notify.review_published(review, followers=followers), incident=review.incident)
     return review
 
 
@@ -225,7 +226,7 @@ def add_action_item(
         created_by=by,
     )
     reminders.schedule(item)
-    notify.queue(notify.action_item_assigned(item, by=by))
+    notify.queue(notify.action_item_assigned(item, by=by), incident=item.review.incident)
     return item
 
 
@@ -242,7 +243,7 @@ def edit_action_item(item: ActionItem, *, by, **fields) -> ActionItem:
     if item.due_date != old_due or item.owner_id != old_owner:
         reminders.schedule(item)
     if item.owner_id != old_owner:
-        notify.queue(notify.action_item_assigned(item, by=by))
+        notify.queue(notify.action_item_assigned(item, by=by), incident=item.review.incident)
     return item
 
 

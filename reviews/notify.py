@@ -1,15 +1,15 @@
 """Who hears about review events, and what they are told.
 
-Beacon's notification outbox (Notification rows delivered by a task) is built
-separately. Until it is wired in, these functions decide the recipients and the text
-and send nothing: each returns `Message`s, and the caller (see docs/reviews.md, "Wiring
-the outbox") writes one outbox row per message in the same transaction as the change.
+These functions decide the recipients and the text and return `Message`s; `queue`
+writes one Notification row per message (incidents' outbox) in the same transaction as
+the change, and the outbox delivers them with its retries.
 """
 
 import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import models
 from django.urls import reverse
 
 from reviews.models import ActionItem, Review
@@ -113,13 +113,33 @@ def review_published(review: Review, followers=()) -> list[Message]:
     ]
 
 
-def queue(messages: list[Message]) -> list[Message]:
-    """Hand messages to the outbox. Called inside the transaction of the change that causes them.
+def queue(messages: list[Message], *, incident=None) -> list[Message]:
+    """Write one outbox row per message, in the caller's transaction (delivery starts after commit).
 
-    WIRE-UP (at merge): the outbox does not exist on this branch, so this only logs. Replace the
-    loop body with one outbox row per message (recipient `m.to`, `m.subject`, `m.body`,
-    idempotency key `m.idempotency_key`); every caller already goes through here.
+    The idempotency key makes a repeat harmless: the same key writes no second row.
     """
+    from incidents.notifications import queue_direct
+
     for m in messages:
-        log.info("notification not sent (no outbox yet): %s to %s", m.idempotency_key, m.to.email)
+        queue_direct(
+            event_key=m.idempotency_key,
+            user=m.to,
+            subject=m.subject,
+            template="reviews/email/message.txt",
+            context={"body": m.body},
+            incident=incident,
+        )
     return messages
+
+
+def followers_of(review: Review) -> list:
+    """Users following the review's incident or its service."""
+    from django.contrib.auth import get_user_model
+
+    from incidents.models import Subscription
+
+    incident = review.incident
+    follows = Subscription.objects.filter(user__isnull=False).filter(
+        models.Q(incident=incident) | models.Q(service_id=incident.service_id)
+    )
+    return list(get_user_model().objects.filter(pk__in=follows.values("user_id")).select_related("profile"))

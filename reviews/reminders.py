@@ -42,4 +42,4 @@ def remind_action_item_due(item_id: int, due_date: str) -> int:
     if item is None or item.due_date.isoformat() != due_date:
         return 0
     with transaction.atomic():
-        return len(notify.queue(notify.action_item_due(item)))
+        return len(notify.queue(notify.action_item_due(item), incident=item.review.incident))

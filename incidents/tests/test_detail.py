@@ -42,7 +42,8 @@ def test_detail_runs_a_fixed_number_of_queries(clients, reporter, responder, dja
     )
     client = clients["responder"]
     client.get(f"/incidents/{incident.ref}/")
-    with django_assert_max_num_queries(14):
+    # Session, user, permissions, the incident, its timeline, and each panel (updates, ledger, review, …).
+    with django_assert_max_num_queries(18):
         response = client.get(f"/incidents/{incident.ref}/")
     assert response.content.decode().count('class="timeline-entry') == 202
 

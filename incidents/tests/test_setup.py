@@ -83,6 +83,7 @@ def test_deploy_check_passes_with_production_settings():
 
 def test_seed_demo_is_idempotent(db, settings, capsys):
     settings.DEBUG = True
+    settings.REVIEW_REQUIRED_SEVERITIES = ["critical", "high"]  # the real close policy
     call_command("seed_demo", incidents=12)
     counts = (Incident.objects.count(), Service.objects.count())
     call_command("seed_demo", incidents=12)

@@ -79,9 +79,10 @@ def test_a_signed_in_reader_costs_only_the_session_and_user(clients, big_world, 
         assert clients["viewer"].get("/status/").status_code == 200
 
 
-def test_an_incident_page_is_two_queries(client, big_world, django_assert_max_num_queries):
+def test_an_incident_page_is_three_queries(client, big_world, django_assert_max_num_queries):
     ref = Incident.objects.public().order_by("pk").first().ref
-    with django_assert_max_num_queries(2):
+    # The incident, its public updates, and its public post-mortem (reviews' provider).
+    with django_assert_max_num_queries(3):
         assert client.get(f"/status/incidents/{ref}/").status_code == 200
 
 

@@ -60,14 +60,20 @@ def test_publishing_tells_reporter_lead_authors_and_followers_but_not_the_approv
     assert all(k.startswith(f"review-published:{review.pk}:") for k in keys)
 
 
-def test_every_caller_goes_through_queue(responder, manager, caplog):
-    caplog.set_level("INFO", logger="reviews.notify")
+def test_every_caller_writes_outbox_rows(responder, manager, viewer):
+    from incidents.models import Notification, Subscription
+
     review = make_review(responder=responder)
-    make_item(review, by=responder, owner=manager)
-    assert "action-assigned" in caplog.text
+    Subscription.objects.create(user=viewer, incident=review.incident)
+    item = make_item(review, by=responder, owner=manager)
+    assigned = Notification.objects.get(event_key=f"action-assigned:{item.pk}:{manager.pk}")
+    assert assigned.recipient == manager.email and item.title in assigned.body_text
+    assert assigned.incident == review.incident
     lifecycle.submit(review, by=responder)
     lifecycle.publish(review, by=manager)
-    assert "review-published" in caplog.text
+    published = Notification.objects.filter(event_key__startswith=f"review-published:{review.pk}:")
+    assert {n.recipient for n in published} == {responder.email, viewer.email}  # a follower, not the approver
+    assert all("is published" in n.body_text for n in published)
 
 
 # --- the due-date reminder task ---------------------------------------------------------
@@ -91,7 +97,8 @@ def test_adding_an_item_schedules_its_reminder_for_the_due_date(
     review = make_review(responder=responder)
     with django_capture_on_commit_callbacks(execute=True):
         item = make_item(review, by=responder, owner=manager)
-    [result] = dummy_tasks.results
+    # The owner's assignment email is enqueued too (the outbox's delivery task); pick the reminder.
+    [result] = [r for r in dummy_tasks.results if r.task.func is reminders.remind_action_item_due.func]
     assert result.task.func is reminders.remind_action_item_due.func
     assert result.task.run_after == reminders.remind_at(item.due_date)
     assert result.args == [item.pk, item.due_date.isoformat()]
@@ -102,7 +109,8 @@ def test_changing_the_due_date_schedules_again(dummy_tasks, responder, manager, 
     item = make_item(review, by=responder, owner=manager)
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.edit_action_item(item, by=responder, due_date=localdate() + timedelta(days=3))
-    assert [r.args[1] for r in dummy_tasks.results][-1] == (localdate() + timedelta(days=3)).isoformat()
+    reminders_enqueued = [r for r in dummy_tasks.results if r.task.func is reminders.remind_action_item_due.func]
+    assert [r.args[1] for r in reminders_enqueued][-1] == (localdate() + timedelta(days=3)).isoformat()
 
 
 def test_the_reminder_task_does_nothing_for_a_rescheduled_done_or_deleted_item(responder, manager):
