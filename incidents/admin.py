@@ -127,4 +127,5 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
 
 
-from incidents import oncall_admin  # noqa: E402, F401 - rotations, overrides, handoffs
+# The admin of other areas, in their own modules.
+from incidents import admin_integrations, oncall_admin  # noqa: E402, F401, I001

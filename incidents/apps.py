@@ -8,6 +8,7 @@ class IncidentsConfig(AppConfig):
 
     def ready(self) -> None:
         import incidents.paging  # noqa: F401 - registers on-call assignment and escalation (workflow.on_entry)
+        from incidents import alert_panel  # noqa: F401 - registers the alert group panel
         from incidents.roles import sync_roles_after_migrate
 
         # Runs after auth has created the permissions of every migrated model.

@@ -81,6 +81,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so request counts and latency cover everything below it (incidents/metrics.py).
+    "incidents.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -217,6 +219,27 @@ ONCALL_ESCALATION_MINUTES = {
 }
 ONCALL_ESCALATION_STEPS = env_int("ESCALATION_STEPS", 4)
 
+# Alertmanager intake (incidents/alertmanager.py). A group that fires again within this many
+# minutes of its incident's resolution reopens that incident instead of opening a new one.
+ALERTMANAGER_REOPEN_MINUTES = env_int("ALERTMANAGER_REOPEN_MINUTES", 60)
+# The `severity` label's value (lower-cased) → Beacon severity; anything else → the default.
+ALERTMANAGER_SEVERITY_MAP = {
+    "critical": "critical",
+    "high": "high",
+    "error": "high",
+    "page": "high",
+    "warning": "medium",
+    "info": "low",
+    "low": "low",
+}
+ALERTMANAGER_DEFAULT_SEVERITY = "medium"
+# Heartbeat (dead man's switch): the always-firing alert's name and how long silence may last,
+# for integrations whose heartbeat a manager has not configured in the admin.
+ALERTMANAGER_HEARTBEAT_ALERTNAME = env_str("ALERTMANAGER_HEARTBEAT_ALERTNAME") or "Watchdog"
+ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES = env_int("ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES", 10)
+# GET /metrics: open like /healthz when empty; otherwise it needs `Authorization: Bearer <token>`.
+METRICS_TOKEN = env_secret("METRICS_TOKEN", required=False)
+
 # Security: everything `check --deploy` asks for, on whenever DEBUG is off.
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
@@ -229,8 +252,9 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 3600 if SECURE_SSL_REDIRECT else 0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
     SECURE_HSTS_PRELOAD = False
-    # /healthz is probed over plain HTTP by load balancers and compose health checks.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    # /healthz is probed over plain HTTP by load balancers and compose health checks. Alertmanager
+    # does not follow a redirect of its POST (the token has crossed the wire by then anyway).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$", r"^integrations/alertmanager/$"]
     if env_bool("BEHIND_PROXY", default=False):
         # Only when the proxy overwrites this header (RELIABILITY.md 5.2.11).
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

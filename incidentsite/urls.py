@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from incidents import comms_views, oncall_views, token_views
+from incidents import comms_views, metrics, oncall_views, receivers, token_views
 from incidents import views as incident_views
 from incidents.api.endpoints import api
 
@@ -36,5 +36,7 @@ urlpatterns = [
     path("services/<slug:slug>/", oncall_views.service_detail, name="service_detail"),
     path("healthz", incident_views.healthz, name="healthz"),
     path("api/", api.urls),
+    path("metrics", metrics.metrics, name="metrics"),
+    path("integrations/alertmanager/", receivers.alertmanager_webhook, name="alertmanager_webhook"),
     path("admin/", admin.site.urls),
 ]

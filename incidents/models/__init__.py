@@ -1,5 +1,6 @@
 """Beacon's incident models, one module per area; import them from here."""
 
+from incidents.models.alerts import Alert, AlertGroup, Heartbeat  # noqa: F401, E402
 from incidents.models.core import (  # noqa: F401
     OPEN_STATUSES,
     REF_RE,

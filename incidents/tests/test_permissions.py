@@ -90,10 +90,16 @@ MATRIX = [
     ("post", "/api/incidents/{ref}/updates", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/api/incidents/{ref}/acknowledge", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/api/incidents/{ref}/resolve", expect(401, 401, 401, 401, 401, 401)),
+    # Prometheus scrapes it without a session; METRICS_TOKEN (unset here) would demand a bearer token.
+    ("get", "/metrics", expect(200, 200, 200, 200, 200, 200)),
+    # Integration-token auth, never a session: without the token everyone gets 401 (JSON).
+    ("post", "/integrations/alertmanager/", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/admin/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/incident/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/incident/{pk}/change/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/service/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/integration/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/integration/add/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/auth/user/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/apitoken/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/auth/group/", expect(LOGIN, 403, 403, 403, 200, 403)),

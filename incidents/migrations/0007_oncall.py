@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0005_notifications'),
+        ('incidents', '0006_alerts'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
