@@ -94,6 +94,13 @@ def event_of(entry: TimelineEntry) -> str | None:
         return None
     if entry.kind == Kind.REPORTED:
         return NEW
+    # Alert entries: the opening payload is already "New incident", and when every alert has
+    # resolved the move to mitigated tells the lead once; only alerts joining later, and a
+    # heartbeat coming back, are news of their own.
+    if entry.kind == Kind.ALERT_FIRED and data.get("initial"):
+        return None
+    if entry.kind == Kind.ALERT_RESOLVED and not data.get("heartbeat"):
+        return None
     if entry.kind == Kind.STATUS_UPDATE:
         return PUBLIC_UPDATE if data.get("public") else INTERNAL_UPDATE
     if entry.kind == Kind.SEVERITY_CHANGE:

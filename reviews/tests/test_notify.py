@@ -81,9 +81,7 @@ def test_every_caller_writes_outbox_rows(responder, manager, viewer):
 
 @pytest.fixture
 def dummy_tasks(settings):
-    settings.TASKS = {
-        "default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend", "QUEUES": []}
-    }
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend", "QUEUES": []}}
     from django_tasks import default_task_backend
 
     default_task_backend.clear()
