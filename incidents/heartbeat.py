@@ -114,6 +114,20 @@ def check_heartbeat(heartbeat_id: int) -> str:
         return f"silent: {incident.ref}"
 
 
+def check_all_overdue() -> int:
+    """Check every watched heartbeat whose window has passed (the sweeper calls this every
+    minute): a check task lost with a killed worker must not leave a silent pipeline unseen.
+    Returns how many silent-pipeline incidents were opened."""
+    opened = 0
+    overdue = Heartbeat.objects.filter(
+        is_active=True, integration__is_active=True, silent_incident__isnull=True, last_seen_at__isnull=False
+    ).only("pk", "last_seen_at", "window")
+    for hb in overdue:
+        if hb.last_seen_at + hb.window <= now():
+            opened += check_heartbeat.call(hb.pk).startswith("silent")
+    return opened
+
+
 def _minutes(window: timedelta) -> str:
     minutes = int(window.total_seconds() // 60)
     if minutes >= 1:

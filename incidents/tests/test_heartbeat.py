@@ -185,3 +185,18 @@ def test_without_a_backend_that_delays_the_heartbeat_is_stored_and_not_armed(
     assert response.status_code == 200
     assert Heartbeat.objects.get().last_seen_at is not None
     assert "cannot delay tasks" in caplog.text
+
+
+def test_the_sweeper_catches_a_silence_whose_check_task_was_lost(
+    am, integration, db_tasks, django_capture_on_commit_callbacks
+):
+    beat(am, django_capture_on_commit_callbacks, START)
+    DBTaskResult.objects.all().delete()  # the delayed check died with its worker
+    with time_machine.travel(START + timedelta(minutes=9), tick=False):
+        call_command("run_sweeper", "--once", verbosity=0)
+    assert not Incident.objects.exists()
+    with time_machine.travel(START + timedelta(minutes=11), tick=False):
+        call_command("run_sweeper", "--once", verbosity=0)
+        call_command("run_sweeper", "--once", verbosity=0)
+    incident = Incident.objects.get()
+    assert incident.title == "Alerting pipeline is silent" and incident.severity == "critical"

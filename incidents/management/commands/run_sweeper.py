@@ -1,5 +1,7 @@
-"""The outbox sweeper: every minute, re-enqueue notifications whose attempt is overdue or
-whose lease expired, and check overdue update reminders.
+"""The sweeper: every minute, re-enqueue notifications whose attempt is overdue or whose
+lease expired, send overdue update reminders, and check heartbeats whose window passed.
+At start it re-arms escalations and handoffs (their delayed tasks may have died with a
+worker), and once a day it prunes finished task rows older than two weeks.
 
 Run it beside the workers under the same supervisor (docker-compose service `sweeper`).
 Unlike db_worker it survives database outages: it logs, waits and tries again.
@@ -9,10 +11,13 @@ import logging
 import signal
 import time
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
-from incidents import delivery, notifications
+from incidents import delivery, heartbeat, notifications, paging
+
+PRUNE_EVERY = 24 * 3600
 
 logger = logging.getLogger(__name__)
 
@@ -28,15 +33,29 @@ class Command(BaseCommand):
         self.running = True
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        rearmed = once  # a one-off sweep (cron, tests) leaves escalations alone
+        last_prune = time.monotonic() if once else 0.0
         while self.running:
             try:
+                if not rearmed:
+                    # Stale re-armed tasks find their step done and stop; lost ones come back.
+                    incidents, rotations = paging.rearm()
+                    rearmed = True
+                    self.stdout.write(f"re-armed escalations of {incidents} incident(s), {rotations} handoff(s)")
                 swept = delivery.sweep()
                 reminded = notifications.remind_all_due()
+                silent = heartbeat.check_all_overdue()
+                if time.monotonic() - last_prune >= PRUNE_EVERY:
+                    call_command("prune_db_task_results", queue_name="*", min_age_days=14, verbosity=0)
+                    last_prune = time.monotonic()
             except DatabaseError:
                 logger.exception("Sweep failed; trying again in %s s", interval)
             else:
-                if swept or reminded or options["verbosity"] > 1:
-                    self.stdout.write(f"swept {swept} notification(s), sent {reminded} reminder(s)")
+                if swept or reminded or silent or options["verbosity"] > 1:
+                    self.stdout.write(
+                        f"swept {swept} notification(s), sent {reminded} reminder(s), "
+                        f"opened {silent} silent-pipeline incident(s)"
+                    )
             if once:
                 return
             # Long-running command: drop connections that died with a database restart.
