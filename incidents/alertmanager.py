@@ -272,6 +272,11 @@ def _home_for(
                     reason=f"The alert group fired again within {settings.ALERTMANAGER_REOPEN_MINUTES} minutes "
                     f"of the resolution: {_alert_list(firing)}.",
                 )
+            elif incident.status == Status.MITIGATED and firing:
+                # The mitigation did not hold: the incident is active again (and the lead hears of it).
+                incident = workflow.reactivate(
+                    incident, by=None, reason=f"The alert group fired again: {_alert_list(firing)}."
+                )
             return group, incident, False
     try:
         # A savepoint: when another delivery of this group committed its incident first, this

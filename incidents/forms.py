@@ -114,6 +114,10 @@ class ReopenForm(forms.Form):
     reason = forms.CharField(label="Why reopen?", max_length=2000)
 
 
+class ReactivateForm(forms.Form):
+    reason = forms.CharField(label="What shows the mitigation did not hold?", max_length=2000)
+
+
 class MitigateForm(forms.Form):
     text = forms.CharField(label="What was done (optional)", required=False, max_length=20000)
 

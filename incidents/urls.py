@@ -16,6 +16,7 @@ incident_urls = [
     path("mitigate/", views.mitigate, name="mitigate"),
     path("resolve/", views.resolve, name="resolve"),
     path("reopen/", views.reopen, name="reopen"),
+    path("reactivate/", views.reactivate, name="reactivate"),
     path("close/", views.close, name="close"),
     path("update/", comms_views.post_update, name="update"),
     path("visibility/", comms_views.set_visibility, name="visibility"),

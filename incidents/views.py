@@ -26,6 +26,7 @@ from incidents.forms import (
     MitigateForm,
     NoteForm,
     ProfileForm,
+    ReactivateForm,
     ReopenForm,
     ResolveForm,
     SeverityForm,
@@ -115,6 +116,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
         "note_form": forms.get("note_form") or NoteForm(),
         "resolve_form": forms.get("resolve_form") or ResolveForm(),
         "reopen_form": forms.get("reopen_form") or ReopenForm(),
+        "reactivate_form": forms.get("reactivate_form") or ReactivateForm(),
         "mitigate_form": forms.get("mitigate_form") or MitigateForm(),
         "severity_form": forms.get("severity_form") or SeverityForm(initial={"severity": incident.severity}),
     }
@@ -262,6 +264,19 @@ def reopen(request: HttpRequest, ref: str) -> HttpResponse:
         "reopen_form",
         lambda incident, data: workflow.reopen(incident, by=request.user, reason=data["reason"]),
         "{ref} reopened.",
+    )
+
+
+@role_required(RESPOND)
+@require_POST
+def reactivate(request: HttpRequest, ref: str) -> HttpResponse:
+    return _form_action(
+        request,
+        ref,
+        ReactivateForm,
+        "reactivate_form",
+        lambda incident, data: workflow.reactivate(incident, by=request.user, reason=data["reason"]),
+        "{ref} is active again.",
     )
 
 

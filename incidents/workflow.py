@@ -221,6 +221,31 @@ def mitigate(incident: Incident, *, by, text: str = "", source_resolved_at: date
 
 
 @transaction.atomic
+def reactivate(incident: Incident, *, by, reason: str) -> Incident:
+    """mitigated → acknowledged (or reported, if nobody acknowledged it): the mitigation did not
+    hold, e.g. the alert group fired again. The mitigation is cleared; the timeline keeps it."""
+    _require(by, "incidents.respond_incident")
+    reason = reason.strip()
+    if not reason:
+        raise InvalidTransition("Say why the incident is active again.")
+    incident = _lock(incident)
+    if incident.status != Status.MITIGATED:
+        raise InvalidTransition(
+            f"{incident.ref} is {incident.get_status_display().lower()}; "
+            "only a mitigated incident can become active again."
+        )
+    previous = {
+        "mitigated_at": incident.mitigated_at.isoformat() if incident.mitigated_at else None,
+        "source_resolved_at": incident.source_resolved_at.isoformat() if incident.source_resolved_at else None,
+    }
+    incident.mitigated_at = None
+    incident.source_resolved_at = None
+    to = Status.ACKNOWLEDGED if incident.acknowledged_at else Status.REPORTED
+    _move(incident, by=by, to=to, allowed_from=[Status.MITIGATED], text=reason, reactivated=True, **previous)
+    return incident
+
+
+@transaction.atomic
 def resolve(incident: Incident, *, by, summary: str, confirmed: bool) -> Incident:
     """An open incident → resolved, confirmed by a person.
 

@@ -47,6 +47,17 @@ def test_resolve_without_confirmation_shows_the_form_error_and_changes_nothing(c
     assert incident.timeline.count() == 1
 
 
+def test_a_mitigation_that_did_not_hold(clients, incident):
+    post(clients["responder"], incident, "acknowledge")
+    post(clients["responder"], incident, "mitigate", {"text": "Rolled back"})
+    bad = clients["responder"].post(f"/incidents/{incident.ref}/reactivate/", {"reason": ""})
+    assert bad.status_code == 422
+    response = post(clients["responder"], incident, "reactivate", {"reason": "Errors are back"})
+    assert f"{incident.ref} is active again." in messages_of(response)
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.ACKNOWLEDGED
+
+
 def test_illegal_move_is_a_message_not_an_error(clients, incident):
     response = post(clients["manager"], incident, "close")
     assert response.status_code == 200

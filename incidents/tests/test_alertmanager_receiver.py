@@ -316,3 +316,31 @@ def test_service_comes_from_the_job_label_without_a_service_label(am):
 def test_alerts_without_service_or_job_go_to_a_catch_all_service(am):
     am.post(_with_labels())
     assert only_incident().service.name == "Unlabelled alerts"
+
+
+def test_the_group_firing_again_while_mitigated_makes_the_incident_active_again(am, responder):
+    am.post(load("firing"))
+    incident = only_incident()
+    workflow.acknowledge(incident, by=responder)
+    am.post(load("resolved"))
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.MITIGATED
+
+    again = load("firing")
+    again["alerts"][0]["startsAt"] = "2026-11-27T09:50:00.000Z"  # the same alert, firing anew
+    assert am.post(again).status_code == 200
+
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.ACKNOWLEDGED
+    assert (incident.mitigated_at, incident.source_resolved_at) == (None, None)
+    change = incident.timeline.filter(kind=Kind.STATUS_CHANGE).last()
+    assert (change.author, change.data["old"], change.data["new"], change.data["reactivated"]) == (
+        None,
+        "mitigated",
+        "acknowledged",
+        True,
+    )
+    assert "fired again" in change.text
+    assert Incident.objects.count() == 1
+    assert am.post(again).status_code == 200  # a repeat changes nothing
+    assert incident.timeline.filter(kind=Kind.STATUS_CHANGE).count() == 3

@@ -259,3 +259,25 @@ def test_listeners_see_every_entry_inside_the_transaction(incident, responder):
     finally:
         workflow._entry_listeners.remove(listener)
     assert seen == [(K.STATUS_CHANGE, True), (K.NOTE, True)]
+
+
+def test_reactivate_a_mitigation_that_did_not_hold(incident, responder, manager):
+    workflow.mitigate(incident, by=responder)
+    with pytest.raises(workflow.InvalidTransition, match="why"):
+        workflow.reactivate(incident, by=responder, reason=" ")
+    workflow.reactivate(incident, by=responder, reason="Errors again")
+    incident = fresh(incident)
+    assert incident.status == S.REPORTED  # nobody had acknowledged it
+    assert incident.mitigated_at is None
+    assert len(entries(incident)) == 3
+    incident = to_status(make_incident(by=incident.reporter), S.MITIGATED, responder, manager)
+    workflow.reactivate(incident, by=None, reason="The alert group fired again")
+    assert fresh(incident).status == S.ACKNOWLEDGED
+
+
+@pytest.mark.parametrize("status", [S.REPORTED, S.ACKNOWLEDGED, S.RESOLVED, S.CLOSED])
+def test_reactivate_only_from_mitigated(incident, responder, manager, status):
+    incident = to_status(incident, status, responder, manager)
+    with pytest.raises(workflow.InvalidTransition, match="only a mitigated incident"):
+        workflow.reactivate(incident, by=responder, reason="x")
+    assert fresh(incident).status == status
