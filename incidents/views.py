@@ -31,7 +31,7 @@ from incidents.forms import (
     ResolveForm,
     SeverityForm,
 )
-from incidents.models import Incident, Profile, Severity, Status
+from incidents.models import Incident, Notification, Profile, Severity, Status
 
 VIEW = "incidents.view_incident"
 RESPOND = "incidents.respond_incident"
@@ -70,6 +70,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "now": now(),
         "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
     }
+    if request.user.has_perm("incidents.view_notification"):
+        # Managers see deliveries that gave up (permanent errors, retries exhausted) at once.
+        context["failed_deliveries"] = Notification.objects.filter(state=Notification.State.FAILED).count()
     template = "incidents/dashboard.html#board" if request.htmx else "incidents/dashboard.html"
     return render(request, template, context)
 

@@ -94,3 +94,22 @@ def test_dashboard_runs_a_fixed_number_of_queries(clients, reporter, responder, 
     assert response.context["counts"]["total"] == 600
     with django_assert_max_num_queries(12):
         client.get("/", HTTP_HX_REQUEST="true")
+
+
+def test_managers_see_failed_deliveries(clients, reporter):
+    from incidents.models import Notification
+
+    incident = make_incident(by=reporter)
+    Notification.objects.create(
+        event_key="entry:x",
+        channel="email",
+        recipient="gone@example.com",
+        incident=incident,
+        state=Notification.State.FAILED,
+        last_error="550 5.1.1 User unknown",
+        permanent_error=True,
+    )
+    manager_html = clients["manager"].get("/").content.decode()
+    assert "1 notification could not be delivered." in manager_html
+    assert "/admin/incidents/notification/?state__exact=failed" in manager_html
+    assert "could not be delivered" not in clients["responder"].get("/").content.decode()
