@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.utils.html import format_html
 
 from incidents import workflow
 from incidents.models import ApiToken, Incident, Profile, Service, TimelineEntry
@@ -84,7 +85,9 @@ class IncidentAdmin(admin.ModelAdmin):
                 workflow.close(incident, by=request.user)
                 closed += 1
             except (workflow.InvalidTransition, PermissionDenied) as refusal:
-                self.message_user(request, f"{incident.ref}: {refusal or 'not allowed'}", messages.WARNING)
+                # format_html keeps a refusal's safe link (the close policy's) and escapes the rest.
+                reason = refusal.args[0] if refusal.args else "not allowed"
+                self.message_user(request, format_html("{}: {}", incident.ref, reason), messages.WARNING)
         if closed:
             self.message_user(request, f"Closed {closed} incident(s).", messages.SUCCESS)
 
