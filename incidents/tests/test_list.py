@@ -132,9 +132,10 @@ def test_titles_with_html_are_text(clients, reporter):
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
 
 
-def test_list_runs_a_fixed_number_of_queries(clients, reporter, django_assert_max_num_queries):
+@pytest.mark.parametrize("count", [300, 1000])
+def test_list_runs_a_fixed_number_of_queries(clients, reporter, django_assert_max_num_queries, count):
     services = [ServiceFactory(name=f"S{i}") for i in range(4)]
-    bulk_incidents(300, reporter, services)
+    bulk_incidents(count, reporter, services)
     client = clients["viewer"]
     client.get(URL)  # warm the session
     with django_assert_max_num_queries(12):
