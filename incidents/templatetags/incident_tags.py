@@ -1,5 +1,6 @@
 """Presentation of incidents: badge classes, times, durations and sanitised markdown."""
 
+import threading
 from datetime import datetime, timedelta
 
 import markdown as md
@@ -122,8 +123,20 @@ class _EscapeHtml(md.Extension):
         parser.inlinePatterns.deregister("html")
 
 
+_local = threading.local()
+
+
+def _converter() -> md.Markdown:
+    # Building a Markdown instance costs more than converting a note: keep one per thread
+    # (instances are not thread-safe) and reset it between texts.
+    converter = getattr(_local, "markdown", None)
+    if converter is None:
+        converter = _local.markdown = md.Markdown(extensions=["fenced_code", "tables", "sane_lists", _EscapeHtml()])
+    return converter
+
+
 def render_markdown(text: str) -> str:
-    html = md.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists", _EscapeHtml()])
+    html = _converter().reset().convert(text or "")
     clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
