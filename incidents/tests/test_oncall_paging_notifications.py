@@ -24,6 +24,7 @@ def test_the_on_call_engineer_gets_an_email_and_a_slack_mention(settings, report
     assert email.recipient == other_responder.email
     assert "You are paged" in email.subject and incident.ref in email.subject
     assert incident.title in email.body_text
+    assert "Unsubscribe from all Beacon email: http" in email.body_text
     slack = Notification.objects.get(event_key=f"entry:{page.pk}", channel="slack")
     assert slack.body_text.startswith("<@U024BE7LH> you are paged")
 
