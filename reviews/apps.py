@@ -9,12 +9,14 @@ class ReviewsConfig(AppConfig):
         # reviews hooks into incidents through its seams; incidents never imports reviews.
         from incidents import panels as incident_panels
         from incidents import status_page, workflow
-        from reviews import alert_hooks, panels, policy, public, similar
+        from incidents.signals import demo_seeded
+        from reviews import alert_hooks, demo, panels, policy, public, similar
 
         workflow.on_close_check(policy.check_close)
         status_page.register_postmortem_provider(public.public_summaries)
         similar.register_matcher(alert_hooks.same_alertname)
         panels.register_runbook_url(alert_hooks.runbook_url)
+        demo_seeded.connect(demo.seed, dispatch_uid="reviews.demo.seed")
         incident_panels.register("reviews/_review_panel.html", panels.review_panel, where="aside", order=10)
         incident_panels.register("reviews/_runbook_panel.html", panels.runbook_panel, where="aside", order=20)
         incident_panels.register("reviews/_similar_panel.html", panels.similar_panel, where="main", order=60)

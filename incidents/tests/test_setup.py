@@ -91,7 +91,7 @@ def test_seed_demo_is_idempotent(db, settings, capsys):
     out = capsys.readouterr().out
     for role in ["reporter", "responder", "manager", "viewer"]:
         assert role in out
-    assert set(Incident.objects.values_list("status", flat=True)) >= {"reported", "acknowledged", "resolved"}
+    assert set(Incident.objects.values_list("status", flat=True)) >= {"reported", "acknowledged", "mitigated", "closed"}
 
 
 def test_seed_demo_refuses_in_production_unless_forced(db, settings):

@@ -22,6 +22,7 @@ from incidents.models import (
     StatusUpdate,
     TimelineEntry,
 )
+from incidents.signals import demo_seeded
 
 DEMO_PASSWORD = "beacon-demo"
 
@@ -66,6 +67,8 @@ class Command(BaseCommand):
             if not Incident.objects.filter(reporter=users[roles.REPORTER]).exists():
                 created = self.create_incidents(users, services, incidents)
             published = self.publish_some(users[roles.REPORTER], users[roles.RESPONDER])
+            if created:
+                demo_seeded.send(sender=self.__class__, users=users)
             self.create_rotation(users)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} incidents created)."))
         if published:
