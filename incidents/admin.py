@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -35,8 +36,32 @@ class TimelineInline(admin.TabularInline):
         return False
 
 
+class IncidentAdminForm(forms.ModelForm):
+    # The version the form was opened at (workflow.edit refuses a stale one), as on the incident page.
+    opened_version = forms.IntegerField(widget=forms.HiddenInput)
+
+    class Meta:
+        model = Incident
+        fields = ["title", "service", "description", "impact", "logs", "occurred_at", "public"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound and self.instance.pk:
+            self.initial["opened_version"] = self.instance.version
+
+    def clean(self):
+        data = super().clean()
+        current = Incident.objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
+        if data.get("opened_version") is not None and current != data["opened_version"]:
+            raise forms.ValidationError(
+                f"{self.instance.ref} was changed since you opened it. Reload the page to see its current values."
+            )
+        return data
+
+
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
+    form = IncidentAdminForm
     list_display = ["ref", "title", "severity", "status", "service", "lead", "reported_at"]
     list_filter = ["severity", "status", "service", "source"]
     list_select_related = ["service", "lead"]
@@ -45,7 +70,17 @@ class IncidentAdmin(admin.ModelAdmin):
     ordering = ["-reported_at"]
     raw_id_fields = ["reporter"]
     # status, severity, lead and the lifecycle timestamps change only through workflow.py.
-    fields = ["title", "service", "description", "impact", "logs", "occurred_at", "public", "reporter"]
+    fields = [
+        "title",
+        "service",
+        "description",
+        "impact",
+        "logs",
+        "occurred_at",
+        "public",
+        "reporter",
+        "opened_version",
+    ]
     readonly_fields = ["reporter"]
     inlines = [TimelineInline]
     actions = ["close_selected"]
@@ -70,12 +105,13 @@ class IncidentAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
+        # Through the workflow, like every other change: a timeline entry each, and the form's
+        # version guards against overwriting someone else's edit.
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f in workflow.REPORT_FIELDS}
-        current = Incident.objects.get(pk=obj.pk)
         if changes:
-            workflow.edit(current, by=request.user, version=current.version, changes=changes)
+            workflow.edit(obj, by=request.user, version=form.cleaned_data["opened_version"], changes=changes)
         if "public" in form.changed_data:
-            Incident.objects.filter(pk=obj.pk).update(public=form.cleaned_data["public"])
+            workflow.set_public(obj, by=request.user, public=form.cleaned_data["public"])
 
     @admin.action(description="Close the selected resolved incidents", permissions=["close"])
     def close_selected(self, request, queryset):

@@ -29,12 +29,26 @@ def test_admin_edits_go_through_the_workflow_and_keep_status(clients, reporter):
         "timeline-MAX_NUM_FORMS": "1000",
         "timeline-0-id": incident.timeline.get().pk,
         "timeline-0-incident": incident.pk,
+        "opened_version": incident.version,
     }
     response = clients["manager"].post(f"/admin/incidents/incident/{incident.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:3000]
     incident = Incident.objects.get(pk=incident.pk)
     assert incident.title == "Renamed in admin"
     assert incident.timeline.filter(kind="edit").count() == 1
+
+    # The same form again (now stale) is refused and changes nothing.
+    stale = clients["manager"].post(f"/admin/incidents/incident/{incident.pk}/change/", {**data, "title": "Again"})
+    assert stale.status_code == 200
+    assert "was changed since you opened it" in stale.content.decode()
+    assert Incident.objects.get(pk=incident.pk).title == "Renamed in admin"
+
+    # Showing it on the status page goes through the workflow too: one visibility entry.
+    current = {**data, "opened_version": Incident.objects.get(pk=incident.pk).version, "public": "on"}
+    assert clients["manager"].post(f"/admin/incidents/incident/{incident.pk}/change/", current).status_code == 302
+    incident = Incident.objects.get(pk=incident.pk)
+    assert incident.public
+    assert incident.timeline.filter(kind="visibility").count() == 1
 
 
 def test_nobody_deletes_or_adds_incidents_in_the_admin(clients, reporter):
