@@ -20,7 +20,6 @@ def role_required(perm: str):
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 
-        wrapped.required_permission = perm
         return wrapped
 
     return decorator

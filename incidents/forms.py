@@ -1,4 +1,6 @@
+import zoneinfo
 from datetime import timedelta
+from functools import cache
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -6,6 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from incidents.models import SEVERITY_DEFINITIONS, Incident, Service, Severity
+from incidents.people import display_name
 
 # Clocks drift: a report typed "now" on a laptop a little ahead is not "in the future".
 FUTURE_TOLERANCE = timedelta(minutes=2)
@@ -129,7 +132,7 @@ class SeverityForm(forms.Form):
 
 class PersonChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, user) -> str:
-        return user.get_full_name() or user.get_username()
+        return display_name(user)
 
 
 class LeadForm(forms.Form):
@@ -156,8 +159,16 @@ def responders():
     )
 
 
+@cache
+def time_zone_choices() -> list[tuple[str, str]]:
+    """Read from disk once, the first time a profile form is shown."""
+    return [("", "The site's time zone")] + [(zone, zone) for zone in sorted(zoneinfo.available_timezones())]
+
+
 class ProfileForm(forms.Form):
-    time_zone = forms.ChoiceField(required=False, help_text="Times are shown, and typed, in this time zone.")
+    time_zone = forms.ChoiceField(
+        required=False, choices=time_zone_choices, help_text="Times are shown, and typed, in this time zone."
+    )
     email_notifications = forms.BooleanField(required=False, label="Send me email notifications")
     slack_member_id = forms.RegexField(
         regex=r"^[UW][A-Z0-9]{2,30}$",
@@ -169,10 +180,3 @@ class ProfileForm(forms.Form):
             "invalid": "A Slack member ID looks like U024BE7LH: a U or W, then capital letters and digits."
         },
     )
-
-    def __init__(self, *args, **kwargs):
-        import zoneinfo
-
-        super().__init__(*args, **kwargs)
-        zones = sorted(zoneinfo.available_timezones())
-        self.fields["time_zone"].choices = [("", "The site's time zone")] + [(z, z) for z in zones]

@@ -37,7 +37,6 @@ def public_page(view):
         with timezone.override(settings.TIME_ZONE):
             return view(request, *args, **kwargs)
 
-    wrapped.required_permission = None  # the role matrix: 200 for everyone
     return wrapped
 
 

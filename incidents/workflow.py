@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils.timezone import now
 
 from incidents.models import OPEN_STATUSES, Incident, Service, Severity, Status, StatusUpdate, TimelineEntry
+from incidents.people import display_name
 
 Kind = TimelineEntry.Kind
 
@@ -71,15 +72,18 @@ def _record(incident: Incident, *, by, kind: str, text: str = "", **data) -> Tim
 
 
 def _display(user) -> str | None:
-    if user is None:
-        return None
-    return user.get_full_name() or user.get_username()
+    return display_name(user) or None
 
 
-def _move(incident: Incident, *, by, to: Status, allowed_from: list[Status], text: str = "", **extra) -> TimelineEntry:
+def _ensure(incident: Incident, *, to: Status, allowed_from: list[Status], refusal: str = "") -> None:
+    """Refuse the move unless the (locked) incident is in one of `allowed_from`; checked before any change."""
+    if incident.status not in allowed_from:
+        raise InvalidTransition(refusal or _refusal(incident, to))
+
+
+def _move(incident: Incident, *, by, to: Status, text: str = "", **extra) -> TimelineEntry:
+    """Save the status change (already checked with `_ensure`) and its one timeline entry."""
     old = incident.status
-    if old not in allowed_from:
-        raise InvalidTransition(_refusal(incident, to))
     incident.status = to
     incident.save()
     return _record(incident, by=by, kind=Kind.STATUS_CHANGE, text=text, old=old, new=to.value, **extra)
@@ -195,12 +199,13 @@ def acknowledge(incident: Incident, *, by) -> Incident:
     """reported → acknowledged. The acknowledger becomes lead when there is none."""
     _require(by, "incidents.respond_incident")
     incident = _lock(incident)
+    _ensure(incident, to=Status.ACKNOWLEDGED, allowed_from=[Status.REPORTED])
     incident.acknowledged_at = now()
     extra = {}
     if incident.lead_id is None and by is not None:
         incident.lead = by
         extra["lead"] = _display(by)
-    _move(incident, by=by, to=Status.ACKNOWLEDGED, allowed_from=[Status.REPORTED], **extra)
+    _move(incident, by=by, to=Status.ACKNOWLEDGED, **extra)
     return incident
 
 
@@ -213,10 +218,11 @@ def mitigate(incident: Incident, *, by, text: str = "", source_resolved_at: date
     """
     _require(by, "incidents.respond_incident")
     incident = _lock(incident)
+    _ensure(incident, to=Status.MITIGATED, allowed_from=[Status.REPORTED, Status.ACKNOWLEDGED])
     incident.mitigated_at = now()
     if source_resolved_at is not None:
         incident.source_resolved_at = source_resolved_at
-    _move(incident, by=by, to=Status.MITIGATED, allowed_from=[Status.REPORTED, Status.ACKNOWLEDGED], text=text)
+    _move(incident, by=by, to=Status.MITIGATED, text=text)
     return incident
 
 
@@ -229,19 +235,21 @@ def reactivate(incident: Incident, *, by, reason: str) -> Incident:
     if not reason:
         raise InvalidTransition("Say why the incident is active again.")
     incident = _lock(incident)
-    if incident.status != Status.MITIGATED:
-        raise InvalidTransition(
-            f"{incident.ref} is {incident.get_status_display().lower()}; "
-            "only a mitigated incident can become active again."
-        )
+    to = Status.ACKNOWLEDGED if incident.acknowledged_at else Status.REPORTED
+    _ensure(
+        incident,
+        to=to,
+        allowed_from=[Status.MITIGATED],
+        refusal=f"{incident.ref} is {incident.get_status_display().lower()}; "
+        "only a mitigated incident can become active again.",
+    )
     previous = {
         "mitigated_at": incident.mitigated_at.isoformat() if incident.mitigated_at else None,
         "source_resolved_at": incident.source_resolved_at.isoformat() if incident.source_resolved_at else None,
     }
     incident.mitigated_at = None
     incident.source_resolved_at = None
-    to = Status.ACKNOWLEDGED if incident.acknowledged_at else Status.REPORTED
-    _move(incident, by=by, to=to, allowed_from=[Status.MITIGATED], text=reason, reactivated=True, **previous)
+    _move(incident, by=by, to=to, text=reason, reactivated=True, **previous)
     return incident
 
 
@@ -261,10 +269,11 @@ def resolve(incident: Incident, *, by, summary: str, confirmed: bool) -> Inciden
     if not confirmed:
         raise InvalidTransition("Confirm that the application works as expected and users are no longer affected.")
     incident = _lock(incident)
+    _ensure(incident, to=Status.RESOLVED, allowed_from=OPEN_STATUSES)
     incident.resolved_at = now()
     incident.resolution_summary = summary
     incident.resolution_confirmed_by = by
-    _move(incident, by=by, to=Status.RESOLVED, allowed_from=OPEN_STATUSES, text=summary, confirmed=True)
+    _move(incident, by=by, to=Status.RESOLVED, text=summary, confirmed=True)
     return incident
 
 
@@ -273,10 +282,11 @@ def close(incident: Incident, *, by) -> Incident:
     """resolved → closed (managers): nothing more to do on it."""
     _require(by, "incidents.close_incident")
     incident = _lock(incident)
+    _ensure(incident, to=Status.CLOSED, allowed_from=[Status.RESOLVED])
     for check in _close_checks:
         check(incident)
     incident.closed_at = now()
-    _move(incident, by=by, to=Status.CLOSED, allowed_from=[Status.RESOLVED])
+    _move(incident, by=by, to=Status.CLOSED)
     return incident
 
 
@@ -298,18 +308,18 @@ def reopen(incident: Incident, *, by, reason: str) -> Incident:
     if not reason:
         raise InvalidTransition("Say why the incident is reopened.")
     incident = _lock(incident)
-    if incident.status != Status.RESOLVED:
-        raise InvalidTransition(
-            f"{incident.ref} is {incident.get_status_display().lower()}; only a resolved incident can be reopened."
-        )
+    _ensure(
+        incident,
+        to=Status.ACKNOWLEDGED,
+        allowed_from=[Status.RESOLVED],
+        refusal=f"{incident.ref} is {incident.get_status_display().lower()}; only a resolved incident can be reopened.",
+    )
     previous = {"resolved_at": incident.resolved_at.isoformat(), "resolution_summary": incident.resolution_summary}
     incident.resolved_at = None
     incident.resolution_summary = ""
     incident.resolution_confirmed_by = None
     incident.acknowledged_at = incident.acknowledged_at or now()
-    _move(
-        incident, by=by, to=Status.ACKNOWLEDGED, allowed_from=[Status.RESOLVED], text=reason, reopened=True, **previous
-    )
+    _move(incident, by=by, to=Status.ACKNOWLEDGED, text=reason, reopened=True, **previous)
     return incident
 
 

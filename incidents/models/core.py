@@ -193,7 +193,7 @@ class Incident(models.Model):
 
     @property
     def severity_definition(self) -> str:
-        return SEVERITY_DEFINITIONS[Severity(self.severity)]
+        return Severity(self.severity).definition
 
 
 class TimelineEntry(models.Model):

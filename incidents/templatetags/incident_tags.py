@@ -9,6 +9,8 @@ from django import template
 from django.utils.safestring import mark_safe
 from django.utils.timezone import now
 
+from incidents.people import display_name
+
 register = template.Library()
 
 SEVERITY_CLASSES = {
@@ -154,13 +156,6 @@ def markdown(text: str) -> str:
 
 
 @register.filter
-def get_item(mapping, key):
-    return mapping.get(key) if hasattr(mapping, "get") else None
-
-
-@register.filter
 def person(user, fallback: str = "") -> str:
     """A user's full name, else their username; `fallback` when there is nobody."""
-    if user is None:
-        return fallback
-    return user.get_full_name() or user.get_username()
+    return display_name(user, fallback)

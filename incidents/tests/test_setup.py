@@ -92,6 +92,10 @@ def test_seed_demo_is_idempotent(db, settings, capsys):
     for role in ["reporter", "responder", "manager", "viewer"]:
         assert role in out
     assert set(Incident.objects.values_list("status", flat=True)) >= {"reported", "acknowledged", "mitigated", "closed"}
+    # Moving the history back keeps unset timestamps unset and the order of those that are set.
+    assert not Incident.objects.filter(status="resolved", closed_at__isnull=False).exists()
+    for incident in Incident.objects.filter(status="closed"):
+        assert incident.reported_at <= incident.acknowledged_at <= incident.resolved_at <= incident.closed_at
 
 
 def test_seed_demo_refuses_in_production_unless_forced(db, settings):

@@ -193,10 +193,9 @@ class Command(BaseCommand):
 
     def move_back(self, incident: Incident, *, by: timedelta) -> None:
         """Older demo incidents were handled back then, not just now."""
+        # A timestamp that was never set stays NULL: NULL minus an interval is NULL.
         fields = ["acknowledged_at", "mitigated_at", "resolved_at", "closed_at"]
-        Incident.objects.filter(pk=incident.pk).update(
-            **{f: F(f) - by for f in fields if getattr(Incident.objects.get(pk=incident.pk), f)}
-        )
+        Incident.objects.filter(pk=incident.pk).update(**{f: F(f) - by for f in fields})
         TimelineEntry.objects.filter(incident=incident).exclude(kind=TimelineEntry.Kind.REPORTED).update(
             created_at=F("created_at") - by
         )
