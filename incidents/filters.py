@@ -1,4 +1,4 @@
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import django_filters
 from django import forms
@@ -62,13 +62,15 @@ class IncidentFilter(django_filters.FilterSet):
         return queryset.open() if value else queryset
 
     def on_or_after(self, queryset, name, value):
-        start = timezone.make_aware(datetime.combine(value, time.min))
+        start = _day_start(value)
+        if start is None:  # before the first representable instant: no bound
+            return queryset
         return queryset.filter(reported_at__gte=start)
 
     def on_or_before(self, queryset, name, value):
-        if value >= date.max - timedelta(days=1):
-            return queryset
-        end = timezone.make_aware(datetime.combine(value + timedelta(days=1), time.min))
+        end = _day_start(value + timedelta(days=1)) if value < date.max else None
+        if end is None:  # after the last representable instant: no bound
+            return queryset if value > date.min else queryset.none()
         return queryset.filter(reported_at__lt=end)
 
     def order(self, queryset, name, value):
@@ -78,3 +80,12 @@ class IncidentFilter(django_filters.FilterSet):
         if choice == "severity":
             return queryset.order_by("severity_rank", "-reported_at", "-pk")
         return queryset.order_by("-reported_at", "-pk")
+
+
+def _day_start(day: date) -> datetime | None:
+    """Midnight of `day` in the user's time zone, or None where it has no UTC equivalent
+    (0001-01-01 east of Greenwich, 9999-12-31 west of it)."""
+    try:
+        return timezone.make_aware(datetime.combine(day, time.min)).astimezone(UTC)
+    except OverflowError:
+        return None

@@ -112,6 +112,25 @@ def test_nonsense_filters_never_fail(clients, three, query):
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/Los_Angeles"])
+@pytest.mark.parametrize(
+    "query, shown",
+    [
+        ("reported_after=0001-01-01", 3),
+        ("reported_before=0001-01-01", 0),
+        ("reported_before=9999-12-31", 3),
+        ("reported_after=9999-12-31", 0),
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_in_any_time_zone(clients, three, viewer, zone, query, shown):
+    from incidents.models import Profile
+
+    Profile.objects.create(user=viewer, time_zone=zone)
+    response = clients["viewer"].get(f"{URL}?{query}")
+    assert response.status_code == 200
+    assert len(refs(response)) == shown
+
+
 def test_invalid_filter_shows_its_error(clients, three):
     html = clients["viewer"].get(f"{URL}?severity=apocalyptic").content.decode()
     assert "Select a valid choice" in html
