@@ -132,3 +132,30 @@ def test_timeline_is_append_only_in_the_admin(clients, incident):
     html = clients["manager"].get(f"/admin/incidents/incident/{incident.pk}/change/").content.decode()
     assert "timeline-0-DELETE" not in html
     assert clients["manager"].get("/admin/incidents/timelineentry/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "setup, action, data, message",
+    [
+        ([], "note", {"text": "x" * 20001}, "at most 20000 characters"),
+        ([], "mitigate", {"text": "x" * 20001}, "at most 20000 characters"),
+        ([], "resolve", {"summary": "", "confirmed": "on"}, "This field is required."),
+        ([], "severity", {"severity": ""}, "This field is required."),
+        ([], "lead", {"lead": "not-a-number"}, "Choose one of the listed responders."),
+        (["resolve"], "reopen", {"reason": ""}, "This field is required."),
+        (["resolve"], "reopen", {"reason": "x" * 2001}, "at most 2000 characters"),
+        (["mitigate"], "reactivate", {"reason": "  "}, "This field is required."),
+    ],
+)
+def test_bad_input_to_every_action_form_is_refused_and_changes_nothing(
+    clients, incident, responder, setup, action, data, message
+):
+    if "mitigate" in setup:
+        workflow.mitigate(incident, by=responder)
+    if "resolve" in setup:
+        workflow.resolve(incident, by=responder, summary="Fixed", confirmed=True)
+    before = list(incident.timeline.values_list("pk", flat=True))
+    response = clients["responder"].post(f"/incidents/{incident.ref}/{action}/", data)
+    assert response.status_code == 422
+    assert message in response.content.decode()
+    assert list(incident.timeline.values_list("pk", flat=True)) == before
