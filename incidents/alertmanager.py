@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 Kind = TimelineEntry.Kind
 
-MAX_BODY_BYTES = 1024 * 1024
 # Alerts written into an incident's logs and a timeline entry's text; the panel shows them all.
 LISTED_ALERTS = 20
 UNKNOWN_SERVICE = "Unlabelled alerts"
@@ -162,8 +161,6 @@ def receive(integration: Integration, payload: Payload, raw: dict) -> Outcome:
                 outcome = _apply(integration, payload, alerts, raw)
             except _Retry:
                 raise Contention from None
-        if outcome.changed:
-            Integration.objects.filter(pk=integration.pk).update(last_used_at=now())
     return outcome
 
 

@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from incidents.api.auth import bearer_token
 from incidents.models import Incident, Notification, Severity
 
 # Beacon's own registry: the global one would also carry whatever other libraries register.
@@ -113,8 +114,8 @@ class _Scrape:
 def _authorised(request: HttpRequest) -> bool:
     if not settings.METRICS_TOKEN:
         return True
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), settings.METRICS_TOKEN.encode())
+    token = bearer_token(request) or ""
+    return hmac.compare_digest(token.encode(), settings.METRICS_TOKEN.encode())
 
 
 @never_cache

@@ -8,15 +8,17 @@ outage above all, is 503 with Retry-After.
 
 import logging
 
-from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from incidents import alertmanager
-from incidents.alertmanager import MAX_BODY_BYTES, PayloadError
+from incidents.alertmanager import PayloadError
+from incidents.api.auth import bearer_token
+from incidents.api.errors import MAX_BODY_BYTES, body_refusal, too_large
 from incidents.models import Integration
+from incidents.models.tokens import mark_used
 
 logger = logging.getLogger(__name__)
 
@@ -32,35 +34,19 @@ def _answer(status: int, message: str, **extra) -> JsonResponse:
     return response
 
 
-def _bearer(request: HttpRequest) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
-def _too_large() -> PayloadError:
-    return PayloadError(f"The body is larger than {MAX_BODY_BYTES} bytes (1 MiB).", status=413)
-
-
 def _read_body(request: HttpRequest) -> bytes:
-    declared = request.META.get("CONTENT_LENGTH") or ""
-    if not declared and request.META.get("wsgi.input_terminated"):
-        # A chunked body has no length, and Django's own stream then reads nothing. The server
-        # (gunicorn) has decoded the chunks and marks the input as ending: read it, bounded.
-        stream, chunks, size = request.META["wsgi.input"], [], 0
-        while chunk := stream.read(64 * 1024):
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise _too_large()
-            chunks.append(chunk)
-        return b"".join(chunks)
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        # Django's own limit (DATA_UPLOAD_MAX_MEMORY_SIZE) answers 400; the contract says 413.
-        raise _too_large() from None
-    if len(body) > MAX_BODY_BYTES:
-        raise _too_large()
-    return body
+    if request.META.get("CONTENT_LENGTH") or not request.META.get("wsgi.input_terminated"):
+        # Its Content-Length was checked (body_refusal), and Django reads no further than it.
+        return request.body
+    # A chunked body has no length, and Django's own stream then reads nothing. The server
+    # (gunicorn) has decoded the chunks and marks the input as ending: read it, bounded.
+    stream, chunks, size = request.META["wsgi.input"], [], 0
+    while chunk := stream.read(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadError(too_large(), status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @csrf_exempt
@@ -71,16 +57,12 @@ def alertmanager_webhook(request: HttpRequest) -> JsonResponse:
         response = _answer(405, "Use POST: this is Alertmanager's webhook receiver.")
         response["Allow"] = "POST"
         return response
+    # Before the body is read, and before the database is asked anything.
+    refused = body_refusal(request)
+    if refused:
+        return _answer(*refused)
     try:
-        # Before the body is read, and before the database is asked anything.
-        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
-            raise _too_large()
-    except ValueError:
-        return _answer(400, "The Content-Length header is not a number.")
-    except PayloadError as error:
-        return _answer(error.status, str(error))
-    try:
-        token = _bearer(request)
+        token = bearer_token(request)
         if not token:
             return _answer(401, "Send the integration's token: Authorization: Bearer <token>.")
         integration = Integration.objects.matching(token)
@@ -88,6 +70,7 @@ def alertmanager_webhook(request: HttpRequest) -> JsonResponse:
             return _answer(401, "The token is wrong, or its integration is disabled.")
         if integration.kind != Integration.Kind.ALERTMANAGER:
             return _answer(403, f"The integration “{integration.name}” is not an Alertmanager integration.")
+        mark_used(integration)
         payload, raw = alertmanager.parse(_read_body(request))
         outcome = alertmanager.receive(integration, payload, raw)
     except PayloadError as error:

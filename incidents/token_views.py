@@ -29,9 +29,6 @@ class ApiTokenForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
 
-    def clean_name(self) -> str:
-        return self.cleaned_data["name"].strip()
-
     def clean(self):
         if ApiToken.objects.filter(user=self.user, is_active=True).count() >= MAX_ACTIVE_TOKENS:
             raise forms.ValidationError(f"You have {MAX_ACTIVE_TOKENS} active tokens; revoke one first.")
@@ -42,7 +39,8 @@ class ApiTokenForm(forms.Form):
 @role_required(MANAGE_TOKENS)
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest) -> HttpResponse:
-    form = ApiTokenForm(request.POST or None, user=request.user)
+    # Bound on every POST: an empty one is refused too, not shown as a fresh page.
+    form = ApiTokenForm(request.POST if request.method == "POST" else None, user=request.user)
     if request.method == "POST" and form.is_valid():
         token = ApiToken(user=request.user, name=form.cleaned_data["name"])
         secret = token.set_new_token()

@@ -13,23 +13,18 @@ it (there is no CSRF to protect against, and the API views are CSRF-exempt).
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
-from django.utils.timezone import now
 from ninja.errors import AuthorizationError
 from ninja.security.http import HttpAuthBase
 
 from incidents.models import ApiToken, Integration
+from incidents.models.tokens import mark_used
 
 VIEW = "incidents.view_incident"
 REPORT = "incidents.add_incident"
 RESPOND = "incidents.respond_incident"
-
-# Writing last_used_at on every request would turn each read into a write; once a
-# minute is enough to tell a manager whether a token is still in use.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -70,8 +65,8 @@ def authenticate(token: str | None) -> Caller | None:
         caller = Caller(integration=row) if row else None
     else:
         return None
-    if row is not None and (row.last_used_at is None or row.last_used_at < now() - LAST_USED_RESOLUTION):
-        type(row).objects.filter(pk=row.pk).update(last_used_at=now())
+    if row is not None:
+        mark_used(row)
     return caller
 
 

@@ -27,8 +27,8 @@ from incidents.api.schemas import (
     ValidationErrors,
 )
 from incidents.filters import IncidentFilter
-from incidents.forms import IncidentForm
-from incidents.models import Incident, Service, StatusUpdate
+from incidents.forms import IncidentForm, ResolveForm
+from incidents.models import Incident, StatusUpdate
 
 
 class BeaconAPI(NinjaAPI):
@@ -153,9 +153,6 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
     It is assigned and announced like a web report. The reporter is the token's user,
     or nobody (Beacon itself) for an integration token; the source is `api`.
     """
-    service = Service.objects.filter(slug=payload.service).first()
-    if service is None:
-        raise FieldErrors([("service", f"There is no service with the slug “{payload.service}”.")])
     occurred_at = payload.occurred_at or timezone.now()
     if timezone.is_naive(occurred_at):
         occurred_at = timezone.make_aware(occurred_at, ZoneInfo(settings.TIME_ZONE))
@@ -163,7 +160,7 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
         occurred_at = occurred_at.astimezone(UTC)
     except OverflowError:
         raise FieldErrors([("occurred_at", "This date lies outside the range Beacon can store.")]) from None
-    # The report form's own validation, so the two never drift apart.
+    # The report form's own validation, so the two never drift apart; the API names services by slug.
     form = IncidentForm(
         data={
             "title": payload.title,
@@ -172,9 +169,11 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
             "logs": payload.logs,
             "occurred_at": occurred_at,
             "severity": payload.severity.value,
-            "service": service.pk,
+            "service": payload.service,
         }
     )
+    form.fields["service"].to_field_name = "slug"
+    form.fields["service"].error_messages["invalid_choice"] = f"There is no service with the slug “{payload.service}”."
     if not form.is_valid():
         raise form_errors(form)
     incident = workflow.report(by=request.auth.by, source=Incident.Source.API, **form.cleaned_data)
@@ -215,5 +214,9 @@ def acknowledge(request: HttpRequest, ref: str):
 )
 def resolve(request: HttpRequest, ref: str, payload: ResolveIn):
     """Confirm an open incident resolved: a summary, and `confirmed: true` that users are fine again."""
-    workflow.resolve(_get(ref), by=request.auth.by, summary=payload.summary, confirmed=payload.confirmed)
+    # The resolve form's own validation, as on the incident page.
+    form = ResolveForm(data=payload.model_dump())
+    if not form.is_valid():
+        raise form_errors(form)
+    workflow.resolve(_get(ref), by=request.auth.by, **form.cleaned_data)
     return _full(ref)

@@ -161,25 +161,14 @@ class UpdateIn(Input):
 
 
 class ResolveIn(Input):
-    summary: Text = Field(description="What fixed it, or what workaround is in place.")
+    """Checked further by the resolve form (incidents.forms.ResolveForm), as on the incident page."""
+
+    summary: Text = Field(
+        json_schema_extra={"maxLength": 20000}, description="What fixed it, or what workaround is in place."
+    )
     confirmed: bool = Field(
         description="Must be true: the application works as expected and users are no longer affected."
     )
-
-    @field_validator("summary")
-    @classmethod
-    def not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("A resolution summary is required.")
-        return value
-
-    @field_validator("confirmed")
-    @classmethod
-    def must_confirm(cls, value: bool) -> bool:
-        if not value:
-            raise ValueError("Confirm that the application works as expected and users are no longer affected.")
-        return value
 
 
 class IncidentFilters(Input):

@@ -6,6 +6,7 @@ Only a SHA-256 hash of each token is stored; the token itself is shown once, whe
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -18,6 +19,20 @@ def hash_token(token: str) -> str:
 
 def new_token(prefix: str) -> str:
     return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+# Writing last_used_at at every request would turn each read into a write (and, in the
+# Alertmanager intake, lock the integration's row); once a minute is enough to tell a
+# manager whether a token is still in use.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def mark_used(row: "Integration | ApiToken") -> None:
+    """Note that `row`'s token was just accepted (one UPDATE at most a minute); call it outside transactions."""
+    at = now()
+    if row.last_used_at is None or row.last_used_at < at - LAST_USED_RESOLUTION:
+        type(row).objects.filter(pk=row.pk).update(last_used_at=at)
+        row.last_used_at = at
 
 
 class TokenQuerySet(models.QuerySet):

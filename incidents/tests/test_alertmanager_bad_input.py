@@ -4,6 +4,7 @@
 
 import io
 import json
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -73,6 +74,20 @@ def test_a_good_token_marks_the_integration_used(am, integration):
     am.post(load("firing"))
     integration[0].refresh_from_db()
     assert integration[0].last_used_at is not None
+
+
+def test_payloads_that_change_nothing_mark_the_integration_used_too_at_most_once_a_minute(am, integration):
+    # An Alertmanager with nothing firing but its heartbeat is still in use.
+    heartbeat = load("firing")
+    heartbeat["alerts"][0]["labels"]["alertname"] = "Watchdog"
+    assert am.post(heartbeat).json()["message"] == "Heartbeat received."
+    first = Integration.objects.get().last_used_at
+    assert first is not None
+    am.post(heartbeat)
+    assert Integration.objects.get().last_used_at == first
+    Integration.objects.update(last_used_at=first - timedelta(minutes=5))
+    am.post(heartbeat)
+    assert Integration.objects.get().last_used_at > first
 
 
 # --- the body ----------------------------------------------------------------------------
@@ -166,6 +181,11 @@ def test_it_answers_413_from_content_length_before_reading(am):
         URL, b"{}", content_type="application/json", CONTENT_LENGTH=str(2 * 1024 * 1024), HTTP_AUTHORIZATION="x"
     )
     assert_refused(response, 413)
+
+
+@pytest.mark.parametrize("length", ["many", "1e3", "0x10"])
+def test_it_answers_400_to_a_content_length_that_is_not_a_number(am, length):
+    assert_refused(am.post(load("firing"), CONTENT_LENGTH=length), 400, "Content-Length")
 
 
 def _wsgi_post(body: bytes, token: str, *, chunked: bool):

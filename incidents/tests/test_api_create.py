@@ -138,6 +138,18 @@ def test_several_bad_fields_are_named_together(token):
     assert set(errors(response)) == {"title", "severity", "impact"}
 
 
+def test_an_unknown_service_is_named_with_the_other_bad_fields(token):
+    response = call("post", URL, token, report(service="no-such-service", title="   ", occurred_at="2999-01-01T00:00Z"))
+    assert set(errors(response)) == {"service", "title", "occurred_at"}
+
+
+def test_a_content_length_that_is_not_a_number_is_a_400(token):
+    response = call("post", URL, token, report(), CONTENT_LENGTH="lots")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "The Content-Length header is not a number."}
+    assert not Incident.objects.exists()
+
+
 def test_invalid_json_is_a_400(token):
     response = call("post", URL, token, '{"title": "unterminated')
     assert response.status_code == 400

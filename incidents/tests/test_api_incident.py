@@ -140,6 +140,9 @@ def test_it_resolves_with_a_confirmed_summary(token, incident, responder):
         ({"summary": "Fixed.", "confirmed": False}, "confirmed"),
         ({"summary": " ", "confirmed": True}, "summary"),
         ({"summary": "a\x00", "confirmed": True}, "summary"),
+        ({"summary": "a\udfff", "confirmed": True}, "summary"),
+        # The same limit as the resolve form on the incident page.
+        ({"summary": "x" * 20001, "confirmed": True}, "summary"),
     ],
 )
 def test_resolving_needs_a_summary_and_the_confirmation(token, incident, body, field):

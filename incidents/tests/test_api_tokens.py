@@ -45,6 +45,13 @@ def test_a_token_needs_a_name(clients):
     assert not ApiToken.objects.exists()
 
 
+def test_an_empty_post_is_refused_too(clients):
+    response = clients["viewer"].post(URL, {})
+    assert response.status_code == 422
+    assert "name" in response.context["form"].errors
+    assert not ApiToken.objects.exists()
+
+
 def test_there_is_a_limit_on_active_tokens(clients, viewer):
     for n in range(MAX_ACTIVE_TOKENS):
         personal_token(viewer, name=f"t{n}")

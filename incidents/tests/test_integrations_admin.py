@@ -46,6 +46,25 @@ def test_the_command_can_set_up_the_heartbeat(db):
     assert (heartbeat.window, heartbeat.alertname) == (timedelta(minutes=5), "DMS")
 
 
+def test_what_the_command_is_not_told_about_the_heartbeat_comes_from_the_settings(db, settings):
+    settings.ALERTMANAGER_HEARTBEAT_ALERTNAME = "DeadMansSwitch"
+    settings.ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES = 7
+    call_command("create_integration", "alertmanager", "am1", "--heartbeat-minutes", "5", stdout=StringIO())
+    call_command("create_integration", "alertmanager", "am2", "--heartbeat-alertname", "DMS", stdout=StringIO())
+    assert Heartbeat.objects.get(integration__name="am1").alertname == "DeadMansSwitch"
+    assert Heartbeat.objects.get(integration__name="am2").window == timedelta(minutes=7)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [(["--heartbeat-minutes", "0"], "at least 1"), (["--heartbeat-alertname", "x" * 101], "at most 100")],
+)
+def test_the_command_refuses_a_bad_heartbeat(db, options, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("create_integration", "alertmanager", "am", *options, stdout=StringIO())
+    assert not Integration.objects.exists()
+
+
 def test_the_command_refuses_a_name_in_use(db):
     make_integration(name="am")
     with pytest.raises(CommandError, match="exists already"):

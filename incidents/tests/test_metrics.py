@@ -85,6 +85,8 @@ def test_with_a_token_set_it_needs_the_token(client, db, settings):
     settings.METRICS_TOKEN = "s3cret-metrics"
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Basic s3cret-metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="s3cret-metrics").status_code == 401
     assert "beacon_open_incidents" in scrape(client, HTTP_AUTHORIZATION="Bearer s3cret-metrics")
 
 

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -20,7 +21,11 @@ class Command(BaseCommand):
             help="Expect the Watchdog heartbeat at least this often (default: watched from the first "
             "heartbeat on, with ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES).",
         )
-        parser.add_argument("--heartbeat-alertname", default="", help="The heartbeat alert's name (Watchdog).")
+        parser.add_argument(
+            "--heartbeat-alertname",
+            default="",
+            help="The heartbeat alert's name (default: ALERTMANAGER_HEARTBEAT_ALERTNAME, Watchdog).",
+        )
 
     def handle(self, *args, kind, name, heartbeat_minutes, heartbeat_alertname, **options):
         name = name.strip()
@@ -30,17 +35,20 @@ class Command(BaseCommand):
             raise CommandError(f"An integration named “{name}” exists already; rotate its token in the admin.")
         if heartbeat_minutes is not None and heartbeat_minutes < 1:
             raise CommandError("--heartbeat-minutes must be at least 1.")
+        heartbeat_alertname = heartbeat_alertname.strip()
+        if len(heartbeat_alertname) > Heartbeat._meta.get_field("alertname").max_length:
+            raise CommandError("--heartbeat-alertname must be at most 100 characters.")
         with transaction.atomic():
             integration = Integration(name=name, kind=kind)
             token = integration.set_new_token()
             integration.save()
             if heartbeat_minutes or heartbeat_alertname:
-                heartbeat = Heartbeat(integration=integration)
-                if heartbeat_minutes:
-                    heartbeat.window = timedelta(minutes=heartbeat_minutes)
-                if heartbeat_alertname:
-                    heartbeat.alertname = heartbeat_alertname
-                heartbeat.save()
+                # What is not given is what the first heartbeat would start with (heartbeat.beat).
+                Heartbeat.objects.create(
+                    integration=integration,
+                    alertname=heartbeat_alertname or settings.ALERTMANAGER_HEARTBEAT_ALERTNAME,
+                    window=timedelta(minutes=heartbeat_minutes or settings.ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES),
+                )
         self.stdout.write(f"Created the {integration.get_kind_display()} integration “{name}”.")
         self.stdout.write("Its token follows; it is shown only now (Beacon keeps only a hash of it).")
         self.stdout.write(token)
