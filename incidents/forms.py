@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from incidents.models import SEVERITY_DEFINITIONS, Incident, Service, Severity
-from incidents.people import display_name
+from incidents.people import display_name, responders
 
 # Clocks drift: a report typed "now" on a laptop a little ahead is not "in the future".
 FUTURE_TOLERANCE = timedelta(minutes=2)
@@ -147,16 +147,6 @@ class LeadForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["lead"].queryset = responders()
-
-
-def responders():
-    User = get_user_model()
-    return (
-        User.objects.filter(is_active=True)
-        .filter(groups__permissions__codename="respond_incident")
-        .distinct()
-        .order_by("first_name", "username")
-    )
 
 
 @cache

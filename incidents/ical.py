@@ -6,9 +6,11 @@ text, lines folded at 75 octets and CRLF line endings (RFC 5545 3.1, 3.3.11, 3.3
 
 import datetime as dt
 import hashlib
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from incidents.models import Rotation
 from incidents.oncall import Shift
 
 PRODID = "-//Beacon//On-call shifts//EN"
@@ -45,9 +47,9 @@ def utc_stamp(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def calendar(*, name: str, events: list[tuple[str, Shift, str]], stamp: dt.datetime) -> str:
-    """The feed: `events` are (rotation name, shift, description) in time order; `stamp` is DTSTAMP."""
-    domain = settings.SITE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "beacon"
+def calendar(*, name: str, events: list[tuple[Rotation, Shift, str]], stamp: dt.datetime) -> str:
+    """The feed: `events` are (rotation, shift, description) in time order; `stamp` is DTSTAMP."""
+    domain = urlsplit(settings.SITE_URL).hostname or "beacon"
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -58,8 +60,9 @@ def calendar(*, name: str, events: list[tuple[str, Shift, str]], stamp: dt.datet
         "X-PUBLISHED-TTL:PT1H",
     ]
     for rotation, shift, description in events:
-        # Stable per (rotation, person, start): a calendar app updates the event, not duplicates it.
-        seed = f"{rotation}|{shift.user.pk}|{utc_stamp(shift.start)}".encode()
+        # Stable per (rotation, person, start), renames included: a calendar app updates the
+        # event, not duplicates it.
+        seed = f"{rotation.pk}|{shift.user.pk}|{utc_stamp(shift.start)}".encode()
         uid = hashlib.sha256(seed).hexdigest()[:32]
         lines += [
             "BEGIN:VEVENT",
@@ -67,7 +70,7 @@ def calendar(*, name: str, events: list[tuple[str, Shift, str]], stamp: dt.datet
             f"DTSTAMP:{utc_stamp(stamp)}",
             f"DTSTART:{utc_stamp(shift.start)}",
             f"DTEND:{utc_stamp(shift.end)}",
-            f"SUMMARY:{escape(f'On call: {rotation}' + (' (override)' if shift.override else ''))}",
+            f"SUMMARY:{escape(f'On call: {rotation.name}' + (' (override)' if shift.override else ''))}",
             f"DESCRIPTION:{escape(description)}",
             "TRANSP:OPAQUE",
             "END:VEVENT",

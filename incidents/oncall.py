@@ -263,10 +263,3 @@ class Schedule:
             if _key(member) not in skip:
                 return member
         return None
-
-
-def shift_covering(shifts: Iterable[Shift], at: dt.datetime) -> Shift | None:
-    for shift in shifts:
-        if shift.start <= at < shift.end:
-            return shift
-    return None

@@ -11,7 +11,7 @@ from django.utils import timezone
 from incidents.forms import LocalDateTimeInput
 from incidents.models import Override, Rotation, Service
 from incidents.models.oncall import MAX_SHIFT_HOURS
-from incidents.paging import responders
+from incidents.people import responders
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 

@@ -23,6 +23,7 @@ from incidents import ical, paging
 from incidents.access import role_required
 from incidents.models import Incident, Override, Profile, Rotation, RotationMember, Service
 from incidents.oncall_forms import OverrideForm, RotationForm
+from incidents.people import display_name
 
 VIEW = "incidents.view_rotation"
 CALENDAR_DAYS = 28
@@ -162,7 +163,7 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
     open_incidents = Incident.objects.open().filter(service=service).select_related("lead")
     context = {
         "service": service,
-        "on_call": paging.Directory().for_service(service.pk),
+        "on_call": paging.on_call_for_service(service),
         "open_count": open_incidents.count(),
         "open_incidents": list(open_incidents.order_by("severity_rank", "reported_at", "pk")[:20]),
     }
@@ -187,9 +188,9 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     at = timezone.now()
     shifts = paging.shifts_of_user(user, start=at - dt.timedelta(days=1), end=at + dt.timedelta(days=FEED_DAYS))
     events = [
-        (rotation.name, shift, f"You are on call for {rotation.name}.") for rotation, shift in shifts if shift.end > at
+        (rotation, shift, f"You are on call for {rotation.name}.") for rotation, shift in shifts if shift.end > at
     ]
-    name = f"Beacon on call: {user.get_full_name() or user.get_username()}"
+    name = f"Beacon on call: {display_name(user)}"
     body = ical.calendar(name=name, events=events, stamp=at)
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="beacon-oncall.ics"'

@@ -7,8 +7,8 @@ incident row locked, in the transaction of the change that causes it:
 * ``kind=escalation`` — nobody acknowledged in time, so someone else is told (step ≥ 1).
 
 Both carry ``data = {"user_id": <paged user>, "step": n, "reason": "...", "level": ...}``.
-The notification system turns them into messages: it asks `page_recipients(entry)` whom
-to tell. Nothing here sends anything.
+`page` queues the paged person's email and Slack message in the same transaction
+(`notifications.queue_page`); the outbox delivers them. Nothing here sends anything.
 
 Escalations and handoff summaries run as django-tasks delayed tasks (``run_after``),
 enqueued when the transaction commits. Each task re-reads the state under a row lock when
@@ -42,6 +42,7 @@ from incidents.models import (
     Status,
     TimelineEntry,
 )
+from incidents.people import display_name
 
 logger = logging.getLogger(__name__)
 Kind = TimelineEntry.Kind
@@ -78,14 +79,16 @@ def schedule_of(rotation: Rotation) -> oncall.Schedule:
 def rotations_for_schedules(*, since: dt.datetime | None = None):
     """Rotations with everything a schedule needs: four queries, however many rotations and members.
 
-    Overrides that ended before `since` change nothing from then on and are left out.
+    Overrides that ended before `since` change nothing from then on and are left out. People
+    come with their profile, so paging one of them needs no further query (`slack_member_id`).
     """
-    overrides = Override.objects.select_related("user", "covered_user").order_by("start", "pk")
+    overrides = Override.objects.select_related("user__profile", "covered_user").order_by("start", "pk")
     if since is not None:
         overrides = overrides.filter(end__gt=since - HORIZON)
+    members = RotationMember.objects.select_related("user__profile").order_by("position")
     return Rotation.objects.prefetch_related(
         "services",
-        Prefetch("memberships", queryset=RotationMember.objects.select_related("user").order_by("position")),
+        Prefetch("memberships", queryset=members),
         Prefetch("overrides", queryset=overrides),
     ).order_by("name", "pk")
 
@@ -152,7 +155,11 @@ class Directory:
 
 
 def on_call_for_service(service: Service, *, at: dt.datetime | None = None) -> OnCall | None:
-    return Directory(at=at).for_service(service.pk)
+    """Who answers for one service (assignment, escalation, the service page): only its own
+    rotations and the default are loaded, not every rotation (still four queries)."""
+    at = at or now()
+    rotations = rotations_for_schedules(since=at).filter(Q(services=service) | Q(is_default=True)).distinct()
+    return Directory(at=at, schedules=[schedule_of(r) for r in rotations]).for_service(service.pk)
 
 
 def service_board(*, at: dt.datetime | None = None) -> list[tuple[Service, OnCall | None]]:
@@ -199,27 +206,10 @@ def slack_member_id(user) -> str:
 # --- paging ---------------------------------------------------------------------------
 
 
-def page_recipients(entry: TimelineEntry) -> list:
-    """Whom a timeline entry pages: the one user named by a PAGE or ESCALATION entry.
-
-    The notification listener calls this for every new entry (inside its transaction) and
-    sends each returned user an email, and a Slack direct message when `slack_member_id(user)`
-    is set. Any other kind of entry, a missing or deactivated user: an empty list.
-    """
-    if entry.kind not in PAGE_KINDS:
-        return []
-    user_id = entry.data.get("user_id")
-    if not isinstance(user_id, int):
-        return []
-    return list(get_user_model().objects.filter(pk=user_id, is_active=True).select_related("profile"))
-
-
-def _name(user) -> str:
-    return user.get_full_name() or user.get_username()
-
-
 def page(incident: Incident, user, *, step: int, reason: str, kind: str = Kind.PAGE, **extra) -> TimelineEntry:
-    """Record that `user` is paged about `incident` (the incident must be locked by the caller)."""
+    """Record that `user` is paged about `incident` and tell them at once, in this transaction:
+    an email, and Slack with their member id (a deactivated user is told nothing). The incident
+    must be locked by the caller."""
     from incidents import notifications
 
     verb = "Paged" if kind == Kind.PAGE else f"Escalation {step}: paged"
@@ -227,15 +217,14 @@ def page(incident: Incident, user, *, step: int, reason: str, kind: str = Kind.P
         incident,
         by=None,
         kind=kind,
-        text=f"{verb} {_name(user)} — {reason}",
+        text=f"{verb} {display_name(user)} — {reason}",
         user_id=user.pk,
         step=step,
         reason=reason,
         **extra,
     )
-    # Told at once, in this transaction: an email, and Slack with their member id.
-    for recipient in page_recipients(entry):
-        notifications.queue_page(entry, recipient, slack_member_id=slack_member_id(recipient))
+    if user.is_active:
+        notifications.queue_page(entry, user, slack_member_id=slack_member_id(user))
     return entry
 
 
@@ -368,10 +357,11 @@ def escalation_step(incident_id: int, step: int, *, at: dt.datetime | None = Non
                 targets, level = [candidate], "next"
                 reason = f"next in {answer.rotation.name}; not acknowledged"
     if not targets and "managers" not in levels:
-        targets = [m for m in managers() if m.pk not in paged] or list(managers())
+        everyone = list(managers())
+        targets = [m for m in everyone if m.pk not in paged] or everyone
         level, reason = "managers", "managers; not acknowledged"
     if not targets:
-        targets = list(User.objects.filter(pk__in=paged, is_active=True).order_by("pk"))
+        targets = list(User.objects.filter(pk__in=paged, is_active=True).order_by("pk").select_related("profile"))
         level, reason = "repeat", "still not acknowledged"
     if not targets:
         workflow.record(
@@ -394,16 +384,19 @@ def rearm() -> tuple[int, int]:
     For after a lost task (a killed worker leaves its task RUNNING for ever; RELIABILITY.md 5.1)
     or a restore. Safe to run any time: a step or handoff already done is not done again.
     """
+    at = now()
     urgent = [s for s, minutes in settings.ONCALL_ESCALATION_MINUTES.items() if minutes]
+    pages = TimelineEntry.objects.filter(kind__in=PAGE_KINDS).order_by("created_at", "pk")
+    unacknowledged = Incident.objects.filter(status=Status.REPORTED, severity__in=urgent).prefetch_related(
+        Prefetch("timeline", queryset=pages, to_attr="page_entries")
+    )
     incidents = 0
-    for incident in Incident.objects.filter(status=Status.REPORTED, severity__in=urgent).order_by("pk"):
-        pages = incident.timeline.filter(kind__in=PAGE_KINDS).order_by("created_at", "pk")
-        steps = [p.data.get("step") for p in pages if p.kind == Kind.ESCALATION]
-        last = pages.last()
-        after = last.created_at if last and steps else incident.reported_at
+    for incident in unacknowledged.order_by("pk"):
+        steps = [p.data.get("step") for p in incident.page_entries if p.kind == Kind.ESCALATION]
+        after = incident.page_entries[-1].created_at if steps else incident.reported_at
         step = max([s for s in steps if isinstance(s, int)], default=0) + 1
         incidents += schedule_escalation(incident, step=step, after=after) is not None
-    rotations = sum(schedule_next_handoff(r) is not None for r in Rotation.objects.all())
+    rotations = sum(_schedule_handoff(s, after=at) is not None for s in load_schedules(at=at))
     return incidents, rotations
 
 
@@ -423,13 +416,17 @@ def handoff_summary(rotation: Rotation, *, incoming, at: dt.datetime) -> tuple[o
     local = at.astimezone(rotation.zoneinfo)
     count = len(shown)
     subject = f"You are on call for {rotation.name}: {count if count < 50 else '50+'} open incident(s)"
-    lines = [f"Hello {_name(incoming)},", "", f"You are on call for {rotation.name} from {local:%Y-%m-%d %H:%M %Z}."]
+    lines = [
+        f"Hello {display_name(incoming)},",
+        "",
+        f"You are on call for {rotation.name} from {local:%Y-%m-%d %H:%M %Z}.",
+    ]
     if not shown:
         lines.append("There are no open incidents. All quiet.")
     else:
         lines += ["", "Open incidents you inherit:", ""]
         for incident in shown:
-            lead = _name(incident.lead) if incident.lead else "no lead"
+            lead = display_name(incident.lead, "no lead")
             url = settings.SITE_URL + reverse("incidents:detail", kwargs={"ref": incident.ref})
             lines.append(
                 f"- {incident.ref} [{incident.get_severity_display()}, {incident.get_status_display()}, {lead}] "
@@ -453,11 +450,6 @@ def send_handoff_summary(recipient, subject: str, text: str, *, key: str) -> Non
     )
 
 
-def next_handoff(schedule: oncall.Schedule, *, after: dt.datetime) -> oncall.Handoff | None:
-    found = schedule.handoffs(after, after + HORIZON)
-    return found[0] if found else None
-
-
 def schedule_next_handoff(rotation: Rotation, *, after: dt.datetime | None = None) -> dt.datetime | None:
     """Enqueue the handoff task for the rotation's next handoff after `after`, on commit.
 
@@ -466,10 +458,15 @@ def schedule_next_handoff(rotation: Rotation, *, after: dt.datetime | None = Non
     """
     after = after or now()
     rotation = rotations_for_schedules(since=after).get(pk=rotation.pk)
-    upcoming = next_handoff(schedule_of(rotation), after=after)
-    if upcoming is None:
+    return _schedule_handoff(schedule_of(rotation), after=after)
+
+
+def _schedule_handoff(schedule: oncall.Schedule, *, after: dt.datetime) -> dt.datetime | None:
+    found = schedule.handoffs(after, after + HORIZON)
+    if not found:
         return None
-    transaction.on_commit(partial(_enqueue_later, handoff, upcoming.at, rotation.pk, upcoming.at.isoformat()))
+    upcoming = found[0]
+    transaction.on_commit(partial(_enqueue_later, handoff, upcoming.at, schedule.source.pk, upcoming.at.isoformat()))
     return upcoming.at
 
 
@@ -502,12 +499,6 @@ def run_handoff(rotation_id: int, at: dt.datetime) -> str:
     except IntegrityError:
         return "done"
     send_handoff_summary(recipient, subject, text, key=f"handoff:{rotation.pk}:{at.isoformat()}")
-    schedule_next_handoff(rotation, after=at)
+    # The schedule just loaded is the one in force: no need to load the rotation again.
+    _schedule_handoff(schedule, after=at)
     return "sent"
-
-
-def responders():
-    """Active users who may lead incidents: whom a rotation or an override may name."""
-    User = get_user_model()
-    perm = Q(groups__permissions__codename="respond_incident") | Q(user_permissions__codename="respond_incident")
-    return User.objects.filter(Q(is_active=True) & (perm | Q(is_superuser=True))).distinct().order_by("username")

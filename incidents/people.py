@@ -1,4 +1,7 @@
-"""How Beacon names people, everywhere: timeline entries, forms, pages and emails."""
+"""People in Beacon: how they are named everywhere, and who may lead an incident."""
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q
 
 
 def display_name(user, fallback: str = "") -> str:
@@ -6,3 +9,15 @@ def display_name(user, fallback: str = "") -> str:
     if user is None:
         return fallback
     return user.get_full_name() or user.get_username()
+
+
+def responders():
+    """Active users who may lead incidents (workflow.set_lead's rule, as a queryset): whom the
+    lead field, a rotation or an override may name."""
+    perm = Q(groups__permissions__codename="respond_incident") | Q(user_permissions__codename="respond_incident")
+    return (
+        get_user_model()
+        .objects.filter(Q(is_active=True) & (perm | Q(is_superuser=True)))
+        .distinct()
+        .order_by("first_name", "username")
+    )

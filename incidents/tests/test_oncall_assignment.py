@@ -6,7 +6,7 @@ import pytest
 import time_machine
 
 from incidents import paging, workflow
-from incidents.models import Incident, TimelineEntry
+from incidents.models import Incident, Notification, Profile, TimelineEntry
 from incidents.tests.factories import ServiceFactory, make_incident
 from incidents.tests.oncall_data import make_override, make_rotation
 
@@ -38,6 +38,13 @@ def kinds(incident) -> list[str]:
     return list(incident.timeline.order_by("pk").values_list("kind", flat=True))
 
 
+def pages_sent(incident) -> list[tuple[str, str, object]]:
+    """(event key, channel, user) of every "you are paged" message queued about the incident
+    (notifications.queue_page: an email to the person, a Slack mention of them)."""
+    rows = Notification.objects.filter(incident=incident, reason__in=["direct", "paged"]).order_by("pk")
+    return [(row.event_key, row.channel, row.user) for row in rows]
+
+
 @time_machine.travel(NOON, tick=False)
 def test_form_report_assigns_the_on_call_engineer_and_pages_them(clients, checkout, rotation, other_responder):
     response = clients["reporter"].post(
@@ -56,8 +63,8 @@ def test_form_report_assigns_the_on_call_engineer_and_pages_them(clients, checko
         "step": 0,
         "reason": "on call for Checkout (Checkout primary)",
     }
-    assert paging.page_recipients(page) == [other_responder]
-    assert paging.page_recipients(lead_change) == []
+    # The page entry, and only it, tells the on-call engineer: one email (no Slack id set).
+    assert pages_sent(incident) == [(f"entry:{page.pk}", "email", other_responder)]
 
 
 @time_machine.travel(NOON, tick=False)
@@ -123,20 +130,18 @@ def test_a_member_who_may_not_respond_is_not_made_lead(reporter, viewer, checkou
     assert incident.lead is None and kinds(incident) == [Kind.REPORTED]
 
 
-def test_page_recipients_skips_deactivated_users_and_bad_data(reporter, checkout, rotation, other_responder):
-    with time_machine.travel(NOON, tick=False):
-        incident = make_incident(by=reporter, service=checkout)
-    page = incident.timeline.get(kind=Kind.PAGE)
+def test_a_deactivated_user_is_recorded_as_paged_but_told_nothing(settings, reporter, checkout, other_responder):
+    settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:9/services/T/B/X"
+    Profile.objects.create(user=other_responder, slack_member_id="U024BE7LH")
+    incident = make_incident(by=reporter, service=checkout)  # no rotation: nobody paged yet
     other_responder.is_active = False
     other_responder.save()
-    assert paging.page_recipients(page) == []
-    page.data["user_id"] = "1"
-    assert paging.page_recipients(page) == []
+    entry = paging.page(incident, other_responder, step=0, reason="on call")
+    assert entry.data["user_id"] == other_responder.pk
+    assert pages_sent(incident) == []
 
 
 def test_slack_member_id_is_read_from_the_profile(responder):
-    from incidents.models import Profile
-
     assert paging.slack_member_id(responder) == ""
     Profile.objects.create(user=responder, slack_member_id="U024BE7LH")
     responder.refresh_from_db()

@@ -10,10 +10,11 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.db import transaction
+from django_tasks import task_backends
 from django_tasks_db.models import DBTaskResult
 
 from incidents import paging, workflow
-from incidents.models import TimelineEntry
+from incidents.models import Notification, TimelineEntry
 from incidents.tests.factories import ServiceFactory, make_incident
 from incidents.tests.oncall_data import make_rotation
 
@@ -69,7 +70,9 @@ def test_each_step_pages_next_person_then_managers_then_everyone_up_to_the_limit
     entry = urgent.timeline.filter(kind=Kind.ESCALATION).first()
     assert entry.author is None
     assert entry.text == "Escalation 1: paged Rob Responder — next in Checkout primary; not acknowledged after 5 min"
-    assert paging.page_recipients(entry) == [responder]
+    assert [(n.channel, n.user) for n in Notification.objects.filter(event_key=f"entry:{entry.pk}")] == [
+        ("email", responder)
+    ]
 
 
 def test_acknowledgement_stops_escalation(urgent, other_responder):
@@ -151,12 +154,28 @@ def test_report_schedules_step_one_after_the_severity_delay(
     assert DBTaskResult.objects.filter(queue_name="escalations").count() == 2
 
 
-def test_a_rolled_back_report_schedules_nothing(settings, reporter, checkout, rotation):
-    settings.TASKS = DB_TASKS
-    with pytest.raises(RuntimeError), transaction.atomic():
-        make_incident(by=reporter, service=checkout, severity="critical")
-        raise RuntimeError("the request failed after the report")
-    assert queued() == []
+def test_a_rolled_back_report_schedules_nothing(
+    settings, reporter, checkout, rotation, django_capture_on_commit_callbacks
+):
+    # An in-memory backend keeps what was enqueued whatever the database does: only enqueueing
+    # on commit keeps a rolled-back report from paging anyone later.
+    settings.TASKS = {
+        **DB_TASKS,
+        "default": {**DB_TASKS["default"], "BACKEND": "django_tasks.backends.dummy.DummyBackend"},
+    }
+    backend = task_backends["default"]
+
+    def escalations_queued():
+        return [r.args for r in backend.results if r.task.name == "escalate"]
+
+    with time_machine.travel(NOON, tick=False), django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            make_incident(by=reporter, service=checkout, severity="critical")
+            raise RuntimeError("the request failed after the report")
+    assert escalations_queued() == []
+    with time_machine.travel(NOON, tick=False), django_capture_on_commit_callbacks(execute=True):
+        incident = make_incident(by=reporter, service=checkout, severity="critical")
+    assert escalations_queued() == [[incident.pk, 1]]
 
 
 def test_raising_severity_of_an_unacknowledged_incident_starts_escalating(
@@ -210,6 +229,21 @@ def test_escalation_runs_in_the_db_worker_when_due_and_stops_on_acknowledgement(
         done = DBTaskResult.objects.filter(task_path="incidents.paging.escalate").order_by("run_after").last()
         assert (done.status, done.return_value) == ("SUCCESSFUL", "acknowledged")
         assert DBTaskResult.objects.filter(task_path="incidents.paging.escalate", status="READY").count() == 0
+
+
+def test_rearm_costs_the_same_for_many_incidents_and_rotations(
+    urgent, reporter, responder, manager, checkout, django_assert_max_num_queries
+):
+    for i in range(5):
+        make_rotation(f"R{i}", members=[responder, manager], services=[ServiceFactory(name=f"S{i}")])
+    with time_machine.travel(NOON, tick=False):
+        for _ in range(5):
+            make_incident(by=reporter, service=checkout, severity="high")
+    with time_machine.travel(at(5), tick=False):
+        paging.escalation_step(urgent.pk, 1)
+    # Incidents and their pages (2), rotations with services, members and overrides (4).
+    with time_machine.travel(at(6), tick=False), django_assert_max_num_queries(6):
+        assert paging.rearm() == (6, 6)
 
 
 def test_rearm_schedules_the_next_step_of_each_unacknowledged_urgent_incident(

@@ -118,6 +118,13 @@ def test_manager_creates_and_edits_a_rotation(clients, checkout, responder, othe
         ({"shift_kind": "hours", "shift_hours": ""}, "shift_hours", "Say how many hours one shift lasts."),
         ({"shift_kind": "hours", "shift_hours": "1000"}, "shift_hours", "between 1 and 672 hours"),
         ({"services": []}, "services", "or make it the default"),
+        ({"services": ["999999"]}, "services", "999999 is not one of the available choices"),
+        ({"name": "x" * 101}, "name", "at most 100 characters"),
+        ({"members": "\n".join(f"p{i}" for i in range(101))}, "members", "at most 100 members"),
+        ({"members": "rob;ola"}, "members", "Not an active responder: rob;ola."),
+        ({"shift_kind": "hours", "shift_hours": "0"}, "shift_hours", "Say how many hours one shift lasts."),
+        ({"shift_kind": "hours", "shift_hours": "twelve"}, "shift_hours", "Enter a whole number."),
+        ({"handoff_time": ""}, "handoff_time", "This field is required."),
     ],
 )
 def test_bad_rotation_input_is_refused_with_a_clear_message(clients, checkout, viewer, change, field, message):
@@ -127,6 +134,23 @@ def test_bad_rotation_input_is_refused_with_a_clear_message(clients, checkout, v
     assert response.status_code == 422
     assert any(message in error for error in response.context["form"].errors[field]), response.context["form"].errors
     assert not Rotation.objects.exists()
+
+
+def test_a_second_rotation_of_the_same_name_is_refused(clients, checkout, responder):
+    make_rotation("Search", members=[responder], services=[checkout])
+    response = clients["manager"].post("/oncall/rotations/new/", rotation_post(services=[checkout.pk]))
+    assert response.status_code == 422
+    assert response.context["form"].errors["name"] == ["Rotation with this Name already exists."]
+    assert Rotation.objects.count() == 1
+
+
+def test_unknown_rotations_and_overrides_are_404_and_removing_needs_a_post(clients, rotation, manager):
+    assert clients["manager"].get(f"/oncall/rotations/{rotation.pk + 1}/edit/").status_code == 404
+    assert clients["manager"].get(f"/oncall/rotations/{rotation.pk + 1}/overrides/new/").status_code == 404
+    assert clients["manager"].post("/oncall/overrides/999999/delete/").status_code == 404
+    override = make_override(rotation, manager, NOON, NOON + dt.timedelta(hours=1))
+    assert clients["manager"].get(f"/oncall/overrides/{override.pk}/delete/").status_code == 405
+    assert Override.objects.filter(pk=override.pk).exists()
 
 
 def test_only_one_default_rotation(clients, manager):
@@ -163,12 +187,18 @@ def test_manager_adds_and_removes_an_override(clients, rotation, manager, respon
         ({"user": "999999"}, "user", "Choose an active responder."),
         ({"user": "VIEWER"}, "user", "Choose an active responder."),
         ({"covered_user": "MANAGER"}, "covered_user", "Choose a member of this rotation."),
+        ({"user": "ROB", "covered_user": "ROB"}, "covered_user", "Someone cannot cover for themselves."),
+        ({"user": ""}, "user", "This field is required."),
+        ({"end": ""}, "end", "This field is required."),
+        ({"start": "2026-02-30 09:00"}, "start", "Enter a date and time like"),
+        ({"reason": "x" * 201}, "reason", "at most 200 characters"),
     ],
 )
-def test_bad_override_input_is_refused(clients, rotation, manager, viewer, frozen, change, field, message):
+def test_bad_override_input_is_refused(clients, rotation, manager, viewer, responder, frozen, change, field, message):
     data = {"user": manager.pk, "covered_user": "", "start": "2026-01-15 09:00", "end": "2026-01-15 17:00"}
     data.update(change)
-    data = {k: {"VIEWER": viewer.pk, "MANAGER": manager.pk}.get(v, v) for k, v in data.items()}
+    people = {"VIEWER": viewer.pk, "MANAGER": manager.pk, "ROB": responder.pk}
+    data = {k: people.get(v, v) for k, v in data.items()}
     response = clients["manager"].post(f"/oncall/rotations/{rotation.pk}/overrides/new/", data)
     assert response.status_code == 422
     assert any(message in e for e in response.context["form"].errors[field]), response.context["form"].errors
@@ -314,6 +344,13 @@ def test_feed_is_valid_icalendar_with_the_users_shifts(client, checkout, respond
     assert all(e.decoded("DTEND") - e.decoded("DTSTART") == dt.timedelta(days=7) for e in events)
     assert len(starts) == 4 and len({str(e["UID"]) for e in events}) == 4
     assert all(e.decoded("DTSTAMP") == NOON for e in events)
+
+    # Renaming the rotation keeps each event's UID: calendar apps update the events, not duplicate them.
+    rotation.name = "Checkout primary"
+    rotation.save()
+    renamed = icalendar.Calendar.from_ical(client.get(f"/oncall/calendar/{token}.ics").content).walk("VEVENT")
+    assert [str(e["UID"]) for e in renamed] == [str(e["UID"]) for e in events]
+    assert str(renamed[0]["SUMMARY"]) == "On call: Checkout primary"
 
 
 def test_feed_shows_a_covering_override_and_hides_the_covered_time(client, checkout, rotation, manager, frozen):
