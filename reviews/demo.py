@@ -6,9 +6,9 @@ from datetime import timedelta
 from django.utils.timezone import localdate
 
 from incidents import workflow
-from incidents.models import Incident, Status
+from incidents.models import Incident, Severity, Status
 from reviews import lifecycle
-from reviews.models import ActionItem, Review
+from reviews.models import ActionItem
 
 SECTIONS = {
     "root_cause": "A configuration change lowered the payment provider's connection pool to 2, so card "
@@ -24,7 +24,7 @@ SECTIONS = {
 def seed(sender, *, users, **kwargs) -> None:
     responder, manager = users["Responder"], users["Manager"]
     candidates = Incident.objects.filter(
-        status=Status.RESOLVED, severity__in=["critical", "high"], review__isnull=True
+        status=Status.RESOLVED, severity__in=[Severity.CRITICAL, Severity.HIGH], review__isnull=True
     ).order_by("-resolved_at")[:2]
     for incident in candidates:
         review = lifecycle.start(incident, by=responder)
@@ -46,6 +46,6 @@ def seed(sender, *, users, **kwargs) -> None:
             priority=ActionItem.Priority.MEDIUM,
             due_date=localdate() - timedelta(days=3),  # one overdue item, as in real life
         )
-        lifecycle.submit(review, by=responder)
-        lifecycle.publish(Review.objects.get(pk=review.pk), by=manager)
+        review = lifecycle.submit(review, by=responder)
+        lifecycle.publish(review, by=manager)
         workflow.close(incident, by=manager)

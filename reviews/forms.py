@@ -6,6 +6,7 @@ from django.core.validators import MaxLengthValidator, URLValidator
 from django.utils.timezone import localdate
 
 from incidents.models import REF_RE
+from incidents.people import display_name
 from reviews.models import SECTION_FIELDS, ActionItem, Review
 
 DAMAGED = "This form is damaged or out of date (a hidden field is wrong). Open the page again."
@@ -75,7 +76,7 @@ def owner_choices():
 
 class UserChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, user) -> str:
-        return user.get_full_name() or user.get_username()
+        return display_name(user)
 
 
 class ActionItemForm(forms.ModelForm):

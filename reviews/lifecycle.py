@@ -232,13 +232,17 @@ def add_action_item(
 
 @transaction.atomic
 def edit_action_item(item: ActionItem, *, by, **fields) -> ActionItem:
-    """Change an item's title, owner, type, priority, due date or tracker link (authors)."""
+    """Change an item's title, owner, type, priority, due date or tracker link (authors).
+
+    An emptied due date defaults from the priority, as in `add_action_item`.
+    """
     _require(by, WRITE)
     item = ActionItem.objects.select_for_update().get(pk=item.pk)
     old_owner, old_due = item.owner_id, item.due_date
     for field in ["title", "owner", "type", "priority", "due_date", "tracker_url"]:
         if field in fields:
             setattr(item, field, fields[field])
+    item.due_date = item.due_date or default_due_date(item.priority)
     item.save()
     if item.due_date != old_due or item.owner_id != old_owner:
         reminders.schedule(item)

@@ -31,7 +31,9 @@ SECTION_FIELDS = [name for name, _ in SECTIONS]
 
 class ReviewQuerySet(models.QuerySet):
     def for_list(self):
-        return self.select_related("incident", "incident__service", "approver")
+        # The list shows the root cause only: the other sections (up to 50,000 characters each) stay in the database.
+        unshown = [name for name in SECTION_FIELDS if name != "root_cause"]
+        return self.select_related("incident", "incident__service").defer(*unshown, "public_summary")
 
     def published(self):
         return self.filter(state=Review.State.PUBLISHED)

@@ -2,46 +2,37 @@
 
 These functions decide the recipients and the text and return `Message`s; `queue`
 writes one Notification row per message (incidents' outbox) in the same transaction as
-the change, and the outbox delivers them with its retries.
+the change, and the outbox delivers them with its retries. Whether a person takes email
+at all (active, an address, email not turned off) is `queue_direct`'s decision, not ours.
 """
 
-import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import models
 from django.urls import reverse
 
+from incidents.models import Subscription
+from incidents.notifications import clean_header, queue_direct
 from reviews.models import ActionItem, Review
 
-log = logging.getLogger(__name__)
+# Subjects are one header line (a newline would make the message unsendable), and short.
+SUBJECT_MAX = 150
 
 
 @dataclass(frozen=True)
 class Message:
     """One email to write to the outbox: recipient user, subject, body, and a key that makes a resend harmless."""
 
-    to: object  # a User with an email address
+    to: object  # a User; queue_direct skips those who take no email
     subject: str
     body: str
     idempotency_key: str
-    extra: dict = field(default_factory=dict)
-
-
-def _wants_email(user) -> bool:
-    if not user.is_active or not user.email:
-        return False
-    profile = getattr(user, "profile", None)
-    return profile is None or profile.email_notifications
 
 
 def _link(path: str) -> str:
     return settings.SITE_URL + path
-
-
-def _one_line(text: str) -> str:
-    # Subjects are one header line: a newline would make the message unsendable (BadHeaderError).
-    return " ".join(text.split())[:150]
 
 
 def action_item_assigned(item: ActionItem, *, by=None) -> list[Message]:
@@ -49,7 +40,7 @@ def action_item_assigned(item: ActionItem, *, by=None) -> list[Message]:
     owner = item.owner
     if by is not None and by.pk == owner.pk:
         return []
-    if item.state != ActionItem.State.OPEN or not _wants_email(owner):
+    if item.state != ActionItem.State.OPEN:
         return []
     incident = item.review.incident
     body = (
@@ -60,7 +51,7 @@ def action_item_assigned(item: ActionItem, *, by=None) -> list[Message]:
     return [
         Message(
             to=owner,
-            subject=_one_line(f"[Beacon] Action item for you: {item.title}"),
+            subject=clean_header(f"[Beacon] Action item for you: {item.title}", SUBJECT_MAX),
             body=body,
             idempotency_key=f"action-assigned:{item.pk}:{owner.pk}",
         )
@@ -69,7 +60,7 @@ def action_item_assigned(item: ActionItem, *, by=None) -> list[Message]:
 
 def action_item_due(item: ActionItem) -> list[Message]:
     """The reminder when an open item falls due; nothing if it is done, dropped or was rescheduled."""
-    if item.state != ActionItem.State.OPEN or not _wants_email(item.owner):
+    if item.state != ActionItem.State.OPEN:
         return []
     incident = item.review.incident
     body = (
@@ -80,7 +71,7 @@ def action_item_due(item: ActionItem) -> list[Message]:
     return [
         Message(
             to=item.owner,
-            subject=_one_line(f"[Beacon] Action item due: {item.title}"),
+            subject=clean_header(f"[Beacon] Action item due: {item.title}", SUBJECT_MAX),
             body=body,
             idempotency_key=f"action-due:{item.pk}:{item.due_date.isoformat()}",
         )
@@ -96,7 +87,7 @@ def review_published(review: Review, followers=()) -> list[Message]:
     incident = review.incident
     people = {}
     for user in [incident.reporter, incident.lead, *review.authors.all(), *followers]:
-        if user is not None and user.pk != review.approver_id and _wants_email(user):
+        if user is not None and user.pk != review.approver_id:
             people[user.pk] = user
     body = (
         f"The post-incident review of {incident.ref} ({incident.title}) is published.\n\n"
@@ -105,7 +96,7 @@ def review_published(review: Review, followers=()) -> list[Message]:
     return [
         Message(
             to=user,
-            subject=_one_line(f"[Beacon] Review published: {incident.ref} {incident.title}"),
+            subject=clean_header(f"[Beacon] Review published: {incident.ref} {incident.title}", SUBJECT_MAX),
             body=body,
             idempotency_key=f"review-published:{review.pk}:{review.published_at.isoformat()}:{user.pk}",
         )
@@ -113,15 +104,15 @@ def review_published(review: Review, followers=()) -> list[Message]:
     ]
 
 
-def queue(messages: list[Message], *, incident=None) -> list[Message]:
+def queue(messages: list[Message], *, incident=None) -> list:
     """Write one outbox row per message, in the caller's transaction (delivery starts after commit).
 
-    The idempotency key makes a repeat harmless: the same key writes no second row.
+    Returns the Notifications: none for a recipient who takes no email. The idempotency
+    key makes a repeat harmless: the same key writes no second row.
     """
-    from incidents.notifications import queue_direct
-
+    written = []
     for m in messages:
-        queue_direct(
+        row = queue_direct(
             event_key=m.idempotency_key,
             user=m.to,
             subject=m.subject,
@@ -129,15 +120,13 @@ def queue(messages: list[Message], *, incident=None) -> list[Message]:
             context={"body": m.body},
             incident=incident,
         )
-    return messages
+        if row is not None:
+            written.append(row)
+    return written
 
 
 def followers_of(review: Review) -> list:
     """Users following the review's incident or its service."""
-    from django.contrib.auth import get_user_model
-
-    from incidents.models import Subscription
-
     incident = review.incident
     follows = Subscription.objects.filter(user__isnull=False).filter(
         models.Q(incident=incident) | models.Q(service_id=incident.service_id)

@@ -8,8 +8,8 @@ from incidents.models import Incident
 from reviews import lifecycle, policy, similar
 from reviews.models import Review
 
-# Each returns an outside runbook link for the incident, or None. RUNBOOK_URL HOOK: the
-# Alertmanager intake registers one that reads the `runbook_url` annotation of the incident's alerts.
+# Each returns an outside runbook link for the incident, or None (`alert_hooks.runbook_url`
+# reads the `runbook_url` annotation of the incident's alerts).
 _runbook_url_sources: list[Callable[[Incident], str | None]] = []
 
 

@@ -18,7 +18,7 @@ def check_close(incident: Incident) -> None:
     """Registered with `incidents.workflow.on_close_check`; runs inside `close`, the incident locked."""
     if not review_required(incident):
         return
-    if Review.objects.filter(incident=incident, state=Review.State.PUBLISHED).exists():
+    if Review.objects.published().filter(incident=incident).exists():
         return
     url = reverse("reviews:detail", kwargs={"ref": incident.ref})
     # Safe HTML: the message framework keeps it safe, so the page shows a working link.

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.utils.timezone import localtime
 
 from incidents.models import Incident, TimelineEntry
+from incidents.people import display_name
 from incidents.templatetags.incident_tags import duration
 
 Kind = TimelineEntry.Kind
@@ -66,12 +67,6 @@ def key_times(incident: Incident) -> KeyTimes:
     )
 
 
-def _who(entry: TimelineEntry) -> str:
-    if entry.author is None:
-        return "Beacon"
-    return entry.author.get_full_name() or entry.author.get_username()
-
-
 def _describe(entry: TimelineEntry) -> str:
     data = entry.data or {}
     text = " ".join(entry.text.split())
@@ -96,7 +91,7 @@ def draft_timeline(entries) -> str:
     lines = []
     for entry in entries:
         when = localtime(entry.created_at).strftime("%Y-%m-%d %H:%M %Z")
-        lines.append(f"- **{when}** — {_describe(entry)} ({_who(entry)})")
+        lines.append(f"- **{when}** — {_describe(entry)} ({display_name(entry.author, 'Beacon')})")
     return "\n".join(lines)
 
 

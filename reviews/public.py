@@ -1,7 +1,7 @@
 """The one part of a review that may leave the team: the public summary, for the status page.
 
-The status page lives in `incidents` and must not import `reviews`; at merge, a small
-seam there (a registered "extra public text" function) can call `public_summaries`.
+The status page lives in `incidents` and must not import `reviews`: ReviewsConfig.ready
+registers `public_summaries` with `status_page.register_postmortem_provider`.
 """
 
 from dataclasses import dataclass

@@ -34,7 +34,7 @@ def schedule(item) -> None:
 
 @task(queue_name="email")
 def remind_action_item_due(item_id: int, due_date: str) -> int:
-    """Send the due reminder for one item, if it is still wanted. Returns how many messages it produced."""
+    """Send the due reminder for one item, if it is still wanted. Returns how many emails it queued."""
     from reviews import notify
     from reviews.models import ActionItem
 

@@ -7,7 +7,7 @@ planner uses it only while the query's expression is the same, so change both to
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from reviews.models import SECTION_FIELDS
 
@@ -28,10 +28,11 @@ def search(reviews: QuerySet, text: str) -> QuerySet:
         return reviews
     if connection.vendor == "postgresql":
         query = SearchQuery(text, config=CONFIG, search_type="websearch")
+        # alias, not annotate: the vector is for the filter and the rank, not for every row the page loads.
         return (
-            reviews.annotate(document=search_vector())
+            reviews.alias(document=search_vector())
             .filter(document=query)
-            .annotate(rank=SearchRank(search_vector(), query))
+            .annotate(rank=SearchRank(F("document"), query))
             .order_by("-rank", "-created_at", "-pk")
         )
     condition = Q(incident__title__icontains=text)

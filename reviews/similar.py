@@ -1,7 +1,7 @@
 """'Similar past incidents': what fixed this last time.
 
 An incident is similar when it shares the service, or anything a registered matcher
-says (the Alertmanager intake adds one for the alert name).
+says (`alert_hooks.same_alertname` adds the alert name; ReviewsConfig.ready registers it).
 """
 
 from collections.abc import Callable
@@ -18,8 +18,7 @@ _matchers: list[Callable[[Incident], Q | None]] = []
 
 
 def register_matcher(matcher: Callable[[Incident], Q | None]) -> Callable[[Incident], Q | None]:
-    """Add a similarity rule. ALERTNAME HOOK: the Alertmanager intake registers, for example,
-    `lambda i: Q(alerts__labels__alertname=name)` for the incident's own alert name."""
+    """Add a similarity rule: a function of the incident giving a condition on Incident, or None."""
     if matcher not in _matchers:
         _matchers.append(matcher)
     return matcher

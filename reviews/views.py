@@ -101,23 +101,30 @@ def action_list(request: HttpRequest) -> HttpResponse:
 def _detail_context(request: HttpRequest, review: Review, **forms) -> dict:
     user = request.user
     incident = review.incident
-    times = prefill.key_times(incident)
+    items = list(review.action_items.select_related("owner").order_by("due_date", "pk"))
+    for item in items:
+        item.may_change = lifecycle.may_change_item(user, item)
     return {
         "review": review,
         "incident": incident,
-        "times": times,
+        "times": prefill.key_times(incident),
         "authors": list(review.authors.order_by("first_name", "username")),
-        "action_items": list(review.action_items.select_related("owner").order_by("due_date", "pk")),
+        "action_items": items,
         "revisions": list(review.runbook_revisions.select_related("service", "author")),
-        "may_write": user.has_perm(WRITE) and review.is_editable,
+        "may_write": lifecycle.may_edit(user, review),
         "may_publish": user.has_perm(PUBLISH),
         "required": policy.review_required(incident),
         "item_form": forms.get("item_form") or ActionItemForm(),
         "return_form": forms.get("return_form") or ReasonForm(),
         "public_form": forms.get("public_form") or PublicSummaryForm(initial={"text": review.public_summary}),
-        "user_id": user.pk,
         "may_write_items": user.has_perm(WRITE),
     }
+
+
+def _form_errors(request: HttpRequest, review: Review, name: str, form) -> HttpResponse:
+    """The review page again with `form` (one of its `<name>_form`s) showing its errors, opened."""
+    context = _detail_context(request, review, **{f"{name}_form": form}) | {"open_form": name}
+    return render(request, "reviews/detail.html", context, status=422)
 
 
 @role_required(VIEW)
@@ -152,7 +159,7 @@ def edit(request: HttpRequest, ref: str) -> HttpResponse:
         try:
             lifecycle.edit(review, by=request.user, version=form.cleaned_data["version"], changes=changes)
         except Conflict as conflict:
-            fresh = Review.objects.select_related("incident").get(pk=conflict.incident.pk)
+            fresh = conflict.incident  # the review as lifecycle.edit read it under its lock
             messages.error(request, str(conflict))
             context = {"form": ReviewForm(instance=fresh), "review": fresh, "submitted": changes}
             return render(request, "reviews/edit.html", context, status=409)
@@ -185,8 +192,7 @@ def return_to_draft(request: HttpRequest, ref: str) -> HttpResponse:
     review = get_review_for(request, ref)
     form = ReasonForm(request.POST)
     if not form.is_valid():
-        context = _detail_context(request, review, return_form=form) | {"open_form": "return"}
-        return render(request, "reviews/detail.html", context, status=422)
+        return _form_errors(request, review, "return", form)
     return _act(
         request,
         review,
@@ -201,8 +207,7 @@ def public_summary(request: HttpRequest, ref: str) -> HttpResponse:
     review = get_review_for(request, ref)
     form = PublicSummaryForm(request.POST)
     if not form.is_valid():
-        context = _detail_context(request, review, public_form=form) | {"open_form": "public"}
-        return render(request, "reviews/detail.html", context, status=422)
+        return _form_errors(request, review, "public", form)
     text = form.cleaned_data["text"]
     return _act(
         request,
@@ -230,8 +235,7 @@ def action_add(request: HttpRequest, ref: str) -> HttpResponse:
     review = get_review_for(request, ref)
     form = ActionItemForm(request.POST)
     if not form.is_valid():
-        context = _detail_context(request, review, item_form=form) | {"open_form": "item"}
-        return render(request, "reviews/detail.html", context, status=422)
+        return _form_errors(request, review, "item", form)
     return _act(
         request,
         review,
@@ -246,9 +250,7 @@ def action_edit(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(ActionItem.objects.for_list(), pk=pk)
     form = ActionItemForm(request.POST or None, instance=item)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        data["due_date"] = data["due_date"] or lifecycle.default_due_date(data["priority"])
-        lifecycle.edit_action_item(item, by=request.user, **data)
+        lifecycle.edit_action_item(item, by=request.user, **form.cleaned_data)
         messages.success(request, "Action item saved.")
         return redirect(item.review)
     status = 422 if form.is_bound else 200
@@ -312,13 +314,9 @@ def runbook_edit(request: HttpRequest, slug: str) -> HttpResponse:
                 comment=data["comment"],
                 review=data["review"],
             )
-        except Conflict:
-            service.refresh_from_db()
-            messages.error(
-                request,
-                f"The runbook of {service.name} was changed since you opened it. The current text is shown; "
-                "your text is kept below to copy from.",
-            )
+        except Conflict as conflict:
+            service = conflict.incident  # the service as lifecycle.save_runbook read it under its lock
+            messages.error(request, str(conflict))
             fresh = RunbookForm(
                 initial={
                     "text": service.runbook,

@@ -163,6 +163,30 @@ def test_editing_an_item(clients, review, responder, manager):
     assert item.title == "Renamed"
 
 
+def test_emptying_the_due_date_takes_the_default_from_the_priority(clients, review, responder):
+    item = backdate_due(make_item(review, by=responder, owner=responder, priority="high"), 3)
+    data = {"title": item.title, "owner": responder.pk, "type": item.type, "priority": "low", "due_date": ""}
+    assert clients["responder"].post(f"/reviews/actions/{item.pk}/edit/", data).status_code == 302
+    item.refresh_from_db()
+    assert item.due_date == localdate() + timedelta(weeks=8)
+
+
+def test_the_page_offers_state_buttons_to_the_owner_and_to_authors(clients, review, responder, reporter):
+    mine = make_item(review, by=responder, owner=reporter, title="Mine")
+    theirs = make_item(review, by=responder, owner=responder, title="Theirs")
+    as_owner = clients["reporter"].get(review.get_absolute_url()).content.decode()
+    assert f'action="/reviews/actions/{mine.pk}/state/"' in as_owner
+    assert f'action="/reviews/actions/{theirs.pk}/state/"' not in as_owner
+    as_author = clients["responder"].get(review.get_absolute_url()).content.decode()
+    assert f'action="/reviews/actions/{mine.pk}/state/"' in as_author
+    assert f'action="/reviews/actions/{theirs.pk}/state/"' in as_author
+
+
+@pytest.mark.parametrize("url", ["/reviews/actions/999999/edit/", "/reviews/actions/999999/state/"])
+def test_an_unknown_item_is_404(url, clients):
+    assert clients["responder"].post(url, {"state": "done"}).status_code == 404
+
+
 # --- the list across reviews -----------------------------------------------------------
 
 

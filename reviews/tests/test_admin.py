@@ -1,4 +1,4 @@
-from reviews.models import ActionItem, Review
+from reviews.models import SECTION_FIELDS, ActionItem, Review
 from reviews.tests.factories import backdate_due, make_item, make_review
 
 
@@ -33,20 +33,7 @@ def test_a_published_review_is_read_only_in_the_admin(clients, responder, manage
 
 def test_editing_a_draft_in_the_admin_bumps_its_version(clients, responder, manager):
     review = make_review(responder=responder)
-    data = {
-        name: getattr(review, name)
-        for name in [
-            "summary",
-            "impact",
-            "timeline",
-            "root_cause",
-            "contributing_factors",
-            "went_well",
-            "went_badly",
-            "lucky",
-            "lessons_learned",
-        ]
-    }
+    data = {name: getattr(review, name) for name in SECTION_FIELDS}
     data |= {
         "root_cause": "Corrected in the admin.",
         "action_items-TOTAL_FORMS": 0,

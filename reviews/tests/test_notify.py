@@ -1,11 +1,11 @@
-"""Who hears about review events (the outbox is wired in at merge; these decide recipients and text)."""
+"""Who hears about review events: notify decides recipients and text, the outbox (queue_direct) writes the rows."""
 
 from datetime import timedelta
 
 import pytest
 from django.utils.timezone import localdate
 
-from incidents.models import Profile
+from incidents.models import Notification, Profile
 from reviews import lifecycle, notify, reminders
 from reviews.models import Review
 from reviews.tests.factories import make_item, make_review
@@ -22,15 +22,20 @@ def test_assigning_an_item_tells_its_owner(responder, manager):
     assert message.idempotency_key == f"action-assigned:{item.pk}:{manager.pk}"
 
 
-def test_nobody_is_told_about_their_own_doing_or_against_their_wishes(responder, manager):
+def test_nobody_is_told_about_their_own_doing_or_against_their_wishes(responder, manager, other_responder):
     review = make_review(responder=responder)
     item = make_item(review, by=responder, owner=responder)
     assert notify.action_item_assigned(item, by=responder) == []
+    assert not Notification.objects.filter(user=responder).exists()
 
+    # Email turned off, or no address: the outbox (queue_direct decides) writes no row.
     Profile.objects.create(user=manager, email_notifications=False)
-    item = make_item(review, by=responder, owner=manager)
-    item.owner.refresh_from_db()
-    assert notify.action_item_assigned(item, by=responder) == []
+    other_responder.email = ""
+    other_responder.save()
+    for owner in [manager, other_responder]:
+        item = make_item(review, by=responder, owner=owner)
+        assert notify.queue(notify.action_item_assigned(item, by=responder), incident=review.incident) == []
+    assert not Notification.objects.filter(user__in=[manager, other_responder]).exists()
 
 
 def test_the_due_reminder_only_for_open_items(responder, manager):
@@ -97,7 +102,6 @@ def test_adding_an_item_schedules_its_reminder_for_the_due_date(
         item = make_item(review, by=responder, owner=manager)
     # The owner's assignment email is enqueued too (the outbox's delivery task); pick the reminder.
     [result] = [r for r in dummy_tasks.results if r.task.func is reminders.remind_action_item_due.func]
-    assert result.task.func is reminders.remind_action_item_due.func
     assert result.task.run_after == reminders.remind_at(item.due_date)
     assert result.args == [item.pk, item.due_date.isoformat()]
 
@@ -120,6 +124,14 @@ def test_the_reminder_task_does_nothing_for_a_rescheduled_done_or_deleted_item(r
     lifecycle.set_action_item_state(item, by=manager, state="done")
     assert run(item.pk, item.due_date.isoformat()) == 0
     assert run(999999, "2001-01-01") == 0
+
+
+def test_the_reminder_task_counts_no_email_for_an_owner_who_turned_email_off(responder, manager):
+    review = make_review(responder=responder)
+    item = make_item(review, by=responder, owner=manager)
+    Profile.objects.create(user=manager, email_notifications=False)
+    assert reminders.remind_action_item_due.call(item.pk, item.due_date.isoformat()) == 0
+    assert not Notification.objects.filter(event_key__startswith="action-due:").exists()
 
 
 def test_the_immediate_backend_schedules_nothing(responder, manager):

@@ -143,3 +143,18 @@ def test_the_reviews_list_shows_state_and_open_items(clients, responder, django_
     assert response.content.decode().count('class="badge text-bg-secondary">Draft') == 25
     bad = clients["viewer"].get("/reviews/", {"state": "nope", "q": "x" * 500})
     assert bad.status_code == 200 and "Select a valid choice" in bad.content.decode()
+
+
+@pytest.mark.parametrize(
+    "url", ["/reviews/not-a-ref/", "/reviews/INC-999999/", "/reviews/INC-99999999999999999999/markdown/"]
+)
+def test_an_unknown_or_malformed_reference_is_404(url, clients):
+    assert clients["viewer"].get(url).status_code == 404
+    assert clients["responder"].post("/reviews/INC-999999/start/").status_code == 404
+
+
+def test_a_bad_page_number_shows_a_page(clients, responder):
+    make_review(responder=responder)
+    for page in ["abc", "-1", "99999"]:
+        response = clients["viewer"].get("/reviews/", {"page": page})
+        assert response.status_code == 200 and "Checkout is down" in response.content.decode()
