@@ -5,7 +5,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -32,6 +31,7 @@ from incidents.forms import (
     SeverityForm,
 )
 from incidents.models import Incident, Notification, Profile, Severity, Status
+from incidents.pagination import paginate
 
 VIEW = "incidents.view_incident"
 RESPOND = "incidents.respond_incident"
@@ -84,14 +84,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_GET
 def incident_list(request: HttpRequest) -> HttpResponse:
     incidents = IncidentFilter(request.GET, queryset=Incident.objects.for_list(), request=request)
-    page = Paginator(incidents.qs, settings.INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(
-        request,
-        "incidents/list.html",
-        {"filter": incidents, "page": page, "query": query.urlencode()},
-    )
+    context = {"filter": incidents, **paginate(request, incidents.qs, settings.INCIDENTS_PER_PAGE)}
+    return render(request, "incidents/list.html", context)
 
 
 @role_required("incidents.add_incident")
@@ -169,7 +163,7 @@ def edit(request: HttpRequest, ref: str) -> HttpResponse:
             workflow.edit(incident, by=request.user, version=form.cleaned_data["version"], changes=changes)
         except workflow.Conflict as conflict:
             # Show the current values; what this user typed is kept beside them to copy from.
-            fresh = Incident.objects.for_list().get(pk=conflict.incident.pk)
+            fresh = Incident.objects.for_list().get(pk=conflict.current.pk)
             messages.error(request, str(conflict))
             return render(
                 request,

@@ -37,11 +37,12 @@ class InvalidTransition(Exception):
 
 
 class Conflict(InvalidTransition):
-    """The incident changed since the user opened it."""
+    """The thing edited (an incident, a review, a runbook's service) changed since the user
+    opened it; `current` is its copy as read under the lock, to show the user."""
 
-    def __init__(self, message: str, incident: Incident):
+    def __init__(self, message: str, current):
         super().__init__(message)
-        self.incident = incident
+        self.current = current
 
 
 def on_entry(listener: Callable[[TimelineEntry], None]) -> Callable[[TimelineEntry], None]:

@@ -5,7 +5,6 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from incidents.access import get_incident_for, role_required
 from incidents.models import Service
+from incidents.pagination import paginate
 from incidents.workflow import Conflict, InvalidTransition
 from reviews import export, lifecycle, policy, prefill, search
 from reviews.filters import ActionItemFilter, ReviewFilter
@@ -70,12 +70,8 @@ def review_list(request: HttpRequest) -> HttpResponse:
     found = search.search(reviews.qs.order_by("-created_at", "-pk"), query).annotate(
         open_items=Count("action_items", filter=Q(action_items__state=ActionItem.State.OPEN))
     )
-    page = Paginator(found, settings.REVIEWS_PER_PAGE).get_page(request.GET.get("page"))
-    params = request.GET.copy()
-    params.pop("page", None)
-    return render(
-        request, "reviews/list.html", {"filter": reviews, "page": page, "q": query, "query": params.urlencode()}
-    )
+    context = {"filter": reviews, "q": query, **paginate(request, found, settings.REVIEWS_PER_PAGE)}
+    return render(request, "reviews/list.html", context)
 
 
 @role_required(VIEW)
@@ -85,14 +81,8 @@ def action_list(request: HttpRequest) -> HttpResponse:
     items = ActionItemFilter(
         request.GET, queryset=ActionItem.objects.for_list().order_by("state", "due_date", "pk"), request=request
     )
-    page = Paginator(items.qs, settings.REVIEWS_PER_PAGE * 2).get_page(request.GET.get("page"))
-    params = request.GET.copy()
-    params.pop("page", None)
-    return render(
-        request,
-        "reviews/actions.html",
-        {"filter": items, "page": page, "query": params.urlencode(), "today": localdate()},
-    )
+    context = {"filter": items, "today": localdate(), **paginate(request, items.qs, settings.REVIEWS_PER_PAGE * 2)}
+    return render(request, "reviews/actions.html", context)
 
 
 # --- one review ------------------------------------------------------------------------
@@ -159,7 +149,7 @@ def edit(request: HttpRequest, ref: str) -> HttpResponse:
         try:
             lifecycle.edit(review, by=request.user, version=form.cleaned_data["version"], changes=changes)
         except Conflict as conflict:
-            fresh = conflict.incident  # the review as lifecycle.edit read it under its lock
+            fresh = conflict.current  # the review as lifecycle.edit read it under its lock
             messages.error(request, str(conflict))
             context = {"form": ReviewForm(instance=fresh), "review": fresh, "submitted": changes}
             return render(request, "reviews/edit.html", context, status=409)
@@ -315,7 +305,7 @@ def runbook_edit(request: HttpRequest, slug: str) -> HttpResponse:
                 review=data["review"],
             )
         except Conflict as conflict:
-            service = conflict.incident  # the service as lifecycle.save_runbook read it under its lock
+            service = conflict.current  # the service as lifecycle.save_runbook read it under its lock
             messages.error(request, str(conflict))
             fresh = RunbookForm(
                 initial={
