@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -37,12 +37,6 @@ class StatusUpdateForm(forms.Form):
         label="Public: for affected users and outside stakeholders (no internal details, no names)",
     )
 
-    def clean_message(self) -> str:
-        message = self.cleaned_data["message"].strip()
-        if "\x00" in message:
-            raise forms.ValidationError("The message contains a NUL character.")
-        return message
-
 
 class VisibilityForm(forms.Form):
     public = forms.TypedChoiceField(choices=[("1", "public"), ("0", "internal")], coerce=lambda v: v == "1")
@@ -67,7 +61,6 @@ def updates_panel_context(request: HttpRequest, incident: Incident, form=None) -
         .select_related("author")
         .order_by("-created_at", "-pk")[:RECENT_UPDATES]
     )
-    last_public = StatusUpdate.objects.filter(incident=incident, public=True).aggregate(at=Max("created_at"))["at"]
     follows = set()
     if user.has_perm(FOLLOW):
         follows = {
@@ -79,7 +72,7 @@ def updates_panel_context(request: HttpRequest, incident: Incident, form=None) -
     return {
         "incident": incident,
         "recent_updates": recent,
-        "last_public_update_at": last_public,
+        "last_public_update_at": notifications.last_public_update_at(incident),
         "may_post": user.has_perm(RESPOND) and incident.status != Incident.Status.CLOSED,
         "may_follow": user.has_perm(FOLLOW),
         "follows_incident": "incident" in follows,

@@ -18,6 +18,7 @@ from django.db.models import F, Q
 from django.utils.timezone import now
 
 from incidents.models import Notification
+from incidents.notifications import enqueue
 from incidents.transports import TRANSPORTS, TransportError
 
 logger = logging.getLogger(__name__)
@@ -83,8 +84,6 @@ def record_failure(notification: Notification, message: str, *, permanent: bool,
     Notification.objects.filter(pk=notification.pk, state=State.SENDING).update(
         state=State.PENDING, lease_until=None, next_attempt_at=due, last_error=message[:2000]
     )
-    from incidents.notifications import enqueue
-
     enqueue([(notification.pk, notification.channel)], run_after=due)
     return "retry"
 
@@ -102,8 +101,6 @@ def sweep(at=None, *, limit: int = SWEEP_BATCH) -> int:
         .order_by("next_attempt_at")
         .values_list("pk", "channel")[:limit]
     )
-    from incidents.notifications import enqueue
-
     enqueue(rows)
     return len(rows)
 
@@ -114,7 +111,5 @@ def retry_now(queryset) -> int:
     Notification.objects.filter(pk__in=[pk for pk, _ in pks], state=State.FAILED).update(
         state=State.PENDING, attempts=0, next_attempt_at=now(), permanent_error=False
     )
-    from incidents.notifications import enqueue
-
     enqueue(pks)
     return len(pks)

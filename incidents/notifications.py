@@ -52,6 +52,7 @@ from incidents.models import (
     Subscription,
     TimelineEntry,
 )
+from incidents.people import display_name
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def queue_for_entry(entry: TimelineEntry) -> None:
     incident = entry.incident
     rows = [_email_row(entry, incident, event, r) for r in email_recipients(entry, incident, event)]
     if event in SLACK_EVENTS:
-        rows += [_slack_row(entry, incident, event, destination) for destination in slack_destinations(incident)]
+        rows += _slack_rows(entry, _slack_text(entry, incident, event))
     write(rows)
     if event in {NEW, PUBLIC_UPDATE, RAISED, LOWERED} or (entry.data or {}).get("reopened"):
         arm_reminder(incident, anchor=entry.created_at if event == PUBLIC_UPDATE else None)
@@ -130,19 +131,21 @@ def email_recipients(entry: TimelineEntry, incident: Incident, event: str) -> li
     candidates: list[Recipient] = []
     if incident.lead_id:
         candidates.append(Recipient("", Audience.TEAM, incident.lead))
-    wants_subscriptions = event in BROADCAST or event == NEW
-    if wants_subscriptions:
-        subscriptions = Subscription.objects.filter(
-            Q(incident=incident) | Q(service_id=incident.service_id) | ~Q(min_severity="")
-        ).select_related("user")
-        for sub in subscriptions:
+    # Followers hear broadcasts; severity subscribers only a new incident or a raise.
+    targets = Q()
+    if event in BROADCAST:
+        targets |= Q(incident=incident) | Q(service_id=incident.service_id)
+    if event in (NEW, RAISED):
+        targets |= ~Q(min_severity="")
+    if targets:
+        for sub in Subscription.objects.filter(targets).select_related("user"):
             if sub.min_severity:
                 if _crosses_threshold(entry, incident, event, sub.min_severity):
                     candidates.append(Recipient("", Audience.TEAM, sub.user, sub))
-            elif event in BROADCAST and sub.is_outside:
+            elif sub.is_outside:
                 if incident.public:
                     candidates.append(Recipient(sub.email.lower(), Audience.PUBLIC, None, sub))
-            elif event in BROADCAST:
+            else:
                 candidates.append(Recipient("", Audience.TEAM, sub.user, sub))
     users = {c.user.pk for c in candidates if c.user is not None}
     allowed = _users_who_may_hear(users - {entry.author_id})
@@ -236,12 +239,38 @@ def subject_for(incident: Incident, headline: str) -> str:
     return clean_header(f"[{incident.ref}][{severity}] {incident.title} — {headline}")
 
 
+def _email(template: str, context: dict, **fields) -> Notification:
+    """An email row with `fields`: the plain-text part rendered from `template`, the HTML part
+    from its ".html" twin when there is one, both with the row's own unsubscribe link."""
+    row = Notification(channel=Notification.Channel.EMAIL, **fields)
+    context = {**context, "unsubscribe_url": unsubscribe_url(row)}
+    row.body_text = render_to_string(template, context)
+    if template.endswith(".txt"):
+        try:
+            row.body_html = get_template(template.removesuffix(".txt") + ".html").render(context)
+        except TemplateDoesNotExist:
+            pass
+    return row
+
+
 def _email_row(entry, incident, event, recipient: Recipient) -> Notification:
     public = recipient.audience == Audience.PUBLIC
     headline = _headline(entry, incident, event)
-    row = Notification(
+    context = {
+        "incident": incident,
+        "severity": Severity(incident.severity).label,
+        "status": Status(incident.status).label,
+        "headline": headline,
+        "public": public,
+        "text": _public_text(entry, incident, event) if public else _team_text(entry, incident, event),
+        "author": None if public else display_name(entry.author, "Beacon"),
+        "url": settings.SITE_URL + ("/status/" if public else incident.get_absolute_url()),
+        "reason": _reason(recipient, incident),
+    }
+    return _email(
+        "notifications/email.txt",
+        context,
         event_key=f"entry:{entry.pk}",
-        channel=Notification.Channel.EMAIL,
         recipient=recipient.address,
         audience=recipient.audience,
         incident=incident,
@@ -251,21 +280,6 @@ def _email_row(entry, incident, event, recipient: Recipient) -> Notification:
         reason="subscription" if recipient.subscription else "lead",
         subject=subject_for(incident, headline),
     )
-    context = {
-        "incident": incident,
-        "severity": Severity(incident.severity).label,
-        "status": Status(incident.status).label,
-        "headline": headline,
-        "public": public,
-        "text": _public_text(entry, incident, event) if public else _team_text(entry, incident, event),
-        "author": None if public else (workflow._display(entry.author) if entry.author else "Beacon"),
-        "url": settings.SITE_URL + ("/status/" if public else incident.get_absolute_url()),
-        "unsubscribe_url": unsubscribe_url(row),
-        "reason": _reason(recipient, incident),
-    }
-    row.body_text = render_to_string("notifications/email.txt", context)
-    row.body_html = render_to_string("notifications/email.html", context)
-    return row
 
 
 def _team_text(entry, incident, event) -> str:
@@ -302,7 +316,7 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _slack_row(entry, incident, event, destination: str) -> Notification:
+def _slack_text(entry, incident, event) -> str:
     context = {
         "incident": incident,
         "title": slack_escape(incident.title),
@@ -313,15 +327,24 @@ def _slack_row(entry, incident, event, destination: str) -> Notification:
         "event_number": entry.pk,
         "url": settings.SITE_URL + incident.get_absolute_url(),
     }
-    return Notification(
-        event_key=f"entry:{entry.pk}",
-        channel=Notification.Channel.SLACK,
-        recipient=destination,
-        audience=Audience.TEAM,
-        incident=incident,
-        entry=entry,
-        body_text=render_to_string("notifications/slack.txt", context).strip(),
-    )
+    return render_to_string("notifications/slack.txt", context).strip()
+
+
+def _slack_rows(entry: TimelineEntry, text: str, **fields) -> list[Notification]:
+    """One Slack row with `text` per Slack destination of the entry's incident."""
+    return [
+        Notification(
+            event_key=f"entry:{entry.pk}",
+            channel=Notification.Channel.SLACK,
+            recipient=destination,
+            audience=Audience.TEAM,
+            incident=entry.incident,
+            entry=entry,
+            body_text=text,
+            **fields,
+        )
+        for destination in slack_destinations(entry.incident)
+    ]
 
 
 # --- the outbox ------------------------------------------------------------------------
@@ -329,20 +352,15 @@ def _slack_row(entry, incident, event, destination: str) -> Notification:
 
 def write(rows: list[Notification]) -> list[int]:
     """Insert `rows` (a repeat of an existing (event, channel, recipient) adds nothing) and
-    enqueue delivery of the new ones after the commit. Returns the ids of the rows."""
+    enqueue delivery of the new ones after the commit. Returns the ids of the rows it inserted."""
     if not rows:
         return []
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
-    # bulk_create with ignore_conflicts sets no ids on PostgreSQL: read them back.
-    keys = {row.event_key for row in rows}
-    stored = list(
-        Notification.objects.filter(event_key__in=keys, state=Notification.State.PENDING).values_list(
-            "pk", "channel", "uuid"
-        )
-    )
-    wanted = {row.uuid for row in rows}
-    fresh = [(pk, channel) for pk, channel, uid in stored if uid in wanted]
-    transaction.on_commit(lambda: enqueue(fresh), robust=True)
+    # bulk_create with ignore_conflicts sets no ids: read them back by the rows' own uuids,
+    # which only the rows inserted now carry (a repeat kept the existing row's uuid).
+    fresh = list(Notification.objects.filter(uuid__in=[row.uuid for row in rows]).values_list("pk", "channel"))
+    if fresh:
+        transaction.on_commit(lambda: enqueue(fresh), robust=True)
     return [pk for pk, _ in fresh]
 
 
@@ -366,16 +384,14 @@ def queue_direct(*, event_key: str, user, subject: str, template: str, context: 
     template of the same name ending in ".html" exists it becomes the HTML part. The row
     is written in the caller's transaction and delivered after the commit; `event_key`
     (unique per event, e.g. "review-due:17:2026-11-27") makes a repeat harmless.
-    Returns the Notification, or None when the user gets no email (no address, email
-    turned off in their profile, inactive).
+    Returns the Notification, or None when the user gets no email (see `wants_email`).
     """
-    if not user.is_active or not user.email:
+    if not wants_email(user):
         return None
-    if Profile.objects.filter(user=user, email_notifications=False).exists():
-        return None
-    row = Notification(
+    row = _email(
+        template,
+        {**context, "user": user, "site_url": settings.SITE_URL},
         event_key=event_key[:200],
-        channel=Notification.Channel.EMAIL,
         recipient=user.email.lower(),
         audience=Audience.TEAM,
         incident=incident,
@@ -383,17 +399,23 @@ def queue_direct(*, event_key: str, user, subject: str, template: str, context: 
         reason="direct",
         subject=clean_header(subject),
     )
-    full = {**context, "user": user, "site_url": settings.SITE_URL, "unsubscribe_url": unsubscribe_url(row)}
-    row.body_text = render_to_string(template, full)
-    if template.endswith(".txt"):
-        try:
-            row.body_html = get_template(template[:-4] + ".html").render(full)
-        except TemplateDoesNotExist:
-            pass
-    write([row])
-    return Notification.objects.filter(
-        event_key=row.event_key[:200], channel=row.channel, recipient=row.recipient
-    ).first()
+    written = write([row])
+    if written:
+        row.pk = written[0]
+        return row
+    # A repeat of the event: the row written the first time.
+    return Notification.objects.filter(event_key=row.event_key, channel=row.channel, recipient=row.recipient).first()
+
+
+def wants_email(user) -> bool:
+    """Active, with an address, and email not turned off in their profile. Reads
+    `user.profile`: select_related("profile") spares the query."""
+    if not user.is_active or not user.email:
+        return False
+    try:
+        return user.profile.email_notifications
+    except Profile.DoesNotExist:
+        return True
 
 
 def queue_page(entry: TimelineEntry, user, *, slack_member_id: str = "") -> None:
@@ -424,22 +446,7 @@ def queue_page(entry: TimelineEntry, user, *, slack_member_id: str = "") -> None
         f"<@{slack_member_id}> you are paged: *{incident.ref}* [{severity}] {slack_escape(incident.title)} "
         f"— {slack_escape(entry.text)} <{settings.SITE_URL}{incident.get_absolute_url()}|Open> (event {entry.pk})"
     )
-    write(
-        [
-            Notification(
-                event_key=f"entry:{entry.pk}",
-                channel=Notification.Channel.SLACK,
-                recipient=destination,
-                audience=Audience.TEAM,
-                incident=incident,
-                entry=entry,
-                user=user,
-                reason="paged",
-                body_text=text,
-            )
-            for destination in slack_destinations(incident)
-        ]
-    )
+    write(_slack_rows(entry, text, user=user, reason="paged"))
 
 
 # --- unsubscribing ---------------------------------------------------------------------
@@ -519,7 +526,7 @@ def _enqueue_reminder(incident_id: int, due) -> None:
 def remind_lead(incident_id: int) -> bool:
     """Remind the lead of an open incident whose public update is overdue. Idempotent:
     one reminder per overdue interval (the event key names it). Returns True if it sent one."""
-    incident = Incident.objects.select_related("lead", "service").filter(pk=incident_id).first()
+    incident = Incident.objects.select_related("lead__profile", "service").filter(pk=incident_id).first()
     if incident is None or not incident.is_open or incident.lead is None:
         return False
     interval = reminder_interval(incident.severity)

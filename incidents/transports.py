@@ -17,6 +17,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.message import BadHeaderError
 
 from incidents.models import Notification, Service
+from incidents.notifications import unsubscribe_url
 
 # Seconds to wait for Slack (urllib has no default: one hung call would stop the queue).
 HTTP_TIMEOUT = 10
@@ -59,8 +60,6 @@ class Email(Transport):
         headers = {"Message-ID": message_id(n), "Auto-Submitted": "auto-generated"}
         if n.incident_id:
             headers["In-Reply-To"] = headers["References"] = thread_id(n.incident_id)
-        from incidents.notifications import unsubscribe_url  # the URL needs the signer, not a query
-
         headers["List-Unsubscribe"] = f"<{unsubscribe_url(n)}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         # One recipient per message: Django drops partial refusals of multi-recipient mail silently.

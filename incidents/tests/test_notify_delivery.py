@@ -91,7 +91,7 @@ def admin_client_manager(clients):
     return clients["manager"]
 
 
-def test_the_sweeper_command_survives_a_database_error(monkeypatch, capsys):
+def test_the_sweeper_command_survives_a_database_error(monkeypatch, caplog):
     from django.core.management import call_command
     from django.db import OperationalError
 
@@ -100,6 +100,44 @@ def test_the_sweeper_command_survives_a_database_error(monkeypatch, capsys):
 
     monkeypatch.setattr(delivery, "sweep", broken)
     call_command("run_sweeper", "--once")  # logs and carries on; db_worker would exit here
+    assert "Sweep failed" in caplog.text and "server closed the connection" in caplog.text
+
+
+@pytest.fixture
+def one_sweep_loop(monkeypatch):
+    """Run the sweeper's loop once: record its signal handlers and prunes instead of making them."""
+    from incidents.management.commands import run_sweeper
+
+    made = {"handlers": [], "prunes": []}
+    monkeypatch.setattr(run_sweeper.signal, "signal", lambda signum, handler: made["handlers"].append(signum))
+    monkeypatch.setattr(run_sweeper, "call_command", lambda name, **kw: made["prunes"].append(name))
+    monkeypatch.setattr(run_sweeper.Command, "_sleep", lambda self, seconds: setattr(self, "running", False))
+    return made
+
+
+def test_the_long_running_sweeper_stops_on_signals_and_prunes_database_task_rows(settings, db, one_sweep_loop):
+    import signal
+
+    from django.core.management import call_command
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+    call_command("run_sweeper", "--interval", "0")
+    assert sorted(one_sweep_loop["handlers"]) == sorted([signal.SIGTERM, signal.SIGINT])
+    assert one_sweep_loop["prunes"] == ["prune_db_task_results"]  # at start, then daily
+
+
+def test_the_sweeper_prunes_nothing_without_a_database_task_backend(db, one_sweep_loop):
+    from django.core.management import call_command
+
+    call_command("run_sweeper", "--interval", "0")  # ImmediateBackend (conftest): no task rows
+    assert one_sweep_loop["prunes"] == []
+
+
+def test_a_one_off_sweep_leaves_the_callers_signal_handlers_alone(db, one_sweep_loop):
+    from django.core.management import call_command
+
+    call_command("run_sweeper", "--once")
+    assert one_sweep_loop == {"handlers": [], "prunes": []}
 
 
 def test_the_sweeper_command_sweeps(row, mailoutbox, django_capture_on_commit_callbacks):

@@ -70,6 +70,16 @@ def test_severity_subscribers_hear_a_raise_into_their_threshold(reporter, respon
     assert emails(incident) == ["fay@example.com"]
 
 
+def test_followers_hear_no_new_incident_and_severity_subscribers_no_update(reporter, responder, follower, viewer):
+    service = ServiceFactory(name="Search")
+    Subscription.objects.create(user=follower, service=service)
+    Subscription.objects.create(user=viewer, min_severity="low")
+    incident = make_incident(by=reporter, service=service, severity="high")
+    assert emails(incident) == ["vic@example.com"]  # the threshold, not the service follow
+    workflow.post_update(incident, by=responder, message="Update.", public=True)
+    assert emails(incident) == ["fay@example.com", "vic@example.com"]  # the follower, now
+
+
 def test_outside_stakeholders_hear_only_public_incidents(incident, other_responder):
     Subscription.objects.create(email="Cto@Partner.example", service=incident.service)
     workflow.post_update(incident, by=other_responder, message="Looking.", public=True)
@@ -165,6 +175,28 @@ def test_queue_direct_writes_one_row_in_the_callers_transaction(
     assert Notification.objects.filter(event_key="review-due:1").count() == 1
     assert len(mailoutbox) == 1
     assert mailoutbox[0].subject == "Review due soon"
+
+
+def test_queue_direct_costs_two_queries_for_a_user_loaded_with_their_profile(responder, django_assert_num_queries):
+    Profile.objects.create(user=responder)
+    user = type(responder).objects.select_related("profile").get(pk=responder.pk)
+    with django_assert_num_queries(2):  # the insert and reading its id back
+        row = notifications.queue_direct(
+            event_key="k", user=user, subject="s", template="notifications/reminder.txt", context={}
+        )
+    assert Notification.objects.get(event_key="k").pk == row.pk
+
+
+def test_write_returns_and_enqueues_only_the_rows_it_inserted(responder, django_capture_on_commit_callbacks):
+    def row(recipient):
+        return Notification(event_key="k", channel="email", recipient=recipient, body_text="x")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        [first] = notifications.write([row("a@example.com")])
+        [second] = notifications.write([row("a@example.com"), row("b@example.com")])
+        assert notifications.write([row("b@example.com")]) == []
+    assert Notification.objects.get(recipient="b@example.com").pk == second != first
+    assert len(callbacks) == 2  # a repeat enqueues nothing
 
 
 def test_queue_direct_respects_email_off(responder):

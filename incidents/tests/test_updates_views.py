@@ -50,7 +50,7 @@ def test_an_empty_update_is_refused_with_a_clear_error(clients, incident):
     too_long = clients["responder"].post(url(incident, "update/"), {"message": "x" * 5001}, follow=True)
     assert "at most 5000 characters" in too_long.content.decode()
     nul = clients["responder"].post(url(incident, "update/"), {"message": "a\x00b"}, follow=True)
-    assert nul.status_code == 200
+    assert "Null characters are not allowed." in nul.content.decode()
     assert not StatusUpdate.objects.exists()
 
 
@@ -183,7 +183,18 @@ def test_outside_stakeholders_unsubscribe_from_the_stakeholder_list(client, inci
 
 
 @pytest.mark.parametrize("token", ["forged", "eyJuIjoiMSJ9:badsignature", "x" * 300])
-def test_a_forged_unsubscribe_token_is_refused(client, token):
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_forged_unsubscribe_token_is_refused(client, token, method):
+    response = getattr(client, method)(f"/unsubscribe/{token}/")
+    assert response.status_code == 400
+    assert "not valid" in response.content.decode()
+
+
+@pytest.mark.parametrize("payload", [["n"], {"n": 1}, {}])
+def test_a_signed_token_of_the_wrong_shape_is_refused(client, db, payload):
+    from django.core import signing
+
+    token = signing.Signer(salt=notifications.UNSUBSCRIBE_SALT).sign_object(payload)
     response = client.post(f"/unsubscribe/{token}/")
     assert response.status_code == 400
     assert "not valid" in response.content.decode()

@@ -14,6 +14,8 @@ import time
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
+from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
+from django_tasks_db.backend import DatabaseBackend
 
 from incidents import delivery, heartbeat, notifications, paging
 
@@ -31,10 +33,14 @@ class Command(BaseCommand):
 
     def handle(self, *, interval: float, once: bool, **options):
         self.running = True
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
+        if not once:
+            # Finish the sweep in hand on a stop; a one-off sweep leaves its caller's handlers alone.
+            signal.signal(signal.SIGTERM, self._stop)
+            signal.signal(signal.SIGINT, self._stop)
         rearmed = once  # a one-off sweep (cron, tests) leaves escalations alone
-        last_prune = time.monotonic() if once else 0.0
+        # A long-running sweep prunes at start, then daily; only a database backend keeps task rows.
+        prunes = not once and isinstance(task_backends[DEFAULT_TASK_BACKEND_ALIAS], DatabaseBackend)
+        next_prune = time.monotonic() if prunes else None
         while self.running:
             try:
                 if not rearmed:
@@ -45,9 +51,9 @@ class Command(BaseCommand):
                 swept = delivery.sweep()
                 reminded = notifications.remind_all_due()
                 silent = heartbeat.check_all_overdue()
-                if time.monotonic() - last_prune >= PRUNE_EVERY:
+                if next_prune is not None and time.monotonic() >= next_prune:
                     call_command("prune_db_task_results", queue_name="*", min_age_days=14, verbosity=0)
-                    last_prune = time.monotonic()
+                    next_prune = time.monotonic() + PRUNE_EVERY
             except DatabaseError:
                 logger.exception("Sweep failed; trying again in %s s", interval)
             else:
