@@ -18,24 +18,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from incidents import notifications, panels, workflow
 from incidents.access import get_incident_for, role_required
+from incidents.forms import StatusUpdateForm
 from incidents.models import Incident, Notification, Service, Severity, StatusUpdate, Subscription
 
 RESPOND = "incidents.respond_incident"
 FOLLOW = "incidents.follow_incident"
 LEDGER_ROWS = 50
 RECENT_UPDATES = 5
-
-
-class StatusUpdateForm(forms.Form):
-    message = forms.CharField(
-        label="Status update",
-        max_length=5000,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What do users need to know now?"}),
-    )
-    public = forms.BooleanField(
-        required=False,
-        label="Public: for affected users and outside stakeholders (no internal details, no names)",
-    )
 
 
 class VisibilityForm(forms.Form):

@@ -113,6 +113,20 @@ class ResolveForm(forms.Form):
     )
 
 
+class StatusUpdateForm(forms.Form):
+    """A status update, from the incident page or the API (the same limits for both)."""
+
+    message = forms.CharField(
+        label="Status update",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What do users need to know now?"}),
+    )
+    public = forms.BooleanField(
+        required=False,
+        label="Public: for affected users and outside stakeholders (no internal details, no names)",
+    )
+
+
 class ReopenForm(forms.Form):
     reason = forms.CharField(label="Why reopen?", max_length=2000)
 

@@ -27,7 +27,7 @@ from incidents.api.schemas import (
     ValidationErrors,
 )
 from incidents.filters import IncidentFilter
-from incidents.forms import IncidentForm, ResolveForm
+from incidents.forms import IncidentForm, ResolveForm, StatusUpdateForm
 from incidents.models import Incident, StatusUpdate
 
 
@@ -190,7 +190,11 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
 def post_update(request: HttpRequest, ref: str, payload: UpdateIn):
     """Post a status update: public (status page, outside stakeholders) or internal (the team)."""
     incident = _get(ref)
-    update = workflow.post_update(incident, by=request.auth.by, message=payload.message, public=payload.public)
+    # The status update form's own validation, as on the incident page.
+    form = StatusUpdateForm(data={"message": payload.message, "public": payload.public})
+    if not form.is_valid():
+        raise form_errors(form)
+    update = workflow.post_update(incident, by=request.auth.by, **form.cleaned_data)
     return Status(201, StatusUpdate.objects.select_related("author").get(pk=update.pk))
 
 

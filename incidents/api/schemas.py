@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from django.conf import settings
 from ninja import Field, Schema
-from pydantic import AfterValidator, ConfigDict, field_validator
+from pydantic import AfterValidator, ConfigDict
 
 from incidents.models import Incident, Severity, Status
 
@@ -146,18 +146,10 @@ class IncidentIn(Input):
 
 
 class UpdateIn(Input):
-    message: Text = Field(json_schema_extra={"maxLength": 20000})
-    public: bool = Field(False, description="Public updates reach the status page and outside stakeholders.")
+    """Checked further by the status update form (incidents.forms.StatusUpdateForm), as on the incident page."""
 
-    @field_validator("message")
-    @classmethod
-    def not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("A status update cannot be empty.")
-        if len(value) > 20000:
-            raise ValueError("Keep a status update under 20,000 characters.")
-        return value
+    message: Text = Field(json_schema_extra={"maxLength": 5000})
+    public: bool = Field(False, description="Public updates reach the status page and outside stakeholders.")
 
 
 class ResolveIn(Input):
