@@ -3,10 +3,19 @@
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
+from incidents import roles
 from incidents.models import Incident
+
+
+class SignedInRequest(HttpRequest):
+    """For type checkers only: the request of a view behind `role_required` or `login_required`,
+    whose user is signed in."""
+
+    user: User
 
 
 def role_required(perm: str):
@@ -27,7 +36,7 @@ def role_required(perm: str):
 
 def get_incident_for(request: HttpRequest, ref: str, *, queryset=None) -> Incident:
     """The incident named `ref` (`INC-42`), if this user may see incidents; else 404/403."""
-    if not request.user.has_perm("incidents.view_incident"):
+    if not request.user.has_perm(roles.VIEW_INCIDENT):
         raise PermissionDenied
     queryset = queryset if queryset is not None else Incident.objects.for_list()
     incident = queryset.by_ref(ref).first()

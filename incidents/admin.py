@@ -4,9 +4,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.utils.html import format_html
 
-from incidents import workflow
+from incidents import roles, workflow
 from incidents.models import ApiToken, Incident, Profile, Service, TimelineEntry
-from incidents.notification_admin import StakeholderInline
+from incidents.notifications.admin import StakeholderInline
 
 
 @admin.register(Service)
@@ -128,7 +128,7 @@ class IncidentAdmin(admin.ModelAdmin):
             self.message_user(request, f"Closed {closed} incident(s).", messages.SUCCESS)
 
     def has_close_permission(self, request) -> bool:
-        return request.user.has_perm("incidents.close_incident")
+        return request.user.has_perm(roles.CLOSE_INCIDENT)
 
 
 @admin.register(Profile)
@@ -166,5 +166,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
 
 
-# The admin of other areas, in their own modules.
-from incidents import admin_integrations, oncall_admin  # noqa: E402, F401, I001
+# The admin of each area lives in its own package; Django only discovers incidents.admin.
+from incidents.api import admin as api_admin  # noqa: E402, F401, I001
+from incidents.notifications import admin as notifications_admin  # noqa: E402, F401, I001
+from incidents.oncall import admin as oncall_admin  # noqa: E402, F401, I001

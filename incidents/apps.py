@@ -7,12 +7,26 @@ class IncidentsConfig(AppConfig):
     name = "incidents"
 
     def ready(self) -> None:
-        import incidents.paging  # noqa: F401 - registers on-call assignment and escalation (workflow.on_entry)
-        from incidents import alert_panel  # noqa: F401 - registers the alert group panel
+        """The one place that wires the areas into the core, in this order (pinned by
+        incidents/tests/test_layout.py):
+
+        1. on call: assign the on-call engineer to a new incident, escalate a raised one.
+           First, so that the lead is set before the outbox decides who hears of the report.
+        2. notifications: write the outbox rows of every entry, then arm the update reminder;
+           the delivery ledger panel.
+        3. alerts: the alert group panel.
+        4. the core's own panel: status updates (incidents/views.py).
+
+        ReviewsConfig.ready() runs after this one (INSTALLED_APPS order) and adds the review
+        close check, its panels and the status page's public summary.
+        """
+        from incidents import alerts, notifications, oncall, panels, views
         from incidents.roles import sync_roles_after_migrate
 
         # Runs after auth has created the permissions of every migrated model.
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="incidents.sync_roles")
-        # Registers the outbox listener with workflow.on_entry and the incident-page panels.
-        import incidents.comms_views  # noqa: F401
-        import incidents.notifications  # noqa: F401
+
+        oncall.ready()
+        notifications.ready()
+        alerts.ready()
+        panels.register("incidents/_updates_panel.html", views.updates_panel_context, where="main", order=10)

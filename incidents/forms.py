@@ -27,7 +27,7 @@ class LocalDateTimeInput(forms.DateTimeInput):
 
 
 class IncidentForm(forms.ModelForm):
-    """The report form. Field names are a contract (DESIGN.md, "Interfaces")."""
+    """The report form. Field names are a contract (docs/api.md: the API takes the same names)."""
 
     severity = forms.ChoiceField(choices=severity_choices, widget=forms.RadioSelect)
     occurred_at = forms.DateTimeField(

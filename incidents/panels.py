@@ -1,10 +1,14 @@
-"""Panels on the incident page contributed by other parts of Beacon.
+"""What other parts of Beacon contribute to pages they do not own: panels on the incident
+page, and one more piece of public text per incident on the status page.
 
 The incident page knows nothing of alerts, deliveries or reviews; each of those
 registers a panel here: a template and a function returning its context (or None to
 hide it). Each function must run a fixed number of queries, whatever the data size.
 
     register("incidents/_alert_panel.html", alert_panel_context, where="main", order=20)
+
+Registration happens in IncidentsConfig.ready() (incidents/apps.py) and ReviewsConfig.ready(),
+never as a side effect of importing a module.
 """
 
 from collections.abc import Callable
@@ -42,3 +46,23 @@ def render_context(request: HttpRequest, incident: Incident) -> dict[str, list[t
         if context is not None:
             shown[panel.where].append((panel.template, context))
     return shown
+
+
+# --- public summaries on the status page -----------------------------------------------
+# Another part may publish one more piece of public text per incident (reviews: the public
+# post-mortem). A provider takes incident ids and returns {id: object with .text and
+# .published_at}; it must return plain values only, in a fixed number of queries.
+_public_summary_providers: list[Callable[[list[int]], dict]] = []
+
+
+def register_public_summary(provider: Callable[[list[int]], dict]) -> None:
+    if provider not in _public_summary_providers:
+        _public_summary_providers.append(provider)
+
+
+def public_summary_for(incident_id: int):
+    for provider in _public_summary_providers:
+        found = provider([incident_id]).get(incident_id)
+        if found is not None:
+            return found
+    return None

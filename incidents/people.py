@@ -3,6 +3,8 @@
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
+from incidents import roles
+
 
 def display_name(user, fallback: str = "") -> str:
     """A user's full name, else their username; `fallback` when there is nobody."""
@@ -14,7 +16,8 @@ def display_name(user, fallback: str = "") -> str:
 def responders():
     """Active users who may lead incidents (workflow.set_lead's rule, as a queryset): whom the
     lead field, a rotation or an override may name."""
-    perm = Q(groups__permissions__codename="respond_incident") | Q(user_permissions__codename="respond_incident")
+    respond = roles.codename(roles.RESPOND_INCIDENT)
+    perm = Q(groups__permissions__codename=respond) | Q(user_permissions__codename=respond)
     return (
         get_user_model()
         .objects.filter(Q(is_active=True) & (perm | Q(is_superuser=True)))

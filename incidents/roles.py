@@ -1,4 +1,5 @@
-"""The four roles of DESIGN.md, as Django groups and model permissions.
+"""The four roles (Viewer, Reporter, Responder, Manager), as Django groups and model permissions.
+Every permission name Beacon checks is spelled here, once; code uses these constants.
 
 The data migration creates the groups; `sync_roles` also runs after every `migrate`
 so that permissions of models added later reach the groups too. It only adds: a
@@ -11,31 +12,65 @@ MANAGER = "Manager"
 VIEWER = "Viewer"
 ROLES = [REPORTER, RESPONDER, MANAGER, VIEWER]
 
+# --- permission names ("app_label.codename") ---------------------------------------------
+ACCESS_ADMIN = "incidents.access_admin"
+ADD_APITOKEN = "incidents.add_apitoken"
+ADD_INCIDENT = "incidents.add_incident"
+ADD_OVERRIDE = "incidents.add_override"
+ADD_ROTATION = "incidents.add_rotation"
+ADD_TIMELINEENTRY = "incidents.add_timelineentry"
+CHANGE_INCIDENT = "incidents.change_incident"
+CHANGE_ROTATION = "incidents.change_rotation"
+CLOSE_INCIDENT = "incidents.close_incident"
+DELETE_OVERRIDE = "incidents.delete_override"
+EDIT_OWN_REPORT = "incidents.edit_own_report"
+FOLLOW_INCIDENT = "incidents.follow_incident"
+NOTE_OWN_INCIDENT = "incidents.note_own_incident"
+RESPOND_INCIDENT = "incidents.respond_incident"
+VIEW_INCIDENT = "incidents.view_incident"
+VIEW_NOTIFICATION = "incidents.view_notification"
+VIEW_OVERRIDE = "incidents.view_override"
+VIEW_ROTATION = "incidents.view_rotation"
+VIEW_SERVICE = "incidents.view_service"
+VIEW_TIMELINEENTRY = "incidents.view_timelineentry"
+EDIT_RUNBOOK = "reviews.edit_runbook"
+PUBLISH_REVIEW = "reviews.publish_review"
+VIEW_ACTIONITEM = "reviews.view_actionitem"
+VIEW_REVIEW = "reviews.view_review"
+VIEW_RUNBOOKREVISION = "reviews.view_runbookrevision"
+WRITE_REVIEW = "reviews.write_review"
+
+
+def codename(perm: str) -> str:
+    """ "incidents.respond_incident" -> "respond_incident", for queries on Permission."""
+    return perm.split(".", 1)[1]
+
+
 _READ = [
-    "incidents.view_incident",
-    "incidents.view_service",
-    "incidents.view_timelineentry",
-    "incidents.follow_incident",
-    # Their own personal API tokens, which act with their role (incidents/token_views.py).
-    "incidents.add_apitoken",
-    "reviews.view_review",
-    "reviews.view_actionitem",
-    "reviews.view_runbookrevision",
-    # Who is on call: everybody with a role may see it (incidents/oncall_views.py).
-    "incidents.view_rotation",
-    "incidents.view_override",
+    VIEW_INCIDENT,
+    VIEW_SERVICE,
+    VIEW_TIMELINEENTRY,
+    FOLLOW_INCIDENT,
+    # Their own personal API tokens, which act with their role (incidents/api/tokens.py).
+    ADD_APITOKEN,
+    VIEW_REVIEW,
+    VIEW_ACTIONITEM,
+    VIEW_RUNBOOKREVISION,
+    # Who is on call: everybody with a role may see it (incidents/oncall/views.py).
+    VIEW_ROTATION,
+    VIEW_OVERRIDE,
 ]
 _REPORT = [
-    "incidents.add_incident",
-    "incidents.edit_own_report",
-    "incidents.note_own_incident",
+    ADD_INCIDENT,
+    EDIT_OWN_REPORT,
+    NOTE_OWN_INCIDENT,
 ]
 _RESPOND = [
-    "incidents.change_incident",
-    "incidents.respond_incident",
-    "incidents.add_timelineentry",
-    "reviews.write_review",
-    "reviews.edit_runbook",
+    CHANGE_INCIDENT,
+    RESPOND_INCIDENT,
+    ADD_TIMELINEENTRY,
+    WRITE_REVIEW,
+    EDIT_RUNBOOK,
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

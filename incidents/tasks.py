@@ -1,28 +1,12 @@
-"""Background tasks (django-tasks). Arguments are primary keys only (JSON), and every task
-re-reads its rows: a task may run late, twice, or after the state it was queued for.
+"""Old task paths, kept so that task rows queued before the area layout still run.
 
-Task paths are stored as strings in queued rows: keep these names (or aliases) across
-releases.
+django-tasks stores a queued task by its import path; rows written by Beacon 0.1 name
+`incidents.tasks.deliver_email`, `incidents.tasks.deliver_slack` and
+`incidents.tasks.remind_lead`. These aliases go in the release after next (README, "Upgrade
+notes"); new code imports from incidents/notifications/.
 """
 
-from django_tasks import task
+from incidents.notifications.delivery import deliver_email, deliver_slack
+from incidents.notifications.reminders import reminder_due as remind_lead
 
-from incidents import delivery, notifications
-
-
-@task(queue_name="email")
-def deliver_email(notification_id: int) -> str:
-    return delivery.deliver(notification_id)
-
-
-@task(queue_name="slack")
-def deliver_slack(notification_id: int) -> str:
-    return delivery.deliver(notification_id)
-
-
-@task(queue_name="default")
-def remind_lead(incident_id: int) -> bool:
-    return notifications.remind_lead(incident_id)
-
-
-DELIVERY_TASKS = {"email": deliver_email, "slack": deliver_slack}
+__all__ = ["deliver_email", "deliver_slack", "remind_lead"]

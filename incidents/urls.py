@@ -1,6 +1,7 @@
 from django.urls import include, path
 
-from incidents import comms_views, views
+from incidents import views
+from incidents.notifications import views as notification_views
 
 app_name = "incidents"
 
@@ -18,15 +19,15 @@ incident_urls = [
     path("reopen/", views.reopen, name="reopen"),
     path("reactivate/", views.reactivate, name="reactivate"),
     path("close/", views.close, name="close"),
-    path("update/", comms_views.post_update, name="update"),
-    path("visibility/", comms_views.set_visibility, name="visibility"),
-    path("follow/", comms_views.follow_incident, name="follow"),
-    path("unfollow/", comms_views.unfollow_incident, name="unfollow"),
+    path("update/", views.post_update, name="update"),
+    path("visibility/", views.set_visibility, name="visibility"),
+    path("follow/", notification_views.follow_incident, name="follow"),
+    path("unfollow/", notification_views.unfollow_incident, name="unfollow"),
 ]
 
 service_urls = [
-    path("follow/", comms_views.follow_service, name="follow_service"),
-    path("unfollow/", comms_views.unfollow_service, name="unfollow_service"),
+    path("follow/", notification_views.follow_service, name="follow_service"),
+    path("unfollow/", notification_views.unfollow_service, name="unfollow_service"),
 ]
 
 urlpatterns = [

@@ -1,6 +1,7 @@
 from collections.abc import Callable
 from datetime import timedelta
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -8,14 +9,14 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from incidents import oncall_views, paging, panels, workflow
+from incidents import panels, roles, workflow
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.forms import (
@@ -29,12 +30,19 @@ from incidents.forms import (
     ReopenForm,
     ResolveForm,
     SeverityForm,
+    StatusUpdateForm,
 )
-from incidents.models import Incident, Notification, Profile, Severity, Status
+from incidents.models import Incident, Notification, Profile, Service, Severity, Status, StatusUpdate, Subscription
+from incidents.notifications.reminders import last_public_update_at
+from incidents.notifications.views import settings_context
+from incidents.oncall import paging
+from incidents.oncall.views import profile_context
 from incidents.pagination import paginate
 
-VIEW = "incidents.view_incident"
-RESPOND = "incidents.respond_incident"
+VIEW = roles.VIEW_INCIDENT
+RESPOND = roles.RESPOND_INCIDENT
+FOLLOW = roles.FOLLOW_INCIDENT
+RECENT_UPDATES = 5
 
 # Open incidents shown on the dashboard before "and N more" (a page must stay bounded).
 DASHBOARD_LIMIT = 100
@@ -70,7 +78,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "now": now(),
         "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
     }
-    if request.user.has_perm("incidents.view_notification"):
+    if request.user.has_perm(roles.VIEW_NOTIFICATION):
         # Managers see deliveries that gave up (permanent errors, retries exhausted) at once.
         context["failed_deliveries"] = Notification.objects.filter(state=Notification.State.FAILED).count()
     template = "incidents/dashboard.html#board" if request.htmx else "incidents/dashboard.html"
@@ -88,7 +96,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
     return render(request, "incidents/list.html", context)
 
 
-@role_required("incidents.add_incident")
+@role_required(roles.ADD_INCIDENT)
 @require_http_methods(["GET", "POST"])
 def report(request: HttpRequest) -> HttpResponse:
     form = IncidentForm(request.POST or None)
@@ -109,7 +117,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
         "may_edit": workflow.may_edit(user, incident),
         "may_note": workflow.may_add_note(user, incident),
         "may_respond": may_respond,
-        "may_close": user.has_perm("incidents.close_incident"),
+        "may_close": user.has_perm(roles.CLOSE_INCIDENT),
         "note_form": forms.get("note_form") or NoteForm(),
         "resolve_form": forms.get("resolve_form") or ResolveForm(),
         "reopen_form": forms.get("reopen_form") or ReopenForm(),
@@ -277,7 +285,7 @@ def reactivate(request: HttpRequest, ref: str) -> HttpResponse:
     )
 
 
-@role_required("incidents.close_incident")
+@role_required(roles.CLOSE_INCIDENT)
 @require_POST
 def close(request: HttpRequest, ref: str) -> HttpResponse:
     incident = get_incident_for(request, ref)
@@ -334,6 +342,102 @@ def note(request: HttpRequest, ref: str) -> HttpResponse:
     return render(request, template, context, status=status)
 
 
+# --- status updates and visibility (the updates panel of the incident page) -----------
+
+
+class VisibilityForm(forms.Form):
+    public = forms.TypedChoiceField(choices=[("1", "public"), ("0", "internal")], coerce=lambda v: v == "1")
+
+
+def updates_panel_context(request: HttpRequest, incident: Incident, form=None) -> dict:
+    """Last public update, recent updates, post form, visibility and follow state: 3 queries."""
+    user = request.user
+    recent = list(
+        StatusUpdate.objects.filter(incident=incident)
+        .select_related("author")
+        .order_by("-created_at", "-pk")[:RECENT_UPDATES]
+    )
+    follows = set()
+    if user.has_perm(FOLLOW):
+        follows = {
+            "incident" if incident_id else "service"
+            for incident_id, _ in Subscription.objects.filter(user=user)
+            .filter(Q(incident=incident) | Q(service_id=incident.service_id))
+            .values_list("incident_id", "service_id")
+        }
+    return {
+        "incident": incident,
+        "recent_updates": recent,
+        "last_public_update_at": last_public_update_at(incident),
+        "may_post": user.has_perm(RESPOND) and incident.status != Incident.Status.CLOSED,
+        "may_follow": user.has_perm(FOLLOW),
+        "follows_incident": "incident" in follows,
+        "follows_service": "service" in follows,
+        "form": form or StatusUpdateForm(),
+    }
+
+
+@role_required(RESPOND)
+@require_POST
+def post_update(request: HttpRequest, ref: str) -> HttpResponse:
+    """Post a status update. With htmx the panel comes back; without, a redirect."""
+    incident = get_incident_for(request, ref)
+    form = StatusUpdateForm(request.POST)
+    if form.is_valid():
+        try:
+            workflow.post_update(
+                incident, by=request.user, message=form.cleaned_data["message"], public=form.cleaned_data["public"]
+            )
+        except workflow.InvalidTransition as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            if not request.htmx:
+                messages.success(request, "Update posted.")
+                return redirect(incident)
+            form = StatusUpdateForm()
+    if not request.htmx:
+        for error in form.errors.get("message", []) + form.non_field_errors():
+            messages.error(request, error)
+        return redirect(incident)
+    # htmx swaps only 2xx answers by default: the form with its errors comes back as 200.
+    return render(request, "incidents/_updates_panel.html", {"panel": updates_panel_context(request, incident, form)})
+
+
+@role_required(RESPOND)
+@require_POST
+def set_visibility(request: HttpRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    form = VisibilityForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose public or internal.")
+        return redirect(incident)
+    public = form.cleaned_data["public"]
+    try:
+        workflow.set_public(incident, by=request.user, public=public)
+    except workflow.InvalidTransition as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"{incident.ref} is {'shown on' if public else 'hidden from'} the status page.")
+    return redirect(incident)
+
+
+# --- the service page ------------------------------------------------------------------
+
+
+@role_required(roles.VIEW_SERVICE)
+@require_safe
+def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    service = get_object_or_404(Service, slug=slug)
+    open_incidents = Incident.objects.open().filter(service=service).select_related("lead")
+    context = {
+        "service": service,
+        "on_call": paging.on_call_for_service(service),
+        "open_count": open_incidents.count(),
+        "open_incidents": list(open_incidents.order_by("severity_rank", "reported_at", "pk")[:20]),
+    }
+    return render(request, "oncall/service.html", context)
+
+
 # --- the user's own settings and the health check --------------------------------------
 
 
@@ -356,9 +460,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         profile.save()
         messages.success(request, "Your settings are saved.")
         return redirect("profile")
-    from incidents.comms_views import settings_context  # follows and severity threshold
-
-    context = {"form": form, **settings_context(request.user), **oncall_views.profile_context(request, profile)}
+    context = {"form": form, **settings_context(request.user), **profile_context(request, profile)}
     return render(request, "incidents/profile.html", context, status=422 if form.is_bound else 200)
 
 

@@ -12,13 +12,15 @@ nothing; missing permissions raise `PermissionDenied`.
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F
 from django.utils.timezone import now
 
+from incidents import roles
 from incidents.models import OPEN_STATUSES, Incident, Service, Severity, Status, StatusUpdate, TimelineEntry
 from incidents.people import display_name
 
@@ -52,7 +54,7 @@ def on_entry(listener: Callable[[TimelineEntry], None]) -> Callable[[TimelineEnt
     return listener
 
 
-def _require(user: AbstractBaseUser | None, perm: str) -> None:
+def _require(user: PermissionsMixin | None, perm: str) -> None:
     if user is None:
         return
     if not user.has_perm(perm):
@@ -121,7 +123,7 @@ def report(
     public: bool = False,
 ) -> Incident:
     """Store a new incident (reference INC-<pk> at once) and its `reported` timeline entry."""
-    _require(by, "incidents.add_incident")
+    _require(by, roles.ADD_INCIDENT)
     if severity not in Severity.values:
         raise InvalidTransition(f"Unknown severity {severity!r}.")
     incident = Incident.objects.create(
@@ -142,12 +144,10 @@ def report(
 
 
 def may_edit(user, incident: Incident) -> bool:
-    if user.has_perm("incidents.change_incident"):
+    if user.has_perm(roles.CHANGE_INCIDENT):
         return True
     return (
-        user.has_perm("incidents.edit_own_report")
-        and incident.reporter_id == user.pk
-        and incident.status == Status.REPORTED
+        user.has_perm(roles.EDIT_OWN_REPORT) and incident.reporter_id == user.pk and incident.status == Status.REPORTED
     )
 
 
@@ -198,11 +198,11 @@ def _plain(value):
 @transaction.atomic
 def acknowledge(incident: Incident, *, by) -> Incident:
     """reported → acknowledged. The acknowledger becomes lead when there is none."""
-    _require(by, "incidents.respond_incident")
+    _require(by, roles.RESPOND_INCIDENT)
     incident = _lock(incident)
     _ensure(incident, to=Status.ACKNOWLEDGED, allowed_from=[Status.REPORTED])
     incident.acknowledged_at = now()
-    extra = {}
+    extra: dict[str, Any] = {}
     if incident.lead_id is None and by is not None:
         incident.lead = by
         extra["lead"] = _display(by)
@@ -217,7 +217,7 @@ def mitigate(incident: Incident, *, by, text: str = "", source_resolved_at: date
     The Alertmanager intake calls this with `by=None` and `source_resolved_at` when every
     alert of the incident has resolved.
     """
-    _require(by, "incidents.respond_incident")
+    _require(by, roles.RESPOND_INCIDENT)
     incident = _lock(incident)
     _ensure(incident, to=Status.MITIGATED, allowed_from=[Status.REPORTED, Status.ACKNOWLEDGED])
     incident.mitigated_at = now()
@@ -231,7 +231,7 @@ def mitigate(incident: Incident, *, by, text: str = "", source_resolved_at: date
 def reactivate(incident: Incident, *, by, reason: str) -> Incident:
     """mitigated → acknowledged (or reported, if nobody acknowledged it): the mitigation did not
     hold, e.g. the alert group fired again. The mitigation is cleared; the timeline keeps it."""
-    _require(by, "incidents.respond_incident")
+    _require(by, roles.RESPOND_INCIDENT)
     reason = reason.strip()
     if not reason:
         raise InvalidTransition("Say why the incident is active again.")
@@ -263,7 +263,7 @@ def resolve(incident: Incident, *, by, summary: str, confirmed: bool) -> Inciden
     """
     if by is None:
         raise PermissionDenied("Only a person can confirm a resolution.")
-    _require(by, "incidents.respond_incident")
+    _require(by, roles.RESPOND_INCIDENT)
     summary = summary.strip()
     if not summary:
         raise InvalidTransition("A resolution summary is required.")
@@ -281,7 +281,7 @@ def resolve(incident: Incident, *, by, summary: str, confirmed: bool) -> Inciden
 @transaction.atomic
 def close(incident: Incident, *, by) -> Incident:
     """resolved → closed (managers): nothing more to do on it."""
-    _require(by, "incidents.close_incident")
+    _require(by, roles.CLOSE_INCIDENT)
     incident = _lock(incident)
     _ensure(incident, to=Status.CLOSED, allowed_from=[Status.RESOLVED])
     for check in _close_checks:
@@ -304,7 +304,7 @@ def on_close_check(check: Callable[[Incident], None]) -> Callable[[Incident], No
 @transaction.atomic
 def reopen(incident: Incident, *, by, reason: str) -> Incident:
     """resolved → acknowledged, with a reason. The resolution is cleared; the timeline keeps it."""
-    _require(by, "incidents.respond_incident")
+    _require(by, roles.RESPOND_INCIDENT)
     reason = reason.strip()
     if not reason:
         raise InvalidTransition("Say why the incident is reopened.")
@@ -315,7 +315,8 @@ def reopen(incident: Incident, *, by, reason: str) -> Incident:
         allowed_from=[Status.RESOLVED],
         refusal=f"{incident.ref} is {incident.get_status_display().lower()}; only a resolved incident can be reopened.",
     )
-    previous = {"resolved_at": incident.resolved_at.isoformat(), "resolution_summary": incident.resolution_summary}
+    resolved_at = incident.resolved_at.isoformat() if incident.resolved_at else None
+    previous = {"resolved_at": resolved_at, "resolution_summary": incident.resolution_summary}
     incident.resolved_at = None
     incident.resolution_summary = ""
     incident.resolution_confirmed_by = None
@@ -329,7 +330,7 @@ def reopen(incident: Incident, *, by, reason: str) -> Incident:
 
 @transaction.atomic
 def change_severity(incident: Incident, *, by, severity: str, reason: str = "") -> Incident:
-    _require(by, "incidents.respond_incident")
+    _require(by, roles.RESPOND_INCIDENT)
     if severity not in Severity.values:
         raise InvalidTransition(f"Unknown severity {severity!r}.")
     incident = _lock(incident)
@@ -350,8 +351,8 @@ def change_severity(incident: Incident, *, by, severity: str, reason: str = "") 
 @transaction.atomic
 def set_lead(incident: Incident, *, by, lead) -> Incident:
     """Make `lead` (a user, or None) the engineer in charge."""
-    _require(by, "incidents.respond_incident")
-    if lead is not None and not lead.has_perm("incidents.respond_incident"):
+    _require(by, roles.RESPOND_INCIDENT)
+    if lead is not None and not lead.has_perm(roles.RESPOND_INCIDENT):
         raise InvalidTransition(f"{_display(lead)} is not a responder and cannot lead an incident.")
     incident = _lock(incident)
     if incident.status == Status.CLOSED:
@@ -382,9 +383,9 @@ def take(incident: Incident, *, by) -> Incident:
 
 
 def may_add_note(user, incident: Incident) -> bool:
-    if user.has_perm("incidents.add_timelineentry"):
+    if user.has_perm(roles.ADD_TIMELINEENTRY):
         return True
-    return user.has_perm("incidents.note_own_incident") and incident.reporter_id == user.pk
+    return user.has_perm(roles.NOTE_OWN_INCIDENT) and incident.reporter_id == user.pk
 
 
 @transaction.atomic
@@ -409,7 +410,7 @@ def post_update(incident: Incident, *, by, message: str, public: bool) -> Status
     Appends one `status_update` entry whose data carries the update's id and visibility, so
     listeners (notifications) can tell public from internal without another query.
     """
-    _require(by, "incidents.respond_incident")
+    _require(by, roles.RESPOND_INCIDENT)
     message = message.strip()
     if not message:
         raise InvalidTransition("A status update cannot be empty.")
@@ -424,7 +425,7 @@ def post_update(incident: Incident, *, by, message: str, public: bool) -> Status
 @transaction.atomic
 def set_public(incident: Incident, *, by, public: bool) -> Incident:
     """Show the incident on the public status page, or hide it."""
-    _require(by, "incidents.respond_incident")
+    _require(by, roles.RESPOND_INCIDENT)
     incident = _lock(incident)
     if incident.public == public:
         raise InvalidTransition(f"{incident.ref} is already {'public' if public else 'internal'}.")

@@ -5,6 +5,8 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+from incidents import roles
+
 
 class BeaconAdminSite(admin.AdminSite):
     """The Django admin, for managers only.
@@ -20,7 +22,7 @@ class BeaconAdminSite(admin.AdminSite):
     site_url = "/"
 
     def has_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.has_perm("incidents.access_admin")
+        return request.user.is_active and request.user.has_perm(roles.ACCESS_ADMIN)
 
     def _refuse(self, request: HttpRequest) -> HttpResponse:
         if not request.user.is_authenticated:

@@ -81,8 +81,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so request counts and latency cover everything below it (incidents/metrics.py).
-    "incidents.metrics.RequestMetricsMiddleware",
+    # First, so request counts and latency cover everything below it (incidents/api/metrics.py).
+    "incidents.api.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -210,7 +210,7 @@ ACTION_ITEM_DUE_WEEKS = {
     "default": env_int("ACTION_ITEM_DUE_WEEKS", 8),
 }
 REVIEWS_PER_PAGE = 25
-# On call (incidents/paging.py): minutes an incident of each severity may stay unacknowledged
+# On call (incidents/oncall/paging.py): minutes an incident of each severity may stay unacknowledged
 # before the next person is paged; severities not listed never escalate. Then at most
 # ONCALL_ESCALATION_STEPS escalation steps, one such interval apart.
 ONCALL_ESCALATION_MINUTES = {
@@ -219,7 +219,7 @@ ONCALL_ESCALATION_MINUTES = {
 }
 ONCALL_ESCALATION_STEPS = env_int("ESCALATION_STEPS", 4)
 
-# Alertmanager intake (incidents/alertmanager.py). A group that fires again within this many
+# Alertmanager intake (incidents/alerts/intake.py). A group that fires again within this many
 # minutes of its incident's resolution reopens that incident instead of opening a new one.
 ALERTMANAGER_REOPEN_MINUTES = env_int("ALERTMANAGER_REOPEN_MINUTES", 60)
 # The `severity` label's value (lower-cased) → Beacon severity; anything else → the default.
@@ -256,7 +256,7 @@ if not DEBUG:
     # does not follow a redirect of its POST (the token has crossed the wire by then anyway).
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$", r"^integrations/alertmanager/$"]
     if env_bool("BEHIND_PROXY", default=False):
-        # Only when the proxy overwrites this header (RELIABILITY.md 5.2.11).
+        # Only when the proxy overwrites this header: a client could otherwise claim HTTPS itself.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 SILENCED_SYSTEM_CHECKS = [

@@ -2,9 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from incidents import comms_views, metrics, oncall_views, receivers, token_views
 from incidents import views as incident_views
+from incidents.alerts import views as alert_views
+from incidents.api import metrics, tokens
 from incidents.api.endpoints import api
+from incidents.notifications import views as notification_views
 
 auth_urls = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -20,9 +22,9 @@ auth_urls = [
     ),
     path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("profile/", incident_views.profile, name="profile"),
-    path("tokens/", token_views.tokens, name="api_tokens"),
-    path("tokens/<int:pk>/revoke/", token_views.revoke_token, name="api_token_revoke"),
-    path("profile/notifications/", comms_views.notification_settings, name="notification_settings"),
+    path("tokens/", tokens.tokens, name="api_tokens"),
+    path("tokens/<int:pk>/revoke/", tokens.revoke_token, name="api_token_revoke"),
+    path("profile/notifications/", notification_views.notification_settings, name="notification_settings"),
 ]
 
 urlpatterns = [
@@ -30,13 +32,13 @@ urlpatterns = [
     path("accounts/", include(auth_urls)),
     path("incidents/", include("incidents.urls")),
     path("reviews/", include("reviews.urls")),
-    path("status/", include("incidents.status_urls")),
-    path("unsubscribe/<str:token>/", comms_views.unsubscribe, name="unsubscribe"),
-    path("oncall/", include("incidents.oncall_urls")),
-    path("services/<slug:slug>/", oncall_views.service_detail, name="service_detail"),
+    path("status/", include("incidents.statuspage.urls")),
+    path("unsubscribe/<str:token>/", notification_views.unsubscribe, name="unsubscribe"),
+    path("oncall/", include("incidents.oncall.urls")),
+    path("services/<slug:slug>/", incident_views.service_detail, name="service_detail"),
     path("healthz", incident_views.healthz, name="healthz"),
     path("api/", api.urls),
     path("metrics", metrics.metrics, name="metrics"),
-    path("integrations/alertmanager/", receivers.alertmanager_webhook, name="alertmanager_webhook"),
+    path("integrations/alertmanager/", alert_views.alertmanager_webhook, name="alertmanager_webhook"),
     path("admin/", admin.site.urls),
 ]

@@ -8,12 +8,12 @@ class ReviewsConfig(AppConfig):
     def ready(self) -> None:
         # reviews hooks into incidents through its seams; incidents never imports reviews.
         from incidents import panels as incident_panels
-        from incidents import status_page, workflow
+        from incidents import workflow
         from incidents.signals import demo_seeded
         from reviews import alert_hooks, demo, panels, policy, public, similar
 
         workflow.on_close_check(policy.check_close)
-        status_page.register_postmortem_provider(public.public_summaries)
+        incident_panels.register_public_summary(public.public_summaries)
         similar.register_matcher(alert_hooks.same_alertname)
         panels.register_runbook_url(alert_hooks.runbook_url)
         demo_seeded.connect(demo.seed, dispatch_uid="reviews.demo.seed")

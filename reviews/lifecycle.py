@@ -18,15 +18,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.timezone import localdate, now
 
-from incidents import workflow
+from incidents import roles, workflow
 from incidents.models import Incident, Service, Status, TimelineEntry
 from incidents.workflow import Conflict, InvalidTransition
 from reviews import notify, prefill, reminders
 from reviews.models import SECTION_FIELDS, ActionItem, Review, RunbookRevision
 
-WRITE = "reviews.write_review"
-PUBLISH = "reviews.publish_review"
-EDIT_RUNBOOK = "reviews.edit_runbook"
+WRITE = roles.WRITE_REVIEW
+PUBLISH = roles.PUBLISH_REVIEW
+EDIT_RUNBOOK = roles.EDIT_RUNBOOK
 
 # Incidents whose review may be started: the response is over.
 REVIEWABLE = [Status.RESOLVED, Status.CLOSED]

@@ -14,7 +14,7 @@ from django.db import models
 from django.urls import reverse
 
 from incidents.models import Subscription
-from incidents.notifications import clean_header, queue_direct
+from incidents.notifications.outbox import clean_header, queue_direct
 from reviews.models import ActionItem, Review
 
 # Subjects are one header line (a newline would make the message unsendable), and short.

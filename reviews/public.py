@@ -1,7 +1,7 @@
 """The one part of a review that may leave the team: the public summary, for the status page.
 
 The status page lives in `incidents` and must not import `reviews`: ReviewsConfig.ready
-registers `public_summaries` with `status_page.register_postmortem_provider`.
+registers `public_summaries` with `incidents.panels.register_public_summary`.
 """
 
 from dataclasses import dataclass

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.timezone import localdate
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from incidents import roles
 from incidents.access import get_incident_for, role_required
 from incidents.models import Service
 from incidents.pagination import paginate
@@ -27,7 +28,7 @@ from reviews.forms import (
 )
 from reviews.models import ActionItem, Review
 
-VIEW = "reviews.view_review"
+VIEW = roles.VIEW_REVIEW
 WRITE = lifecycle.WRITE
 PUBLISH = lifecycle.PUBLISH
 EDIT_RUNBOOK = lifecycle.EDIT_RUNBOOK

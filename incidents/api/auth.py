@@ -19,12 +19,14 @@ from django.http import HttpRequest
 from ninja.errors import AuthorizationError
 from ninja.security.http import HttpAuthBase
 
+from incidents import roles
+from incidents.inbound import bearer_token
 from incidents.models import ApiToken, Integration
 from incidents.models.tokens import mark_used
 
-VIEW = "incidents.view_incident"
-REPORT = "incidents.add_incident"
-RESPOND = "incidents.respond_incident"
+VIEW = roles.VIEW_INCIDENT
+REPORT = roles.ADD_INCIDENT
+RESPOND = roles.RESPOND_INCIDENT
 
 
 @dataclass(frozen=True)
@@ -43,14 +45,6 @@ class Caller:
         if self.user is not None:
             return self.user.get_username()
         return f"integration {self.integration}"
-
-
-def bearer_token(request: HttpRequest) -> str | None:
-    """The token of an `Authorization: Bearer …` header, or None when there is none."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
 
 
 def authenticate(token: str | None) -> Caller | None:

@@ -11,7 +11,8 @@ from django.shortcuts import render
 from ninja.openapi.docs import Swagger
 
 from incidents.access import role_required
-from incidents.api.auth import VIEW, authenticate, bearer_token, refusal
+from incidents.api.auth import VIEW, authenticate, refusal
+from incidents.inbound import bearer_token
 
 
 class VendoredSwagger(Swagger):

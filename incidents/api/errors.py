@@ -12,12 +12,10 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from incidents import workflow
+from incidents.inbound import body_refusal
 
 # The names endpoints give their schema parameters; not part of what the client sent.
 SCHEMA_PARAMS = {"payload", "filters"}
-
-# The largest request body Beacon reads from a program: the API's and the Alertmanager receiver's.
-MAX_BODY_BYTES = 1024 * 1024
 
 
 class FieldErrors(Exception):
@@ -104,27 +102,9 @@ def install(api: NinjaAPI) -> None:
         return _json(409, str(exc))
 
 
-def body_refusal(request: HttpRequest) -> tuple[int, str] | None:
-    """400 or 413 and why, from the Content-Length header alone, before the body is read; else None.
-
-    Django itself would answer 400 (and only above 2.5 MB), see RELIABILITY.md 5.2.12. Also
-    used by the Alertmanager receiver (incidents/receivers.py), which answers in its own shape.
-    """
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 400, "The Content-Length header is not a number."
-    if length > MAX_BODY_BYTES:
-        return 413, too_large()
-    return None
-
-
-def too_large() -> str:
-    return f"The request body is larger than {MAX_BODY_BYTES} bytes (1 MiB)."
-
-
 def limit_body(run):
-    """A view-level decorator: refuse bodies over MAX_BODY_BYTES with 413, before reading them."""
+    """A view-level decorator: refuse bodies over MAX_BODY_BYTES (incidents/inbound.py) with 413,
+    before reading them."""
 
     @wraps(run)
     def wrapped(request: HttpRequest, *args, **kwargs):

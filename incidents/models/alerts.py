@@ -1,6 +1,6 @@
 """Alerts from Prometheus Alertmanager, the groups that turn them into incidents, and the heartbeat.
 
-Written only by `incidents/alertmanager.py` (the intake) and `incidents/heartbeat.py`.
+Written only by `incidents/alerts/intake.py` and `incidents/alerts/heartbeat.py`.
 """
 
 from datetime import timedelta
@@ -77,7 +77,7 @@ class Alert(models.Model):
             models.CheckConstraint(condition=Q(status__in=["firing", "resolved"]), name="alert_status_valid"),
         ]
         indexes = [
-            # "Is any alert of this group still firing?" and the panel's lists (alertmanager.py, alert_panel.py).
+            # "Is any alert of this group still firing?" and the panel's lists (alerts/intake.py, alerts/panel.py).
             models.Index(fields=["group", "status", "starts_at"], name="alert_group_status"),
         ]
 

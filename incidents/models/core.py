@@ -242,7 +242,7 @@ class Profile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     time_zone = models.CharField(max_length=64, blank=True, help_text="Empty: the site's time zone.")
     email_notifications = models.BooleanField(default=True)
-    # On call (incidents/paging.py): pages go to Slack too when the member id is set.
+    # On call (incidents/oncall/paging.py): pages go to Slack too when the member id is set.
     slack_member_id = models.CharField(
         "Slack member ID",
         max_length=32,

@@ -1,7 +1,7 @@
 """Who hears what (Subscription) and the outbox of messages to them (Notification).
 
 A Notification row is written in the same transaction as the change that causes it;
-its state, not the task backend's row, is the truth about delivery (RELIABILITY.md).
+its state, not the task backend's row, is the truth about delivery (docs/notifications.md).
 """
 
 import uuid

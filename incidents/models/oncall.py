@@ -1,7 +1,7 @@
 """On-call rotations: who answers for which service, and who covers for whom.
 
-The schedule arithmetic lives in `incidents/oncall.py` (pure, no database); these models
-only store what a manager typed. `incidents/paging.py` loads them in a bounded number of
+The schedule arithmetic lives in `incidents/oncall/schedule.py` (pure, no database); these models
+only store what a manager typed. `incidents/oncall/paging.py` loads them in a bounded number of
 queries and asks `oncall.py` who is on call.
 """
 
@@ -87,10 +87,10 @@ class Rotation(models.Model):
         else:
             self.shift_hours = None
         if self.is_default:
-            others = Rotation.objects.filter(is_default=True).exclude(pk=self.pk)
-            if others.exists():
+            other = Rotation.objects.filter(is_default=True).exclude(pk=self.pk).first()
+            if other is not None:
                 raise ValidationError(
-                    {"is_default": f"“{others.first().name}” is already the default rotation; only one may be."}
+                    {"is_default": f"“{other.name}” is already the default rotation; only one may be."}
                 )
 
     @property

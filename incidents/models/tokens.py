@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -36,12 +37,12 @@ def mark_used(row: "Integration | ApiToken") -> None:
 
 
 class TokenQuerySet(models.QuerySet):
-    def matching(self, token: str):
+    def matching(self, token: str) -> Any:
         """The active row whose hash matches `token` (compared in constant time), or None."""
         if not token or len(token) > 200:
             return None
         digest = hash_token(token)
-        row = self.filter(token_hash=digest, is_active=True).first()
+        row: Any = self.filter(token_hash=digest, is_active=True).first()
         if row is not None and hmac.compare_digest(row.token_hash, digest):
             return row
         return None

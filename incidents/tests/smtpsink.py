@@ -1,4 +1,4 @@
-"""A test SMTP server that can be told to fail (RELIABILITY.md): run as a process.
+"""A test SMTP server that can be told to fail (refuse, drop, answer 4xx or 5xx): run as a process.
 
     python smtpsink.py PORT MODEFILE OUT.jsonl
     modes: ok | 451 | 550:<rcpt> | slow:<s> | hold:<flagfile> (touches <flagfile>.waiting)

@@ -1,6 +1,6 @@
 """Two people acting on one incident at the same moment, on two PostgreSQL connections.
 
-SQLite serialises whole transactions, so these tests prove nothing there (RELIABILITY.md 5.1.14).
+SQLite serialises whole transactions, so these tests prove nothing there.
 """
 
 import threading

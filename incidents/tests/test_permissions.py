@@ -1,13 +1,13 @@
 """The role matrix: every URL, for anonymous, an account without a role, and each role.
 
-DESIGN.md "Roles" is the specification. A URL added without a row here fails
+incidents/roles.py and the README's roles table are the specification. A URL added without a row here fails
 test_every_url_is_in_the_matrix.
 """
 
 import pytest
 from django.urls import get_resolver
 
-from incidents.tests import oncall_data
+from incidents.oncall.tests import data as oncall_data
 from incidents.tests.factories import make_incident
 
 ROLES = ["anonymous", "nobody", "reporter", "responder", "manager", "viewer"]

@@ -7,8 +7,9 @@ import pytest
 import time_machine
 from django.utils.timezone import now
 
-from incidents import notifications, workflow
+from incidents import workflow
 from incidents.models import Notification, Profile, StatusUpdate, Subscription
+from incidents.notifications import unsubscribe as notifications
 from incidents.tests.factories import make_incident
 
 

@@ -2,6 +2,7 @@
 
 from django import template
 
+from incidents import roles
 from reviews.models import ActionItem, Review
 
 register = template.Library()
@@ -40,6 +41,6 @@ def my_action_items(user, limit: int = MY_ITEMS_LIMIT) -> list[ActionItem]:
 def my_action_items_card(context) -> dict:
     """`{% load review_tags %}{% my_action_items_card %}`: the dashboard's "My action items" card."""
     user = context["request"].user
-    if not user.has_perm("reviews.view_review"):
+    if not user.has_perm(roles.VIEW_REVIEW):
         return {"show": False}
     return {"show": True, "items": my_action_items(user), "user": user}

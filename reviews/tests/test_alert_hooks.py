@@ -9,7 +9,8 @@ import pytest
 from incidents import workflow
 from incidents.models import Incident, Integration
 
-FIRING = json.loads((Path(__file__).parents[2] / "incidents/tests/fixtures/alertmanager/firing.json").read_text())
+FIXTURE = Path(__file__).parents[2] / "incidents/alerts/tests/fixtures/alertmanager/firing.json"
+FIRING = json.loads(FIXTURE.read_text())
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from incidents import paging
+from incidents.oncall import paging
 
 
 class Command(BaseCommand):

@@ -17,7 +17,9 @@ from django.db import DatabaseError, close_old_connections
 from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 from django_tasks_db.backend import DatabaseBackend
 
-from incidents import delivery, heartbeat, notifications, paging
+from incidents.alerts import heartbeat
+from incidents.notifications import delivery, reminders
+from incidents.oncall import paging
 
 PRUNE_EVERY = 24 * 3600
 
@@ -49,7 +51,7 @@ class Command(BaseCommand):
                     rearmed = True
                     self.stdout.write(f"re-armed escalations of {incidents} incident(s), {rotations} handoff(s)")
                 swept = delivery.sweep()
-                reminded = notifications.remind_all_due()
+                reminded = reminders.remind_all_due()
                 silent = heartbeat.check_all_overdue()
                 if next_prune is not None and time.monotonic() >= next_prune:
                     call_command("prune_db_task_results", queue_name="*", min_age_days=14, verbosity=0)

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.timezone import now
 
-from incidents import paging, roles, workflow
+from incidents import roles, workflow
 from incidents.models import (
     Incident,
     Rotation,
@@ -22,6 +22,7 @@ from incidents.models import (
     StatusUpdate,
     TimelineEntry,
 )
+from incidents.oncall import paging
 from incidents.signals import demo_seeded
 
 DEMO_PASSWORD = "beacon-demo"

@@ -1,0 +1,451 @@
+"""The Alertmanager intake: a webhook payload (version 4) in, incidents and alerts out.
+
+Alertmanager re-sends a whole group every repeat interval and after every failure, and
+an HA pair sends everything twice, so a payload is read as "the current state of these
+alerts", never as "a new event". An alert is identified by (fingerprint, startsAt);
+applying a payload already applied changes nothing at all.
+
+`parse(body)` validates (PayloadError with the HTTP status and a message naming the
+field); `receive(integration, payload)` applies it in one transaction, through
+`incidents/workflow.py` for every timeline entry and status change.
+"""
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from hashlib import sha1
+from typing import Literal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.utils.text import slugify
+from django.utils.timezone import now
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from incidents import workflow
+from incidents.alerts import heartbeat
+from incidents.models import Alert, AlertGroup, Incident, Integration, Service, Severity, Status, TimelineEntry
+
+logger = logging.getLogger(__name__)
+
+Kind = TimelineEntry.Kind
+
+# Alerts written into an incident's logs and a timeline entry's text; the panel shows them all.
+LISTED_ALERTS = 20
+UNKNOWN_SERVICE = "Unlabelled alerts"
+
+# --- the payload -----------------------------------------------------------------------
+
+
+class PayloadError(Exception):
+    """The request cannot be applied; `status` is the HTTP answer, `str()` the message."""
+
+    def __init__(self, message: str, *, status: int, errors: list[dict] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.errors = errors or []
+
+
+class AlertIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: AwareDatetime
+    endsAt: datetime | None = None
+    generatorURL: str = ""
+    fingerprint: str = Field(min_length=1, max_length=128)
+
+    @property
+    def key(self) -> tuple[str, datetime]:
+        return (self.fingerprint, self.startsAt)
+
+    @property
+    def ends_at(self) -> datetime | None:
+        # Firing alerts carry endsAt 0001-01-01 (or a guess in the future): not an end.
+        if self.status != "resolved" or self.endsAt is None or self.endsAt.year < 1970:
+            return None
+        return self.endsAt if self.endsAt.tzinfo else self.endsAt.replace(tzinfo=UTC)
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    version: Literal["4"]
+    groupKey: str = Field(min_length=1, max_length=4000)
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str = ""
+    truncatedAlerts: int = Field(default=0, ge=0)
+    alerts: list[AlertIn] = Field(min_length=1, max_length=10000)
+
+
+# PostgreSQL text rejects NUL and jsonb rejects \u0000; a lone surrogate cannot be encoded at all.
+# A 4xx would make Alertmanager drop the alert, so such characters are replaced, not refused.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _clean(value):
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def parse(body: bytes) -> tuple[Payload, dict]:
+    """The validated payload and the cleaned JSON it came from; PayloadError (400/422) otherwise."""
+    try:
+        data = _clean(json.loads(body))
+    except RecursionError:
+        raise PayloadError("The body is JSON nested too deeply.", status=400) from None
+    except ValueError as error:
+        raise PayloadError(f"The body is not JSON: {error}", status=400) from None
+    if not isinstance(data, dict):
+        raise PayloadError("The payload must be a JSON object (Alertmanager webhook version 4).", status=422)
+    try:
+        return Payload.model_validate(data), data
+    except ValidationError as error:
+        errors = [
+            {"field": ".".join(str(part) for part in e["loc"]) or "(payload)", "message": e["msg"]}
+            for e in error.errors(include_url=False, include_input=False)
+        ]
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise PayloadError(f"{first['field']}: {first['message']}{more}", status=422, errors=errors) from None
+
+
+# --- applying it -----------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    message: str
+    incident: Incident | None = None
+    created: bool = False
+    changed: bool = False
+    incidents: list[str] = field(default_factory=list)
+
+
+class Contention(Exception):
+    """Another delivery of the same group won a race this one lost twice; Alertmanager should retry."""
+
+
+class _Retry(Exception):
+    """Another delivery opened the group's incident first: apply the payload again, joining it."""
+
+
+def receive(integration: Integration, payload: Payload, raw: dict) -> Outcome:
+    """Apply one payload in one transaction; a repeat of one already applied writes nothing."""
+    beat_name = heartbeat.alertname_for(integration)
+    beats = [a for a in payload.alerts if a.labels.get("alertname") == beat_name]
+    alerts = [a for a in payload.alerts if a.labels.get("alertname") != beat_name]
+    with transaction.atomic():
+        if any(a.status == "firing" for a in beats):
+            heartbeat.beat(integration)
+        if not alerts:
+            return Outcome("Heartbeat received." if beats else "Nothing to do.")
+        try:
+            with transaction.atomic():
+                outcome = _apply(integration, payload, alerts, raw)
+        except _Retry:
+            try:
+                outcome = _apply(integration, payload, alerts, raw)
+            except _Retry:
+                raise Contention from None
+    return outcome
+
+
+def _current_group(integration: Integration, key: str) -> AlertGroup | None:
+    # Locks the group row: deliveries of one group are applied one after the other.
+    return (
+        AlertGroup.objects.select_for_update()
+        .filter(integration=integration, group_key=key, is_current=True)
+        .select_related("incident")
+        .first()
+    )
+
+
+def _lock_incident(pk: int) -> Incident:
+    return Incident.objects.select_for_update().select_related("service").get(pk=pk)
+
+
+def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], raw: dict) -> Outcome:
+    group = _current_group(integration, payload.groupKey)
+    stored = {
+        (a.fingerprint, a.starts_at): a
+        # Both lists, not just the fingerprints: a flapping alert has one row per time it fired.
+        for a in Alert.objects.filter(
+            fingerprint__in={a.fingerprint for a in alerts}, starts_at__in={a.startsAt for a in alerts}
+        ).select_related("group")
+    }
+    new = [a for a in alerts if a.key not in stored]
+    # A firing repeat of an alert already resolved is stale (Alertmanager re-sends old state): ignored.
+    resolving = [stored[a.key] for a in alerts if a.status == "resolved" and a.key in stored]
+    resolving = [alert for alert in resolving if alert.status == Alert.Status.FIRING]
+    ends = {a.key: a.ends_at for a in alerts}
+    truncated = group is not None and payload.truncatedAlerts > group.truncated_alerts
+
+    if not new and not resolving and not truncated:
+        ref = group.incident.ref if group else None
+        return Outcome(f"Nothing new: every alert of this payload is already stored{f' ({ref})' if ref else ''}.")
+
+    outcome = Outcome("", changed=True)
+    touched: dict[int, AlertGroup] = {}
+    if new:
+        # Also after a retirement or a lost race: from here on `group` is where new alerts went.
+        group, incident, created = _home_for(integration, payload, group, new)
+        outcome.created = created
+        _store(group, incident, new, initial=created)
+        touched[group.pk] = group
+    for alert in resolving:
+        incident = _lock_incident(alert.group.incident_id)
+        alert.status = Alert.Status.RESOLVED
+        alert.ends_at = ends[(alert.fingerprint, alert.starts_at)] or now()
+        alert.save(update_fields=["status", "ends_at"])
+        _record_resolved(incident, alert)
+        touched.setdefault(alert.group_id, alert.group)
+    if group is not None and payload.truncatedAlerts > group.truncated_alerts:
+        incident = _lock_incident(group.incident_id)
+        group.truncated_alerts = payload.truncatedAlerts
+        workflow.record(
+            incident,
+            by=None,
+            kind=Kind.ALERT_FIRED,
+            text=f"Alertmanager left {payload.truncatedAlerts} alert(s) out of its payload; "
+            "the alert list here may be incomplete.",
+            truncated_alerts=payload.truncatedAlerts,
+            group_key=payload.groupKey,
+        )
+        touched[group.pk] = group
+
+    for touched_group in touched.values():
+        _mitigate_when_all_resolved(touched_group)
+        outcome.incidents.append(f"INC-{touched_group.incident_id}")
+    if group is not None:
+        group.last_payload = raw
+        group.last_payload_at = now()
+        group.receiver = payload.receiver[:200]
+        group.external_url = payload.externalURL
+        group.save(update_fields=["truncated_alerts", "last_payload", "last_payload_at", "receiver", "external_url"])
+
+    outcome.incident = Incident.objects.get(pk=group.incident_id) if group else None
+    parts = [f"{len(new)} new alert(s)"] if new else []
+    if resolving:
+        parts.append(f"{len(resolving)} resolved")
+    if outcome.created:
+        outcome.message = f"{outcome.incident.ref} opened with {len(new)} alert(s)."
+    else:
+        outcome.message = f"{', '.join(outcome.incidents)}: {', '.join(parts) or 'updated'}."
+    return outcome
+
+
+def _home_for(
+    integration: Integration, payload: Payload, group: AlertGroup | None, new: list[AlertIn]
+) -> tuple[AlertGroup, Incident, bool]:
+    """The group (and locked incident) new alerts join: the current one, reopened, or a new one."""
+    firing = [a for a in new if a.status == "firing"]
+    if group is not None:
+        incident = _lock_incident(group.incident_id)
+        window = timedelta(minutes=settings.ALERTMANAGER_REOPEN_MINUTES)
+        too_old = incident.status == Status.RESOLVED and incident.resolved_at < now() - window
+        if incident.status == Status.CLOSED or too_old:
+            # That incident is over: the group starts afresh with a new one.
+            group.is_current = False
+            group.save(update_fields=["is_current"])
+        else:
+            if incident.status == Status.RESOLVED and firing:
+                incident = workflow.reopen(
+                    incident,
+                    by=None,
+                    reason=f"The alert group fired again within {settings.ALERTMANAGER_REOPEN_MINUTES} minutes "
+                    f"of the resolution: {_alert_list(firing)}.",
+                )
+            elif incident.status == Status.MITIGATED and firing:
+                # The mitigation did not hold: the incident is active again (and the lead hears of it).
+                incident = workflow.reactivate(
+                    incident, by=None, reason=f"The alert group fired again: {_alert_list(firing)}."
+                )
+            return group, incident, False
+    try:
+        # A savepoint: when another delivery of this group committed its incident first, this
+        # one's incident, entries and group row all roll back and the payload is applied again.
+        with transaction.atomic():
+            incident = _open_incident(payload, new)
+            group = AlertGroup.objects.create(
+                integration=integration,
+                group_key=payload.groupKey,
+                incident=incident,
+                group_labels=payload.groupLabels,
+                receiver=payload.receiver[:200],
+                external_url=payload.externalURL,
+            )
+    except IntegrityError:
+        raise _Retry from None
+    return group, _lock_incident(incident.pk), True
+
+
+def _open_incident(payload: Payload, new: list[AlertIn]) -> Incident:
+    firing = [a for a in new if a.status == "firing"] or new
+    first = firing[0]
+    labels = {**first.labels, **payload.commonLabels}
+    annotations = {**first.annotations, **payload.commonAnnotations}
+    severity = min((_severity(a.labels) for a in firing), key=lambda s: Severity(s).rank)
+    return workflow.report(
+        by=None,
+        title=_title(first, payload.commonAnnotations, len(firing)),
+        description=annotations.get("description") or annotations.get("summary") or _describe(first) + ".",
+        impact=annotations.get("impact")
+        or "Not assessed yet: this incident was opened from a Prometheus alert. Describe the effect on users.",
+        logs=_logs(new),
+        occurred_at=min(a.startsAt for a in new),
+        severity=severity,
+        service=_service(labels.get("service") or labels.get("job") or ""),
+        source=Incident.Source.ALERTMANAGER,
+    )
+
+
+def _severity(labels: dict[str, str]) -> str:
+    value = labels.get("severity", "").strip().lower()
+    return settings.ALERTMANAGER_SEVERITY_MAP.get(value, settings.ALERTMANAGER_DEFAULT_SEVERITY)
+
+
+def _title(alert: AlertIn, common: dict[str, str], count: int) -> str:
+    """The group's common summary; else the first alert's summary (or name and instance), +N more."""
+    if common.get("summary"):
+        return common["summary"].strip()[:200]
+    title = alert.annotations.get("summary") or _describe(alert)
+    if count > 1:
+        title += f" (+{count - 1} more)"
+    return title.strip()[:200] or "Alert from Alertmanager"
+
+
+def _describe(alert: AlertIn | Alert) -> str:
+    labels = alert.labels
+    name = labels.get("alertname") or "Alert"
+    instance = labels.get("instance")
+    return f"{name} on {instance}" if instance else name
+
+
+def _alert_list(alerts) -> str:
+    names = [_describe(a) for a in alerts[:LISTED_ALERTS]]
+    more = f" and {len(alerts) - LISTED_ALERTS} more" if len(alerts) > LISTED_ALERTS else ""
+    return ", ".join(names) + more
+
+
+def _logs(alerts: list[AlertIn]) -> str:
+    blocks = []
+    for alert in alerts[:LISTED_ALERTS]:
+        lines = [f"{_describe(alert)} ({alert.status} since {alert.startsAt:%Y-%m-%d %H:%M:%S %Z})"]
+        lines += [f"  {name}={value}" for name, value in sorted(alert.labels.items())]
+        if alert.generatorURL:
+            lines.append(f"  Source: {alert.generatorURL}")
+        blocks.append("\n".join(lines))
+    if len(alerts) > LISTED_ALERTS:
+        blocks.append(f"… and {len(alerts) - LISTED_ALERTS} more alerts (see the alert group panel).")
+    return "\n\n".join(blocks)
+
+
+def _service(name: str) -> Service:
+    """The service named by the alert's labels, created when Beacon does not know it yet."""
+    name = name.strip()[:100] or UNKNOWN_SERVICE
+    slug = slugify(name)[:100] or f"service-{sha1(name.encode()).hexdigest()[:8]}"
+    found = Service.objects.filter(Q(name__iexact=name) | Q(slug=slug)).order_by("pk").first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return Service.objects.create(
+                name=name, slug=slug, description="Created by the Alertmanager intake for an alert's service label."
+            )
+    except IntegrityError:
+        # Another delivery created it a moment ago.
+        return Service.objects.filter(Q(name__iexact=name) | Q(slug=slug)).order_by("pk").first()
+
+
+def _alert_data(alert: AlertIn | Alert) -> dict:
+    starts = alert.startsAt if isinstance(alert, AlertIn) else alert.starts_at
+    return {
+        "fingerprint": alert.fingerprint,
+        "starts_at": starts.isoformat(),
+        "alertname": alert.labels.get("alertname", ""),
+        "instance": alert.labels.get("instance", ""),
+        "severity": alert.labels.get("severity", ""),
+        "labels": alert.labels,
+    }
+
+
+def _store(group: AlertGroup, incident: Incident, new: list[AlertIn], *, initial: bool) -> None:
+    rows = Alert.objects.bulk_create(
+        [
+            Alert(
+                group=group,
+                fingerprint=a.fingerprint,
+                starts_at=a.startsAt,
+                # A resolved alert without a usable endsAt ended, at the latest, now.
+                ends_at=a.ends_at or (now() if a.status == "resolved" else None),
+                status=a.status,
+                labels=a.labels,
+                annotations=a.annotations,
+                generator_url=a.generatorURL,
+            )
+            for a in new
+        ]
+    )
+    firing = [a for a in new if a.status == "firing"]
+    if firing:
+        workflow.record(
+            incident,
+            by=None,
+            kind=Kind.ALERT_FIRED,
+            text=f"{len(firing)} alert(s) fired: {_alert_list(firing)}."
+            if len(firing) > 1
+            else f"{_describe(firing[0])} fired.",
+            group_key=group.group_key,
+            initial=initial,
+            count=len(firing),
+            alerts=[_alert_data(a) for a in firing[:LISTED_ALERTS]],
+        )
+    for row in rows:
+        if row.status == Alert.Status.RESOLVED:
+            # Beacon never saw this one fire (it was down, or the alert was shorter than group_wait).
+            _record_resolved(incident, row)
+
+
+def _record_resolved(incident: Incident, alert: Alert) -> None:
+    workflow.record(
+        incident,
+        by=None,
+        kind=Kind.ALERT_RESOLVED,
+        text=f"{_describe(alert)} resolved at {alert.ends_at:%Y-%m-%d %H:%M:%S %Z}.",
+        ends_at=alert.ends_at.isoformat(),
+        group_key=alert.group.group_key if alert.group_id else "",
+        **_alert_data(alert),
+    )
+
+
+def _mitigate_when_all_resolved(group: AlertGroup) -> None:
+    # Only here, after a payload changed something: a repeat never reaches this point.
+    if group.alerts.filter(status=Alert.Status.FIRING).exists():
+        return
+    incident = _lock_incident(group.incident_id)
+    if incident.status not in (Status.REPORTED, Status.ACKNOWLEDGED):
+        # Mitigated or resolved by a person already; Beacon never resolves by itself.
+        return
+    last_end = group.alerts.aggregate(last=Max("ends_at"))["last"] or now()
+    workflow.mitigate(
+        incident,
+        by=None,
+        source_resolved_at=last_end,
+        text=f"Alertmanager reports every alert of this group resolved (the last at {last_end:%H:%M:%S %Z}). "
+        "A person still has to confirm that users are no longer affected and resolve the incident.",
+    )

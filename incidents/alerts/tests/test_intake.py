@@ -1,0 +1,346 @@
+"""POST /integrations/alertmanager/ with the payloads captured from a real Alertmanager."""
+
+# ruff: noqa: F811 - pytest fixtures imported from support.py are redefined as arguments
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from incidents import workflow
+from incidents.alerts.tests.support import am, integration, load, variant  # noqa: F401
+from incidents.models import Alert, AlertGroup, Incident, Integration, Service, TimelineEntry
+from incidents.tests.factories import ServiceFactory
+
+Kind = TimelineEntry.Kind
+
+
+def kinds(incident):
+    return list(incident.timeline.values_list("kind", flat=True))
+
+
+def only_incident() -> Incident:
+    assert Incident.objects.count() == 1
+    return Incident.objects.get()
+
+
+# --- the captured payloads ---------------------------------------------------------------
+
+
+def test_it_opens_an_incident_from_the_firing_payload(am):
+    response = am.post(load("firing"))
+
+    assert response.status_code == 200, response.content
+    incident = only_incident()
+    body = response.json()
+    assert body["incident"] == incident.ref and body["created"] is True
+    assert incident.ref in body["message"]
+    assert incident.title == "Target 127.0.0.1:59665 (job app) is down"
+    assert incident.description == "Prometheus failed to scrape 127.0.0.1:59665 of job app for more than 2s (up = 0)."
+    assert incident.severity == Incident.Severity.CRITICAL
+    assert incident.service.name == "app"
+    assert incident.source == Incident.Source.ALERTMANAGER
+    assert incident.status == Incident.Status.REPORTED
+    assert incident.reporter is None
+    assert incident.occurred_at == datetime(2026, 11, 27, 9, 41, 42, 742000, tzinfo=UTC)
+    assert "instance=127.0.0.1:59665" in incident.logs
+    assert "http://127.0.0.1:51609/graph?g0.expr=" in incident.logs
+    assert kinds(incident) == [Kind.REPORTED, Kind.ALERT_FIRED]
+    fired = incident.timeline.get(kind=Kind.ALERT_FIRED)
+    assert fired.author is None
+    assert fired.data["initial"] is True
+    assert fired.data["alerts"][0]["fingerprint"] == "8a43b5d2d8b1b090"
+    alert = Alert.objects.get()
+    assert (alert.fingerprint, alert.status, alert.ends_at) == ("8a43b5d2d8b1b090", "firing", None)
+    assert alert.labels["job"] == "app"
+    assert alert.annotations["summary"] == incident.title
+    assert alert.generator_url.startswith("http://127.0.0.1:51609/graph")
+    assert alert.group.incident == incident
+    assert alert.group.group_key == '{}:{alertname="TargetDown", service="app"}'
+
+
+def test_the_resolved_payload_mitigates_and_never_resolves(am):
+    am.post(load("firing"))
+
+    response = am.post(load("resolved"))
+
+    assert response.status_code == 200, response.content
+    incident = only_incident()
+    assert incident.status == Incident.Status.MITIGATED
+    assert incident.resolved_at is None
+    assert incident.source_resolved_at == datetime(2026, 11, 27, 9, 41, 45, 742000, tzinfo=UTC)
+    assert kinds(incident) == [Kind.REPORTED, Kind.ALERT_FIRED, Kind.ALERT_RESOLVED, Kind.STATUS_CHANGE]
+    entry = incident.timeline.get(kind=Kind.ALERT_RESOLVED)
+    assert entry.data["ends_at"] == "2026-11-27T09:41:45.742000+00:00"
+    assert entry.data["fingerprint"] == "8a43b5d2d8b1b090"
+    change = incident.timeline.get(kind=Kind.STATUS_CHANGE)
+    assert (change.author, change.data["old"], change.data["new"]) == (None, "reported", "mitigated")
+    assert "confirm" in change.text
+    assert Alert.objects.get().status == Alert.Status.RESOLVED
+
+
+def test_two_alerts_of_one_group_make_one_incident_mitigated_when_both_resolve(am):
+    am.post(load("firing-grouped-2"))
+    incident = only_incident()
+    assert incident.alert_group.alerts.count() == 2
+    assert incident.title == "Target 127.0.0.1:33793 (job app) is down (+1 more)"
+    assert incident.timeline.get(kind=Kind.ALERT_FIRED).data["count"] == 2
+
+    half = load("resolved-grouped-2")
+    half["alerts"] = half["alerts"][:1]
+    am.post(half)
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.REPORTED, "one alert still fires"
+
+    am.post(load("resolved-grouped-2"))
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.MITIGATED
+    assert incident.timeline.filter(kind=Kind.ALERT_RESOLVED).count() == 2
+    assert Incident.objects.count() == 1
+
+
+def test_a_resolved_payload_for_a_group_never_seen_opens_it_already_mitigated(am):
+    response = am.post(load("resolved"))
+
+    assert response.status_code == 200
+    incident = only_incident()
+    assert incident.status == Incident.Status.MITIGATED
+    assert incident.source_resolved_at == datetime(2026, 11, 27, 9, 41, 45, 742000, tzinfo=UTC)
+    assert kinds(incident) == [Kind.REPORTED, Kind.ALERT_RESOLVED, Kind.STATUS_CHANGE]
+
+
+# --- replay ------------------------------------------------------------------------------
+
+
+def snapshot() -> dict:
+    """Every row the intake writes, field by field."""
+    return {
+        model.__name__: list(model.objects.order_by("pk").values())
+        for model in (Incident, TimelineEntry, Alert, AlertGroup, Service, Integration)
+    }
+
+
+SEQUENCES = {
+    "firing": ["firing"],
+    "resolved": ["resolved"],
+    "firing then resolved": ["firing", "resolved"],
+    "firing-grouped-2": ["firing-grouped-2"],
+    "grouped-2 both ways": ["firing-grouped-2", "resolved-grouped-2"],
+}
+
+
+@pytest.mark.parametrize("names", SEQUENCES.values(), ids=SEQUENCES.keys())
+def test_replaying_any_payload_changes_nothing(am, names):
+    payloads = [load(name) for name in names]
+    for payload in payloads:
+        assert am.post(payload).status_code == 200
+    before = snapshot()
+
+    for _ in range(3):
+        for payload in payloads + payloads[::-1]:
+            response = am.post(payload)
+            assert response.status_code == 200
+            assert response.json()["changed"] is False
+
+    assert snapshot() == before
+
+
+def test_a_firing_repeat_after_the_resolution_is_stale_and_ignored(am):
+    am.post(load("firing-grouped-2"))
+    am.post(load("resolved-grouped-2"))
+    before = snapshot()
+
+    response = am.post(load("firing-grouped-2"))
+
+    assert response.status_code == 200
+    assert snapshot() == before
+    assert set(Alert.objects.values_list("status", flat=True)) == {"resolved"}
+
+
+# --- grouping ----------------------------------------------------------------------------
+
+
+def _second_alert(payload: dict, *, minutes=1, fingerprint="1111222233334444") -> dict:
+    alert = dict(payload["alerts"][0])
+    starts = datetime.fromisoformat(alert["startsAt"]) + timedelta(minutes=minutes)
+    alert.update(fingerprint=fingerprint, startsAt=starts.isoformat(), labels={**alert["labels"], "instance": "b:9"})
+    return variant(payload, alerts=[alert])
+
+
+def test_new_alerts_of_an_open_group_join_its_incident(am):
+    firing = load("firing")
+    am.post(firing)
+
+    response = am.post(_second_alert(firing))
+
+    assert response.status_code == 200
+    assert response.json()["created"] is False
+    incident = only_incident()
+    assert incident.alert_group.alerts.count() == 2
+    added = incident.timeline.filter(kind=Kind.ALERT_FIRED).last()
+    assert added.data["initial"] is False
+    assert added.data["alerts"][0]["instance"] == "b:9"
+
+
+def test_another_group_opens_another_incident(am):
+    am.post(load("firing"))
+    am.post(variant(load("firing-grouped-2"), groupKey='{}:{alertname="Other"}'))
+    assert Incident.objects.count() == 2
+
+
+def test_the_group_firing_again_soon_after_resolution_reopens_its_incident(am, responder):
+    firing = load("firing")
+    am.post(firing)
+    incident = only_incident()
+    workflow.resolve(incident, by=responder, summary="Restarted the app.", confirmed=True)
+
+    am.post(_second_alert(firing))
+
+    incident.refresh_from_db()
+    assert Incident.objects.count() == 1
+    assert incident.status == Incident.Status.ACKNOWLEDGED
+    reopened = incident.timeline.filter(kind=Kind.STATUS_CHANGE).last()
+    assert reopened.data["reopened"] is True and reopened.author is None
+    assert "fired again" in reopened.text
+
+
+def test_the_group_firing_again_after_the_window_opens_a_new_incident(am, responder, settings):
+    settings.ALERTMANAGER_REOPEN_MINUTES = 60
+    firing = load("firing")
+    am.post(firing)
+    first = only_incident()
+    workflow.resolve(first, by=responder, summary="Restarted the app.", confirmed=True)
+
+    with time_machine.travel(datetime.now(UTC) + timedelta(minutes=61)):
+        am.post(_second_alert(firing, minutes=70))
+
+    assert Incident.objects.count() == 2
+    first.refresh_from_db()
+    assert first.status == Incident.Status.RESOLVED
+    second = Incident.objects.exclude(pk=first.pk).get()
+    assert second.status == Incident.Status.REPORTED
+    assert list(AlertGroup.objects.filter(is_current=True).values_list("incident", flat=True)) == [second.pk]
+
+
+def test_a_closed_incident_is_never_reopened(am, responder, manager):
+    firing = load("firing")
+    am.post(firing)
+    first = only_incident()
+    workflow.resolve(first, by=responder, summary="Fixed.", confirmed=True)
+    workflow.close(first, by=manager)
+
+    am.post(_second_alert(firing))
+
+    first.refresh_from_db()
+    assert first.status == Incident.Status.CLOSED
+    assert Incident.objects.count() == 2
+
+
+def test_alerts_resolving_after_a_person_mitigated_change_no_status(am, responder):
+    firing = load("firing-grouped-2")
+    am.post(firing)
+    incident = only_incident()
+    workflow.mitigate(incident, by=responder, text="Failed over.")
+
+    response = am.post(load("resolved-grouped-2"))
+
+    assert response.status_code == 200
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.MITIGATED
+    assert incident.source_resolved_at is None
+    assert incident.timeline.filter(kind=Kind.ALERT_RESOLVED).count() == 2
+
+
+def test_truncated_alerts_are_recorded_once(am):
+    payload = variant(load("firing"), truncatedAlerts=7)
+    am.post(payload)
+    am.post(payload)
+
+    incident = only_incident()
+    assert incident.alert_group.truncated_alerts == 7
+    notes = incident.timeline.filter(data__truncated_alerts=7)
+    assert notes.count() == 1
+    assert "7 alert(s) out" in notes.get().text
+
+
+# --- mapping -----------------------------------------------------------------------------
+
+
+def _with_labels(**labels) -> dict:
+    payload = load("firing")
+    alert = payload["alerts"][0]
+    alert["labels"] = {"alertname": "HighLatency", **labels}
+    alert["annotations"] = {}
+    payload["commonLabels"] = {}
+    payload["commonAnnotations"] = {}
+    return payload
+
+
+@pytest.mark.parametrize(
+    "label, expected",
+    [
+        ("critical", "critical"),
+        ("high", "high"),
+        ("error", "high"),
+        ("page", "high"),
+        ("warning", "medium"),
+        ("info", "low"),
+        ("low", "low"),
+        ("WARNING", "medium"),
+        ("none", "medium"),
+        (None, "medium"),
+    ],
+)
+def test_severity_comes_from_the_severity_label(am, label, expected):
+    labels = {"service": "api"} if label is None else {"service": "api", "severity": label}
+    am.post(_with_labels(**labels))
+    assert only_incident().severity == expected
+
+
+def test_the_severity_mapping_is_a_setting(am, settings):
+    settings.ALERTMANAGER_SEVERITY_MAP = {"sev1": "critical"}
+    am.post(_with_labels(severity="sev1"))
+    assert only_incident().severity == "critical"
+
+
+def test_service_comes_from_the_job_label_without_a_service_label(am):
+    ServiceFactory(name="Payments")
+    am.post(_with_labels(job="payments", instance="10.0.0.1:9100"))
+    incident = only_incident()
+    assert incident.service.name == "Payments", "an existing service is matched by name, case aside"
+    assert incident.title == "HighLatency on 10.0.0.1:9100"
+    assert incident.description == "HighLatency on 10.0.0.1:9100."
+    assert Service.objects.count() == 1
+
+
+def test_alerts_without_service_or_job_go_to_a_catch_all_service(am):
+    am.post(_with_labels())
+    assert only_incident().service.name == "Unlabelled alerts"
+
+
+def test_the_group_firing_again_while_mitigated_makes_the_incident_active_again(am, responder):
+    am.post(load("firing"))
+    incident = only_incident()
+    workflow.acknowledge(incident, by=responder)
+    am.post(load("resolved"))
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.MITIGATED
+
+    again = load("firing")
+    again["alerts"][0]["startsAt"] = "2026-11-27T09:50:00.000Z"  # the same alert, firing anew
+    assert am.post(again).status_code == 200
+
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.ACKNOWLEDGED
+    assert (incident.mitigated_at, incident.source_resolved_at) == (None, None)
+    change = incident.timeline.filter(kind=Kind.STATUS_CHANGE).last()
+    assert (change.author, change.data["old"], change.data["new"], change.data["reactivated"]) == (
+        None,
+        "mitigated",
+        "acknowledged",
+        True,
+    )
+    assert "fired again" in change.text
+    assert Incident.objects.count() == 1
+    assert am.post(again).status_code == 200  # a repeat changes nothing
+    assert incident.timeline.filter(kind=Kind.STATUS_CHANGE).count() == 3

@@ -1,0 +1,89 @@
+"""Inbound webhooks from other programs: `POST /integrations/alertmanager/`.
+
+Token auth (an Integration's bearer token), never a session. Every answer is JSON with a
+`message`. Alertmanager retries only 5xx, so an answer is 4xx only when a retry could never
+help (bad token, bad payload, too large); anything that may pass later, a database
+outage above all, is 503 with Retry-After.
+"""
+
+import logging
+
+from django.db import DatabaseError
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from incidents.alerts import intake
+from incidents.alerts.intake import PayloadError
+from incidents.inbound import MAX_BODY_BYTES, bearer_token, body_refusal, too_large
+from incidents.models import Integration
+from incidents.models.tokens import mark_used
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 10
+
+
+def _answer(status: int, message: str, **extra) -> JsonResponse:
+    response = JsonResponse({"message": message, **extra}, status=status)
+    if status == 503:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="beacon"'
+    return response
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    if request.META.get("CONTENT_LENGTH") or not request.META.get("wsgi.input_terminated"):
+        # Its Content-Length was checked (body_refusal), and Django reads no further than it.
+        return request.body
+    # A chunked body has no length, and Django's own stream then reads nothing. The server
+    # (gunicorn) has decoded the chunks and marks the input as ending: read it, bounded.
+    stream, chunks, size = request.META["wsgi.input"], [], 0
+    while chunk := stream.read(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadError(too_large(), status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@csrf_exempt
+@never_cache
+def alertmanager_webhook(request: HttpRequest) -> JsonResponse:
+    """Alertmanager's webhook (payload version 4): 200 when applied, also for a repeat."""
+    if request.method != "POST":
+        response = _answer(405, "Use POST: this is Alertmanager's webhook receiver.")
+        response["Allow"] = "POST"
+        return response
+    # Before the body is read, and before the database is asked anything.
+    refused = body_refusal(request)
+    if refused:
+        return _answer(*refused)
+    try:
+        token = bearer_token(request)
+        if not token:
+            return _answer(401, "Send the integration's token: Authorization: Bearer <token>.")
+        integration = Integration.objects.matching(token)
+        if integration is None:
+            return _answer(401, "The token is wrong, or its integration is disabled.")
+        if integration.kind != Integration.Kind.ALERTMANAGER:
+            return _answer(403, f"The integration “{integration.name}” is not an Alertmanager integration.")
+        mark_used(integration)
+        payload, raw = intake.parse(_read_body(request))
+        outcome = intake.receive(integration, payload, raw)
+    except PayloadError as error:
+        extra = {"errors": error.errors} if error.errors else {}
+        return _answer(error.status, str(error), **extra)
+    except (DatabaseError, intake.Contention) as error:
+        # Alertmanager retries a 5xx with backoff; a 4xx here would lose the alerts.
+        logger.exception("Alertmanager payload not stored: %s", type(error).__name__)
+        return _answer(503, "Beacon cannot store alerts right now; retry later.")
+    return _answer(
+        200,
+        outcome.message,
+        incident=outcome.incident.ref if outcome.incident else None,
+        incidents=outcome.incidents,
+        created=outcome.created,
+        changed=outcome.changed,
+    )

@@ -1,0 +1,120 @@
+"""The OpenAPI schema and the interactive docs, served from vendored files only."""
+
+import json
+import re
+
+import pytest
+from django.contrib.staticfiles import finders
+from django.test import Client
+
+from incidents.api.tests.support import call, integration_token, personal_token
+
+ENDPOINTS = {
+    "/api/incidents": {"get", "post"},
+    "/api/incidents/{ref}": {"get"},
+    "/api/incidents/{ref}/updates": {"post"},
+    "/api/incidents/{ref}/acknowledge": {"post"},
+    "/api/incidents/{ref}/resolve": {"post"},
+}
+
+
+def test_the_schema_lists_every_endpoint(clients):
+    response = clients["viewer"].get("/api/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    assert {path: set(ops) for path, ops in schema["paths"].items()} == ENDPOINTS
+    assert schema["components"]["securitySchemes"]["TokenAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": schema["components"]["securitySchemes"]["TokenAuth"]["description"],
+    }
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert operation["security"] == [{"TokenAuth": []}], (method, path)
+            assert {"401", "403", "422"} <= set(operation["responses"]), (method, path)
+            if "requestBody" in operation:
+                assert "400" in operation["responses"], (method, path)
+    ids = {op["operationId"] for ops in schema["paths"].values() for op in ops.values()}
+    assert ids == {"list_incidents", "create_incident", "get_incident", "post_update", "acknowledge", "resolve"}
+
+
+def test_the_schema_describes_the_report_fields(clients):
+    schema = clients["viewer"].get("/api/openapi.json").json()
+    incident_in = schema["components"]["schemas"]["IncidentIn"]
+    assert set(incident_in["required"]) == {"title", "description", "impact", "service", "severity"}
+    assert incident_in["properties"]["title"]["maxLength"] == 200
+    assert incident_in["additionalProperties"] is False
+    severity = schema["components"]["schemas"]["Severity"]
+    assert severity["enum"] == ["critical", "high", "medium", "low"]
+    errors = schema["paths"]["/api/incidents"]["post"]["responses"]["422"]
+    assert errors["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ValidationErrors"}
+
+
+def test_programs_may_fetch_the_schema_with_a_token(responder):
+    assert call("get", "/api/openapi.json", personal_token(responder)).status_code == 200
+    assert call("get", "/api/openapi.json", integration_token()).status_code == 200
+    response = call("get", "/api/openapi.json", "bcu_wrong")
+    assert response.status_code == 401
+    assert response.json()["detail"].startswith("Missing, wrong or revoked")
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(db):
+    for url in ["/api/docs", "/api/openapi.json"]:
+        response = Client().get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_the_docs_page_uses_vendored_assets_only(clients):
+    response = clients["reporter"].get("/api/docs")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert not re.search(r"https?://", html), "the docs page must not load anything from another host"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in assets
+    assert "/static/vendor/swagger-ui/swagger-ui.css" in assets
+    for asset in assets:
+        assert asset.startswith("/static/"), asset
+        assert finders.find(asset.removeprefix("/static/")), f"{asset} is not in static/"
+    settings = json.loads(re.search(r'<script id="swagger-settings"[^>]*>(.*?)</script>', html, re.S).group(1))
+    assert settings["url"] == "/api/openapi.json"
+    # Swagger UI would otherwise send the schema to validator.swagger.io.
+    assert settings["validatorUrl"] is None
+
+
+def test_the_vendored_swagger_ui_carries_its_licence():
+    assert "Apache License" in open(finders.find("vendor/swagger-ui/LICENSE")).read()
+    assert finders.find("vendor/swagger-ui/NOTICE")
+
+
+@pytest.mark.browser
+def test_the_docs_page_renders_in_a_browser_without_leaving_beacon(transactional_db, manager):
+    """Chromium opens /api/docs on a live server: every request stays on 127.0.0.1."""
+    from playwright.sync_api import sync_playwright
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer("127.0.0.1:19101")
+    try:
+        client = Client()
+        client.force_login(manager)
+        session = client.cookies["sessionid"].value
+        requested = []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
+            try:
+                context = browser.new_context()
+                context.add_cookies([{"name": "sessionid", "value": session, "url": server.url}])
+                page = context.new_page()
+                page.on("request", lambda request: requested.append(request.url))
+                page.goto(f"{server.url}/api/docs")
+                page.wait_for_selector(".opblock-summary-path", timeout=15000)
+                paths = page.locator(".opblock-summary-path").all_inner_texts()
+                title = page.locator(".info .title").inner_text()
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    assert "Beacon" in title
+    assert {p.replace("\u200b", "") for p in paths} == set(ENDPOINTS)
+    assert requested and all(url.startswith(server.url) for url in requested), requested

@@ -1,0 +1,433 @@
+"""Who hears what, written into the outbox in the same transaction as the change.
+
+Public API for the rest of Beacon:
+
+- `queue_direct(event_key=..., user=..., subject=..., template=..., context=..., incident=None)`
+  queues one email to one user about something that is not a timeline entry (a review
+  due, an on-call shift). Call it inside your own transaction: the row commits (or rolls
+  back) with your change, and delivery starts after the commit.
+- `queue_page(entry, user)`: tell a paged engineer at once (email, and Slack when linked).
+
+Delivery (claim, send, record) is in delivery.py, the channels in transports.py, the
+unsubscribe link in unsubscribe.py and the update reminders in reminders.py.
+
+Every new TimelineEntry passes through `queue_for_entry` (registered with `workflow.on_entry`
+by `ready` in incidents/notifications/__init__.py), which decides the recipients from the
+entry's kind and data:
+
+| Event                   | Lead | Followers | Outside* | Severity subscribers | Slack |
+| ----------------------- | ---- | --------- | -------- | -------------------- | ----- |
+| new incident            | yes  |           |          | at/above threshold   | yes   |
+| public status update    | yes  | yes       | yes      |                      | yes   |
+| severity raised         | yes  | yes       | yes      | newly at/above       | yes   |
+| resolved                | yes  | yes       | yes      |                      | yes   |
+| anything else (notes..) | yes  |           |          |                      |       |
+
+Followers: users following the incident or its service. Outside: the addresses on the
+service's stakeholder list, only while the incident is public (shown on the status page),
+and only public content: no notes, logs, descriptions, resolution summaries or names. Nobody is told about their
+own action. Entries of kinds other parts write for their own messages (notification,
+page, escalation, review) send nothing here.
+"""
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db import transaction
+from django.db.models import Q
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template, render_to_string
+
+from incidents import roles
+from incidents.models import (
+    Incident,
+    Notification,
+    Profile,
+    Severity,
+    Status,
+    Subscription,
+    TimelineEntry,
+)
+from incidents.notifications.delivery import enqueue
+from incidents.notifications.unsubscribe import unsubscribe_url
+from incidents.people import display_name
+
+logger = logging.getLogger(__name__)
+
+Kind = TimelineEntry.Kind
+Audience = Notification.Audience
+
+# Kinds whose authors queue their own messages (queue_direct), so the lead is not told twice.
+SILENT_KINDS = {Kind.NOTIFICATION, Kind.PAGE, Kind.ESCALATION, Kind.REVIEW}
+
+NEW, PUBLIC_UPDATE, INTERNAL_UPDATE, RAISED, LOWERED, RESOLVED, OTHER = (
+    "new",
+    "public_update",
+    "internal_update",
+    "raised",
+    "lowered",
+    "resolved",
+    "other",
+)
+# What followers, outside stakeholders and Slack hear about.
+BROADCAST = {PUBLIC_UPDATE, RAISED, RESOLVED}
+SLACK_EVENTS = {NEW, PUBLIC_UPDATE, RAISED, RESOLVED}
+
+
+@dataclass
+class Recipient:
+    address: str
+    audience: str
+    user: Any = None
+    subscription: Subscription | None = None
+
+
+# --- the listener ----------------------------------------------------------------------
+
+
+def event_of(entry: TimelineEntry) -> str | None:
+    data = entry.data or {}
+    if entry.kind in SILENT_KINDS:
+        return None
+    if entry.kind == Kind.REPORTED:
+        return NEW
+    # Alert entries: the opening payload is already "New incident", and when every alert has
+    # resolved the move to mitigated tells the lead once; only alerts joining later, and a
+    # heartbeat coming back, are news of their own.
+    if entry.kind == Kind.ALERT_FIRED and data.get("initial"):
+        return None
+    if entry.kind == Kind.ALERT_RESOLVED and not data.get("heartbeat"):
+        return None
+    if entry.kind == Kind.STATUS_UPDATE:
+        return PUBLIC_UPDATE if data.get("public") else INTERNAL_UPDATE
+    if entry.kind == Kind.SEVERITY_CHANGE:
+        return RAISED if data.get("raised") else LOWERED
+    if entry.kind == Kind.STATUS_CHANGE and data.get("new") == Status.RESOLVED:
+        return RESOLVED
+    return OTHER
+
+
+def queue_for_entry(entry: TimelineEntry) -> None:
+    """Write the outbox rows for `entry`, inside its transaction."""
+    event = event_of(entry)
+    if event is None:
+        return
+    incident = entry.incident
+    rows = [_email_row(entry, incident, event, r) for r in email_recipients(entry, incident, event)]
+    if event in SLACK_EVENTS:
+        rows += _slack_rows(entry, _slack_text(entry, incident, event))
+    write(rows)
+
+
+def email_recipients(entry: TimelineEntry, incident: Incident, event: str) -> list[Recipient]:
+    """Everyone who hears about this event by email, one per address (3 queries at most)."""
+    candidates: list[Recipient] = []
+    if incident.lead_id:
+        candidates.append(Recipient("", Audience.TEAM, incident.lead))
+    # Followers hear broadcasts; severity subscribers only a new incident or a raise.
+    targets = Q()
+    if event in BROADCAST:
+        targets |= Q(incident=incident) | Q(service_id=incident.service_id)
+    if event in (NEW, RAISED):
+        targets |= ~Q(min_severity="")
+    if targets:
+        for sub in Subscription.objects.filter(targets).select_related("user"):
+            if sub.min_severity:
+                if _crosses_threshold(entry, incident, event, sub.min_severity):
+                    candidates.append(Recipient("", Audience.TEAM, sub.user, sub))
+            elif sub.is_outside:
+                if incident.public:
+                    candidates.append(Recipient(sub.email.lower(), Audience.PUBLIC, None, sub))
+            else:
+                candidates.append(Recipient("", Audience.TEAM, sub.user, sub))
+    users = {c.user.pk for c in candidates if c.user is not None}
+    allowed = _users_who_may_hear(users - {entry.author_id})
+    chosen: dict[str, Recipient] = {}
+    for candidate in candidates:
+        if candidate.user is not None:
+            if candidate.user.pk not in allowed:
+                continue
+            candidate.address = candidate.user.email.lower()
+        # A team copy wins over a public one for the same address; the first cause is kept.
+        previous = chosen.get(candidate.address)
+        if previous is None or (previous.audience == Audience.PUBLIC and candidate.audience == Audience.TEAM):
+            chosen[candidate.address] = candidate
+    return list(chosen.values())
+
+
+def _crosses_threshold(entry, incident, event, threshold: str) -> bool:
+    rank = Severity(threshold).rank
+    if event == NEW:
+        return Severity(incident.severity).rank <= rank
+    if event == RAISED:
+        old, new = Severity(entry.data["old"]).rank, Severity(entry.data["new"]).rank
+        return new <= rank < old
+    return False
+
+
+def _users_who_may_hear(user_ids: set[int]) -> set[int]:
+    """Of `user_ids`: active, with an email address, email on, and allowed to see incidents."""
+    if not user_ids:
+        return set()
+    perm = Permission.objects.filter(content_type__app_label="incidents", codename=roles.codename(roles.VIEW_INCIDENT))
+    quiet = Profile.objects.filter(email_notifications=False).values("user_id")
+    return set(
+        get_user_model()
+        .objects.filter(pk__in=user_ids, is_active=True)
+        .exclude(email="")
+        .exclude(pk__in=quiet)
+        .filter(Q(is_superuser=True) | Q(groups__permissions__in=perm) | Q(user_permissions__in=perm))
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+
+
+def slack_destinations(incident: Incident) -> list[str]:
+    destinations = []
+    if settings.SLACK_WEBHOOK_URL:
+        destinations.append("site")
+    if incident.service.slack_webhook_url:
+        destinations.append(f"service:{incident.service_id}")
+    return destinations
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+def _headline(entry: TimelineEntry, incident: Incident, event: str) -> str:
+    data = entry.data or {}
+    if event == NEW:
+        return "New incident"
+    if event == PUBLIC_UPDATE:
+        return "Update"
+    if event == INTERNAL_UPDATE:
+        return "Internal update"
+    if event in (RAISED, LOWERED):
+        return f"Severity {'raised' if event == RAISED else 'lowered'} to {Severity(data['new']).label}"
+    if event == RESOLVED:
+        return "Resolved"
+    if entry.kind == Kind.STATUS_CHANGE:
+        return "Reopened" if data.get("reopened") else Status(data["new"]).label
+    if entry.kind == Kind.LEAD_CHANGE:
+        return f"Lead: {data.get('new') or 'nobody'}"
+    return entry.get_kind_display()
+
+
+def _public_text(entry: TimelineEntry, incident: Incident, event: str) -> str:
+    """The only words an outside stakeholder may read: never notes, summaries or names."""
+    if event == PUBLIC_UPDATE:
+        return entry.text
+    if event == RAISED:
+        return f"We have raised the severity of this incident to {Severity(entry.data['new']).label}."
+    return "This incident is resolved."
+
+
+def clean_header(text: str, limit: int = 250) -> str:
+    """A header-safe line: newlines (header injection, BadHeaderError) become spaces."""
+    return " ".join(str(text).split())[:limit]
+
+
+def subject_for(incident: Incident, headline: str) -> str:
+    severity = Severity(incident.severity).label
+    return clean_header(f"[{incident.ref}][{severity}] {incident.title} — {headline}")
+
+
+def _email(template: str, context: dict, **fields) -> Notification:
+    """An email row with `fields`: the plain-text part rendered from `template`, the HTML part
+    from its ".html" twin when there is one, both with the row's own unsubscribe link."""
+    row = Notification(channel=Notification.Channel.EMAIL, **fields)
+    context = {**context, "unsubscribe_url": unsubscribe_url(row)}
+    row.body_text = render_to_string(template, context)
+    if template.endswith(".txt"):
+        try:
+            row.body_html = get_template(template.removesuffix(".txt") + ".html").render(context)
+        except TemplateDoesNotExist:
+            pass
+    return row
+
+
+def _email_row(entry, incident, event, recipient: Recipient) -> Notification:
+    public = recipient.audience == Audience.PUBLIC
+    headline = _headline(entry, incident, event)
+    context = {
+        "incident": incident,
+        "severity": Severity(incident.severity).label,
+        "status": Status(incident.status).label,
+        "headline": headline,
+        "public": public,
+        "text": _public_text(entry, incident, event) if public else _team_text(entry, incident, event),
+        "author": None if public else display_name(entry.author, "Beacon"),
+        "url": settings.SITE_URL + ("/status/" if public else incident.get_absolute_url()),
+        "reason": _reason(recipient, incident),
+    }
+    return _email(
+        "notifications/email.txt",
+        context,
+        event_key=f"entry:{entry.pk}",
+        recipient=recipient.address,
+        audience=recipient.audience,
+        incident=incident,
+        entry=entry,
+        user=recipient.user,
+        subscription=recipient.subscription,
+        reason="subscription" if recipient.subscription else "lead",
+        subject=subject_for(incident, headline),
+    )
+
+
+def _team_text(entry, incident, event) -> str:
+    data = entry.data or {}
+    if event == NEW:
+        return f"{incident.service.name}: {incident.impact}"
+    if event in (RAISED, LOWERED):
+        reason = f" — {entry.text}" if entry.text else ""
+        return f"Severity {Severity(data['old']).label} → {Severity(data['new']).label}{reason}"
+    if entry.kind == Kind.STATUS_CHANGE and not entry.text:
+        return f"Status {Status(data['old']).label} → {Status(data['new']).label}"
+    if entry.kind == Kind.LEAD_CHANGE:
+        return f"Lead {data.get('old') or 'nobody'} → {data.get('new') or 'nobody'}"
+    if entry.kind == Kind.EDIT:
+        return "Changed: " + ", ".join(sorted((data.get("changes") or {}).keys()))
+    return entry.text
+
+
+def _reason(recipient: Recipient, incident: Incident) -> str:
+    sub = recipient.subscription
+    if sub is None:
+        return f"you lead {incident.ref}"
+    if sub.min_severity:
+        return f"you asked for every {Severity(sub.min_severity).label} or more severe incident"
+    if sub.incident_id:
+        return f"you follow {incident.ref}"
+    if sub.is_outside:
+        return f"you are on the stakeholder list of {incident.service.name}"
+    return f"you follow {incident.service.name}"
+
+
+def slack_escape(text: str) -> str:
+    """Slack's mrkdwn treats &, < and > as control characters (links, mentions)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_text(entry, incident, event) -> str:
+    context = {
+        "incident": incident,
+        "title": slack_escape(incident.title),
+        "severity": Severity(incident.severity).label,
+        "status": Status(incident.status).label,
+        "headline": _headline(entry, incident, event),
+        "text": slack_escape(" ".join(entry.text.split())) if event == PUBLIC_UPDATE else "",
+        "event_number": entry.pk,
+        "url": settings.SITE_URL + incident.get_absolute_url(),
+    }
+    return render_to_string("notifications/slack.txt", context).strip()
+
+
+def _slack_rows(entry: TimelineEntry, text: str, **fields) -> list[Notification]:
+    """One Slack row with `text` per Slack destination of the entry's incident."""
+    return [
+        Notification(
+            event_key=f"entry:{entry.pk}",
+            channel=Notification.Channel.SLACK,
+            recipient=destination,
+            audience=Audience.TEAM,
+            incident=entry.incident,
+            entry=entry,
+            body_text=text,
+            **fields,
+        )
+        for destination in slack_destinations(entry.incident)
+    ]
+
+
+# --- the outbox ------------------------------------------------------------------------
+
+
+def write(rows: list[Notification]) -> list[int]:
+    """Insert `rows` (a repeat of an existing (event, channel, recipient) adds nothing) and
+    enqueue delivery of the new ones after the commit. Returns the ids of the rows it inserted."""
+    if not rows:
+        return []
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    # bulk_create with ignore_conflicts sets no ids: read them back by the rows' own uuids,
+    # which only the rows inserted now carry (a repeat kept the existing row's uuid).
+    fresh = list(Notification.objects.filter(uuid__in=[row.uuid for row in rows]).values_list("pk", "channel"))
+    if fresh:
+        transaction.on_commit(lambda: enqueue(fresh), robust=True)
+    return [pk for pk, _ in fresh]
+
+
+def queue_direct(*, event_key: str, user, subject: str, template: str, context: dict, incident=None):
+    """Queue one email to `user` about something that is not a timeline entry.
+
+    `template` names a plain-text template (e.g. "reviews/email/action_due.txt"); when a
+    template of the same name ending in ".html" exists it becomes the HTML part. The row
+    is written in the caller's transaction and delivered after the commit; `event_key`
+    (unique per event, e.g. "review-due:17:2026-11-27") makes a repeat harmless.
+    Returns the Notification, or None when the user gets no email (see `wants_email`).
+    """
+    if not wants_email(user):
+        return None
+    row = _email(
+        template,
+        {**context, "user": user, "site_url": settings.SITE_URL},
+        event_key=event_key[:200],
+        recipient=user.email.lower(),
+        audience=Audience.TEAM,
+        incident=incident,
+        user=user,
+        reason="direct",
+        subject=clean_header(subject),
+    )
+    written = write([row])
+    if written:
+        row.pk = written[0]
+        return row
+    # A repeat of the event: the row written the first time.
+    return Notification.objects.filter(event_key=row.event_key, channel=row.channel, recipient=row.recipient).first()
+
+
+def wants_email(user) -> bool:
+    """Active, with an address, and email not turned off in their profile. Reads
+    `user.profile`: select_related("profile") spares the query."""
+    if not user.is_active or not user.email:
+        return False
+    try:
+        return user.profile.email_notifications
+    except Profile.DoesNotExist:
+        return True
+
+
+def queue_page(entry: TimelineEntry, user, *, slack_member_id: str = "") -> None:
+    """Tell `user` at once that a PAGE or ESCALATION `entry` pages them: an email, and a Slack
+    message mentioning them (<@member id>) in the incident's Slack channels when they have one.
+
+    Written in the entry's transaction, like every other notification; `entry:<pk>` keys
+    make a repeat harmless.
+    """
+    incident = entry.incident
+    severity = Severity(incident.severity).label
+    queue_direct(
+        event_key=f"entry:{entry.pk}",
+        user=user,
+        subject=subject_for(incident, "You are paged"),
+        template="notifications/page.txt",
+        context={
+            "incident": incident,
+            "entry": entry,
+            "severity": severity,
+            "url": settings.SITE_URL + incident.get_absolute_url(),
+        },
+        incident=incident,
+    )
+    if not slack_member_id:
+        return
+    text = (
+        f"<@{slack_member_id}> you are paged: *{incident.ref}* [{severity}] {slack_escape(incident.title)} "
+        f"— {slack_escape(entry.text)} <{settings.SITE_URL}{incident.get_absolute_url()}|Open> (event {entry.pk})"
+    )
+    write(_slack_rows(entry, text, user=user, reason="paged"))

@@ -1,0 +1,209 @@
+"""Who hears what: the outbox rows each workflow change writes, in its own transaction."""
+
+import pytest
+from django.db import transaction
+
+from conftest import make_user
+from incidents import roles, workflow
+from incidents.models import Notification, Profile, Subscription
+from incidents.notifications import outbox as notifications
+from incidents.tests.factories import ServiceFactory, make_incident
+
+
+def emails(incident, **filters):
+    rows = Notification.objects.filter(incident=incident, channel="email", **filters)
+    return sorted(rows.values_list("recipient", flat=True))
+
+
+@pytest.fixture
+def incident(reporter, responder):
+    incident = make_incident(by=reporter)
+    workflow.acknowledge(incident, by=responder)  # rob leads it now
+    return incident
+
+
+@pytest.fixture
+def follower(db):
+    return make_user("fay", roles.VIEWER)
+
+
+def test_it_tells_the_lead_about_everything_but_their_own_actions(incident, responder, other_responder):
+    workflow.add_note(incident, by=other_responder, text="Disk full on db-2.")
+    assert emails(incident) == ["rob@example.com"]
+    workflow.add_note(incident, by=responder, text="My own note.")
+    assert emails(incident) == ["rob@example.com"]  # nobody hears about their own action
+
+
+def test_followers_hear_public_updates_not_internal_ones(incident, other_responder, follower):
+    Subscription.objects.create(user=follower, incident=incident)
+    workflow.post_update(incident, by=other_responder, message="Internal only.", public=False)
+    assert emails(incident) == ["rob@example.com"]
+    workflow.post_update(incident, by=other_responder, message="We are on it.", public=True)
+    latest = Notification.objects.filter(event_key__endswith=str(incident.timeline.last().pk))
+    assert sorted(latest.filter(channel="email").values_list("recipient", flat=True)) == [
+        "fay@example.com",
+        "rob@example.com",
+    ]
+
+
+def test_service_followers_hear_severity_raises_and_resolution_not_lowering(incident, responder, follower):
+    Subscription.objects.create(user=follower, service=incident.service)
+    workflow.change_severity(incident, by=responder, severity="medium")
+    assert "fay@example.com" not in emails(incident)
+    workflow.change_severity(incident, by=responder, severity="critical")
+    assert emails(incident).count("fay@example.com") == 1
+    workflow.resolve(incident, by=responder, summary="Rolled back.", confirmed=True)
+    assert emails(incident).count("fay@example.com") == 2
+
+
+def test_severity_subscribers_hear_new_incidents_at_or_above_their_threshold(reporter, follower):
+    Subscription.objects.create(user=follower, min_severity="high")
+    high = make_incident(by=reporter, severity="high")
+    low = make_incident(by=reporter, severity="low")
+    assert emails(high) == ["fay@example.com"]
+    assert emails(low) == []
+
+
+def test_severity_subscribers_hear_a_raise_into_their_threshold(reporter, responder, follower):
+    Subscription.objects.create(user=follower, min_severity="critical")
+    incident = make_incident(by=reporter, severity="medium")
+    workflow.change_severity(incident, by=responder, severity="critical")
+    assert emails(incident) == ["fay@example.com"]
+
+
+def test_followers_hear_no_new_incident_and_severity_subscribers_no_update(reporter, responder, follower, viewer):
+    service = ServiceFactory(name="Search")
+    Subscription.objects.create(user=follower, service=service)
+    Subscription.objects.create(user=viewer, min_severity="low")
+    incident = make_incident(by=reporter, service=service, severity="high")
+    assert emails(incident) == ["vic@example.com"]  # the threshold, not the service follow
+    workflow.post_update(incident, by=responder, message="Update.", public=True)
+    assert emails(incident) == ["fay@example.com", "vic@example.com"]  # the follower, now
+
+
+def test_outside_stakeholders_hear_only_public_incidents(incident, other_responder):
+    Subscription.objects.create(email="Cto@Partner.example", service=incident.service)
+    workflow.post_update(incident, by=other_responder, message="Looking.", public=True)
+    assert "cto@partner.example" not in emails(incident)
+    workflow.set_public(incident, by=other_responder, public=True)
+    workflow.post_update(incident, by=other_responder, message="Fixed soon.", public=True)
+    row = Notification.objects.get(recipient="cto@partner.example")
+    assert row.audience == "public"
+    assert row.user is None
+
+
+def test_users_with_email_off_or_without_a_role_hear_nothing(incident, other_responder, follower, nobody):
+    Profile.objects.create(user=follower, email_notifications=False)
+    Subscription.objects.create(user=follower, incident=incident)
+    Subscription.objects.create(user=nobody, incident=incident)
+    workflow.post_update(incident, by=other_responder, message="Update.", public=True)
+    assert emails(incident) == ["rob@example.com"]
+
+
+def test_one_email_per_address_even_with_several_reasons(incident, other_responder, responder):
+    Subscription.objects.create(user=responder, incident=incident)
+    Subscription.objects.create(user=responder, service=incident.service)
+    workflow.post_update(incident, by=other_responder, message="Update.", public=True)
+    assert emails(incident) == ["rob@example.com"]
+
+
+def test_slack_gets_new_incidents_raises_public_updates_and_resolutions(settings, reporter, responder):
+    settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:19210/services/T/B/X"
+    service = ServiceFactory(name="Search", slack_webhook_url="http://127.0.0.1:19210/services/S")
+    incident = make_incident(by=reporter, service=service)
+    workflow.add_note(incident, by=responder, text="note")
+    workflow.post_update(incident, by=responder, message="internal", public=False)
+    workflow.post_update(incident, by=responder, message="public <b>", public=True)
+    workflow.change_severity(incident, by=responder, severity="critical")
+    workflow.resolve(incident, by=responder, summary="Done.", confirmed=True)
+    slack = Notification.objects.filter(incident=incident, channel="slack")
+    assert slack.count() == 4 * 2  # 4 events x (site + service)
+    assert set(slack.values_list("recipient", flat=True)) == {"site", f"service:{service.pk}"}
+    update = slack.filter(body_text__contains="public").first()
+    assert incident.ref in update.body_text and f"event {update.entry_id}" in update.body_text
+    assert "&lt;b&gt;" in update.body_text  # Slack control characters escaped
+
+
+def test_rows_are_written_in_the_changes_transaction(incident, other_responder):
+    before = Notification.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        workflow.add_note(incident, by=other_responder, text="Rolled back with the change.")
+        assert Notification.objects.count() == before + 1
+        raise RuntimeError
+    assert Notification.objects.count() == before
+
+
+def test_writing_the_same_event_twice_adds_nothing(incident, other_responder):
+    entry = workflow.add_note(incident, by=other_responder, text="once")
+    count = Notification.objects.count()
+    notifications.queue_for_entry(entry)
+    assert Notification.objects.count() == count
+
+
+def test_delivery_is_enqueued_only_after_commit(
+    incident, other_responder, django_capture_on_commit_callbacks, mailoutbox
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        workflow.add_note(incident, by=other_responder, text="after commit")
+        assert mailoutbox == []
+    assert callbacks  # the enqueue waits for the commit
+    for callback in callbacks:
+        callback()
+    assert [m.to for m in mailoutbox] == [["rob@example.com"]]
+    assert Notification.objects.get(recipient="rob@example.com", entry__text="after commit").state == "sent"
+
+
+def test_queue_direct_writes_one_row_in_the_callers_transaction(
+    responder, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            row = notifications.queue_direct(
+                event_key="review-due:1",
+                user=responder,
+                subject="Review due\nsoon",
+                template="notifications/reminder.txt",
+                context={"incident": {"ref": "INC-1", "title": "T"}, "minutes": 5, "url": "x"},
+            )
+            again = notifications.queue_direct(
+                event_key="review-due:1",
+                user=responder,
+                subject="Review due",
+                template="notifications/reminder.txt",
+                context={"incident": {"ref": "INC-1", "title": "T"}, "minutes": 5, "url": "x"},
+            )
+    assert row.pk == again.pk
+    assert Notification.objects.filter(event_key="review-due:1").count() == 1
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].subject == "Review due soon"
+
+
+def test_queue_direct_costs_two_queries_for_a_user_loaded_with_their_profile(responder, django_assert_num_queries):
+    Profile.objects.create(user=responder)
+    user = type(responder).objects.select_related("profile").get(pk=responder.pk)
+    with django_assert_num_queries(2):  # the insert and reading its id back
+        row = notifications.queue_direct(
+            event_key="k", user=user, subject="s", template="notifications/reminder.txt", context={}
+        )
+    assert Notification.objects.get(event_key="k").pk == row.pk
+
+
+def test_write_returns_and_enqueues_only_the_rows_it_inserted(responder, django_capture_on_commit_callbacks):
+    def row(recipient):
+        return Notification(event_key="k", channel="email", recipient=recipient, body_text="x")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        [first] = notifications.write([row("a@example.com")])
+        [second] = notifications.write([row("a@example.com"), row("b@example.com")])
+        assert notifications.write([row("b@example.com")]) == []
+    assert Notification.objects.get(recipient="b@example.com").pk == second != first
+    assert len(callbacks) == 2  # a repeat enqueues nothing
+
+
+def test_queue_direct_respects_email_off(responder):
+    Profile.objects.create(user=responder, email_notifications=False)
+    row = notifications.queue_direct(
+        event_key="k", user=responder, subject="s", template="notifications/reminder.txt", context={}
+    )
+    assert row is None
+    assert not Notification.objects.exists()

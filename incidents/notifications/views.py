@@ -1,0 +1,154 @@
+"""Notification pages: following incidents and services, the user's notification settings,
+the unsubscribe link of every email, and the delivery ledger panel of the incident page
+(registered by incidents/notifications/__init__.py; a fixed number of queries).
+"""
+
+from django import forms
+from django.contrib import messages
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from incidents import roles
+from incidents.access import SignedInRequest, get_incident_for, role_required
+from incidents.models import Incident, Notification, Service, Severity, Subscription
+from incidents.notifications.unsubscribe import read_unsubscribe_token
+from incidents.notifications.unsubscribe import unsubscribe as stop_what_caused
+
+RESPOND = roles.RESPOND_INCIDENT
+FOLLOW = roles.FOLLOW_INCIDENT
+LEDGER_ROWS = 50
+
+
+class NotificationSettingsForm(forms.Form):
+    min_severity = forms.ChoiceField(
+        label="Email me about every new incident at or above",
+        required=False,
+        choices=[("", "No, only what I follow or lead")] + [(s.value, s.label) for s in Severity],
+    )
+
+
+# --- the delivery ledger panel --------------------------------------------------------
+
+
+def ledger_panel_context(request: HttpRequest, incident: Incident) -> dict | None:
+    """The delivery ledger for responders: the newest rows and counts per state (2 queries)."""
+    if not request.user.has_perm(RESPOND):
+        return None
+    rows = list(incident.notifications.order_by("-created_at", "-pk")[:LEDGER_ROWS])
+    counts = dict(incident.notifications.values_list("state").annotate(n=Count("pk")).values_list("state", "n"))
+    return {
+        "incident": incident,
+        "rows": rows,
+        "counts": [(state, counts.get(state.value, 0)) for state in Notification.State],
+        "total": sum(counts.values()),
+        "shown": len(rows),
+    }
+
+
+# --- following -------------------------------------------------------------------------
+
+
+def _follow(user, **target) -> None:
+    try:
+        with transaction.atomic():  # a savepoint: a double click must not poison the request
+            Subscription.objects.get_or_create(user=user, **target)
+    except IntegrityError:
+        pass
+
+
+@role_required(FOLLOW)
+@require_POST
+def follow_incident(request: SignedInRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    _follow(request.user, incident=incident)
+    messages.success(request, f"You follow {incident.ref}: you will hear its public updates and its resolution.")
+    return redirect(incident)
+
+
+@role_required(FOLLOW)
+@require_POST
+def unfollow_incident(request: SignedInRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    Subscription.objects.filter(user=request.user, incident=incident).delete()
+    messages.success(request, f"You no longer follow {incident.ref}.")
+    return redirect(incident)
+
+
+def _back_to(request: HttpRequest, default: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect(default)
+
+
+@role_required(FOLLOW)
+@require_POST
+def follow_service(request: SignedInRequest, slug: str) -> HttpResponse:
+    service = get_object_or_404(Service, slug=slug)
+    _follow(request.user, service=service)
+    messages.success(request, f"You follow {service.name}.")
+    return _back_to(request, "profile")
+
+
+@role_required(FOLLOW)
+@require_POST
+def unfollow_service(request: SignedInRequest, slug: str) -> HttpResponse:
+    service = get_object_or_404(Service, slug=slug)
+    Subscription.objects.filter(user=request.user, service=service).delete()
+    messages.success(request, f"You no longer follow {service.name}.")
+    return _back_to(request, "profile")
+
+
+# --- the user's settings ---------------------------------------------------------------
+
+
+def settings_context(user) -> dict:
+    """For the profile page: what the user follows and their severity threshold (2 queries)."""
+    if not user.has_perm(FOLLOW):
+        return {}
+    subscriptions = list(Subscription.objects.filter(user=user).select_related("incident", "service"))
+    threshold = next((s.min_severity for s in subscriptions if s.min_severity), "")
+    followed = {s.service_id for s in subscriptions if s.service_id}
+    return {
+        "notification_form": NotificationSettingsForm(initial={"min_severity": threshold}),
+        "followed_incidents": [s.incident for s in subscriptions if s.incident_id],
+        "services": [(service, service.pk in followed) for service in Service.objects.order_by("name")],
+    }
+
+
+@role_required(FOLLOW)
+@require_POST
+def notification_settings(request: SignedInRequest) -> HttpResponse:
+    form = NotificationSettingsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the listed severities.")
+        return redirect("profile")
+    with transaction.atomic():
+        Subscription.objects.filter(user=request.user).exclude(min_severity="").delete()
+        if form.cleaned_data["min_severity"]:
+            Subscription.objects.create(user=request.user, min_severity=form.cleaned_data["min_severity"])
+    messages.success(request, "Your notification settings are saved.")
+    return redirect("profile")
+
+
+# --- unsubscribe: no sign-in, a signed token -------------------------------------------
+
+
+@csrf_exempt  # mail providers' one-click POST (RFC 8058) carries no CSRF token; the signature is the credential
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET asks (mail scanners follow links); POST unsubscribes, also as RFC 8058 one-click."""
+    try:
+        notification = read_unsubscribe_token(token)
+    except signing.BadSignature:
+        return render(request, "notifications/unsubscribe.html", {"invalid": True}, status=400)
+    if request.method == "GET":
+        return render(request, "notifications/unsubscribe.html", {"notification": notification, "token": token})
+    done = stop_what_caused(notification) if notification else "There is nothing left to unsubscribe from."
+    return render(request, "notifications/unsubscribe.html", {"done": done})

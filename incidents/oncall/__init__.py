@@ -1,0 +1,17 @@
+"""On call: rotations and overrides as shift arithmetic (schedule.py, no database), who is on
+call and what happens when nobody answers (paging.py: auto-assignment, escalation, handoff),
+the calendar and rotation pages (views.py, forms.py, urls.py), the iCalendar feed (ical.py)
+and the admin (admin.py).
+
+Imports the core and notifications (a page goes through the outbox).
+"""
+
+
+def ready() -> None:
+    """Called by IncidentsConfig.ready(), first: a new incident must have its lead before the
+    outbox decides who hears about it."""
+    from incidents import workflow
+    from incidents.oncall import paging
+
+    workflow.on_entry(paging.assign_on_call)
+    workflow.on_entry(paging.escalate_on_raised_severity)

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from incidents.oncall import views as oncall_views
+
+app_name = "oncall"
+
+urlpatterns = [
+    path("", oncall_views.index, name="index"),
+    path("rotations/new/", oncall_views.rotation_new, name="rotation_new"),
+    path("rotations/<int:pk>/edit/", oncall_views.rotation_edit, name="rotation_edit"),
+    path("rotations/<int:pk>/overrides/new/", oncall_views.override_new, name="override_new"),
+    path("overrides/<int:pk>/delete/", oncall_views.override_delete, name="override_delete"),
+    path("calendar/token/", oncall_views.calendar_token, name="calendar_token"),
+    path("calendar/<str:token>.ics", oncall_views.calendar_feed, name="calendar_feed"),
+]

@@ -1,0 +1,212 @@
+"""On-call pages: the four-week calendar, rotation and override editing (managers), a
+service's page, the private iCalendar feed and its token.
+
+Every page loads the rotations once (paging.rotations_for_schedules: four queries) and
+computes the rest in Python, so its query count does not grow with rotations, members,
+overrides or services.
+"""
+
+import datetime as dt
+import re
+import secrets
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from incidents import roles
+from incidents.access import role_required
+from incidents.models import Override, Profile, Rotation, RotationMember
+from incidents.oncall import ical, paging
+from incidents.oncall.forms import OverrideForm, RotationForm
+from incidents.people import display_name
+
+VIEW = roles.VIEW_ROTATION
+CALENDAR_DAYS = 28
+CELL_LIMIT = 6
+FEED_DAYS = 56
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+
+
+# --- the calendar ---------------------------------------------------------------------
+
+
+def _days(start: dt.date, count: int, zone) -> list[tuple[dt.date, dt.datetime, dt.datetime]]:
+    result = []
+    for i in range(count + 1):
+        day = start + dt.timedelta(days=i)
+        result.append((day, dt.datetime.combine(day, dt.time(0), tzinfo=zone)))
+    return [(d, a, b) for (d, a), (_, b) in zip(result, result[1:], strict=False)]
+
+
+def _calendar_rows(schedule, days) -> list[list[dict]]:
+    """Weeks of seven day cells; each cell lists who is on call that day and from when."""
+    shifts = schedule.timeline(days[0][1], days[-1][2])
+    cells, first = [], 0
+    for day, start, end in days:
+        # Shifts are in order and do not overlap: walk them once instead of once per day.
+        while first < len(shifts) and shifts[first].end <= start:
+            first += 1
+        entries = []
+        for shift in shifts[first:]:
+            if shift.start >= end:
+                break
+            entries.append(
+                {"user": shift.user, "from": shift.start if shift.start > start else None, "override": shift.override}
+            )
+        # Short shifts (hourly) would make a cell of 24 lines: show the first few and a count.
+        cells.append({"day": day, "entries": entries[:CELL_LIMIT], "more": len(entries) - CELL_LIMIT})
+    return [cells[i : i + 7] for i in range(0, len(cells), 7)]
+
+
+@role_required(VIEW)
+@require_safe
+def index(request: HttpRequest) -> HttpResponse:
+    """The next four weeks per rotation, with who is on call now, in the viewer's time zone."""
+    at = timezone.now()
+    zone = timezone.get_current_timezone()
+    days = _days(timezone.localdate(at), CALENDAR_DAYS, zone)
+    directory = paging.Directory(at=at)
+    rotations = []
+    for schedule in directory.schedules:
+        rotation = schedule.source
+        rotations.append(
+            {
+                "rotation": rotation,
+                "on_call": directory.on_call(schedule),
+                "members": [m.user for m in rotation.memberships.all()],
+                "services": list(rotation.services.all()),
+                "overrides": [o for o in rotation.overrides.all() if o.end > at],
+                "weeks": _calendar_rows(schedule, days),
+            }
+        )
+    return render(request, "oncall/index.html", {"rotations": rotations, "now": at, "zone": zone})
+
+
+# --- managers: rotations and overrides --------------------------------------------------
+
+
+def _save_rotation(form: RotationForm) -> Rotation:
+    with transaction.atomic():
+        rotation = form.save()
+        RotationMember.objects.filter(rotation=rotation).delete()
+        RotationMember.objects.bulk_create(
+            RotationMember(rotation=rotation, user=user, position=i)
+            for i, user in enumerate(form.cleaned_data["members"])
+        )
+        paging.schedule_next_handoff(rotation)
+    return rotation
+
+
+def _rotation_form(request: HttpRequest, rotation: Rotation | None) -> HttpResponse:
+    form = RotationForm(request.POST or None, instance=rotation)
+    if request.method == "POST" and form.is_valid():
+        rotation = _save_rotation(form)
+        messages.success(request, f"Rotation “{rotation.name}” saved.")
+        return redirect(reverse("oncall:index") + f"#rotation-{rotation.pk}")
+    status = 422 if form.is_bound else 200
+    return render(request, "oncall/rotation_form.html", {"form": form, "rotation": rotation}, status=status)
+
+
+@role_required(roles.ADD_ROTATION)
+@require_http_methods(["GET", "POST"])
+def rotation_new(request: HttpRequest) -> HttpResponse:
+    return _rotation_form(request, None)
+
+
+@role_required(roles.CHANGE_ROTATION)
+@require_http_methods(["GET", "POST"])
+def rotation_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _rotation_form(request, get_object_or_404(Rotation, pk=pk))
+
+
+@role_required(roles.ADD_OVERRIDE)
+@require_http_methods(["GET", "POST"])
+def override_new(request: HttpRequest, pk: int) -> HttpResponse:
+    rotation = get_object_or_404(Rotation, pk=pk)
+    form = OverrideForm(request.POST or None, rotation=rotation)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            override = form.save(commit=False)
+            override.created_by = request.user
+            override.save()
+            paging.schedule_next_handoff(rotation)
+        messages.success(request, f"Override saved: {override.user} covers {rotation.name}.")
+        return redirect(reverse("oncall:index") + f"#rotation-{rotation.pk}")
+    status = 422 if form.is_bound else 200
+    return render(request, "oncall/override_form.html", {"form": form, "rotation": rotation}, status=status)
+
+
+@role_required(roles.DELETE_OVERRIDE)
+@require_POST
+def override_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    override = get_object_or_404(Override.objects.select_related("rotation"), pk=pk)
+    rotation = override.rotation
+    with transaction.atomic():
+        override.delete()
+        paging.schedule_next_handoff(rotation)
+    messages.success(request, f"Override removed from {rotation.name}.")
+    return redirect(reverse("oncall:index") + f"#rotation-{rotation.pk}")
+
+
+# --- a service's page -------------------------------------------------------------------
+
+
+# --- the private calendar feed ------------------------------------------------------------
+
+
+@require_safe
+def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """A user's shifts for the next eight weeks as iCalendar. No sign-in: the token is the key.
+
+    A malformed, unknown or revoked token is a 404, the same as a feed that never existed.
+    """
+    if not TOKEN_RE.match(token):
+        raise Http404
+    profile = Profile.objects.select_related("user").filter(calendar_token=token, user__is_active=True).first()
+    if profile is None or not secrets.compare_digest(profile.calendar_token, token):
+        raise Http404
+    user = profile.user
+    at = timezone.now()
+    shifts = paging.shifts_of_user(user, start=at - dt.timedelta(days=1), end=at + dt.timedelta(days=FEED_DAYS))
+    events = [
+        (rotation, shift, f"You are on call for {rotation.name}.") for rotation, shift in shifts if shift.end > at
+    ]
+    name = f"Beacon on call: {display_name(user)}"
+    body = ical.calendar(name=name, events=events, stamp=at)
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="beacon-oncall.ics"'
+    # The address is a secret: no shared caches, and no referrer leaking it onwards.
+    response["Cache-Control"] = "private, max-age=300"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@login_required
+@require_POST
+def calendar_token(request: HttpRequest) -> HttpResponse:
+    """Regenerate (new secret address; the old one stops working) or revoke the user's feed."""
+    action = request.POST.get("action")
+    if action not in ("regenerate", "revoke"):
+        messages.error(request, "Choose to create a new calendar address or to turn the feed off.")
+        return redirect("profile")
+    profile, _ = Profile.objects.get_or_create(user=request.user)
+    profile.calendar_token = secrets.token_urlsafe(32) if action == "regenerate" else ""
+    profile.save(update_fields=["calendar_token"])
+    if action == "regenerate":
+        messages.success(request, "Your calendar has a new secret address; the old one no longer works.")
+    else:
+        messages.success(request, "Your calendar feed is turned off.")
+    return redirect("profile")
+
+
+def profile_context(request: HttpRequest, profile: Profile) -> dict:
+    """What the profile page shows about on call: current and next shifts, the feed's address."""
+    token = profile.calendar_token
+    url = request.build_absolute_uri(reverse("oncall:calendar_feed", kwargs={"token": token})) if token else ""
+    return {"oncall_shifts": paging.user_on_call(request.user), "calendar_url": url}

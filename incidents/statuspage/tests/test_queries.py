@@ -1,0 +1,92 @@
+"""The status pages do a fixed, small number of queries however much there is to show."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils.timezone import now
+
+from incidents.models import Incident, Service, Severity, Status, StatusUpdate
+from incidents.statuspage import projection as status_page
+
+STAGES = [Status.REPORTED, Status.ACKNOWLEDGED, Status.MITIGATED, Status.RESOLVED, Status.CLOSED]
+
+
+@pytest.fixture
+def big_world(db, responder):
+    """50 services (5 hidden), 500 incidents (most public) across every status, 4 updates each.
+
+    Built with bulk_create: the workflow would take minutes for this volume, and what is
+    measured here is reading, not writing. Timestamps respect the model's constraints.
+    """
+    services = Service.objects.bulk_create(
+        Service(name=f"Service {n:02}", slug=f"service-{n:02}", is_public=n % 10 != 9) for n in range(50)
+    )
+    current = now()
+    incidents = []
+    for n in range(500):
+        status = STAGES[n % 5]
+        reported = current - timedelta(days=n % 30, hours=1)
+        resolved = reported + timedelta(minutes=30) if status in (Status.RESOLVED, Status.CLOSED) else None
+        incidents.append(
+            Incident(
+                title=f"Incident {n}",
+                description="internal",
+                impact="internal",
+                occurred_at=reported - timedelta(minutes=5),
+                reported_at=reported,
+                resolved_at=resolved,
+                severity=list(Severity)[n % 4],
+                status=status,
+                service=services[n % 50],
+                reporter=responder,
+                public=n % 7 != 0,
+            )
+        )
+    incidents = Incident.objects.bulk_create(incidents)
+    StatusUpdate.objects.bulk_create(
+        StatusUpdate(
+            incident=incident,
+            author=responder,
+            message=f"Update {k} on {incident.title}",
+            public=k % 2 == 0,
+            created_at=incident.reported_at + timedelta(minutes=k),
+        )
+        for incident in incidents
+        for k in range(4)
+    )
+    return incidents
+
+
+def test_the_overview_is_four_queries(client, big_world, django_assert_max_num_queries):
+    with django_assert_max_num_queries(4):
+        response = client.get("/status/")
+    assert response.status_code == 200
+
+    overview = response.context["overview"]
+    expected_active = Incident.objects.public().open().count()
+    assert expected_active > status_page.ACTIVE_LIMIT  # the bound is really exercised
+    assert overview.active_total == expected_active
+    assert len(overview.active) == status_page.ACTIVE_LIMIT
+    assert len(overview.services) == 45
+    assert len(overview.resolved) == status_page.RESOLVED_LIMIT and overview.resolved_truncated
+    for incident in overview.active:
+        assert len(incident.updates) == 2  # the two public of four
+        assert all(u.message.startswith(("Update 0", "Update 2")) for u in incident.updates)
+
+
+def test_a_signed_in_reader_costs_only_the_session_and_user(clients, big_world, django_assert_max_num_queries):
+    with django_assert_max_num_queries(7):
+        assert clients["viewer"].get("/status/").status_code == 200
+
+
+def test_an_incident_page_is_three_queries(client, big_world, django_assert_max_num_queries):
+    ref = Incident.objects.public().order_by("pk").first().ref
+    # The incident, its public updates, and its public post-mortem (reviews' provider).
+    with django_assert_max_num_queries(3):
+        assert client.get(f"/status/incidents/{ref}/").status_code == 200
+
+
+def test_the_feed_is_one_query(client, big_world, django_assert_max_num_queries):
+    with django_assert_max_num_queries(1):
+        response = client.get("/status/feed.atom")
+    assert response.content.count(b"<entry>") == status_page.FEED_LIMIT
