@@ -1,7 +1,8 @@
 # Beacon developer tasks.  Everything runs from the project's own virtualenv (.venv).
 #   make run      migrate, seed demo data and serve on http://127.0.0.1:8000 (DEBUG on by default)
 #   make test     the whole pytest suite (PYTEST_ARGS="-k foo -x" to narrow it; DATABASE_URL is passed through)
-#   make lint     ruff
+#   make lint     ruff check and ruff format --check
+#   make typecheck  mypy (django-stubs) on the core and the notifications and status page areas
 #   make check    missing migrations + Django's deployment checks
 #   make worker   the background task worker
 #   make sweeper  the notification sweeper (re-sends due and stranded notifications)
@@ -28,7 +29,11 @@ DEPLOY_CHECK_ENV = env -u SECURE_SSL_REDIRECT -u SECURE_COOKIES -u SECURE_HSTS_S
 	ALLOWED_HOSTS=beacon.example.com \
 	SITE_URL=https://beacon.example.com
 
-.PHONY: venv run test lint check bench worker sweeper
+# What mypy checks: the core and two areas (pyproject.toml [tool.mypy] has the settings).
+TYPED = incidents/models incidents/workflow.py incidents/access.py incidents/roles.py incidents/people.py \
+	incidents/panels.py incidents/signals.py incidents/inbound.py incidents/notifications incidents/statuspage
+
+.PHONY: venv run test lint typecheck check bench worker sweeper
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Beacon needs Python >= 3.11 (found %d.%d); run make PYTHON=python3.11" % sys.version_info[:2])'
@@ -53,7 +58,10 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	@$(VENV)/bin/ruff format --check . || echo "ruff format: some files would be reformatted (informational; run '$(VENV)/bin/ruff format .')"
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(DEV_ENV) SECRET_KEY="$${SECRET_KEY:-typecheck-only}" $(VENV)/bin/mypy $(TYPED)
 
 check: venv
 	$(DEV_ENV) $(MANAGE) makemigrations --check --dry-run
