@@ -93,6 +93,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "incidents.middleware.UserTimezoneMiddleware",
+    "incidents.middleware.ViaWebMiddleware",
 ]
 
 ROOT_URLCONF = "incidentsite.urls"
@@ -176,6 +177,16 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Beacon <beacon@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL")
+# Slack app mode (docs/slack.md): a bot token posts incident messages with buttons and updates
+# them in place; the signing secret verifies button presses and the /incident command.
+SLACK_BOT_TOKEN = env_secret("SLACK_BOT_TOKEN", required=False)
+SLACK_SIGNING_SECRET = env_secret("SLACK_SIGNING_SECRET", required=False)
+# The channel (its id, e.g. C0123ABCD) the app posts incident messages to.
+SLACK_CHANNEL = env_str("SLACK_CHANNEL")
+# The Web API's base; only tests point it elsewhere (a local stand-in).
+SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/")
+# Action links in emails (Acknowledge, Take the lead) work once, for this many minutes.
+EMAIL_ACTION_LINK_MINUTES = env_int("EMAIL_ACTION_LINK_MINUTES", 60)
 
 TASKS = {
     "default": {

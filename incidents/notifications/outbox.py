@@ -52,6 +52,7 @@ from incidents.models import (
     Subscription,
     TimelineEntry,
 )
+from incidents.notifications import actions
 from incidents.notifications.delivery import enqueue
 from incidents.notifications.unsubscribe import unsubscribe_url
 from incidents.people import display_name
@@ -240,7 +241,11 @@ def _email(template: str, context: dict, **fields) -> Notification:
     """An email row with `fields`: the plain-text part rendered from `template`, the HTML part
     from its ".html" twin when there is one, both with the row's own unsubscribe link."""
     row = Notification(channel=Notification.Channel.EMAIL, **fields)
-    context = {**context, "unsubscribe_url": unsubscribe_url(row)}
+    context = {
+        **context,
+        "unsubscribe_url": unsubscribe_url(row),
+        "link_minutes": settings.EMAIL_ACTION_LINK_MINUTES,
+    }
     row.body_text = render_to_string(template, context)
     if template.endswith(".txt"):
         try:
@@ -263,6 +268,10 @@ def _email_row(entry, incident, event, recipient: Recipient) -> Notification:
         "author": None if public else display_name(entry.author, "Beacon"),
         "url": settings.SITE_URL + ("/status/" if public else incident.get_absolute_url()),
         "reason": _reason(recipient, incident),
+        # The lead's own emails carry one-tap action links (Acknowledge, Take the lead, Open).
+        "actions": actions.links_for(recipient.user, incident)
+        if recipient.user is not None and recipient.subscription is None and not public
+        else [],
     }
     return _email(
         "notifications/email.txt",
@@ -421,6 +430,7 @@ def queue_page(entry: TimelineEntry, user, *, slack_member_id: str = "") -> None
             "entry": entry,
             "severity": severity,
             "url": settings.SITE_URL + incident.get_absolute_url(),
+            "actions": actions.links_for(user, incident),
         },
         incident=incident,
     )

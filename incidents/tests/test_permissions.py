@@ -48,6 +48,10 @@ MATRIX = [
     # The signed token is the credential: the same answer for everyone (a forged token here).
     ("get", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),
     ("post", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),
+    # Email action links: the signed token names the user it acts as (a forged one here);
+    # incidents/notifications/tests/test_email_actions.py walks real links per role.
+    ("get", "/email-actions/forged-token/", expect(400, 400, 400, 400, 400, 400)),
+    ("post", "/email-actions/forged-token/", expect(400, 400, 400, 400, 400, 400)),
     ("get", "/admin/incidents/notification/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/subscription/", expect(LOGIN, 403, 403, 403, 200, 403)),
     # Reviews (reviews/tests/test_permissions.py walks them again with a review in every state).
