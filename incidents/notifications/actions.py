@@ -10,6 +10,7 @@ Opening the link (GET) only asks; mail scanners that prefetch links change nothi
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -45,7 +46,7 @@ class LinkRefused(Exception):
 
 @dataclass
 class Link:
-    user: object
+    user: Any
     incident: Incident
     action: str
     nonce: str
