@@ -265,7 +265,13 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = False
     # /healthz is probed over plain HTTP by load balancers and compose health checks. Alertmanager
     # does not follow a redirect of its POST (the token has crossed the wire by then anyway).
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$", r"^integrations/alertmanager/$"]
+    SECURE_REDIRECT_EXEMPT = [
+        r"^healthz$",
+        r"^metrics$",
+        r"^integrations/alertmanager/$",
+        r"^integrations/slack/interactions/$",
+        r"^integrations/slack/commands/$",
+    ]
     if env_bool("BEHIND_PROXY", default=False):
         # Only when the proxy overwrites this header: a client could otherwise claim HTTPS itself.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -7,6 +7,7 @@ from incidents.alerts import views as alert_views
 from incidents.api import metrics, tokens
 from incidents.api.endpoints import api
 from incidents.notifications import views as notification_views
+from incidents.slack import views as slack_views
 
 auth_urls = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -41,5 +42,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("metrics", metrics.metrics, name="metrics"),
     path("integrations/alertmanager/", alert_views.alertmanager_webhook, name="alertmanager_webhook"),
+    path("integrations/slack/interactions/", slack_views.interactions, name="slack_interactions"),
+    path("integrations/slack/commands/", slack_views.commands, name="slack_commands"),
     path("admin/", admin.site.urls),
 ]

@@ -52,7 +52,7 @@ from incidents.models import (
     Subscription,
     TimelineEntry,
 )
-from incidents.notifications import actions
+from incidents.notifications import actions, slackapp
 from incidents.notifications.delivery import enqueue
 from incidents.notifications.unsubscribe import unsubscribe_url
 from incidents.people import display_name
@@ -121,6 +121,7 @@ def queue_for_entry(entry: TimelineEntry) -> None:
     rows = [_email_row(entry, incident, event, r) for r in email_recipients(entry, incident, event)]
     if event in SLACK_EVENTS:
         rows += _slack_rows(entry, _slack_text(entry, incident, event))
+    rows += slackapp.message_rows(entry)
     write(rows)
 
 
