@@ -23,6 +23,11 @@ entry's kind and data:
 | resolved                | yes  | yes       | yes      |                      | yes   |
 | anything else (notes..) | yes  |           |          |                      |       |
 
+Slack: the incoming webhooks. The Slack app (slackapp.py) gets one row for every entry that
+changes what the incident's message shows (report, status, lead, severity, edit), which
+updates that message in place. The lead's own emails, and pages, carry one-tap action links
+(actions.py).
+
 Followers: users following the incident or its service. Outside: the addresses on the
 service's stakeholder list, only while the incident is public (shown on the status page),
 and only public content: no notes, logs, descriptions, resolution summaries or names. Nobody is told about their

@@ -239,3 +239,28 @@ def test_open_in_beacon_changes_nothing(incident, linked):
     before = snapshot()
     assert interaction(button(slackapp.OPEN, incident.ref)).status_code == 200
     assert snapshot() == before
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(linked):
+    from django.test import Client
+
+    response = Client().post(
+        INTERACTIONS, "x", content_type="application/x-www-form-urlencoded", CONTENT_LENGTH=str(2 * 1024 * 1024)
+    )
+    assert response.status_code == 413
+
+
+def test_the_app_manifest_points_at_beacons_endpoints():
+    """deploy/slack-app-manifest.yml is what people paste into Slack: its URLs and command must
+    be the ones Beacon answers."""
+    from pathlib import Path
+
+    from django.urls import resolve
+
+    manifest = (Path(__file__).resolve().parents[3] / "deploy" / "slack-app-manifest.yml").read_text()
+    assert "command: /incident\n" in manifest
+    for path in (COMMANDS, INTERACTIONS):
+        assert f"url: https://beacon.example.com{path}\n" in manifest
+        resolve(path)
+    for scope in ("chat:write", "commands"):
+        assert f"- {scope} " in manifest
