@@ -183,6 +183,9 @@ SLACK_BOT_TOKEN = env_secret("SLACK_BOT_TOKEN", required=False)
 SLACK_SIGNING_SECRET = env_secret("SLACK_SIGNING_SECRET", required=False)
 # The channel (its id, e.g. C0123ABCD) the app posts incident messages to.
 SLACK_CHANNEL = env_str("SLACK_CHANNEL")
+# A channel of its own for every Critical/High incident (created, lead invited, timeline changes
+# posted, archived on close). Needs the app's channels:manage scope.
+SLACK_INCIDENT_CHANNELS = env_bool("SLACK_INCIDENT_CHANNELS", default=False)
 # The Web API's base; only tests point it elsewhere (a local stand-in).
 SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/")
 # Action links in emails (Acknowledge, Take the lead) work once, for this many minutes.

@@ -16,6 +16,7 @@ from incidents.models.core import (  # noqa: F401
 from incidents.models.notifications import (  # noqa: F401, E402
     EmailActionUse,
     Notification,
+    SlackChannel,
     SlackMessage,
     Subscription,
 )

@@ -209,3 +209,18 @@ class SlackMessage(models.Model):
 
     def __str__(self) -> str:
         return f"INC-{self.incident_id} in {self.channel} ({self.ts or 'posting'})"
+
+
+class SlackChannel(models.Model):
+    """The Slack channel of one Critical or High incident (SLACK_INCIDENT_CHANNELS): created by
+    the first delivery that needs it, the lead invited, each timeline change posted, archived
+    when the incident is closed. `channel_id` is empty while the channel is being created."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="slack_channel")
+    name = models.CharField(max_length=80)
+    channel_id = models.CharField(max_length=32, blank=True)
+    claimed_at = models.DateTimeField(default=now)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"#{self.name} ({self.channel_id or 'being created'})"

@@ -120,13 +120,14 @@ def event_of(entry: TimelineEntry) -> str | None:
 def queue_for_entry(entry: TimelineEntry) -> None:
     """Write the outbox rows for `entry`, inside its transaction."""
     event = event_of(entry)
-    if event is None:
-        return
     incident = entry.incident
-    rows = [_email_row(entry, incident, event, r) for r in email_recipients(entry, incident, event)]
-    if event in SLACK_EVENTS:
-        rows += _slack_rows(entry, _slack_text(entry, incident, event))
-    rows += slackapp.message_rows(entry)
+    # The incident's own Slack channel hears every change, pages and alerts included.
+    rows = slackapp.channel_rows(entry, lambda: _channel_text(entry, incident, event))
+    if event is not None:
+        rows += [_email_row(entry, incident, event, r) for r in email_recipients(entry, incident, event)]
+        if event in SLACK_EVENTS:
+            rows += _slack_rows(entry, _slack_text(entry, incident, event))
+        rows += slackapp.message_rows(entry)
     write(rows)
 
 
@@ -340,6 +341,15 @@ def _slack_text(entry, incident, event) -> str:
         "url": settings.SITE_URL + incident.get_absolute_url(),
     }
     return render_to_string("notifications/slack.txt", context).strip()
+
+
+def _channel_text(entry, incident, event) -> str:
+    """One timeline entry as a line in the incident's own Slack channel (the team's)."""
+    event = event or OTHER
+    author = display_name(entry.author, "Beacon")
+    text = " ".join((_team_text(entry, incident, event) or "").split())
+    line = f"*{slack_escape(_headline(entry, incident, event))}* — {slack_escape(author)}"
+    return line + (f"\n> {slack_escape(text)}" if text else "")
 
 
 def _slack_rows(entry: TimelineEntry, text: str, **fields) -> list[Notification]:

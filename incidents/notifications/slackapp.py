@@ -9,13 +9,18 @@ Outbox rows on the `slack_app` channel name their destination in `recipient`:
 - `message:<channel>`: post the incident's message, or update it where it was posted
   (SlackMessage); rendered from the incident's state at send time, so a late or repeated
   delivery still shows the current state;
-- `ephemeral:<channel>:<member id>`: a reply only that person sees (`body_text`).
+- `ephemeral:<channel>:<member id>`: a reply only that person sees (`body_text`);
+- `incident-channel:<incident id>`: one timeline change (`body_text`) posted to the incident's
+  own channel (SLACK_INCIDENT_CHANNELS), which the first such delivery creates.
 """
 
+from collections.abc import Callable
+
 from django.conf import settings
+from django.utils.text import slugify
 from slack_sdk import WebClient
 
-from incidents.models import Incident, Notification, Severity, Status, TimelineEntry
+from incidents.models import Incident, Notification, Profile, Severity, SlackChannel, Status, TimelineEntry
 from incidents.people import display_name
 
 Kind = TimelineEntry.Kind
@@ -108,6 +113,45 @@ def message_rows(entry: TimelineEntry) -> list[Notification]:
             body_text=f"{entry.incident.ref}: {entry.get_kind_display()} (event {entry.pk})",
         )
     ]
+
+
+# Incidents that get a channel of their own (SLACK_INCIDENT_CHANNELS).
+CHANNEL_SEVERITIES = {Severity.CRITICAL, Severity.HIGH}
+
+
+def channel_rows(entry: TimelineEntry, text: Callable[[], str]) -> list[Notification]:
+    """The row posting `entry` (its words: `text()`) to its incident's own channel: for a
+    Critical or High incident, or one that has its channel already (it was urgent once)."""
+    if not enabled() or not settings.SLACK_INCIDENT_CHANNELS or entry.kind == Kind.NOTIFICATION:
+        return []
+    incident = entry.incident
+    if incident.severity not in CHANNEL_SEVERITIES and not SlackChannel.objects.filter(incident=incident).exists():
+        return []
+    return [
+        Notification(
+            event_key=f"entry:{entry.pk}",
+            channel=Notification.Channel.SLACK_APP,
+            recipient=f"incident-channel:{incident.pk}",
+            audience=Notification.Audience.TEAM,
+            incident=incident,
+            entry=entry,
+            body_text=text(),
+        )
+    ]
+
+
+def channel_name(incident: Incident) -> str:
+    """`inc-42-checkout-is-down`: Slack's rules (lower case, no spaces, at most 80 characters)."""
+    return f"inc-{incident.pk}-{slugify(incident.title)}"[:80].rstrip("-_")
+
+
+def member_id(user) -> str:
+    if user is None:
+        return ""
+    try:
+        return user.profile.slack_member_id
+    except Profile.DoesNotExist:
+        return ""
 
 
 def reply_row(*, key: str, channel: str, member: str, text: str, incident: Incident | None = None) -> Notification:

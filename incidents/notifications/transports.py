@@ -8,6 +8,7 @@ only read, with one exception: the Slack app remembers where it posted an incide
 """
 
 import json
+import logging
 import smtplib
 import urllib.error
 import urllib.request
@@ -20,9 +21,11 @@ from django.core.mail.message import BadHeaderError
 from django.utils.timezone import now
 from slack_sdk.errors import SlackApiError
 
-from incidents.models import Incident, Notification, Service, SlackMessage
+from incidents.models import Incident, Notification, Service, SlackChannel, SlackMessage, Status, TimelineEntry
 from incidents.notifications import slackapp
 from incidents.notifications.unsubscribe import unsubscribe_url
+
+logger = logging.getLogger(__name__)
 
 # Seconds to wait for Slack (urllib has no default: one hung call would stop the queue).
 HTTP_TIMEOUT = 10
@@ -151,6 +154,8 @@ class SlackApp(Transport):
         try:
             if kind == "message":
                 self.message(destination)
+            elif kind == "incident-channel":
+                self.incident_channel()
             elif kind == "ephemeral":
                 channel, _, member = destination.partition(":")
                 slackapp.client().chat_postEphemeral(channel=channel, user=member, text=self.notification.body_text)
@@ -195,6 +200,59 @@ class SlackApp(Transport):
             SlackMessage.objects.filter(pk=record.pk, ts="").delete()
             raise
         SlackMessage.objects.filter(pk=record.pk).update(ts=response["ts"], updated_at=now())
+
+    def incident_channel(self) -> None:
+        """Post the row's line to the incident's own channel, creating it (and inviting the lead)
+        the first time; archive it when the row is the incident's close."""
+        n = self.notification
+        incident = (
+            Incident.objects.select_related("lead__profile").filter(pk=n.incident_id).first() if n.incident_id else None
+        )
+        if incident is None:
+            raise TransportError("the incident no longer exists", permanent=True)
+        entry = TimelineEntry.objects.filter(pk=n.entry_id).first() if n.entry_id else None
+        kind = entry.kind if entry else ""
+        closed = (
+            kind == TimelineEntry.Kind.STATUS_CHANGE and entry is not None and entry.data.get("new") == Status.CLOSED
+        )
+        api = slackapp.client()
+        record, created = SlackChannel.objects.get_or_create(
+            incident=incident, defaults={"name": slackapp.channel_name(incident)}
+        )
+        if not record.channel_id:
+            if not created:
+                stale = now() - timedelta(seconds=SLACK_POST_LEASE)
+                if not SlackChannel.objects.filter(pk=record.pk, channel_id="", claimed_at__lt=stale).update(
+                    claimed_at=now()
+                ):
+                    raise TransportError("the incident's Slack channel is being created; posting later")
+            try:
+                response = api.conversations_create(name=record.name)
+            except Exception:
+                SlackChannel.objects.filter(pk=record.pk, channel_id="").delete()
+                raise
+            record.channel_id = response["channel"]["id"]
+            SlackChannel.objects.filter(pk=record.pk).update(channel_id=record.channel_id)
+            self.invite(api, record.channel_id, slackapp.member_id(incident.lead))
+        elif kind == TimelineEntry.Kind.LEAD_CHANGE:
+            self.invite(api, record.channel_id, slackapp.member_id(incident.lead))
+        if record.archived_at:
+            raise TransportError("the incident's Slack channel is archived", permanent=True)
+        api.chat_postMessage(channel=record.channel_id, text=n.body_text)
+        if closed:
+            api.conversations_archive(channel=record.channel_id)
+            SlackChannel.objects.filter(pk=record.pk).update(archived_at=now())
+
+    @staticmethod
+    def invite(api, channel: str, member: str) -> None:
+        """Invite the lead; a failed invitation (already there, unknown member) stops no post."""
+        if not member:
+            return
+        try:
+            api.conversations_invite(channel=channel, users=member)
+        except SlackApiError as error:
+            if error.response.get("error") != "already_in_channel":
+                logger.warning("Slack: inviting %s to %s failed: %s", member, channel, error.response.get("error"))
 
 
 def slack_api_error(error: SlackApiError) -> TransportError:

@@ -157,6 +157,8 @@ class _SlackApiHandler(BaseHTTPRequestHandler):
                 answer["message_ts"] = ts
             elif method == "views.open":
                 answer["view"] = {"id": f"V{server.counter}"}
+            elif method == "conversations.create":
+                answer["channel"] = {"id": f"C{server.counter:08d}", "name": params.get("name")}
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
