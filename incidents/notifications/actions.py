@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
@@ -134,7 +135,7 @@ def perform(link: Link) -> str:
         # Roll the use back too: nothing changed, so the link still works (e.g. after a reopen).
         transaction.set_rollback(True)
         raise LinkRefused("refused", str(refusal)) from None
-    except workflow.PermissionDenied:
+    except PermissionDenied:
         transaction.set_rollback(True)
         raise LinkRefused("forbidden", f"Your role does not allow you to {link.label.lower()} incidents.") from None
     return DONE[link.action].format(ref=link.incident.ref)

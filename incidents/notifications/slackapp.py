@@ -59,7 +59,8 @@ def message(incident: Incident) -> tuple[str, list[dict]]:
     status = Status(incident.status).label
     lead = display_name(incident.lead, "nobody")
     url = incident_url(incident)
-    text = f"{incident.ref} [{severity}] {incident.title} — {status}, lead: {lead}"
+    # The fallback text is mrkdwn too: a title saying <!channel> must not notify anyone.
+    text = f"{incident.ref} [{severity}] {escape(incident.title)} — {status}, lead: {escape(lead)}"
     blocks: list[dict] = [
         {
             "type": "section",

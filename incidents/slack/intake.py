@@ -123,8 +123,10 @@ def button(payload: dict) -> None:
     through the outbox (the entry's own row); a refusal is told to the presser only."""
     member = str((payload.get("user") or {}).get("id") or "")
     channel = str((payload.get("channel") or {}).get("id") or "")
-    actions = payload.get("actions") or [{}]
-    action = actions[0] if isinstance(actions[0], dict) else {}
+    actions = payload.get("actions")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+        raise TypeError("block_actions without actions")
+    action = actions[0]
     verb = {slackapp.ACK: "ack", slackapp.TAKE: "take"}.get(action.get("action_id", ""))
     if verb is None:
         return  # "Open in Beacon" is a link; Slack tells us about it all the same
@@ -240,7 +242,7 @@ def submit_report(payload: dict) -> dict:
         errors: dict[str, str] = {}
         for field, messages in form.errors.items():
             block = ERROR_BLOCKS.get(field, "title")
-            errors.setdefault(block, " ".join(messages)[:150])
+            errors.setdefault(block, " ".join(str(m) for m in messages)[:150])
         return {"response_action": "errors", "errors": errors}
     try:
         metadata = json.loads(view.get("private_metadata") or "{}")

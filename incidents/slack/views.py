@@ -70,10 +70,13 @@ def interactions(request: HttpRequest) -> HttpResponse:
     if not isinstance(payload, dict):
         return _text(400, "Expected a form field `payload` holding Slack's JSON.")
     kind = payload.get("type")
-    if kind == "block_actions":
-        intake.button(payload)
-    elif kind == "view_submission" and (payload.get("view") or {}).get("callback_id") == intake.REPORT_CALLBACK:
-        return JsonResponse(intake.submit_report(payload))
+    try:
+        if kind == "block_actions":
+            intake.button(payload)
+        elif kind == "view_submission" and (payload.get("view") or {}).get("callback_id") == intake.REPORT_CALLBACK:
+            return JsonResponse(intake.submit_report(payload))
+    except (AttributeError, TypeError, KeyError):  # signed, but not shaped as Slack documents it
+        return _text(400, "Slack's payload is not in the shape Beacon expects; nothing was changed.")
     return HttpResponse(status=200)
 
 

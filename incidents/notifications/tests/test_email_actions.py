@@ -77,7 +77,7 @@ def test_the_lead_email_carries_the_links_in_both_parts(reporter, responder, inc
     links = links_in(email.body_text)
     assert set(links) == {"Acknowledge", "Open"}
     assert links["Acknowledge"] in email.body_html
-    assert "works once, for 60 minutes" in email.body_text
+    assert "work once, for 60 minutes, without a password" in email.body_text
 
 
 def test_followers_and_outside_stakeholders_get_no_action_links(reporter, responder, other_responder, incident):
@@ -106,7 +106,16 @@ def test_get_shows_one_button_and_changes_nothing(responder, incident):
     assert not EmailActionUse.objects.exists()
 
 
-def test_post_acknowledges_as_the_recipient_once(responder, incident, django_assert_max_num_queries):
+def test_the_pages_run_a_bounded_number_of_queries(responder, incident, django_assert_max_num_queries):
+    url = path_of(actions.action_url(responder, incident, actions.ACKNOWLEDGE))
+    client = Client()
+    with django_assert_max_num_queries(6):
+        assert client.get(url).status_code == 200
+    with django_assert_max_num_queries(20):  # the action and its outbox rows, as on the web
+        assert client.post(url).status_code == 200
+
+
+def test_post_acknowledges_as_the_recipient_once(responder, incident):
     url = path_of(actions.action_url(responder, incident, actions.ACKNOWLEDGE))
     client = Client()
     response = client.post(url)

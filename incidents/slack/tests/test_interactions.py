@@ -264,3 +264,33 @@ def test_the_app_manifest_points_at_beacons_endpoints():
         resolve(path)
     for scope in ("chat:write", "commands"):
         assert f"- {scope} " in manifest
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": "block_actions", "user": "U0RESPONDER", "actions": [{"action_id": "beacon_acknowledge"}]},
+        {"type": "block_actions", "user": {"id": "U0RESPONDER"}, "actions": "nope"},
+        {"type": "view_submission", "view": ["not", "a", "view"]},
+        {
+            "type": "view_submission",
+            "user": {"id": "U0RESPONDER"},
+            "view": {"callback_id": "beacon_report", "state": 7},
+        },
+    ],
+)
+def test_a_signed_payload_of_the_wrong_shape_is_a_clear_400_and_changes_nothing(payload, incident, linked):
+    before = snapshot()
+    response = interaction(payload)
+    assert response.status_code == 400
+    assert "nothing was changed" in response.content.decode()
+    assert snapshot() == before
+
+
+def test_a_title_cannot_notify_the_channel(reporter, slack_api):
+    incident = make_incident(by=reporter, title="<!channel> checkout & <@U1> down")
+    deliver_slack_app()
+    [post] = slack_api.calls_to("chat.postMessage")
+    assert "<!channel>" not in json.dumps(post["params"]) and "<@U1>" not in json.dumps(post["params"])
+    assert "&lt;!channel&gt; checkout &amp; &lt;@U1&gt; down" in post["params"]["text"]
+    assert incident.ref in post["params"]["text"]
