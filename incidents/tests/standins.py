@@ -148,6 +148,8 @@ class _SlackApiHandler(BaseHTTPRequestHandler):
             server.calls.append({"method": method, "params": params, "token": self.headers.get("Authorization")})
             server.counter += 1
             ts = f"1700000000.{server.counter:06d}"
+        if method in server.delays:
+            time.sleep(server.delays[method])
         status, answer, headers = server.answers.get(method) or (200, None, {})
         if answer is None:
             answer = {"ok": True}
@@ -179,7 +181,7 @@ class SlackApiStandIn:
 
     def __init__(self):
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _SlackApiHandler)
-        self.server.calls, self.server.answers, self.server.counter = [], {}, 0
+        self.server.calls, self.server.answers, self.server.delays, self.server.counter = [], {}, {}, 0
         self.server.lock = threading.Lock()
         # A short poll: shutdown() waits for it, once per test.
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
@@ -194,6 +196,10 @@ class SlackApiStandIn:
 
     def answer(self, method: str, status: int = 200, body: dict | None = None, headers: dict | None = None) -> None:
         self.server.answers[method] = (status, body, headers or {})
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Answer `method` only after `seconds` (a slow Slack)."""
+        self.server.delays[method] = seconds
 
     def __enter__(self):
         self.thread.start()

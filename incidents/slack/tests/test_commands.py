@@ -147,3 +147,17 @@ def test_open_lists_open_incidents_to_the_caller_only(reporter, responder, linke
     assert text.index(critical.ref) < text.index(low.ref)
     assert "Payments &lt;down&gt; &amp; out" in text
     assert done.ref not in text
+
+
+def test_a_slow_slack_cannot_hold_the_answer_past_three_seconds(checkout, linked, slack_api, monkeypatch):
+    import time
+
+    from incidents.slack import views
+
+    monkeypatch.setattr(views, "VIEWS_OPEN_TIMEOUT", 0.3)  # 2 s in production; the trigger lives 3 s
+    slack_api.delay("views.open", 1.0)
+    started = time.monotonic()
+    body = command("Checkout returns 500").json()
+    assert time.monotonic() - started < 1.0
+    assert "did not answer in time" in body["text"] and "/incidents/new/" in body["text"]
+    assert not Incident.objects.exists()
