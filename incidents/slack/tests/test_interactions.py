@@ -294,3 +294,17 @@ def test_a_title_cannot_notify_the_channel(reporter, slack_api):
     assert "<!channel>" not in json.dumps(post["params"]) and "<@U1>" not in json.dumps(post["params"])
     assert "&lt;!channel&gt; checkout &amp; &lt;@U1&gt; down" in post["params"]["text"]
     assert incident.ref in post["params"]["text"]
+
+
+def test_a_slack_member_id_links_one_beacon_account_only(clients, responder, viewer):
+    from incidents.models import Profile
+
+    Profile.objects.create(user=responder, slack_member_id="U0RESPONDER")
+    # A viewer claiming the responder's Slack id would make the responder's presses act as them.
+    response = clients["viewer"].post("/accounts/profile/", {"time_zone": "", "slack_member_id": "U0RESPONDER"})
+    assert response.status_code == 422
+    assert "linked to another Beacon account" in response.content.decode()
+    assert not Profile.objects.filter(user=viewer, slack_member_id="U0RESPONDER").exists()
+    # Saving one's own id again is fine.
+    response = clients["responder"].post("/accounts/profile/", {"time_zone": "", "slack_member_id": "U0RESPONDER"})
+    assert response.status_code == 302
