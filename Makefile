@@ -2,7 +2,7 @@
 #   make run      migrate, seed demo data and serve on http://127.0.0.1:8000 (DEBUG on by default)
 #   make test     the whole pytest suite (PYTEST_ARGS="-k foo -x" to narrow it; DATABASE_URL is passed through)
 #   make lint     ruff check and ruff format --check
-#   make typecheck  mypy (django-stubs) on the core and the notifications and status page areas
+#   make typecheck  mypy (django-stubs) on the core and the notifications, status page and Slack areas
 #   make check    missing migrations + Django's deployment checks
 #   make worker   the background task worker
 #   make sweeper  the notification sweeper (re-sends due and stranded notifications)
@@ -31,7 +31,8 @@ DEPLOY_CHECK_ENV = env -u SECURE_SSL_REDIRECT -u SECURE_COOKIES -u SECURE_HSTS_S
 
 # What mypy checks: the core and two areas (pyproject.toml [tool.mypy] has the settings).
 TYPED = incidents/models incidents/workflow.py incidents/access.py incidents/roles.py incidents/people.py \
-	incidents/panels.py incidents/signals.py incidents/inbound.py incidents/notifications incidents/statuspage
+	incidents/panels.py incidents/signals.py incidents/inbound.py incidents/notifications incidents/statuspage \
+	incidents/slack
 
 .PHONY: venv run test lint typecheck check bench worker sweeper
 

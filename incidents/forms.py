@@ -179,7 +179,8 @@ class ProfileForm(forms.Form):
         required=False,
         strip=True,
         label="Slack member ID",
-        help_text="Pages reach you in Slack too. In Slack: your profile → ⋮ → Copy member ID (like U024BE7LH).",
+        help_text="Pages reach you in Slack too, and Beacon's Slack buttons and /incident act as you. "
+        "In Slack: your profile → ⋮ → Copy member ID (like U024BE7LH).",
         error_messages={
             "invalid": "A Slack member ID looks like U024BE7LH: a U or W, then capital letters and digits."
         },

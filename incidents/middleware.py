@@ -1,5 +1,6 @@
 from django.utils import timezone
 
+from incidents import workflow
 from incidents.models import Profile
 
 
@@ -21,3 +22,15 @@ class UserTimezoneMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+class ViaWebMiddleware:
+    """Timeline entries written while answering a request came from the web, unless the view
+    says otherwise (the API, the Alertmanager webhook, Slack and email links do)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with workflow.via(workflow.VIA_WEB):
+            return self.get_response(request)

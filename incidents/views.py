@@ -454,6 +454,11 @@ def profile(request: HttpRequest) -> HttpResponse:
         },
     )
     if request.method == "POST" and form.is_valid():
+        member = form.cleaned_data["slack_member_id"]
+        # Slack buttons and /incident act as the account carrying the member id: one account each.
+        if member and Profile.objects.filter(slack_member_id=member).exclude(user=request.user).exists():
+            form.add_error("slack_member_id", "This Slack member ID is linked to another Beacon account.")
+    if request.method == "POST" and form.is_valid():
         profile.time_zone = form.cleaned_data["time_zone"]
         profile.email_notifications = form.cleaned_data["email_notifications"]
         profile.slack_member_id = form.cleaned_data["slack_member_id"]

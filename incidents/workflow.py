@@ -8,9 +8,16 @@ nothing else writes `status`, the lifecycle timestamps or `lead`.
 
 Illegal moves raise `InvalidTransition` (a message meant for the user) and change
 nothing; missing permissions raise `PermissionDenied`.
+
+Every entry records where the action came from in `data["via"]` (web, email, slack, api,
+alert): each entry point says it once with `with workflow.via(...)` (the web through
+incidents/middleware.py), and `_record` writes it. Entries written by timers (escalations,
+reminders) carry none.
 """
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +35,28 @@ Kind = TimelineEntry.Kind
 
 # Fields of the report itself; edits to them bump `version` (lost-update protection).
 REPORT_FIELDS = ["title", "description", "impact", "logs", "occurred_at", "service", "severity"]
+
+# Where the current action came from; set by each entry point with `via(...)`.
+VIA_WEB, VIA_EMAIL, VIA_SLACK, VIA_API, VIA_ALERT = "web", "email", "slack", "api", "alert"
+VIA_CHOICES = {VIA_WEB, VIA_EMAIL, VIA_SLACK, VIA_API, VIA_ALERT}
+_via: contextvars.ContextVar[str | None] = contextvars.ContextVar("beacon_via", default=None)
+
+
+@contextlib.contextmanager
+def via(source: str) -> Iterator[None]:
+    """Within this block every timeline entry records `source` as where it came from."""
+    if source not in VIA_CHOICES:
+        raise ValueError(f"unknown source {source!r}")
+    token = _via.set(source)
+    try:
+        yield
+    finally:
+        _via.reset(token)
+
+
+def current_via() -> str | None:
+    return _via.get()
+
 
 # Hooks later parts of Beacon register to react to a committed-with-the-change entry
 # (notifications write their rows here, in the same transaction).
@@ -68,6 +97,9 @@ def _lock(incident: Incident) -> Incident:
 
 
 def _record(incident: Incident, *, by, kind: str, text: str = "", **data) -> TimelineEntry:
+    source = _via.get()
+    if source is not None:
+        data.setdefault("via", source)
     entry = TimelineEntry.objects.create(incident=incident, author=by, kind=kind, text=text, data=data)
     for listener in _entry_listeners:
         listener(entry)

@@ -93,6 +93,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "incidents.middleware.UserTimezoneMiddleware",
+    "incidents.middleware.ViaWebMiddleware",
 ]
 
 ROOT_URLCONF = "incidentsite.urls"
@@ -176,6 +177,19 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Beacon <beacon@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL")
+# Slack app mode (docs/slack.md): a bot token posts incident messages with buttons and updates
+# them in place; the signing secret verifies button presses and the /incident command.
+SLACK_BOT_TOKEN = env_secret("SLACK_BOT_TOKEN", required=False)
+SLACK_SIGNING_SECRET = env_secret("SLACK_SIGNING_SECRET", required=False)
+# The channel (its id, e.g. C0123ABCD) the app posts incident messages to.
+SLACK_CHANNEL = env_str("SLACK_CHANNEL")
+# A channel of its own for every Critical/High incident (created, lead invited, timeline changes
+# posted, archived on close). Needs the app's channels:manage scope.
+SLACK_INCIDENT_CHANNELS = env_bool("SLACK_INCIDENT_CHANNELS", default=False)
+# The Web API's base; only tests point it elsewhere (a local stand-in).
+SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/")
+# Action links in emails (Acknowledge, Take the lead) work once, for this many minutes.
+EMAIL_ACTION_LINK_MINUTES = env_int("EMAIL_ACTION_LINK_MINUTES", 60)
 
 TASKS = {
     "default": {
@@ -254,7 +268,13 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = False
     # /healthz is probed over plain HTTP by load balancers and compose health checks. Alertmanager
     # does not follow a redirect of its POST (the token has crossed the wire by then anyway).
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$", r"^integrations/alertmanager/$"]
+    SECURE_REDIRECT_EXEMPT = [
+        r"^healthz$",
+        r"^metrics$",
+        r"^integrations/alertmanager/$",
+        r"^integrations/slack/interactions/$",
+        r"^integrations/slack/commands/$",
+    ]
     if env_bool("BEHIND_PROXY", default=False):
         # Only when the proxy overwrites this header: a client could otherwise claim HTTPS itself.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

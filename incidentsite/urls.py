@@ -7,6 +7,7 @@ from incidents.alerts import views as alert_views
 from incidents.api import metrics, tokens
 from incidents.api.endpoints import api
 from incidents.notifications import views as notification_views
+from incidents.slack import views as slack_views
 
 auth_urls = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -34,11 +35,14 @@ urlpatterns = [
     path("reviews/", include("reviews.urls")),
     path("status/", include("incidents.statuspage.urls")),
     path("unsubscribe/<str:token>/", notification_views.unsubscribe, name="unsubscribe"),
+    path("email-actions/<str:token>/", notification_views.email_action, name="email_action"),
     path("oncall/", include("incidents.oncall.urls")),
     path("services/<slug:slug>/", incident_views.service_detail, name="service_detail"),
     path("healthz", incident_views.healthz, name="healthz"),
     path("api/", api.urls),
     path("metrics", metrics.metrics, name="metrics"),
     path("integrations/alertmanager/", alert_views.alertmanager_webhook, name="alertmanager_webhook"),
+    path("integrations/slack/interactions/", slack_views.interactions, name="slack_interactions"),
+    path("integrations/slack/commands/", slack_views.commands, name="slack_commands"),
     path("admin/", admin.site.urls),
 ]

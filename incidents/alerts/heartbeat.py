@@ -83,7 +83,7 @@ def arm(heartbeat_id: int, window: timedelta) -> None:
 @task(queue_name="default")
 def check_heartbeat(heartbeat_id: int) -> str:
     """Open "Alerting pipeline is silent" when no heartbeat came within the window; else nothing."""
-    with transaction.atomic():
+    with workflow.via(workflow.VIA_ALERT), transaction.atomic():
         hb = Heartbeat.objects.select_for_update().select_related("integration").filter(pk=heartbeat_id).first()
         if hb is None or not hb.is_active or not hb.integration.is_active:
             return "not watched"

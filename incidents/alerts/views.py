@@ -13,6 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from incidents import workflow
 from incidents.alerts import intake
 from incidents.alerts.intake import PayloadError
 from incidents.inbound import MAX_BODY_BYTES, bearer_token, body_refusal, too_large
@@ -71,7 +72,8 @@ def alertmanager_webhook(request: HttpRequest) -> JsonResponse:
             return _answer(403, f"The integration “{integration.name}” is not an Alertmanager integration.")
         mark_used(integration)
         payload, raw = intake.parse(_read_body(request))
-        outcome = intake.receive(integration, payload, raw)
+        with workflow.via(workflow.VIA_ALERT):
+            outcome = intake.receive(integration, payload, raw)
     except PayloadError as error:
         extra = {"errors": error.errors} if error.errors else {}
         return _answer(error.status, str(error), **extra)

@@ -176,7 +176,8 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
     form.fields["service"].error_messages["invalid_choice"] = f"There is no service with the slug “{payload.service}”."
     if not form.is_valid():
         raise form_errors(form)
-    incident = workflow.report(by=request.auth.by, source=Incident.Source.API, **form.cleaned_data)
+    with workflow.via(workflow.VIA_API):
+        incident = workflow.report(by=request.auth.by, source=Incident.Source.API, **form.cleaned_data)
     response["Location"] = _location(request, incident)
     return Status(201, _full(incident.ref))
 
@@ -194,7 +195,8 @@ def post_update(request: HttpRequest, ref: str, payload: UpdateIn):
     form = StatusUpdateForm(data={"message": payload.message, "public": payload.public})
     if not form.is_valid():
         raise form_errors(form)
-    update = workflow.post_update(incident, by=request.auth.by, **form.cleaned_data)
+    with workflow.via(workflow.VIA_API):
+        update = workflow.post_update(incident, by=request.auth.by, **form.cleaned_data)
     return Status(201, StatusUpdate.objects.select_related("author").get(pk=update.pk))
 
 
@@ -206,7 +208,8 @@ def post_update(request: HttpRequest, ref: str, payload: UpdateIn):
 )
 def acknowledge(request: HttpRequest, ref: str):
     """Acknowledge a reported incident; the caller becomes its lead when it has none."""
-    workflow.acknowledge(_get(ref), by=request.auth.by)
+    with workflow.via(workflow.VIA_API):
+        workflow.acknowledge(_get(ref), by=request.auth.by)
     return _full(ref)
 
 
@@ -222,5 +225,6 @@ def resolve(request: HttpRequest, ref: str, payload: ResolveIn):
     form = ResolveForm(data=payload.model_dump())
     if not form.is_valid():
         raise form_errors(form)
-    workflow.resolve(_get(ref), by=request.auth.by, **form.cleaned_data)
+    with workflow.via(workflow.VIA_API):
+        workflow.resolve(_get(ref), by=request.auth.by, **form.cleaned_data)
     return _full(ref)

@@ -100,6 +100,7 @@ class Incident(models.Model):
         WEB = "web", "Web form"
         ALERTMANAGER = "alertmanager", "Alertmanager"
         API = "api", "API"
+        SLACK = "slack", "Slack"
 
     title = models.CharField(max_length=200)
     description = models.TextField()

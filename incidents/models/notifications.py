@@ -102,6 +102,9 @@ class Notification(models.Model):
     class Channel(models.TextChoices):
         EMAIL = "email", "Email"
         SLACK = "slack", "Slack"
+        # The Slack app (Web API with a bot token): the incident's message, posted once and
+        # updated in place, and ephemeral replies (incidents/notifications/slackapp.py).
+        SLACK_APP = "slack_app", "Slack app"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -172,3 +175,52 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} to {self.recipient} ({self.event_key})"
+
+
+class EmailActionUse(models.Model):
+    """A used action link of an email (incidents/notifications/actions.py): its nonce is unique,
+    so each link acts once. Written in the transaction of the action it performed."""
+
+    nonce = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=16)
+    used_at = models.DateTimeField(default=now, editable=False)
+
+    def __str__(self) -> str:
+        return f"{self.action} INC-{self.incident_id} by {self.user_id} at {self.used_at:%Y-%m-%d %H:%M}"
+
+
+class SlackMessage(models.Model):
+    """Where the Slack app posted an incident's message (channel and ts), so that every later
+    change updates that one message in place (chat.update). `ts` is empty while the first post
+    is under way; `claimed_at` lets another worker take over a post whose worker died."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="slack_messages")
+    channel = models.CharField(max_length=32)
+    ts = models.CharField(max_length=32, blank=True)
+    claimed_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "channel"], name="slackmessage_one_per_channel"),
+        ]
+
+    def __str__(self) -> str:
+        return f"INC-{self.incident_id} in {self.channel} ({self.ts or 'posting'})"
+
+
+class SlackChannel(models.Model):
+    """The Slack channel of one Critical or High incident (SLACK_INCIDENT_CHANNELS): created by
+    the first delivery that needs it, the lead invited, each timeline change posted, archived
+    when the incident is closed. `channel_id` is empty while the channel is being created."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="slack_channel")
+    name = models.CharField(max_length=80)
+    channel_id = models.CharField(max_length=32, blank=True)
+    claimed_at = models.DateTimeField(default=now)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"#{self.name} ({self.channel_id or 'being created'})"

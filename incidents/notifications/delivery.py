@@ -50,7 +50,8 @@ def deliver_slack(notification_id: int) -> str:
     return deliver(notification_id)
 
 
-DELIVERY_TASKS = {"email": deliver_email, "slack": deliver_slack}
+# The Slack app's rows share the Slack queue and worker.
+DELIVERY_TASKS = {"email": deliver_email, "slack": deliver_slack, "slack_app": deliver_slack}
 
 
 def enqueue(rows: list[tuple[int, str]], run_after=None) -> None:

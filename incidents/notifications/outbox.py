@@ -23,6 +23,11 @@ entry's kind and data:
 | resolved                | yes  | yes       | yes      |                      | yes   |
 | anything else (notes..) | yes  |           |          |                      |       |
 
+Slack: the incoming webhooks. The Slack app (slackapp.py) gets one row for every entry that
+changes what the incident's message shows (report, status, lead, severity, edit), which
+updates that message in place. The lead's own emails, and pages, carry one-tap action links
+(actions.py).
+
 Followers: users following the incident or its service. Outside: the addresses on the
 service's stakeholder list, only while the incident is public (shown on the status page),
 and only public content: no notes, logs, descriptions, resolution summaries or names. Nobody is told about their
@@ -52,6 +57,7 @@ from incidents.models import (
     Subscription,
     TimelineEntry,
 )
+from incidents.notifications import actions, slackapp
 from incidents.notifications.delivery import enqueue
 from incidents.notifications.unsubscribe import unsubscribe_url
 from incidents.people import display_name
@@ -114,12 +120,14 @@ def event_of(entry: TimelineEntry) -> str | None:
 def queue_for_entry(entry: TimelineEntry) -> None:
     """Write the outbox rows for `entry`, inside its transaction."""
     event = event_of(entry)
-    if event is None:
-        return
     incident = entry.incident
-    rows = [_email_row(entry, incident, event, r) for r in email_recipients(entry, incident, event)]
-    if event in SLACK_EVENTS:
-        rows += _slack_rows(entry, _slack_text(entry, incident, event))
+    # The incident's own Slack channel hears every change, pages and alerts included.
+    rows = slackapp.channel_rows(entry, lambda: _channel_text(entry, incident, event))
+    if event is not None:
+        rows += [_email_row(entry, incident, event, r) for r in email_recipients(entry, incident, event)]
+        if event in SLACK_EVENTS:
+            rows += _slack_rows(entry, _slack_text(entry, incident, event))
+        rows += slackapp.message_rows(entry)
     write(rows)
 
 
@@ -240,7 +248,11 @@ def _email(template: str, context: dict, **fields) -> Notification:
     """An email row with `fields`: the plain-text part rendered from `template`, the HTML part
     from its ".html" twin when there is one, both with the row's own unsubscribe link."""
     row = Notification(channel=Notification.Channel.EMAIL, **fields)
-    context = {**context, "unsubscribe_url": unsubscribe_url(row)}
+    context = {
+        **context,
+        "unsubscribe_url": unsubscribe_url(row),
+        "link_minutes": settings.EMAIL_ACTION_LINK_MINUTES,
+    }
     row.body_text = render_to_string(template, context)
     if template.endswith(".txt"):
         try:
@@ -263,6 +275,10 @@ def _email_row(entry, incident, event, recipient: Recipient) -> Notification:
         "author": None if public else display_name(entry.author, "Beacon"),
         "url": settings.SITE_URL + ("/status/" if public else incident.get_absolute_url()),
         "reason": _reason(recipient, incident),
+        # The lead's own emails carry one-tap action links (Acknowledge, Take the lead, Open).
+        "actions": actions.links_for(recipient.user, incident)
+        if recipient.user is not None and recipient.subscription is None and not public
+        else [],
     }
     return _email(
         "notifications/email.txt",
@@ -325,6 +341,15 @@ def _slack_text(entry, incident, event) -> str:
         "url": settings.SITE_URL + incident.get_absolute_url(),
     }
     return render_to_string("notifications/slack.txt", context).strip()
+
+
+def _channel_text(entry, incident, event) -> str:
+    """One timeline entry as a line in the incident's own Slack channel (the team's)."""
+    event = event or OTHER
+    author = display_name(entry.author, "Beacon")
+    text = " ".join((_team_text(entry, incident, event) or "").split())
+    line = f"*{slack_escape(_headline(entry, incident, event))}* — {slack_escape(author)}"
+    return line + (f"\n> {slack_escape(text)}" if text else "")
 
 
 def _slack_rows(entry: TimelineEntry, text: str, **fields) -> list[Notification]:
@@ -421,6 +446,7 @@ def queue_page(entry: TimelineEntry, user, *, slack_member_id: str = "") -> None
             "entry": entry,
             "severity": severity,
             "url": settings.SITE_URL + incident.get_absolute_url(),
+            "actions": actions.links_for(user, incident),
         },
         incident=incident,
     )

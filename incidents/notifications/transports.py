@@ -2,22 +2,30 @@
 
 A transport sends one Notification row and raises TransportError when it cannot;
 `permanent=True` means retrying will not help (an address the server refuses, a
-deleted Slack webhook). Transports write nothing to the database: delivery.py records the
-outcome, outside any transaction (a transport only reads: Slack looks up a service's URL).
+deleted Slack webhook). delivery.py records the outcome, outside any transaction. Transports
+only read, with one exception: the Slack app remembers where it posted an incident's message
+(SlackMessage), so that later changes update that message in place.
 """
 
 import json
+import logging
 import smtplib
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.message import BadHeaderError
+from django.utils.timezone import now
+from slack_sdk.errors import SlackApiError
 
-from incidents.models import Notification, Service
+from incidents.models import Incident, Notification, Service, SlackChannel, SlackMessage, Status, TimelineEntry
+from incidents.notifications import slackapp
 from incidents.notifications.unsubscribe import unsubscribe_url
+
+logger = logging.getLogger(__name__)
 
 # Seconds to wait for Slack (urllib has no default: one hung call would stop the queue).
 HTTP_TIMEOUT = 10
@@ -128,4 +136,142 @@ class Slack(HttpTransport):
         self.post(url, {"text": self.notification.body_text})
 
 
-TRANSPORTS: dict[str, type[Transport]] = {"email": Email, "slack": Slack}
+# Web API errors worth another try; every other error (channel_not_found, not_in_channel,
+# invalid_auth, is_archived, ...) needs a person to fix the configuration first.
+SLACK_TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+# A first post older than this whose ts never arrived was lost with its worker: post again.
+SLACK_POST_LEASE = 120
+
+
+class SlackApp(Transport):
+    """The Slack app's Web API (slackapp.py): the incident's message, posted once and then
+    updated in place, and ephemeral replies."""
+
+    def send(self) -> None:
+        if not slackapp.enabled():
+            raise TransportError("SLACK_BOT_TOKEN is not set any more", permanent=True)
+        kind, _, destination = self.notification.recipient.partition(":")
+        try:
+            if kind == "message":
+                self.message(destination)
+            elif kind == "incident-channel":
+                self.incident_channel()
+            elif kind == "ephemeral":
+                channel, _, member = destination.partition(":")
+                slackapp.client().chat_postEphemeral(channel=channel, user=member, text=self.notification.body_text)
+            else:
+                raise TransportError(f"unknown Slack app destination {self.notification.recipient!r}", permanent=True)
+        except SlackApiError as error:
+            raise slack_api_error(error) from error
+        except (TimeoutError, urllib.error.URLError, OSError) as error:
+            raise TransportError(f"{type(error).__name__}: {error}") from error
+
+    def message(self, channel: str) -> None:
+        incident_id = self.notification.incident_id
+        incident = (
+            Incident.objects.select_related("service", "lead").filter(pk=incident_id).first() if incident_id else None
+        )
+        if incident is None:
+            raise TransportError("the incident no longer exists", permanent=True)
+        text, blocks = slackapp.message(incident)
+        record, created = SlackMessage.objects.get_or_create(incident=incident, channel=channel)
+        api = slackapp.client()
+        if record.ts:
+            try:
+                api.chat_update(channel=channel, ts=record.ts, text=text, blocks=blocks)
+            except SlackApiError as error:
+                if error.response.get("error") != "message_not_found":
+                    raise
+                # Somebody deleted the message: post it again below.
+                created = bool(SlackMessage.objects.filter(pk=record.pk, ts=record.ts).update(ts="", claimed_at=now()))
+            else:
+                SlackMessage.objects.filter(pk=record.pk).update(updated_at=now())
+                return
+        if not created:
+            # Another worker is posting the first message: take over only if it died doing so.
+            stale = now() - timedelta(seconds=SLACK_POST_LEASE)
+            taken = SlackMessage.objects.filter(pk=record.pk, ts="", claimed_at__lt=stale).update(claimed_at=now())
+            if not taken:
+                raise TransportError("the incident's first Slack message is being posted; updating it later")
+        try:
+            response = api.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        except Exception:
+            # Give up the claim, so the retry (of this row or another) posts at once.
+            SlackMessage.objects.filter(pk=record.pk, ts="").delete()
+            raise
+        SlackMessage.objects.filter(pk=record.pk).update(ts=response["ts"], updated_at=now())
+
+    def incident_channel(self) -> None:
+        """Post the row's line to the incident's own channel, creating it (and inviting the lead)
+        the first time; archive it when the row is the incident's close."""
+        n = self.notification
+        incident = (
+            Incident.objects.select_related("lead__profile").filter(pk=n.incident_id).first() if n.incident_id else None
+        )
+        if incident is None:
+            raise TransportError("the incident no longer exists", permanent=True)
+        entry = TimelineEntry.objects.filter(pk=n.entry_id).first() if n.entry_id else None
+        kind = entry.kind if entry else ""
+        closed = (
+            kind == TimelineEntry.Kind.STATUS_CHANGE and entry is not None and entry.data.get("new") == Status.CLOSED
+        )
+        api = slackapp.client()
+        record, created = SlackChannel.objects.get_or_create(
+            incident=incident, defaults={"name": slackapp.channel_name(incident)}
+        )
+        if not record.channel_id:
+            if not created:
+                stale = now() - timedelta(seconds=SLACK_POST_LEASE)
+                if not SlackChannel.objects.filter(pk=record.pk, channel_id="", claimed_at__lt=stale).update(
+                    claimed_at=now()
+                ):
+                    raise TransportError("the incident's Slack channel is being created; posting later")
+            try:
+                response = api.conversations_create(name=record.name)
+            except Exception:
+                SlackChannel.objects.filter(pk=record.pk, channel_id="").delete()
+                raise
+            record.channel_id = response["channel"]["id"]
+            SlackChannel.objects.filter(pk=record.pk).update(channel_id=record.channel_id)
+            self.invite(api, record.channel_id, slackapp.member_id(incident.lead))
+        elif kind == TimelineEntry.Kind.LEAD_CHANGE:
+            self.invite(api, record.channel_id, slackapp.member_id(incident.lead))
+        if record.archived_at:
+            raise TransportError("the incident's Slack channel is archived", permanent=True)
+        api.chat_postMessage(channel=record.channel_id, text=n.body_text)
+        if closed:
+            api.conversations_archive(channel=record.channel_id)
+            SlackChannel.objects.filter(pk=record.pk).update(archived_at=now())
+
+    @staticmethod
+    def invite(api, channel: str, member: str) -> None:
+        """Invite the lead; a failed invitation (already there, unknown member) stops no post."""
+        if not member:
+            return
+        try:
+            api.conversations_invite(channel=channel, users=member)
+        except SlackApiError as error:
+            if error.response.get("error") != "already_in_channel":
+                logger.warning("Slack: inviting %s to %s failed: %s", member, channel, error.response.get("error"))
+
+
+def slack_api_error(error: SlackApiError) -> TransportError:
+    response = error.response
+    status = response.status_code
+    code = response.get("error") if isinstance(response.data, dict) else None
+    message = f"Slack Web API: HTTP {status} {code or ''}".strip()
+    if status == 429 or code == "ratelimited":
+        return TransportError(message, retry_after=_int(response.headers.get("Retry-After")))
+    if status >= 500 or code in SLACK_TRANSIENT_ERRORS:
+        return TransportError(message)
+    return TransportError(message, permanent=True)
+
+
+def _int(value) -> int | None:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return None
+
+
+TRANSPORTS: dict[str, type[Transport]] = {"email": Email, "slack": Slack, "slack_app": SlackApp}

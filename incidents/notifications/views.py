@@ -11,12 +11,14 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from incidents import roles
 from incidents.access import SignedInRequest, get_incident_for, role_required
 from incidents.models import Incident, Notification, Service, Severity, Subscription
+from incidents.notifications import actions
 from incidents.notifications.unsubscribe import read_unsubscribe_token
 from incidents.notifications.unsubscribe import unsubscribe as stop_what_caused
 
@@ -152,3 +154,26 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "notifications/unsubscribe.html", {"notification": notification, "token": token})
     done = stop_what_caused(notification) if notification else "There is nothing left to unsubscribe from."
     return render(request, "notifications/unsubscribe.html", {"done": done})
+
+
+# --- action links in emails: no sign-in, a signed single-use token ----------------------
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def email_action(request: HttpRequest, token: str) -> HttpResponse:
+    """GET asks, with one button, and changes nothing (mail scanners prefetch links); POST acts
+    as the link's recipient (incidents/notifications/actions.py). A refused link says why."""
+    template = "notifications/email_action.html"
+    try:
+        link = actions.read(token)
+    except actions.LinkRefused as refused:
+        return render(request, template, {"refused": refused}, status=refused.status)
+    if request.method == "GET":
+        return render(request, template, {"link": link})
+    try:
+        done = actions.perform(link)
+    except actions.LinkRefused as refused:
+        link.incident.refresh_from_db()
+        return render(request, template, {"refused": refused, "link": link}, status=refused.status)
+    return render(request, template, {"link": link, "done": done})

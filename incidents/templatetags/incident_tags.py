@@ -70,6 +70,21 @@ def status_class(status: str) -> str:
     return STATUS_CLASSES.get(str(status), "text-bg-secondary")
 
 
+# Where a timeline entry came from (incidents/workflow.py, `via`), as the timeline says it.
+VIA_LABELS = {
+    "web": "on the web",
+    "email": "from the email link",
+    "slack": "from Slack",
+    "api": "through the API",
+    "alert": "from an alert",
+}
+
+
+@register.filter
+def via_label(via: str) -> str:
+    return VIA_LABELS.get(str(via), "")
+
+
 @register.filter
 def duration(value) -> str:
     """A timedelta (or seconds) as '3 d 4 h', '2 h 5 min', '4 min', '12 s'."""

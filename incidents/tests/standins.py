@@ -1,6 +1,8 @@
-"""Real stand-ins for the outside world in tests: an SMTP sink process and a Slack receiver.
+"""Real stand-ins for the outside world in tests: an SMTP sink process, a Slack webhook
+receiver and a fake of Slack's Web API.
 
-Both bind 127.0.0.1 on this area's ports (19200-19219); processes are stopped by PID.
+They bind 127.0.0.1: the first two on this area's ports (19200-19219), the Web API fake on a
+port the system picks; processes are stopped by PID.
 """
 
 import json
@@ -14,6 +16,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 SINK = Path(__file__).with_name("smtpsink.py")
 
@@ -121,6 +124,82 @@ class SlackStandIn:
 
     def set_mode(self, mode: str) -> None:
         self.server.mode = mode
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+class _SlackApiHandler(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - http.server's API
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Content-Type", "").startswith("application/json"):
+            params = json.loads(body or b"{}")
+        else:
+            params = dict(parse_qsl(body.decode()))
+        method = self.path.rsplit("/", 1)[-1]
+        server = self.server
+        with server.lock:
+            server.calls.append({"method": method, "params": params, "token": self.headers.get("Authorization")})
+            server.counter += 1
+            ts = f"1700000000.{server.counter:06d}"
+        if method in server.delays:
+            time.sleep(server.delays[method])
+        status, answer, headers = server.answers.get(method) or (200, None, {})
+        if answer is None:
+            answer = {"ok": True}
+            if method in ("chat.postMessage", "chat.update"):
+                answer.update(channel=params.get("channel"), ts=params.get("ts") or ts)
+            elif method == "chat.postEphemeral":
+                answer["message_ts"] = ts
+            elif method == "views.open":
+                answer["view"] = {"id": f"V{server.counter}"}
+            elif method == "conversations.create":
+                answer["channel"] = {"id": f"C{server.counter:08d}", "name": params.get("name")}
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+class SlackApiStandIn:
+    """A fake of Slack's Web API (https://slack.com/api/<method>) on a free loopback port: it
+    records every call and answers like Slack; `answer(method, status, body)` changes one
+    method's answer (an error, a rate limit)."""
+
+    def __init__(self):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _SlackApiHandler)
+        self.server.calls, self.server.answers, self.server.delays, self.server.counter = [], {}, {}, 0
+        self.server.lock = threading.Lock()
+        # A short poll: shutdown() waits for it, once per test.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+
+    @property
+    def calls(self) -> list[dict]:
+        return self.server.calls
+
+    def calls_to(self, method: str) -> list[dict]:
+        return [call for call in self.calls if call["method"] == method]
+
+    def answer(self, method: str, status: int = 200, body: dict | None = None, headers: dict | None = None) -> None:
+        self.server.answers[method] = (status, body, headers or {})
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Answer `method` only after `seconds` (a slow Slack)."""
+        self.server.delays[method] = seconds
 
     def __enter__(self):
         self.thread.start()

@@ -37,7 +37,7 @@ def test_responder_edits_and_it_is_recorded(clients, incident):
     assert incident.title == "Checkout is slow"
     assert incident.version == 2
     entry = incident.timeline.get(kind=TimelineEntry.Kind.EDIT)
-    assert entry.data == {"changes": {"title": ["Checkout is down", "Checkout is slow"]}}
+    assert entry.data == {"changes": {"title": ["Checkout is down", "Checkout is slow"]}, "via": "web"}
 
 
 def test_saving_unchanged_form_records_nothing(clients, incident):

@@ -48,6 +48,10 @@ MATRIX = [
     # The signed token is the credential: the same answer for everyone (a forged token here).
     ("get", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),
     ("post", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),
+    # Email action links: the signed token names the user it acts as (a forged one here);
+    # incidents/notifications/tests/test_email_actions.py walks real links per role.
+    ("get", "/email-actions/forged-token/", expect(400, 400, 400, 400, 400, 400)),
+    ("post", "/email-actions/forged-token/", expect(400, 400, 400, 400, 400, 400)),
     ("get", "/admin/incidents/notification/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/subscription/", expect(LOGIN, 403, 403, 403, 200, 403)),
     # Reviews (reviews/tests/test_permissions.py walks them again with a review in every state).
@@ -95,6 +99,9 @@ MATRIX = [
     ("get", "/metrics", expect(200, 200, 200, 200, 200, 200)),
     # Integration-token auth, never a session: without the token everyone gets 401 (JSON).
     ("post", "/integrations/alertmanager/", expect(401, 401, 401, 401, 401, 401)),
+    # Slack signs its requests; a session is no credential there (incidents/slack/tests/ signs them).
+    ("post", "/integrations/slack/interactions/", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/integrations/slack/commands/", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/admin/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/incident/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/incident/{pk}/change/", expect(LOGIN, 403, 403, 403, 200, 403)),

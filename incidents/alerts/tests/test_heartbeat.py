@@ -84,6 +84,8 @@ def test_silence_longer_than_the_window_opens_one_critical_incident(
     assert incident.source == Incident.Source.ALERTMANAGER
     assert incident.service.name == "Alerting pipeline"
     assert "prometheus" in incident.description and "10 minutes" in incident.description
+    # The timeline says where it came from, though no request carried it (a task did).
+    assert incident.timeline.get(kind="reported").data["via"] == "alert"
     hb.refresh_from_db()
     assert hb.silent_incident == incident
 

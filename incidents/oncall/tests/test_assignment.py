@@ -63,6 +63,7 @@ def test_form_report_assigns_the_on_call_engineer_and_pages_them(clients, checko
         "user_id": other_responder.pk,
         "step": 0,
         "reason": "on call for Checkout (Checkout primary)",
+        "via": "web",  # it came from the web report
     }
     # The page entry, and only it, tells the on-call engineer: one email (no Slack id set).
     assert pages_sent(incident) == [(f"entry:{page.pk}", "email", other_responder)]
