@@ -92,6 +92,7 @@ def fill() -> None:
     from django.contrib.auth.models import Group
     from django.db import connection, transaction
 
+    from incidents.markup import render_markdown
     from incidents.models import Incident, Service, StatusUpdate, TimelineEntry
 
     User = get_user_model()
@@ -165,27 +166,32 @@ def fill() -> None:
     rest = ENTRIES - BUSY_ENTRIES
     low = web.order_by("pk").values_list("pk", flat=True).first()
     text = NOTE.format(svc="the payment gateway", n=42)
+    # What TimelineEntry.save() stores beside the text (bulk inserts must do it themselves).
+    html = render_markdown(text)
     with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 0")  # the filling statements take longer than a request may
         cursor.execute(
             f"""
-            INSERT INTO {TimelineEntry._meta.db_table} (incident_id, created_at, author_id, kind, text, data)
+            INSERT INTO {TimelineEntry._meta.db_table} (incident_id, created_at, author_id, kind, text, html, data)
             SELECT %(low)s + (g %% %(n)s), i.reported_at + (g / %(n)s) * interval '4 minutes', %(author)s,
                    CASE WHEN g %% 4 = 0 THEN 'status_change' ELSE 'note' END,
                    CASE WHEN g %% 4 = 0 THEN '' ELSE %(text)s END,
+                   CASE WHEN g %% 4 = 0 THEN '' ELSE %(html)s END,
                    CASE WHEN g %% 4 = 0 THEN '{{"old": "reported", "new": "acknowledged"}}'::jsonb
                         ELSE '{{}}'::jsonb END
             FROM generate_series(0, %(rest)s - 1) AS g
             JOIN {Incident._meta.db_table} i ON i.id = %(low)s + (g %% %(n)s)
             """,
-            {"low": low, "n": INCIDENTS - 1, "author": roles[1].pk, "text": text, "rest": rest},
+            {"low": low, "n": INCIDENTS - 1, "author": roles[1].pk, "text": text, "html": html, "rest": rest},
         )
         cursor.execute(
             f"""
-            INSERT INTO {TimelineEntry._meta.db_table} (incident_id, created_at, author_id, kind, text, data)
-            SELECT %(busy)s, now() - (%(count)s - g) * interval '1 minute', %(author)s, 'note', %(text)s || g, '{{}}'
+            INSERT INTO {TimelineEntry._meta.db_table} (incident_id, created_at, author_id, kind, text, html, data)
+            SELECT %(busy)s, now() - (%(count)s - g) * interval '1 minute', %(author)s, 'note',
+                   %(text)s, %(html)s, '{{}}'
             FROM generate_series(1, %(count)s) AS g
             """,
-            {"busy": busy.pk, "count": BUSY_ENTRIES, "author": roles[1].pk, "text": text},
+            {"busy": busy.pk, "count": BUSY_ENTRIES, "author": roles[1].pk, "text": text, "html": html},
         )
         cursor.execute("ANALYZE")
     after_fill(busy)
@@ -539,6 +545,15 @@ def main() -> int:
     return 1 if failed else 0
 
 
+def fill_only() -> None:
+    """Migrate and fill the database, nothing else (`bench/run.py fill`)."""
+    setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    fill()
+
+
 def profile(url: str) -> None:
     """Profile one page in this process with pyinstrument (signed in as the bench responder)."""
     setup_django()
@@ -561,5 +576,7 @@ def profile(url: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "profile":
         profile(sys.argv[2])
+    elif sys.argv[1:2] == ["fill"]:
+        fill_only()
     else:
         sys.exit(main())

@@ -25,11 +25,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-if __name__ == "__main__" and (sys.argv[1:2] or [os.environ.get("BENCH_MODE", "http")])[0] in {"http", "profile"}:
+if __name__ == "__main__" and (sys.argv[1:2] or [os.environ.get("BENCH_MODE", "http")])[0] in {
+    "http",
+    "profile",
+    "fill",
+}:
     from bench import loadtest
 
-    if sys.argv[1:2] == ["profile"]:
+    if sys.argv[1:2] == ["profile"]:  # bench/run.py profile /incidents/
         loadtest.profile(sys.argv[2])
+        sys.exit(0)
+    if sys.argv[1:2] == ["fill"]:  # bench/run.py fill: only fill the database
+        loadtest.fill_only()
         sys.exit(0)
     sys.exit(loadtest.main())
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "incidentsite.settings")

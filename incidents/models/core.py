@@ -6,8 +6,11 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Case, F, Q, When
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.utils.timezone import now
+
+from incidents.markup import render_markdown
 
 REF_RE = re.compile(r"^\s*(?:INC-?)?(\d{1,18})\s*$", re.IGNORECASE)
 
@@ -222,6 +225,9 @@ class TimelineEntry(models.Model):
     )
     kind = models.CharField(max_length=24, choices=Kind)
     text = models.TextField(blank=True)
+    # `text` as sanitised HTML (incidents/markup.py), rendered once when the entry is written:
+    # the incident page shows hundreds of entries and must not render their markdown each time.
+    html = models.TextField(blank=True, editable=False)
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -234,6 +240,19 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on INC-{self.incident_id}"
+
+    def save(self, *args, **kwargs):
+        if self.text and not self.html:
+            self.html = render_markdown(self.text)
+        super().save(*args, **kwargs)
+
+    @property
+    def text_html(self) -> str:
+        """The text as sanitised HTML: as stored, or rendered now for an entry written without it
+        (rows from before the column existed, bulk inserts)."""
+        if not self.text:
+            return ""
+        return mark_safe(self.html or render_markdown(self.text))  # noqa: S308 - sanitised (incidents/markup.py)
 
 
 class Profile(models.Model):

@@ -28,6 +28,7 @@ CORE = {
     "incidents.forms",
     "incidents.filters",
     "incidents.pagination",
+    "incidents.markup",
     "incidents.middleware",
     "incidents.templatetags",
 }

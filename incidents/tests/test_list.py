@@ -63,7 +63,7 @@ def test_it_lists_newest_first(clients, three):
         ("service=checkout", ["c", "a"]),
         ("reporter=rob", ["b"]),
         ("q=latency", ["b"]),
-        ("q=PAYMENTS+FAILING", ["a"]),
+        ("q=SEARCH+SLOW", ["b"]),
         ("sort=oldest", ["a", "b", "c"]),
         ("sort=severity", ["b", "c", "a"]),
     ],
