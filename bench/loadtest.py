@@ -419,6 +419,8 @@ def main() -> int:
     call_command("migrate", verbosity=0)
     clean_intake()
     fill()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # fresh statistics, as autovacuum keeps them on a live database
 
     User = get_user_model()
     responder = User.objects.get(username="bench-responder")

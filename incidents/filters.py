@@ -14,6 +14,8 @@ from incidents.models import REF_RE, Incident, Service, Severity, Status
 
 # Must match the configuration of the search_document column (migration 0010_speed_incident_search).
 SEARCH_CONFIG = "english"
+# How many of the newest matches a search ranks (IncidentFilter.search).
+SEARCH_RANKED = 1000
 
 
 class FastSelect(forms.Select):
@@ -55,8 +57,14 @@ class IncidentFilter(django_filters.FilterSet):
     """
 
     q = django_filters.CharFilter(method="search", label="Search", max_length=200)
-    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices, widget=forms.CheckboxSelectMultiple)
-    status = django_filters.MultipleChoiceFilter(choices=Status.choices, widget=forms.CheckboxSelectMultiple)
+    # distinct=False: these are columns of the incident itself, no join can repeat a row, and a
+    # DISTINCT over every column made PostgreSQL sort the whole match (issue 12's filtered list).
+    severity = django_filters.MultipleChoiceFilter(
+        choices=Severity.choices, widget=forms.CheckboxSelectMultiple, distinct=False, method="of_severity"
+    )
+    status = django_filters.MultipleChoiceFilter(
+        choices=Status.choices, widget=forms.CheckboxSelectMultiple, distinct=False
+    )
     open = django_filters.BooleanFilter(method="only_open", label="Open only", widget=forms.CheckboxInput)
     service = django_filters.ModelChoiceFilter(
         queryset=Service.objects.only("slug", "name"),
@@ -107,12 +115,32 @@ class IncidentFilter(django_filters.FilterSet):
         if connection.vendor != "postgresql":
             return queryset.filter(Q(title__icontains=value) | Q(description__icontains=value) | by_ref)
         query = SearchQuery(value, config=SEARCH_CONFIG, search_type="websearch")
+        # Unqualified: only incidents have this column, and inside the subquery below the table has
+        # another alias (U0); a qualified name would tie the subquery to the outer row.
+        document = RawSQL("search_document", [], SearchVectorField())
+        # Ranking reads every match's document: for a word in most incidents that is a scan of the
+        # table. Rank the newest SEARCH_RANKED matches (the planner finds them through the GIN index
+        # or the reported_at index, whichever is cheaper), best first.
+        newest = queryset.alias(document=document).filter(document=query).order_by("-reported_at", "-pk").values("pk")
         return (
-            queryset.alias(document=RawSQL(f"{Incident._meta.db_table}.search_document", [], SearchVectorField()))
-            .filter(Q(document=query) | by_ref)
+            queryset.alias(document=document)
+            .filter(Q(pk__in=newest[:SEARCH_RANKED]) | by_ref)
             .annotate(rank=SearchRank(F("document"), query))
             .order_by("-rank", "-reported_at", "-pk")
         )
+
+    def filter_queryset(self, queryset):
+        """The other filters first, then the search (it ranks what they leave), then the chosen sort."""
+        data = self.form.cleaned_data
+        for name in [*(n for n in data if n not in ("q", "sort")), "q", "sort"]:
+            if name in data:
+                queryset = self.filters[name].filter(queryset, data[name])
+        return queryset
+
+    def of_severity(self, queryset, name, value):
+        # By the stored rank, which the (status, severity_rank, reported_at) index holds: a status and
+        # severity filter sorted by severity is then one index range, and its count an index-only scan.
+        return queryset.filter(severity_rank__in=[Severity(v).rank for v in value]) if value else queryset
 
     def only_open(self, queryset, name, value):
         return queryset.open() if value else queryset

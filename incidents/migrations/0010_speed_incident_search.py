@@ -20,6 +20,9 @@ def create(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(COLUMN)
         schema_editor.execute("CREATE INDEX incident_search ON incidents_incident USING gin (search_document)")
+        # Statistics for the new column now, not at autovacuum's next visit: without them the planner
+        # guesses a common word is rare and ranks every match instead of walking the newest.
+        schema_editor.execute("ANALYZE incidents_incident")
 
 
 def drop(apps, schema_editor):

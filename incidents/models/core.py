@@ -178,6 +178,20 @@ class Incident(models.Model):
             models.Index(fields=["-reported_at"], name="incident_reported"),
             models.Index(fields=["status", "-reported_at"], name="incident_status_reported"),
             models.Index(fields=["service", "-reported_at"], name="incident_service_reported"),
+            # Recently resolved ones: the dashboard, the status page's last 14 days, and similar past
+            # incidents of a service (reviews). Partial: the open few are not in it.
+            models.Index(
+                fields=["-resolved_at", "-id"],
+                condition=Q(status__in=["resolved", "closed"]),
+                name="incident_resolved",
+            ),
+            models.Index(
+                fields=["service", "-resolved_at", "-id"],
+                condition=Q(status__in=["resolved", "closed"]),
+                name="incident_service_resolved",
+            ),
+            # The list filtered by status and sorted by severity (views.incident_list).
+            models.Index(fields=["status", "severity_rank", "-reported_at"], name="incident_status_severity"),
         ]
 
     def __str__(self) -> str:

@@ -161,3 +161,16 @@ def test_list_runs_a_fixed_number_of_queries(clients, reporter, django_assert_ma
         response = client.get(f"{URL}?sort=severity&open=true")
     assert response.status_code == 200
     assert len(response.context["page"].object_list) == 25
+
+
+def test_a_large_count_is_capped_and_says_so(clients, three, monkeypatch, settings):
+    from incidents import pagination
+
+    monkeypatch.setattr(pagination, "COUNT_CAP", 2)
+    settings.INCIDENTS_PER_PAGE = 1
+    html = clients["viewer"].get(URL).content.decode()
+    assert "2+ found" in html and "Page 1 of 2+" in html
+    assert "3 found" not in clients["viewer"].get(f"{URL}?page=3").content.decode()
+    monkeypatch.setattr(pagination, "COUNT_CAP", 3)
+    html = clients["viewer"].get(URL).content.decode()
+    assert "3 found" in html and "Page 1 of 3<" in html

@@ -67,3 +67,12 @@ def test_the_search_document_follows_edits(clients, reporter, found):
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite fallback")
 def test_sqlite_searches_substrings_case_insensitively(clients, found):
     assert refs(clients["viewer"].get(f"{URL}?q=DEPLOY")) == [found["description"].ref, found["title"].ref]
+
+
+@postgres_only
+def test_only_the_newest_matches_are_ranked(clients, found, monkeypatch):
+    from incidents import filters
+
+    monkeypatch.setattr(filters, "SEARCH_RANKED", 1)
+    # Both match "deploy"; the title match ranks higher but only the newest match is ranked.
+    assert refs(clients["viewer"].get(f"{URL}?q=deploy")) == [found["description"].ref]
