@@ -8,46 +8,14 @@ from django.db import connection
 from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 
+from incidents.forms import FastSelect
 from incidents.models import REF_RE, Incident, Service, Severity, Status
 
 # Must match the configuration of the search_document column (migration 0010_speed_incident_search).
 SEARCH_CONFIG = "english"
 # How many of the newest matches a search ranks (IncidentFilter.search).
 SEARCH_RANKED = 1000
-
-
-class FastSelect(forms.Select):
-    """forms.Select that writes its options in Python instead of one template include per option.
-
-    Same HTML as Django's select.html and select_option.html (incidents/tests/test_list.py
-    compares the two), several times faster: one template include per option was a large share
-    of the incident list's time. Option groups fall back to Django's rendering.
-    """
-
-    def render(self, name, value, attrs=None, renderer=None):
-        choices = list(self.choices)
-        if any(isinstance(label, list | tuple) for _, label in choices):
-            return super().render(name, value, attrs, renderer)
-        wanted = {str(v) for v in self.format_value(value)}
-        options, found = [], False
-        for option_value, label in choices:
-            text = "" if option_value is None else str(option_value)
-            selected = not found and text in wanted
-            found = found or selected
-            options.append((text, " selected" if selected else "", label))
-        attributes = format_html_join(
-            "",
-            "{}",
-            (
-                (format_html(" {}", k) if v is True else format_html(' {}="{}"', k, v),)
-                for k, v in self.build_attrs(self.attrs, attrs).items()
-                if v is not False
-            ),
-        )
-        body = format_html_join("", '\n  <option value="{}"{}>{}</option>\n', options)
-        return format_html('<select name="{}"{}>{}\n</select>', name, attributes, body)
 
 
 class IncidentFilter(django_filters.FilterSet):

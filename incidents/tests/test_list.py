@@ -174,3 +174,17 @@ def test_a_large_count_is_capped_and_says_so(clients, three, monkeypatch, settin
     monkeypatch.setattr(pagination, "COUNT_CAP", 3)
     html = clients["viewer"].get(URL).content.decode()
     assert "3 found" in html and "Page 1 of 3<" in html
+
+
+@pytest.mark.parametrize("value", ["x", "", None, "zz", ["a<b"]])
+@pytest.mark.parametrize("attrs", [{"id": "id_r", "class": "form-select", "required": True, "disabled": False}, None])
+def test_the_fast_select_writes_the_same_html_as_djangos(value, attrs):
+    from django import forms
+
+    from incidents.forms import FastSelect
+
+    choices = [("", "Anyone"), ("a<b", "A & <b>"), ("x", "X"), ("x", "the first match only is selected")]
+    expected = forms.Select(choices=choices).render("reporter", value, attrs)
+    assert FastSelect(choices=choices).render("reporter", value, attrs) == expected
+    grouped = [("Group", [("a", "A")]), ("b", "B")]
+    assert FastSelect(choices=grouped).render("g", "a") == forms.Select(choices=grouped).render("g", "a")
