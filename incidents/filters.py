@@ -12,7 +12,7 @@ from django.utils import timezone
 from incidents.forms import FastSelect
 from incidents.models import REF_RE, Incident, Service, Severity, Status
 
-# Must match the configuration of the search_document column (migration 0010_speed_incident_search).
+# Must match the configuration of the search_document column (migration 0008_speed_performance).
 SEARCH_CONFIG = "english"
 # How many of the newest matches a search ranks (IncidentFilter.search).
 SEARCH_RANKED = 1000
@@ -74,7 +74,7 @@ class IncidentFilter(django_filters.FilterSet):
     def search(self, queryset, name, value):
         """Title and description. PostgreSQL: full-text (stemmed, websearch syntax: "quoted phrase",
         -word, or), best match first unless a sort is chosen, through the GIN-indexed column of
-        migration 0010; SQLite: case-insensitive substring. A reference (INC-42) finds its incident."""
+        migration 0008_speed_performance; SQLite: case-insensitive substring. A reference (INC-42) finds its incident."""
         value = value.strip()
         if not value:
             return queryset

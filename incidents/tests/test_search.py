@@ -1,5 +1,5 @@
 """Searching the incident list: PostgreSQL full-text search through the GIN-indexed generated column
-(migration 0010_speed_incident_search), best match first; a case-insensitive substring on SQLite."""
+(migration 0008_speed_performance), best match first; a case-insensitive substring on SQLite."""
 
 import pytest
 from django.db import connection
