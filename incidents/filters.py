@@ -74,7 +74,8 @@ class IncidentFilter(django_filters.FilterSet):
     def search(self, queryset, name, value):
         """Title and description. PostgreSQL: full-text (stemmed, websearch syntax: "quoted phrase",
         -word, or), best match first unless a sort is chosen, through the GIN-indexed column of
-        migration 0008_speed_performance; SQLite: case-insensitive substring. A reference (INC-42) finds its incident."""
+        migration 0008_speed_performance; SQLite: case-insensitive substring. A reference (INC-42)
+        finds its incident."""
         value = value.strip()
         if not value:
             return queryset
