@@ -229,15 +229,20 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         cwd=ROOT,
         env=env,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    # Ready when every worker answers: the port opens long before the workers have imported Django.
+    import urllib.request
+
+    deadline, answered = time.monotonic() + 120, 0
+    while time.monotonic() < deadline and answered < WORKERS * 4:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return process
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/hello/", timeout=5) as answer:
+                answered += answer.status == 200
         except OSError:
-            time.sleep(0.2)
-    process.kill()
-    sys.exit("gunicorn did not start within 30 s")
+            time.sleep(0.5)
+    if answered < WORKERS * 4:
+        process.kill()
+        sys.exit("gunicorn did not answer within 120 s")
+    return process
 
 
 def wrk(url: str, *, headers: dict[str, str] | None = None, script: str | None = None) -> dict:
