@@ -398,7 +398,11 @@ def machine() -> str:
         memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
     except OSError:
         memory = 0
-    return f"{cpu}, {os.cpu_count()} cores, {memory} GiB RAM, {platform.system()} {platform.release()}"
+    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory} GiB RAM, {platform.system()} {platform.release()}; "
+        f"load average at the end {load} (other work on the machine skews every number; compare ratios)"
+    )
 
 
 def commit() -> str:
