@@ -53,7 +53,9 @@ def test_a_public_update_to_200_followers_costs_what_one_to_20_costs(
     written_few = DBTaskResult.objects.count()
     queries_many = post_update(client, many, django_capture_on_commit_callbacks)
 
-    assert queries_many == queries_few
+    # SQLite caps the parameters of one statement, so Django splits a bulk insert into batches there.
+    batches = 0 if connection.vendor == "postgresql" else 10
+    assert queries_few <= queries_many <= queries_few + batches  # one row at a time was 200 more
     emails = Notification.objects.filter(incident=many, channel="email", recipient__startswith="follower")
     assert emails.count() == 200
     tasks = DBTaskResult.objects.filter(queue_name="email").exclude(
