@@ -6,7 +6,8 @@
 #   make check    missing migrations + Django's deployment checks
 #   make worker   the background task worker
 #   make sweeper  the notification sweeper (re-sends due and stranded notifications)
-#   make bench    benchmarks (bench/run.py)
+#   make bench    benchmarks: HTTP mode with gunicorn and wrk on PostgreSQL (bench/loadtest.py);
+#                 BENCH_MODE=client for the in-process one (bench/run.py)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -68,8 +69,9 @@ check: venv
 	$(DEV_ENV) $(MANAGE) makemigrations --check --dry-run
 	$(DEPLOY_CHECK_ENV) $(MANAGE) check --deploy --fail-level WARNING
 
+BENCH_MODE ?= http
 bench: venv
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_MODE)
 
 worker: venv
 	$(DEV_ENV) $(MANAGE) db_worker --no-reload --queue-name '*'

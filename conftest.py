@@ -4,6 +4,7 @@ real groups the data migration creates (incidents/roles.py)."""
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.test import Client
 
 from incidents import roles
@@ -20,6 +21,9 @@ def _fast_and_plain(settings):
     settings.SECURE_SSL_REDIRECT = False
     # QUEUES empty: any queue name is accepted (email, slack, ... as in settings.py).
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": []}}
+    # Each test's database starts again at the same status page generation: forget pages kept by
+    # the previous test (incidents/statuspage/cache.py).
+    cache.clear()
 
 
 def make_user(username: str, role: str | None = None, **extra):

@@ -1,8 +1,13 @@
 """Beacon's benchmark: the pages an on-call engineer loads, on a large history.
 
-    make bench                                   # SQLite file bench/bench.sqlite3
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/beacon_bench make bench
-    BENCH_INCIDENTS=200000 make bench            # a bigger history (default 50,000)
+Two modes. The default, HTTP mode, is bench/loadtest.py: gunicorn and wrk against PostgreSQL,
+each page compared with reference pages in the same run (`make bench`, see there).
+
+The client mode (this file):
+
+    make bench BENCH_MODE=client                 # SQLite file bench/bench.sqlite3
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/beacon_bench make bench BENCH_MODE=client
+    BENCH_INCIDENTS=200000 make bench BENCH_MODE=client   # a bigger history (default 50,000)
 
 It fills its own database once (re-used while the size matches), then requests each page
 through Django's test client in this process (no network, no server) and prints the
@@ -19,6 +24,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+if __name__ == "__main__" and (sys.argv[1:2] or [os.environ.get("BENCH_MODE", "http")])[0] in {
+    "http",
+    "profile",
+    "fill",
+}:
+    from bench import loadtest
+
+    if sys.argv[1:2] == ["profile"]:  # bench/run.py profile /incidents/
+        loadtest.profile(sys.argv[2])
+        sys.exit(0)
+    if sys.argv[1:2] == ["fill"]:  # bench/run.py fill: only fill the database
+        loadtest.fill_only()
+        sys.exit(0)
+    sys.exit(loadtest.main())
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "incidentsite.settings")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", "bench-only-not-secret")
@@ -46,16 +66,7 @@ ENTRIES_PER_INCIDENT = 6
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "30"))
 
 # Milliseconds at the 95th percentile, on the machine Beacon is developed on (2 cores).
-TARGETS = {
-    "dashboard": 150,
-    "dashboard fragment": 150,
-    "list": 200,
-    "list, filtered": 200,
-    "list, search": 600,
-    "incident page": 150,
-    "status page": 150,
-    "api list": 200,
-}
+from bench.targets import CLIENT_TARGETS_MS as TARGETS  # noqa: E402
 
 
 def fill() -> None:

@@ -16,11 +16,13 @@ class IncidentsConfig(AppConfig):
            the delivery ledger panel.
         3. alerts: the alert group panel.
         4. the core's own panel: status updates (incidents/views.py).
+        5. status page: bump the cached public pages' generation on every change they show
+           (last: the generation row stays locked for the shortest time).
 
         ReviewsConfig.ready() runs after this one (INSTALLED_APPS order) and adds the review
         close check, its panels and the status page's public summary.
         """
-        from incidents import alerts, notifications, oncall, panels, views
+        from incidents import alerts, notifications, oncall, panels, statuspage, views
         from incidents.roles import sync_roles_after_migrate
 
         # Runs after auth has created the permissions of every migrated model.
@@ -30,3 +32,4 @@ class IncidentsConfig(AppConfig):
         notifications.ready()
         alerts.ready()
         panels.register("incidents/_updates_panel.html", views.updates_panel_context, where="main", order=10)
+        statuspage.ready()

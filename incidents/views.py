@@ -113,7 +113,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
     may_respond = user.has_perm(RESPOND)
     context = {
         "incident": incident,
-        "entries": incident_entries(incident),
+        **timeline_context(request, incident),
         "may_edit": workflow.may_edit(user, incident),
         "may_note": workflow.may_add_note(user, incident),
         "may_respond": may_respond,
@@ -131,8 +131,32 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
     return context
 
 
-def incident_entries(incident: Incident):
-    return incident.timeline.select_related("author").order_by("created_at", "pk")
+# The incident page shows the newest TIMELINE_SHOWN entries, oldest first; "Show older entries"
+# asks for TIMELINE_SHOWN more each time (?entries=N, at most TIMELINE_MAX): a long incident's
+# page stays as fast as a short one's.
+TIMELINE_SHOWN = 50
+TIMELINE_MAX = 5000
+
+
+def incident_entries(incident: Incident, shown: int = TIMELINE_SHOWN) -> tuple[list, bool]:
+    """The newest `shown` entries, oldest first, and whether older ones exist (one query)."""
+    newest = list(incident.timeline.select_related("author").order_by("-created_at", "-pk")[: shown + 1])
+    return newest[:shown][::-1], len(newest) > shown
+
+
+def timeline_context(request: HttpRequest, incident: Incident) -> dict:
+    try:
+        shown = int(request.GET.get("entries", TIMELINE_SHOWN))
+    except ValueError:
+        shown = TIMELINE_SHOWN
+    shown = min(max(shown, TIMELINE_SHOWN), TIMELINE_MAX)
+    entries, older = incident_entries(incident, shown)
+    return {
+        "entries": entries,
+        "entries_shown": shown,
+        "older_entries": older and shown < TIMELINE_MAX,
+        "more_entries": min(shown + TIMELINE_SHOWN, TIMELINE_MAX),
+    }
 
 
 def _incident_qs():
@@ -154,7 +178,7 @@ def timeline(request: HttpRequest, ref: str) -> HttpResponse:
     if not request.htmx:
         return redirect(incident)
     return render(
-        request, "incidents/detail.html#timeline", {"incident": incident, "entries": incident_entries(incident)}
+        request, "incidents/detail.html#timeline", {"incident": incident, **timeline_context(request, incident)}
     )
 
 

@@ -133,6 +133,21 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
+def cache_from_url(url: str) -> dict:
+    """CACHES["default"] from CACHE_URL: redis://host:6379/0 (or rediss://) or locmem://."""
+    if url.startswith(("redis://", "rediss://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "beacon"}
+    if url in {"locmem://", "locmem:"}:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "beacon"}
+    raise ImproperlyConfigured(f"CACHE_URL must start with redis://, rediss:// or be locmem://, not {url!r}")
+
+
+# The cache holds rendered status pages (incidents/statuspage/cache.py). Each page is keyed by a
+# generation counter kept in the database, so even a per-process memory cache never serves a page
+# older than the last committed change; Redis only lets the processes share the rendering work.
+CACHES = {"default": cache_from_url(env_str("CACHE_URL") or env_str("REDIS_URL") or "locmem://")}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

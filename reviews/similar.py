@@ -39,11 +39,13 @@ def similar_incidents(incident: Incident, limit: int = LIMIT) -> list[Incident]:
             condition |= extra
     if not condition:
         return []
+    # pk__in, not DISTINCT: a matcher that joins (alerts) must not show an incident twice, and
+    # DISTINCT over every column made PostgreSQL read and sort all of a service's history; this
+    # way it walks the resolved_at index (incident_resolved) and stops after `limit`.
+    matching = Incident.objects.filter(condition).values("pk")
     incidents = (
-        Incident.objects.filter(condition, status__in=[Status.RESOLVED, Status.CLOSED])
+        Incident.objects.filter(pk__in=matching, status__in=[Status.RESOLVED, Status.CLOSED])
         .exclude(pk=incident.pk)
-        # distinct: a matcher that joins (alerts) must not show an incident twice.
-        .distinct()
         .select_related("review")
         .prefetch_related(
             Prefetch("review__action_items", queryset=ActionItem.objects.select_related("owner").order_by("due_date"))

@@ -6,8 +6,11 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Case, F, Q, When
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.utils.timezone import now
+
+from incidents.markup import render_markdown
 
 REF_RE = re.compile(r"^\s*(?:INC-?)?(\d{1,18})\s*$", re.IGNORECASE)
 
@@ -176,6 +179,20 @@ class Incident(models.Model):
             models.Index(fields=["-reported_at"], name="incident_reported"),
             models.Index(fields=["status", "-reported_at"], name="incident_status_reported"),
             models.Index(fields=["service", "-reported_at"], name="incident_service_reported"),
+            # Recently resolved ones: the dashboard, the status page's last 14 days, and similar past
+            # incidents of a service (reviews). Partial: the open few are not in it.
+            models.Index(
+                fields=["-resolved_at", "-id"],
+                condition=Q(status__in=["resolved", "closed"]),
+                name="incident_resolved",
+            ),
+            models.Index(
+                fields=["service", "-resolved_at", "-id"],
+                condition=Q(status__in=["resolved", "closed"]),
+                name="incident_service_resolved",
+            ),
+            # The list filtered by status and sorted by severity (views.incident_list).
+            models.Index(fields=["status", "severity_rank", "-reported_at"], name="incident_status_severity"),
         ]
 
     def __str__(self) -> str:
@@ -223,6 +240,9 @@ class TimelineEntry(models.Model):
     )
     kind = models.CharField(max_length=24, choices=Kind)
     text = models.TextField(blank=True)
+    # `text` as sanitised HTML (incidents/markup.py), rendered once when the entry is written:
+    # the incident page shows hundreds of entries and must not render their markdown each time.
+    html = models.TextField(blank=True, editable=False)
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -235,6 +255,19 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on INC-{self.incident_id}"
+
+    def save(self, *args, **kwargs):
+        if self.text and not self.html:
+            self.html = render_markdown(self.text)
+        super().save(*args, **kwargs)
+
+    @property
+    def text_html(self) -> str:
+        """The text as sanitised HTML: as stored, or rendered now for an entry written without it
+        (rows from before the column existed, bulk inserts)."""
+        if not self.text:
+            return ""
+        return mark_safe(self.html or render_markdown(self.text))  # noqa: S308 - sanitised (incidents/markup.py)
 
 
 class Profile(models.Model):

@@ -20,22 +20,38 @@ from django.utils.html import linebreaks
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
+from incidents.models import REF_RE
+from incidents.statuspage import cache
 from incidents.statuspage import projection as status_page
 
 # Seconds a browser or proxy may reuse a status page: short, so news is at most this late.
 MAX_AGE = 30
 
 
+def page_key(request: HttpRequest, name: str, **kwargs) -> str:
+    """What a rendering depends on: the page, its argument, and the address it was asked at (the
+    feed's links are absolute). An incident's reference is reduced to its number, so INC-7, inc7
+    and 7 share one entry and nonsense shares another."""
+    if "ref" in kwargs:
+        match = REF_RE.match(kwargs["ref"] or "")
+        name = f"{name}:{int(match.group(1)) if match else '-'}"
+    return f"{name}:{request.scheme}://{request.get_host()}"
+
+
 def public_page(view):
-    """Declare a view public: no sign-in, GET and HEAD only, site time zone, publicly cacheable for MAX_AGE."""
+    """Declare a view public: no sign-in, GET and HEAD only, site time zone, publicly cacheable for
+    MAX_AGE, and served from Beacon's own cache while nothing it shows has changed (cache.py)."""
 
     @cache_control(public=True, max_age=MAX_AGE)
     @require_safe
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        # One rendering serves every reader through caches, so not the reader's own zone.
-        with timezone.override(settings.TIME_ZONE):
-            return view(request, *args, **kwargs)
+        def render() -> HttpResponse:
+            # One rendering serves every reader through caches, so not the reader's own zone.
+            with timezone.override(settings.TIME_ZONE):
+                return view(request, *args, **kwargs)
+
+        return cache.serve(request, page_key(request, getattr(view, "__name__", "feed"), **kwargs), render)
 
     return wrapped
 

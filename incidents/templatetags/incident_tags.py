@@ -1,14 +1,12 @@
 """Presentation of incidents: badge classes, times, durations and sanitised markdown."""
 
-import threading
 from datetime import datetime, timedelta
 
-import markdown as md
-import nh3
 from django import template
 from django.utils.safestring import mark_safe
 from django.utils.timezone import now
 
+from incidents.markup import render_markdown
 from incidents.people import display_name
 
 register = template.Library()
@@ -26,38 +24,6 @@ STATUS_CLASSES = {
     "resolved": "text-bg-success",
     "closed": "text-bg-light border",
 }
-
-# What survives sanitising: formatting, links and code, never script, style or attributes beyond these.
-ALLOWED_TAGS = {
-    "p",
-    "br",
-    "hr",
-    "strong",
-    "em",
-    "b",
-    "i",
-    "code",
-    "pre",
-    "blockquote",
-    "ul",
-    "ol",
-    "li",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "a",
-    "table",
-    "thead",
-    "tbody",
-    "tr",
-    "th",
-    "td",
-    "del",
-}
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 
 
 @register.filter
@@ -132,42 +98,10 @@ def between(start: datetime | None, end: datetime | None) -> str:
     return duration(end - start)
 
 
-class _EscapeHtml(md.Extension):
-    """Raw HTML in a note is shown as text, not interpreted (then nh3 cleans whatever remains)."""
-
-    def extendMarkdown(self, parser):  # noqa: N802 - Markdown's API
-        parser.preprocessors.deregister("html_block")
-        parser.inlinePatterns.deregister("html")
-
-
-_local = threading.local()
-
-
-def _converter() -> md.Markdown:
-    # Building a Markdown instance costs more than converting a note: keep one per thread
-    # (instances are not thread-safe) and reset it between texts.
-    converter = getattr(_local, "markdown", None)
-    if converter is None:
-        converter = _local.markdown = md.Markdown(extensions=["fenced_code", "tables", "sane_lists", _EscapeHtml()])
-    return converter
-
-
-def render_markdown(text: str) -> str:
-    html = _converter().reset().convert(text or "")
-    clean = nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
-    )
-    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above
-
-
 @register.filter
 def markdown(text: str) -> str:
     """Render markdown written by engineers, sanitised: raw HTML in it is shown as text."""
-    return render_markdown(text)
+    return mark_safe(render_markdown(text))  # noqa: S308 - sanitised by nh3 (incidents/markup.py)
 
 
 @register.filter

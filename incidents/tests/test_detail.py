@@ -45,7 +45,44 @@ def test_detail_runs_a_fixed_number_of_queries(clients, reporter, responder, dja
     # Session, user, permissions, the incident, its timeline, and each panel (updates, ledger, review, …).
     with django_assert_max_num_queries(18):
         response = client.get(f"/incidents/{incident.ref}/")
-    assert response.content.decode().count('class="timeline-entry') == 202
+    html = response.content.decode()
+    # The newest 50, oldest of them first, and a way to the older ones.
+    assert html.count('class="timeline-entry') == 50
+    assert html.index("note 150") < html.index("note 199") and "note 149<" not in html
+    assert f'href="/incidents/{incident.ref}/?entries=100#timeline">Show older entries</a>' in html
+    with django_assert_max_num_queries(18):
+        response = client.get(f"/incidents/{incident.ref}/?entries=250")
+    html = response.content.decode()
+    assert html.count('class="timeline-entry') == 202
+    assert "Show older entries" not in html
+
+
+@pytest.mark.parametrize("asked, shown", [("nonsense", 50), ("-5", 50), ("55", 55), ("99999999999", 60)])
+def test_the_timeline_length_asked_for_is_bounded(clients, reporter, monkeypatch, asked, shown):
+    from incidents import views
+
+    monkeypatch.setattr(views, "TIMELINE_MAX", 60)
+    incident = make_incident(by=reporter)
+    TimelineEntry.objects.bulk_create(
+        TimelineEntry(incident=incident, author=reporter, kind="note", text=f"note {i}") for i in range(100)
+    )
+    html = clients["viewer"].get(f"/incidents/{incident.ref}/?entries={asked}").content.decode()
+    assert html.count('class="timeline-entry') == shown
+    fragment = clients["viewer"].get(f"/incidents/{incident.ref}/timeline/?entries={asked}", HTTP_HX_REQUEST="true")
+    assert fragment.content.decode().count('class="timeline-entry') == shown
+
+
+def test_a_note_is_rendered_once_when_written_and_stored_sanitised(clients, reporter, responder):
+    incident = make_incident(by=reporter)
+    entry = workflow.add_note(
+        incident, by=responder, text="**bold** <script>alert(1)</script> [x](javascript:alert(1))"
+    )
+    entry.refresh_from_db()
+    assert "<strong>bold</strong>" in entry.html
+    assert "<script>" not in entry.html and "javascript:" not in entry.html
+    # The page shows what was stored, without rendering the markdown again.
+    TimelineEntry.objects.filter(pk=entry.pk).update(html="<p>stored rendering</p>")
+    assert "<p>stored rendering</p>" in clients["viewer"].get(f"/incidents/{incident.ref}/").content.decode()
 
 
 @pytest.mark.parametrize("role, sees_actions", [("viewer", False), ("reporter", False), ("responder", True)])

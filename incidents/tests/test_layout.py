@@ -28,6 +28,7 @@ CORE = {
     "incidents.forms",
     "incidents.filters",
     "incidents.pagination",
+    "incidents.markup",
     "incidents.middleware",
     "incidents.templatetags",
 }
@@ -246,6 +247,7 @@ def test_listeners_panels_and_close_checks_are_registered_in_the_stated_order():
     from incidents.notifications import outbox, reminders
     from incidents.notifications import views as notification_views
     from incidents.oncall import paging
+    from incidents.statuspage import cache as status_cache
     from reviews import panels as review_panels
     from reviews import policy, public
 
@@ -254,6 +256,7 @@ def test_listeners_panels_and_close_checks_are_registered_in_the_stated_order():
         paging.escalate_on_raised_severity,
         outbox.queue_for_entry,
         reminders.arm_for_entry,
+        status_cache.entry_changed,  # last: the status page generation row is locked the shortest time
     ]
     assert [(p.template, p.where, p.order) for p in panels._panels] == [
         ("incidents/_updates_panel.html", "main", 10),

@@ -67,6 +67,20 @@ def test_database_url_picks_the_database():
     assert result.stdout.split() == ["django.db.backends.postgresql", "beacon"]
 
 
+def test_cache_url_picks_the_cache_and_refuses_what_it_does_not_know():
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='incidentsite.settings'; django.setup();"
+        "from django.conf import settings; c = settings.CACHES['default']; print(c['BACKEND'], c['LOCATION'])"
+    )
+    assert run_python(code, DEBUG="1").stdout.split()[0] == "django.core.cache.backends.locmem.LocMemCache"
+    redis = "django.core.cache.backends.redis.RedisCache redis://cache.example:6379/1".split()
+    assert run_python(code, DEBUG="1", REDIS_URL="redis://cache.example:6379/1").stdout.split() == redis
+    assert run_python(code, DEBUG="1", CACHE_URL="redis://cache.example:6379/1").stdout.split() == redis
+    result = run_python(code, DEBUG="1", CACHE_URL="memcached://cache.example")
+    assert result.returncode != 0
+    assert "CACHE_URL must start with redis://" in result.stderr
+
+
 def test_deploy_check_passes_with_production_settings():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

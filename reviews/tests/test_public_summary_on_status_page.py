@@ -22,3 +22,15 @@ def test_summary_of_an_internal_incident_stays_hidden(client, responder, manager
     review = make_review(responder=responder)
     lifecycle.set_public_summary(review, by=manager, text="Public words")
     assert client.get(f"/status/incidents/{review.incident.ref}/").status_code == 404
+
+
+def test_a_withdrawn_summary_leaves_the_cached_page_at_once(client, responder, manager):
+    review = make_review(responder=responder)
+    workflow.set_public(review.incident, by=responder, public=True)
+    lifecycle.set_public_summary(review, by=manager, text="Payments failed for 40 minutes.")
+    url = f"/status/incidents/{review.incident.ref}/"
+    assert "Payments failed for 40 minutes." in client.get(url).content.decode()
+
+    lifecycle.set_public_summary(review, by=manager, text="")
+
+    assert "Payments failed for 40 minutes." not in client.get(url).content.decode()

@@ -57,10 +57,13 @@ def big_world(db, responder):
     return incidents
 
 
-def test_the_overview_is_four_queries(client, big_world, django_assert_max_num_queries):
-    with django_assert_max_num_queries(4):
+def test_the_overview_is_four_queries_then_one_while_nothing_changes(client, big_world, django_assert_max_num_queries):
+    # Four for the page, one for the status page generation (incidents/statuspage/cache.py).
+    with django_assert_max_num_queries(5):
         response = client.get("/status/")
     assert response.status_code == 200
+    with django_assert_max_num_queries(1):
+        assert client.get("/status/").content == response.content
 
     overview = response.context["overview"]
     expected_active = Incident.objects.public().open().count()
@@ -75,18 +78,24 @@ def test_the_overview_is_four_queries(client, big_world, django_assert_max_num_q
 
 
 def test_a_signed_in_reader_costs_only_the_session_and_user(clients, big_world, django_assert_max_num_queries):
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
+        assert clients["viewer"].get("/status/").status_code == 200
+    with django_assert_max_num_queries(4):
         assert clients["viewer"].get("/status/").status_code == 200
 
 
-def test_an_incident_page_is_three_queries(client, big_world, django_assert_max_num_queries):
+def test_an_incident_page_is_three_queries_then_one(client, big_world, django_assert_max_num_queries):
     ref = Incident.objects.public().order_by("pk").first().ref
-    # The incident, its public updates, and its public post-mortem (reviews' provider).
-    with django_assert_max_num_queries(3):
+    # The generation, the incident, its public updates, and its public post-mortem (reviews' provider).
+    with django_assert_max_num_queries(4):
+        assert client.get(f"/status/incidents/{ref}/").status_code == 200
+    with django_assert_max_num_queries(1):
         assert client.get(f"/status/incidents/{ref}/").status_code == 200
 
 
-def test_the_feed_is_one_query(client, big_world, django_assert_max_num_queries):
-    with django_assert_max_num_queries(1):
+def test_the_feed_is_one_query_then_none_but_the_generation(client, big_world, django_assert_max_num_queries):
+    with django_assert_max_num_queries(2):
         response = client.get("/status/feed.atom")
     assert response.content.count(b"<entry>") == status_page.FEED_LIMIT
+    with django_assert_max_num_queries(1):
+        assert client.get("/status/feed.atom").content == response.content
