@@ -1,6 +1,9 @@
 """Every transition, every illegal move; each action leaves exactly one timeline entry."""
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.core.exceptions import PermissionDenied
 
 from incidents import workflow
@@ -127,6 +130,31 @@ def test_reopen_with_reason(incident, responder, manager):
     assert entry.data["reopened"] is True and entry.text == "Errors are back"
     assert entry.data["resolution_summary"] == "Fixed"
     assert len(entries(incident)) == 5
+
+
+def test_reopen_clears_who_confirmed_the_resolution_and_the_next_resolution_replaces_it(
+    clients, incident, responder, other_responder, manager
+):
+    incident = to_status(incident, S.RESOLVED, responder, manager)
+    first = fresh(incident)
+    assert first.resolution_confirmed_by == responder and first.resolved_at is not None
+
+    workflow.reopen(incident, by=other_responder, reason="Errors are back")
+    reopened = fresh(incident)
+    assert reopened.resolution_confirmed_by is None
+    assert reopened.resolved_at is None
+    page = clients["viewer"].get(f"/incidents/{incident.ref}/").content.decode()
+    assert "Confirmed by" not in page  # nobody vouches for a resolution that did not hold
+
+    with time_machine.travel(first.resolved_at + timedelta(hours=1)):
+        workflow.resolve(reopened, by=other_responder, summary="Fixed for real", confirmed=True)
+    second = fresh(incident)
+    assert second.resolution_confirmed_by == other_responder
+    assert second.resolved_at == first.resolved_at + timedelta(hours=1)
+    assert second.resolution_summary == "Fixed for real"
+    # The timeline keeps who confirmed the first resolution.
+    resolutions = incident.timeline.filter(kind=K.STATUS_CHANGE, data__new=S.RESOLVED.value).order_by("pk")
+    assert [entry.author for entry in resolutions] == [responder, other_responder]
 
 
 ILLEGAL = [
