@@ -7,6 +7,7 @@
 #   make worker   the background task worker
 #   make sweeper  the notification sweeper (re-sends due and stranded notifications)
 #   make bench    benchmarks (bench/run.py)
+#   make mutate   mutation testing of the modules that carry promises (MODULE="workflow intake" for some; docs/mutation.md)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -33,7 +34,7 @@ DEPLOY_CHECK_ENV = env -u SECURE_SSL_REDIRECT -u SECURE_COOKIES -u SECURE_HSTS_S
 TYPED = incidents/models incidents/workflow.py incidents/access.py incidents/roles.py incidents/people.py \
 	incidents/panels.py incidents/signals.py incidents/inbound.py incidents/notifications incidents/statuspage
 
-.PHONY: venv run test lint typecheck check bench worker sweeper
+.PHONY: venv run test lint typecheck check bench worker sweeper mutate
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Beacon needs Python >= 3.11 (found %d.%d); run make PYTHON=python3.11" % sys.version_info[:2])'
@@ -69,6 +70,11 @@ check: venv
 
 bench: venv
 	$(PY) bench/run.py
+
+# Not part of `make test` or CI (minutes to an hour per module); run it on a module you changed.
+MODULE ?=
+mutate: venv
+	$(PY) mutation/run.py $(MODULE)
 
 worker: venv
 	$(DEV_ENV) $(MANAGE) db_worker --no-reload --queue-name '*'

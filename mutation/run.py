@@ -1,0 +1,266 @@
+"""Mutation testing of the modules that carry Beacon's promises (`make mutate`), with Cosmic Ray.
+
+    python mutation/run.py [NAME ...]     names from mutation/modules.toml (default: all of them)
+
+For each module: copy the working tree (tracked and untracked files, not .venv) into
+.mutation/NAME/tree, so a run never touches your files and two modules can run at once; let
+Cosmic Ray list the mutants; skip the ones in type annotations and in the `*`/`**` markers of
+a signature (they cannot run or cannot change behaviour, see `signature_spans`); check that the
+module's tests pass unmutated; run the tests once per mutant (SQLite, --nomigrations, stop at
+the first failure); then report.
+
+A surviving mutant is either a missing test (write it) or equivalent to the real code: then it
+goes into mutation/equivalent.toml with the reason. The run exits 1 while any survivor is
+unexplained. It writes the module's row of the table in docs/mutation.md and every survivor,
+with its diff, to .mutation/NAME/survivors.txt.
+"""
+
+import ast
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from datetime import date
+from pathlib import Path
+
+from cosmic_ray.work_db import WorkDB, use_db
+from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutation"
+DOC = ROOT / "docs" / "mutation.md"
+BEGIN, END = "<!-- mutate:results -->", "<!-- /mutate:results -->"
+PYTEST = "-m pytest -x -q -p no:cacheprovider --nomigrations"
+
+
+def modules() -> dict[str, dict]:
+    return tomllib.loads((ROOT / "mutation" / "modules.toml").read_text())
+
+
+def equivalents() -> list[dict]:
+    return tomllib.loads((ROOT / "mutation" / "equivalent.toml").read_text()).get("mutant", [])
+
+
+def run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=test_env(), check=False, **kwargs)  # noqa: S603 - our own tools
+
+
+def test_env() -> dict[str, str]:
+    # SQLite in memory: fast, and nothing shared with another run or another checkout.
+    return {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+
+
+def copy_tree(dest: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],  # noqa: S607 - git on PATH
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    if dest.exists():
+        shutil.rmtree(dest)
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+
+
+def signature_spans(source: str) -> tuple[list, list]:
+    """Where a mutant cannot be a real one: annotations (never run; `X | None` → `X - None` only
+    breaks the import), and the parameter lists minus their defaults (where `*` and `**` are
+    markers, not operators). Both as ((row, col), (row, col)) spans, rows from 1."""
+
+    def span(node):
+        return (node.lineno, node.col_offset), (node.end_lineno, node.end_col_offset)
+
+    annotations, signatures = [], []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            annotations.append(span(node.annotation))
+        elif isinstance(node, ast.AnnAssign):
+            annotations.append(span(node.annotation))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            if getattr(node, "returns", None) is not None:
+                annotations.append(span(node.returns))
+            body_start = (
+                (node.body[0].lineno, node.body[0].col_offset) if isinstance(node.body, list) else span(node.body)[0]
+            )
+            defaults = [span(d) for d in [*node.args.defaults, *node.args.kw_defaults] if d is not None]
+            signatures.append(((node.lineno, node.col_offset), body_start, defaults))
+    return annotations, signatures
+
+
+def skip_non_mutants(session: Path, module: Path) -> int:
+    annotations, signatures = signature_spans(module.read_text())
+
+    def inside(pos, start, end):
+        return start <= pos < end
+
+    skipped = 0
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in db.work_items:
+            for mutation in item.mutations:
+                pos = tuple(mutation.start_pos)
+                in_annotation = any(inside(pos, s, e) for s, e in annotations)
+                in_signature = any(
+                    inside(pos, s, e) and not any(inside(pos, ds, de) for ds, de in defaults)
+                    for s, e, defaults in signatures
+                )
+                if in_annotation or (in_signature and "BinaryOperator" in mutation.operator_name):
+                    db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
+                    skipped += 1
+                    break
+    return skipped
+
+
+def line_of(module: Path, row: int) -> str:
+    return module.read_text().splitlines()[row - 1].strip()
+
+
+def explained(name: str, operator: str, line: str, known: list[dict]) -> dict | None:
+    return next((k for k in known if k["module"] == name and k["operator"] == operator and k["line"] == line), None)
+
+
+def mutate(name: str, spec: dict) -> dict:
+    work = WORK / name
+    tree = work / "tree"
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"== {name} ({spec['path']}): copying the working tree", flush=True)
+    copy_tree(tree)
+    command = f"{sys.executable} {PYTEST} {' '.join(spec['tests'])}"
+
+    started = time.monotonic()
+    baseline = run(command.split(), tree, capture_output=True, text=True)
+    took = time.monotonic() - started
+    if baseline.returncode != 0:
+        sys.exit(f"{name}: the tests fail without any mutation:\n{baseline.stdout[-3000:]}{baseline.stderr[-3000:]}")
+    timeout = max(60.0, 5 * took)
+    print(f"   baseline passed in {took:.0f} s; timeout per mutant {timeout:.0f} s", flush=True)
+
+    config, session = work / "cosmic-ray.toml", work / "session.sqlite"
+    config.write_text(
+        "[cosmic-ray]\n"
+        f'module-path = "{spec["path"]}"\n'
+        f"timeout = {timeout}\n"
+        "excluded-modules = []\n"
+        f'test-command = "{command}"\n'
+        "[cosmic-ray.distributor]\n"
+        'name = "local"\n'
+    )
+    session.unlink(missing_ok=True)
+    cosmic_ray = str(Path(sys.executable).parent / "cosmic-ray")
+    run([cosmic_ray, "init", str(config), str(session)], tree, capture_output=True)
+    skipped = skip_non_mutants(session, tree / spec["path"])
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        total = db.num_work_items
+    print(f"   {total} mutants, {skipped} skipped (annotations, signature markers); running", flush=True)
+
+    process = subprocess.Popen(  # noqa: S603 - our own tools
+        [cosmic_ray, "exec", str(config), str(session)], cwd=tree, env=test_env(), stdout=subprocess.DEVNULL
+    )
+    last = time.monotonic()
+    while process.poll() is None:
+        time.sleep(2)
+        if time.monotonic() - last >= 60:
+            last = time.monotonic()
+            with use_db(str(session), WorkDB.Mode.open) as db:
+                print(f"   {db.num_results}/{total} done, {last - started:.0f} s", flush=True)
+    if process.returncode != 0:
+        sys.exit(f"{name}: cosmic-ray exec failed ({process.returncode})")
+    return report(name, spec, tree, session, total)
+
+
+def report(name: str, spec: dict, tree: Path, session: Path, total: int) -> dict:
+    module = tree / spec["path"]
+    known = equivalents()
+    counts = {"killed": 0, "incompetent": 0, "skipped": 0, "equivalent": 0, "unexplained": 0}
+    lines = []
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        items = {item.job_id: item for item in db.work_items}
+        for job_id, result in db.results:
+            item = items[job_id]
+            if result.worker_outcome == WorkerOutcome.SKIPPED:
+                counts["skipped"] += 1
+            elif result.test_outcome == TestOutcome.INCOMPETENT:
+                counts["incompetent"] += 1
+            elif result.test_outcome != TestOutcome.SURVIVED:
+                counts["killed"] += 1
+            else:
+                mutation = item.mutations[0]
+                line = line_of(module, mutation.start_pos[0])
+                reason = explained(name, mutation.operator_name, line, known)
+                counts["equivalent" if reason else "unexplained"] += 1
+                status = f"equivalent: {reason['reason']}" if reason else "UNEXPLAINED"
+                lines.append(
+                    f"--- {spec['path']}:{mutation.start_pos[0]} {mutation.operator_name} ({status})\n"
+                    f"    {line}\n{result.diff or ''}\n"
+                )
+    (WORK / name / "survivors.txt").write_text("".join(lines) or "no survivors\n")
+    row = {"name": name, "path": spec["path"], "mutants": total, **counts}
+    print(
+        f"   {total} mutants: {counts['killed']} killed, {counts['incompetent']} incompetent, "
+        f"{counts['skipped']} skipped, {counts['equivalent']} equivalent (explained), "
+        f"{counts['unexplained']} unexplained",
+        flush=True,
+    )
+    for text in lines:
+        if "UNEXPLAINED" in text:
+            print(text, flush=True)
+    return row
+
+
+def commit() -> str:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)  # noqa: S607
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout  # noqa: S607
+    return head.stdout.strip() + ("+changes" if dirty.strip() else "")
+
+
+def write_row(row: dict) -> None:
+    """Replace (or add) the module's row in docs/mutation.md's results table."""
+    cells = [
+        f"`{row['path']}`",
+        date.today().isoformat(),
+        commit(),
+        str(row["mutants"]),
+        str(row["skipped"]),
+        str(row["killed"]),
+        str(row["incompetent"]),
+        str(row["equivalent"]),
+        str(row["unexplained"]),
+    ]
+    with open(DOC, "r+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # two modules may finish at once
+        text = handle.read()
+        head, rest = text.split(BEGIN, 1)
+        table, tail = rest.split(END, 1)
+        rows = [line for line in table.strip().splitlines() if line.startswith("|")]
+        header, body = rows[:2], [line for line in rows[2:] if not line.startswith(f"| `{row['path']}`")]
+        order = [spec["path"] for spec in modules().values()]
+        body.append("| " + " | ".join(cells) + " |")
+        body.sort(key=lambda line: order.index(line.split("`")[1]) if line.split("`")[1] in order else len(order))
+        handle.seek(0)
+        handle.write(head + BEGIN + "\n" + "\n".join(header + body) + "\n" + END + tail)
+        handle.truncate()
+
+
+def main(argv: list[str]) -> int:
+    known = modules()
+    names = argv or list(known)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        sys.exit(f"unknown module(s) {', '.join(unknown)}; choose from: {', '.join(known)}")
+    unexplained = 0
+    for name in names:
+        row = mutate(name, known[name])
+        write_row(row)
+        unexplained += row["unexplained"]
+        print(f"   survivors with their diffs: {(WORK / name / 'survivors.txt').relative_to(ROOT)}", flush=True)
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
