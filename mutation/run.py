@@ -1,6 +1,7 @@
 """Mutation testing of the modules that carry Beacon's promises (`make mutate`), with Cosmic Ray.
 
-    python mutation/run.py [NAME ...]     names from mutation/modules.toml (default: all of them)
+    python mutation/run.py [NAME ...]             names from mutation/modules.toml (default: all of them)
+    python mutation/run.py --recheck NAME ...     run only the last run's survivors again (after new tests)
 
 For each module: copy the working tree (tracked and untracked files, not .venv) into
 .mutation/NAME/tree, so a run never touches your files and two modules can run at once; let
@@ -26,6 +27,7 @@ import tomllib
 from datetime import date
 from pathlib import Path
 
+from cosmic_ray.mutating import mutate_and_test
 from cosmic_ray.work_db import WorkDB, use_db
 from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
@@ -174,6 +176,46 @@ def mutate(name: str, spec: dict) -> dict:
     return report(name, spec, tree, session, total)
 
 
+def recheck(name: str, spec: dict) -> dict:
+    """Run the survivors of the module's last session again against the current tests (the module
+    itself must not have changed since, or the recorded positions are wrong)."""
+    work = WORK / name
+    session = work / "session.sqlite"
+    if not session.exists():
+        sys.exit(f"{name}: no session to recheck; run `make mutate MODULE={name}` first")
+    if (work / "tree" / spec["path"]).read_text() != (ROOT / spec["path"]).read_text():
+        sys.exit(f"{name}: {spec['path']} changed since the last run; run `make mutate MODULE={name}` again")
+    tree = work / "recheck"
+    copy_tree(tree)
+    command = f"{sys.executable} {PYTEST} {' '.join(spec['tests'])}"
+    os.environ.pop("DATABASE_URL", None)
+    here = Path.cwd()
+    os.chdir(tree)
+    notes = []
+    try:
+        with use_db(str(session), WorkDB.Mode.open) as db:
+            items = {item.job_id: item for item in db.work_items}
+            total = len(items)
+            survivors = [job for job, result in db.results if result.test_outcome == TestOutcome.SURVIVED]
+            print(f"== {name}: rechecking {len(survivors)} survivors", flush=True)
+            for job in survivors:
+                item = items[job]
+                result = mutate_and_test(item.mutations, command, 600)
+                db.set_result(job, result)
+                mutation = item.mutations[0]
+                failed = [line for line in (result.output or "").splitlines() if line.startswith("FAILED ")]
+                verdict = result.test_outcome.value if result.test_outcome else result.worker_outcome.value
+                notes.append(
+                    f"{spec['path']}:{mutation.start_pos[0]} {mutation.operator_name}: {verdict}"
+                    + (f" by {failed[0].split()[1]}" if failed else "")
+                )
+                print("   " + notes[-1], flush=True)
+    finally:
+        os.chdir(here)
+    (work / "rechecked.txt").write_text("\n".join(notes) + "\n")
+    return report(name, spec, work / "tree", session, total)
+
+
 def report(name: str, spec: dict, tree: Path, session: Path, total: int) -> dict:
     module = tree / spec["path"]
     known = equivalents()
@@ -249,13 +291,14 @@ def write_row(row: dict) -> None:
 
 def main(argv: list[str]) -> int:
     known = modules()
-    names = argv or list(known)
+    again = "--recheck" in argv
+    names = [a for a in argv if a != "--recheck"] or list(known)
     unknown = [n for n in names if n not in known]
     if unknown:
         sys.exit(f"unknown module(s) {', '.join(unknown)}; choose from: {', '.join(known)}")
     unexplained = 0
     for name in names:
-        row = mutate(name, known[name])
+        row = recheck(name, known[name]) if again else mutate(name, known[name])
         write_row(row)
         unexplained += row["unexplained"]
         print(f"   survivors with their diffs: {(WORK / name / 'survivors.txt').relative_to(ROOT)}", flush=True)

@@ -238,6 +238,15 @@ def test_change_severity_records_old_and_new(incident, responder):
     assert len(entries(incident)) == 2
 
 
+def test_a_severity_change_makes_an_edit_opened_before_it_stale(incident, responder):
+    opened = fresh(incident).version
+    workflow.change_severity(incident, by=responder, severity="critical")
+    assert fresh(incident).version == opened + 1
+    with pytest.raises(workflow.Conflict):
+        workflow.edit(incident, by=responder, version=opened, changes={"title": "Mine"})
+    assert fresh(incident).title != "Mine"
+
+
 def test_set_lead_and_take(incident, responder, other_responder, viewer):
     workflow.set_lead(incident, by=responder, lead=other_responder)
     workflow.take(incident, by=responder)
@@ -245,11 +254,16 @@ def test_set_lead_and_take(incident, responder, other_responder, viewer):
     assert incident.lead == responder
     changes = [(e.data["old"], e.data["new"]) for e in incident.timeline.filter(kind=K.LEAD_CHANGE)]
     assert changes == [(None, "Ola Oncall"), ("Ola Oncall", "Rob Responder")]
-    with pytest.raises(workflow.InvalidTransition, match="already led"):
+    with pytest.raises(workflow.InvalidTransition, match="already led by Rob Responder"):
         workflow.take(incident, by=responder)
     with pytest.raises(workflow.InvalidTransition, match="not a responder"):
         workflow.set_lead(incident, by=responder, lead=viewer)
     assert len(entries(incident)) == 3
+
+
+def test_leaving_an_incident_without_a_lead_twice_is_refused_by_name(incident, responder):
+    with pytest.raises(workflow.InvalidTransition, match=r"is already led by nobody\."):
+        workflow.set_lead(incident, by=responder, lead=None)
 
 
 def test_notes_are_appended_and_empty_ones_refused(incident, responder, reporter, viewer):

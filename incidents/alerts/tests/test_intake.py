@@ -3,6 +3,7 @@
 # ruff: noqa: F811 - pytest fixtures imported from support.py are redefined as arguments
 
 from datetime import UTC, datetime, timedelta
+from hashlib import sha1
 
 import pytest
 import time_machine
@@ -344,3 +345,39 @@ def test_the_group_firing_again_while_mitigated_makes_the_incident_active_again(
     assert Incident.objects.count() == 1
     assert am.post(again).status_code == 200  # a repeat changes nothing
     assert incident.timeline.filter(kind=Kind.STATUS_CHANGE).count() == 3
+
+
+# --- details of the mapping ------------------------------------------------------------
+
+
+def test_a_resolved_alert_never_seen_firing_and_without_a_usable_end_ended_now(am):
+    payload = load("resolved")
+    payload["alerts"][0]["endsAt"] = "0001-01-01T00:00:00Z"
+    at = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    with time_machine.travel(at, tick=False):
+        assert am.post(payload).status_code == 200
+    assert Alert.objects.get().ends_at == at
+    resolved = only_incident().timeline.get(kind=Kind.ALERT_RESOLVED)
+    assert resolved.data["ends_at"] == at.isoformat()
+
+
+def test_a_firing_alert_has_no_end_even_when_alertmanager_guesses_one(am):
+    payload = load("firing")
+    payload["alerts"][0]["endsAt"] = "2026-11-27T09:46:42.742Z"  # resolve_timeout's guess
+    assert am.post(payload).status_code == 200
+    assert Alert.objects.get().ends_at is None
+
+
+@pytest.mark.parametrize("common", [True, False], ids=["common-summary", "first-alerts-summary"])
+def test_a_long_summary_is_cut_to_the_200_characters_of_a_title(am, common):
+    payload = load("firing")
+    payload["commonAnnotations"]["summary"] = "c" * 300 if common else ""
+    payload["alerts"][0]["annotations"]["summary"] = "a" * 300
+    assert am.post(payload).status_code == 200
+    assert only_incident().title == ("c" if common else "a") * 200
+
+
+def test_a_service_label_without_letters_or_digits_gets_a_stable_slug(am):
+    am.post(_with_labels(service="!!!"))
+    service = only_incident().service
+    assert (service.name, service.slug) == ("!!!", "service-" + sha1(b"!!!").hexdigest()[:8])

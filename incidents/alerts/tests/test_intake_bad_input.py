@@ -276,3 +276,14 @@ def test_a_locked_table_answers_503_with_retry_after_and_the_retry_succeeds(am, 
 
     assert am.post(load("firing")).status_code == 200
     assert Incident.objects.count() == 1
+
+
+def test_the_message_names_the_first_problem_and_counts_the_others(am):
+    one = assert_refused(am.post(_without("groupKey")), 422, "groupKey")
+    assert "more problem" not in one, one
+    payload = _without("groupKey")
+    del payload["alerts"]
+    del payload["version"]
+    three = assert_refused(am.post(payload), 422)
+    assert three.endswith(" (and 2 more problems)"), three
+    assert len(am.post(payload).json()["errors"]) == 3
