@@ -8,7 +8,7 @@
 #   make sweeper  the notification sweeper (re-sends due and stranded notifications)
 #   make bench    benchmarks (bench/run.py)
 #   make mutate   mutation testing of the modules that carry promises (MODULE="workflow intake" for some;
-#                 RECHECK=1 runs only the last survivors again; docs/mutation.md)
+#                 RECHECK=1 reruns the last survivors, RESUME=1 goes on, REPORT=1 reports; docs/mutation.md)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -75,7 +75,7 @@ bench: venv
 # Not part of `make test` or CI (minutes to an hour per module); run it on a module you changed.
 MODULE ?=
 mutate: venv
-	$(PY) mutation/run.py $(if $(RECHECK),--recheck) $(MODULE)
+	$(PY) mutation/run.py $(if $(RECHECK),--recheck)$(if $(RESUME),--resume)$(if $(REPORT),--report) $(MODULE)
 
 worker: venv
 	$(DEV_ENV) $(MANAGE) db_worker --no-reload --queue-name '*'

@@ -2,6 +2,8 @@
 
     python mutation/run.py [NAME ...]             names from mutation/modules.toml (default: all of them)
     python mutation/run.py --recheck NAME ...     run only the last run's survivors again (after new tests)
+    python mutation/run.py --resume NAME ...      go on with an interrupted run (the module unchanged)
+    python mutation/run.py --report NAME ...      report the last run as it stands (partial if interrupted)
 
 For each module: copy the working tree (tracked and untracked files, not .venv) into
 .mutation/NAME/tree, so a run never touches your files and two modules can run at once; let
@@ -127,10 +129,12 @@ def explained(name: str, operator: str, line: str, known: list[dict]) -> dict | 
     return next((k for k in known if k["module"] == name and k["operator"] == operator and k["line"] == line), None)
 
 
-def mutate(name: str, spec: dict) -> dict:
+def mutate(name: str, spec: dict, *, resume: bool = False) -> dict:
     work = WORK / name
     tree = work / "tree"
     work.mkdir(parents=True, exist_ok=True)
+    if resume:
+        check_unchanged(name, spec)
     print(f"== {name} ({spec['path']}): copying the working tree", flush=True)
     copy_tree(tree)
     command = f"{sys.executable} {PYTEST} {' '.join(spec['tests'])}"
@@ -153,13 +157,16 @@ def mutate(name: str, spec: dict) -> dict:
         "[cosmic-ray.distributor]\n"
         'name = "local"\n'
     )
-    session.unlink(missing_ok=True)
     cosmic_ray = str(Path(sys.executable).parent / "cosmic-ray")
-    run([cosmic_ray, "init", str(config), str(session)], tree, capture_output=True)
-    skipped = skip_non_mutants(session, tree / spec["path"])
+    if not resume:
+        session.unlink(missing_ok=True)
+        run([cosmic_ray, "init", str(config), str(session)], tree, capture_output=True)
+        shutil.copy2(tree / spec["path"], work / "module.py")
+        skipped = skip_non_mutants(session, tree / spec["path"])
+        print(f"   {skipped} mutants skipped (annotations, signature markers)", flush=True)
     with use_db(str(session), WorkDB.Mode.open) as db:
-        total = db.num_work_items
-    print(f"   {total} mutants, {skipped} skipped (annotations, signature markers); running", flush=True)
+        total, done = db.num_work_items, db.num_results
+    print(f"   {total} mutants, {total - done} to run", flush=True)
 
     process = subprocess.Popen(  # noqa: S603 - our own tools
         [cosmic_ray, "exec", str(config), str(session)], cwd=tree, env=test_env(), stdout=subprocess.DEVNULL
@@ -173,18 +180,23 @@ def mutate(name: str, spec: dict) -> dict:
                 print(f"   {db.num_results}/{total} done, {last - started:.0f} s", flush=True)
     if process.returncode != 0:
         sys.exit(f"{name}: cosmic-ray exec failed ({process.returncode})")
-    return report(name, spec, tree, session, total)
+    return report(name, spec, session, total)
+
+
+def check_unchanged(name: str, spec: dict) -> None:
+    """The last session's positions hold only for the module it was made from."""
+    work = WORK / name
+    if not (work / "session.sqlite").exists():
+        sys.exit(f"{name}: no earlier run; run `make mutate MODULE={name}` first")
+    if (work / "module.py").read_text() != (ROOT / spec["path"]).read_text():
+        sys.exit(f"{name}: {spec['path']} changed since the last run; run `make mutate MODULE={name}` again")
 
 
 def recheck(name: str, spec: dict) -> dict:
-    """Run the survivors of the module's last session again against the current tests (the module
-    itself must not have changed since, or the recorded positions are wrong)."""
+    """Run the survivors of the module's last session again against the current tests."""
+    check_unchanged(name, spec)
     work = WORK / name
     session = work / "session.sqlite"
-    if not session.exists():
-        sys.exit(f"{name}: no session to recheck; run `make mutate MODULE={name}` first")
-    if (work / "tree" / spec["path"]).read_text() != (ROOT / spec["path"]).read_text():
-        sys.exit(f"{name}: {spec['path']} changed since the last run; run `make mutate MODULE={name}` again")
     tree = work / "recheck"
     copy_tree(tree)
     command = f"{sys.executable} {PYTEST} {' '.join(spec['tests'])}"
@@ -213,11 +225,11 @@ def recheck(name: str, spec: dict) -> dict:
     finally:
         os.chdir(here)
     (work / "rechecked.txt").write_text("\n".join(notes) + "\n")
-    return report(name, spec, work / "tree", session, total)
+    return report(name, spec, session, total)
 
 
-def report(name: str, spec: dict, tree: Path, session: Path, total: int) -> dict:
-    module = tree / spec["path"]
+def report(name: str, spec: dict, session: Path, total: int) -> dict:
+    module = WORK / name / "module.py"
     known = equivalents()
     counts = {"killed": 0, "incompetent": 0, "skipped": 0, "equivalent": 0, "unexplained": 0}
     lines = []
@@ -242,11 +254,12 @@ def report(name: str, spec: dict, tree: Path, session: Path, total: int) -> dict
                     f"    {line}\n{result.diff or ''}\n"
                 )
     (WORK / name / "survivors.txt").write_text("".join(lines) or "no survivors\n")
-    row = {"name": name, "path": spec["path"], "mutants": total, **counts}
+    pending = total - sum(counts.values())
+    row = {"name": name, "path": spec["path"], "mutants": total, "pending": pending, **counts}
     print(
         f"   {total} mutants: {counts['killed']} killed, {counts['incompetent']} incompetent, "
         f"{counts['skipped']} skipped, {counts['equivalent']} equivalent (explained), "
-        f"{counts['unexplained']} unexplained",
+        f"{counts['unexplained']} unexplained" + (f"; {pending} NOT RUN YET (--resume)" if pending else ""),
         flush=True,
     )
     for text in lines:
@@ -273,6 +286,7 @@ def write_row(row: dict) -> None:
         str(row["incompetent"]),
         str(row["equivalent"]),
         str(row["unexplained"]),
+        str(row["pending"]),
     ]
     with open(DOC, "r+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # two modules may finish at once
@@ -289,18 +303,30 @@ def write_row(row: dict) -> None:
         handle.truncate()
 
 
+def report_only(name: str, spec: dict) -> dict:
+    check_unchanged(name, spec)
+    session = WORK / name / "session.sqlite"
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        total = db.num_work_items
+    return report(name, spec, session, total)
+
+
 def main(argv: list[str]) -> int:
     known = modules()
-    again = "--recheck" in argv
-    names = [a for a in argv if a != "--recheck"] or list(known)
+    modes = {"--recheck": recheck, "--report": report_only, "--resume": lambda n, s: mutate(n, s, resume=True)}
+    chosen = [modes[a] for a in argv if a in modes]
+    if len(chosen) > 1:
+        sys.exit("choose one of --recheck, --resume, --report")
+    action = chosen[0] if chosen else mutate
+    names = [a for a in argv if a not in modes] or list(known)
     unknown = [n for n in names if n not in known]
     if unknown:
         sys.exit(f"unknown module(s) {', '.join(unknown)}; choose from: {', '.join(known)}")
     unexplained = 0
     for name in names:
-        row = recheck(name, known[name]) if again else mutate(name, known[name])
+        row = action(name, known[name])
         write_row(row)
-        unexplained += row["unexplained"]
+        unexplained += row["unexplained"] + row["pending"]
         print(f"   survivors with their diffs: {(WORK / name / 'survivors.txt').relative_to(ROOT)}", flush=True)
     return 1 if unexplained else 0
 

@@ -143,6 +143,7 @@ def test_reopen_clears_who_confirmed_the_resolution_and_the_next_resolution_repl
     reopened = fresh(incident)
     assert reopened.resolution_confirmed_by is None
     assert reopened.resolved_at is None
+    assert reopened.acknowledged_at == first.acknowledged_at  # when it was first acknowledged stays
     page = clients["viewer"].get(f"/incidents/{incident.ref}/").content.decode()
     assert "Confirmed by" not in page  # nobody vouches for a resolution that did not hold
 
@@ -155,6 +156,15 @@ def test_reopen_clears_who_confirmed_the_resolution_and_the_next_resolution_repl
     # The timeline keeps who confirmed the first resolution.
     resolutions = incident.timeline.filter(kind=K.STATUS_CHANGE, data__new=S.RESOLVED.value).order_by("pk")
     assert [entry.author for entry in resolutions] == [responder, other_responder]
+
+
+def test_reopening_an_incident_resolved_without_acknowledgement_acknowledges_it_now(incident, responder):
+    workflow.resolve(incident, by=responder, summary="It was a false alarm", confirmed=True)
+    assert fresh(incident).acknowledged_at is None
+    at = fresh(incident).resolved_at + timedelta(minutes=5)
+    with time_machine.travel(at, tick=False):
+        workflow.reopen(incident, by=responder, reason="It was not")
+    assert fresh(incident).acknowledged_at == at
 
 
 ILLEGAL = [

@@ -264,6 +264,16 @@ def test_truncated_alerts_are_recorded_once(am):
     assert "7 alert(s) out" in notes.get().text
 
 
+def test_a_later_payload_leaving_fewer_alerts_out_changes_nothing(am):
+    am.post(variant(load("firing"), truncatedAlerts=7))
+    response = am.post(variant(load("firing"), truncatedAlerts=3))
+
+    assert response.json()["message"].startswith("Nothing new"), response.content
+    incident = only_incident()
+    assert incident.alert_group.truncated_alerts == 7
+    assert incident.timeline.filter(data__has_key="truncated_alerts").count() == 1
+
+
 # --- mapping -----------------------------------------------------------------------------
 
 
@@ -312,6 +322,14 @@ def test_service_comes_from_the_job_label_without_a_service_label(am):
     assert incident.title == "HighLatency on 10.0.0.1:9100"
     assert incident.description == "HighLatency on 10.0.0.1:9100."
     assert Service.objects.count() == 1
+
+
+def test_the_oldest_service_matching_by_name_or_slug_is_used(am):
+    ServiceFactory(name="app", slug="app")
+    ServiceFactory(name="APP", slug="app-ops")  # matches the label by name only, case aside
+    am.post(load("firing"))  # service="app"
+    assert only_incident().service.slug == "app"
+    assert Service.objects.count() == 2
 
 
 def test_alerts_without_service_or_job_go_to_a_catch_all_service(am):
@@ -381,3 +399,23 @@ def test_a_service_label_without_letters_or_digits_gets_a_stable_slug(am):
     am.post(_with_labels(service="!!!"))
     service = only_incident().service
     assert (service.name, service.slug) == ("!!!", "service-" + sha1(b"!!!").hexdigest()[:8])
+
+
+def _group_of(count: int) -> dict:
+    payload = load("firing")
+    template = payload["alerts"][0]
+    payload["alerts"] = [
+        {**template, "fingerprint": f"{i:016x}", "labels": {**template["labels"], "instance": f"10.0.0.{i}:9100"}}
+        for i in range(count)
+    ]
+    return payload
+
+
+@pytest.mark.parametrize("count, more", [(20, ""), (21, " and 1 more")])
+def test_alert_lists_name_twenty_alerts_then_count_the_rest(am, count, more):
+    assert am.post(_group_of(count)).status_code == 200
+    incident = only_incident()
+    fired = incident.timeline.get(kind=Kind.ALERT_FIRED)
+    assert fired.text.endswith(f"TargetDown on 10.0.0.19:9100{more}."), fired.text
+    assert len(fired.data["alerts"]) == 20
+    assert ("… and 1 more alerts" in incident.logs) is (count == 21)

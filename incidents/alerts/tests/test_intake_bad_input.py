@@ -287,3 +287,16 @@ def test_the_message_names_the_first_problem_and_counts_the_others(am):
     three = assert_refused(am.post(payload), 422)
     assert three.endswith(" (and 2 more problems)"), three
     assert len(am.post(payload).json()["errors"]) == 3
+
+
+def test_a_delivery_that_loses_the_race_for_its_group_twice_answers_503(am, monkeypatch):
+    """Two retries are all it gets (intake.receive): then Alertmanager is told to retry later."""
+    from incidents.alerts import intake
+
+    def lose(*args):
+        raise intake._Retry
+
+    monkeypatch.setattr(intake, "_apply", lose)
+    response = am.post(load("firing"))
+    assert response.status_code == 503 and response["Retry-After"]
+    assert nothing_stored()
