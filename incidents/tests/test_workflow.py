@@ -248,6 +248,18 @@ def test_change_severity_records_old_and_new(incident, responder):
     assert len(entries(incident)) == 2
 
 
+def test_lowering_the_severity_is_not_recorded_as_raised(incident, responder):
+    workflow.change_severity(incident, by=responder, severity="low")
+    assert incident.timeline.last().data["raised"] is False
+
+
+@pytest.mark.parametrize("status", [S.ACKNOWLEDGED, S.MITIGATED, S.RESOLVED])
+def test_the_lead_can_change_until_the_incident_is_closed(incident, responder, other_responder, manager, status):
+    incident = to_status(incident, status, responder, manager)
+    workflow.set_lead(incident, by=responder, lead=other_responder)
+    assert fresh(incident).lead == other_responder
+
+
 def test_a_severity_change_makes_an_edit_opened_before_it_stale(incident, responder):
     opened = fresh(incident).version
     workflow.change_severity(incident, by=responder, severity="critical")

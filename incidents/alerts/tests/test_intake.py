@@ -419,3 +419,27 @@ def test_alert_lists_name_twenty_alerts_then_count_the_rest(am, count, more):
     assert fired.text.endswith(f"TargetDown on 10.0.0.19:9100{more}."), fired.text
     assert len(fired.data["alerts"]) == 20
     assert ("… and 1 more alerts" in incident.logs) is (count == 21)
+
+
+def test_the_answer_says_what_a_payload_changed(am):
+    first = load("firing-grouped-2")
+    first["alerts"] = first["alerts"][:1]
+    assert am.post(first).json()["message"].endswith("opened with 1 alert(s).")
+    ref = only_incident().ref
+    assert am.post(load("firing-grouped-2")).json()["message"] == f"{ref}: 1 new alert(s)."
+    assert am.post(load("resolved-grouped-2")).json()["message"] == f"{ref}: 2 resolved."
+
+
+def test_a_new_group_is_named_and_rated_after_its_firing_alerts(am):
+    payload = load("firing-grouped-2")
+    payload["commonAnnotations"] = {}
+    gone, firing = payload["alerts"]
+    gone.update(status="resolved", endsAt="2026-11-27T09:45:00Z", annotations={"summary": "Gone already"})
+    gone["labels"] = {**gone["labels"], "severity": "critical"}
+    firing["annotations"] = {"summary": "Still down"}
+    firing["labels"] = {**firing["labels"], "severity": "warning"}
+    payload["commonLabels"] = {}
+    assert am.post(payload).status_code == 200
+    incident = only_incident()
+    assert incident.title == "Still down"
+    assert incident.severity == Incident.Severity.MEDIUM  # warning, not the resolved alert's critical
