@@ -379,6 +379,19 @@ def test_a_resolved_alert_never_seen_firing_and_without_a_usable_end_ended_now(a
     assert resolved.data["ends_at"] == at.isoformat()
 
 
+@pytest.mark.parametrize(
+    "ends_at",
+    ["2026-11-27T10:45:00+01:00", "2026-11-27T09:45:00Z", "2026-11-27T09:45:00"],
+    ids=["+01:00", "Z", "naive"],
+)
+def test_an_alerts_end_is_read_in_its_own_offset_and_as_utc_without_one(am, ends_at):
+    am.post(load("firing"))
+    resolved = load("resolved")
+    resolved["alerts"][0]["endsAt"] = ends_at
+    assert am.post(resolved).status_code == 200
+    assert Alert.objects.get().ends_at == datetime(2026, 11, 27, 9, 45, tzinfo=UTC)
+
+
 def test_a_firing_alert_has_no_end_even_when_alertmanager_guesses_one(am):
     payload = load("firing")
     payload["alerts"][0]["endsAt"] = "2026-11-27T09:46:42.742Z"  # resolve_timeout's guess
