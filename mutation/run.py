@@ -125,8 +125,18 @@ def line_of(module: Path, row: int) -> str:
     return module.read_text().splitlines()[row - 1].strip()
 
 
-def explained(name: str, operator: str, line: str, known: list[dict]) -> dict | None:
-    return next((k for k in known if k["module"] == name and k["operator"] == operator and k["line"] == line), None)
+def explained(name: str, mutation, line: str, known: list[dict]) -> dict | None:
+    """The entry of mutation/equivalent.toml for this survivor: same module, operator, source line
+    and, when the entry names one, function."""
+    return next(
+        (
+            k
+            for k in known
+            if (k["module"], k["operator"], k["line"]) == (name, mutation.operator_name, line)
+            and k.get("function", mutation.definition_name) == mutation.definition_name
+        ),
+        None,
+    )
 
 
 def mutate(name: str, spec: dict, *, resume: bool = False) -> dict:
@@ -246,7 +256,7 @@ def report(name: str, spec: dict, session: Path, total: int) -> dict:
             else:
                 mutation = item.mutations[0]
                 line = line_of(module, mutation.start_pos[0])
-                reason = explained(name, mutation.operator_name, line, known)
+                reason = explained(name, mutation, line, known)
                 counts["equivalent" if reason else "unexplained"] += 1
                 status = f"equivalent: {reason['reason']}" if reason else "UNEXPLAINED"
                 lines.append(

@@ -298,6 +298,16 @@ def test_notes_are_appended_and_empty_ones_refused(incident, responder, reporter
     assert entries(incident) == [K.REPORTED, K.NOTE, K.NOTE]
 
 
+def test_a_reporter_adds_notes_only_to_their_own_reports(responder, reporter):
+    from conftest import make_user
+    from incidents import roles
+
+    others = make_incident(by=make_user("rex", roles.REPORTER))
+    with pytest.raises(PermissionDenied):
+        workflow.add_note(others, by=reporter, text="Me too")
+    assert entries(others) == [K.REPORTED]
+
+
 def test_post_update_and_visibility(incident, responder):
     update = workflow.post_update(incident, by=responder, message="We are on it", public=True)
     workflow.set_public(incident, by=responder, public=True)

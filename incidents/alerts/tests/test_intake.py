@@ -439,8 +439,17 @@ def test_the_answer_says_what_a_payload_changed(am):
     first["alerts"] = first["alerts"][:1]
     assert am.post(first).json()["message"].endswith("opened with 1 alert(s).")
     ref = only_incident().ref
-    assert am.post(load("firing-grouped-2")).json()["message"] == f"{ref}: 1 new alert(s)."
+    added = am.post(load("firing-grouped-2")).json()
+    assert (added["message"], added["changed"]) == (f"{ref}: 1 new alert(s).", True)
     assert am.post(load("resolved-grouped-2")).json()["message"] == f"{ref}: 2 resolved."
+    again = am.post(load("resolved-grouped-2")).json()
+    assert again["message"].startswith("Nothing new") and again["changed"] is False
+
+
+def test_a_long_receiver_name_is_kept_to_its_200_characters(am):
+    payload = variant(load("firing"), receiver="r" * 300)
+    assert am.post(payload).status_code == 200
+    assert AlertGroup.objects.get().receiver == "r" * 200
 
 
 def test_a_new_group_is_named_and_rated_after_its_firing_alerts(am):
