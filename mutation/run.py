@@ -20,6 +20,7 @@ with its diff, to .mutation/NAME/survivors.txt.
 
 import ast
 import fcntl
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -38,6 +39,8 @@ WORK = ROOT / ".mutation"
 DOC = ROOT / "docs" / "mutation.md"
 BEGIN, END = "<!-- mutate:results -->", "<!-- /mutate:results -->"
 PYTEST = "-m pytest -x -q -p no:cacheprovider --nomigrations"
+# Mutants run this many at a time, each worker in its own copy of the tree.
+JOBS = int(os.environ.get("MUTATE_JOBS", "2"))
 
 
 def modules() -> dict[str, dict]:
@@ -178,19 +181,38 @@ def mutate(name: str, spec: dict, *, resume: bool = False) -> dict:
         total, done = db.num_work_items, db.num_results
     print(f"   {total} mutants, {total - done} to run", flush=True)
 
-    process = subprocess.Popen(  # noqa: S603 - our own tools
-        [cosmic_ray, "exec", str(config), str(session)], cwd=tree, env=test_env(), stdout=subprocess.DEVNULL
-    )
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        pending = list(db.pending_work_items)
+    trees = [tree] + [work / f"tree{n}" for n in range(1, JOBS)]
+    for extra in trees[1:]:
+        copy_tree(extra)
+    queue, results = multiprocessing.Queue(), multiprocessing.Queue()
+    for item in pending:
+        queue.put(item)
+    workers = [multiprocessing.Process(target=worker, args=(t, command, timeout, queue, results)) for t in trees]
+    for _ in workers:
+        queue.put(None)
+    for process in workers:
+        process.start()
     last = time.monotonic()
-    while process.poll() is None:
-        time.sleep(2)
-        if time.monotonic() - last >= 60:
-            last = time.monotonic()
-            with use_db(str(session), WorkDB.Mode.open) as db:
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for count in range(1, len(pending) + 1):
+            job_id, result = results.get()
+            db.set_result(job_id, result)
+            if time.monotonic() - last >= 60 or count == len(pending):
+                last = time.monotonic()
                 print(f"   {db.num_results}/{total} done, {last - started:.0f} s", flush=True)
-    if process.returncode != 0:
-        sys.exit(f"{name}: cosmic-ray exec failed ({process.returncode})")
+    for process in workers:
+        process.join()
     return report(name, spec, session, total)
+
+
+def worker(tree: Path, command: str, timeout: float, queue, results) -> None:
+    """Take mutants off the queue until None, each applied to (and restored in) this worker's tree."""
+    os.chdir(tree)
+    os.environ.pop("DATABASE_URL", None)
+    while (item := queue.get()) is not None:
+        results.put((item.job_id, mutate_and_test(item.mutations, command, timeout)))
 
 
 def check_unchanged(name: str, spec: dict) -> None:

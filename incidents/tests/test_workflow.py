@@ -308,6 +308,16 @@ def test_a_reporter_adds_notes_only_to_their_own_reports(responder, reporter):
     assert entries(others) == [K.REPORTED]
 
 
+def test_a_reporter_with_a_large_id_adds_notes_to_their_own_report(db):
+    from conftest import make_user
+    from incidents import roles
+
+    reporter = make_user("ria", roles.REPORTER, id=100_000)  # not one of CPython's cached small ints
+    incident = make_incident(by=reporter)
+    workflow.add_note(incident, by=Incident.objects.get(pk=incident.pk).reporter, text="Still failing")
+    assert entries(incident) == [K.REPORTED, K.NOTE]
+
+
 def test_post_update_and_visibility(incident, responder):
     update = workflow.post_update(incident, by=responder, message="We are on it", public=True)
     workflow.set_public(incident, by=responder, public=True)
