@@ -183,28 +183,38 @@ def mutate(name: str, spec: dict, *, resume: bool = False) -> dict:
 
     with use_db(str(session), WorkDB.Mode.open) as db:
         pending = list(db.pending_work_items)
-    trees = [tree] + [work / f"tree{n}" for n in range(1, JOBS)]
-    for extra in trees[1:]:
-        copy_tree(extra)
+    run_items(work, "tree", pending, command, timeout, session, total, started)
+    return report(name, spec, session, total)
+
+
+def run_items(work: Path, prefix: str, items: list, command: str, timeout: float, session: Path, total: int, started):
+    """Run `items` on JOBS workers, each in its own copy of the tree (work/prefix, work/prefix1, …),
+    storing each result in the session as it arrives; returns {job_id: result}."""
+    trees = [work / (prefix if n == 0 else f"{prefix}{n}") for n in range(JOBS)]
+    for tree in trees:
+        copy_tree(tree)
     queue, results = multiprocessing.Queue(), multiprocessing.Queue()
-    for item in pending:
+    for item in items:
         queue.put(item)
     workers = [multiprocessing.Process(target=worker, args=(t, command, timeout, queue, results)) for t in trees]
     for _ in workers:
         queue.put(None)
     for process in workers:
         process.start()
-    last = time.monotonic()
+    done, last = {}, time.monotonic()
     with use_db(str(session), WorkDB.Mode.open) as db:
-        for count in range(1, len(pending) + 1):
+        for count in range(1, len(items) + 1):
             job_id, result = results.get()
             db.set_result(job_id, result)
-            if time.monotonic() - last >= 60 or count == len(pending):
+            done[job_id] = result
+            if time.monotonic() - last >= 60 or count == len(items):
                 last = time.monotonic()
-                print(f"   {db.num_results}/{total} done, {last - started:.0f} s", flush=True)
+                print(
+                    f"   {count}/{len(items)} run ({db.num_results}/{total} done), {last - started:.0f} s", flush=True
+                )
     for process in workers:
         process.join()
-    return report(name, spec, session, total)
+    return done
 
 
 def worker(tree: Path, command: str, timeout: float, queue, results) -> None:
@@ -229,33 +239,23 @@ def recheck(name: str, spec: dict) -> dict:
     check_unchanged(name, spec)
     work = WORK / name
     session = work / "session.sqlite"
-    tree = work / "recheck"
-    copy_tree(tree)
     command = f"{sys.executable} {PYTEST} {' '.join(spec['tests'])}"
-    os.environ.pop("DATABASE_URL", None)
-    here = Path.cwd()
-    os.chdir(tree)
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        items = {item.job_id: item for item in db.work_items}
+        total = len(items)
+        survivors = [items[job] for job, result in db.results if result.test_outcome == TestOutcome.SURVIVED]
+    print(f"== {name}: rechecking {len(survivors)} survivors", flush=True)
+    results = run_items(work, "recheck", survivors, command, 600, session, total, time.monotonic())
     notes = []
-    try:
-        with use_db(str(session), WorkDB.Mode.open) as db:
-            items = {item.job_id: item for item in db.work_items}
-            total = len(items)
-            survivors = [job for job, result in db.results if result.test_outcome == TestOutcome.SURVIVED]
-            print(f"== {name}: rechecking {len(survivors)} survivors", flush=True)
-            for job in survivors:
-                item = items[job]
-                result = mutate_and_test(item.mutations, command, 600)
-                db.set_result(job, result)
-                mutation = item.mutations[0]
-                failed = [line for line in (result.output or "").splitlines() if line.startswith("FAILED ")]
-                verdict = result.test_outcome.value if result.test_outcome else result.worker_outcome.value
-                notes.append(
-                    f"{spec['path']}:{mutation.start_pos[0]} {mutation.operator_name}: {verdict}"
-                    + (f" by {failed[0].split()[1]}" if failed else "")
-                )
-                print("   " + notes[-1], flush=True)
-    finally:
-        os.chdir(here)
+    for item in survivors:
+        result, mutation = results[item.job_id], item.mutations[0]
+        failed = [line for line in (result.output or "").splitlines() if line.startswith("FAILED ")]
+        verdict = result.test_outcome.value if result.test_outcome else result.worker_outcome.value
+        notes.append(
+            f"{spec['path']}:{mutation.start_pos[0]} {mutation.operator_name}: {verdict}"
+            + (f" by {failed[0].split()[1]}" if failed else "")
+        )
+        print("   " + notes[-1], flush=True)
     (work / "rechecked.txt").write_text("\n".join(notes) + "\n")
     return report(name, spec, session, total)
 
