@@ -465,3 +465,18 @@ def test_a_new_group_is_named_and_rated_after_its_firing_alerts(am):
     incident = only_incident()
     assert incident.title == "Still down"
     assert incident.severity == Incident.Severity.MEDIUM  # warning, not the resolved alert's critical
+
+
+def test_a_payload_without_truncated_alerts_left_none_out(am):
+    payload = load("firing")
+    del payload["truncatedAlerts"]
+    assert am.post(payload).status_code == 200
+    incident = only_incident()
+    assert incident.alert_group.truncated_alerts == 0
+    assert not incident.timeline.filter(data__has_key="truncated_alerts").exists()
+    assert "more alerts" not in incident.logs
+
+
+def test_a_long_service_label_names_a_service_of_100_characters(am):
+    am.post(_with_labels(service="s" * 150))
+    assert only_incident().service.name == "s" * 100

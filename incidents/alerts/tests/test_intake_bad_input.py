@@ -300,3 +300,17 @@ def test_a_delivery_that_loses_the_race_for_its_group_twice_answers_503(am, monk
     response = am.post(load("firing"))
     assert response.status_code == 503 and response["Retry-After"]
     assert nothing_stored()
+
+
+@pytest.mark.parametrize("count, accepted", [(10000, True), (10001, False)])
+def test_a_payload_carries_at_most_10000_alerts(count, accepted):
+    """More than the 1 MiB body limit lets through HTTP, so parse() is called directly."""
+    from incidents.alerts import intake
+
+    alert = {"status": "firing", "labels": {}, "startsAt": "2026-11-27T09:41:42Z", "fingerprint": "f"}
+    body = {**load("firing"), "alerts": [alert] * count}
+    if accepted:
+        assert len(intake.parse(json.dumps(body).encode())[0].alerts) == count
+    else:
+        with pytest.raises(intake.PayloadError, match="alerts"):
+            intake.parse(json.dumps(body).encode())
