@@ -101,6 +101,7 @@ def test_resolve_needs_summary_and_confirmation(incident, responder, manager):
     assert incident.resolution_summary == "Fixed the config"
     assert incident.resolution_confirmed_by == responder
     assert incident.resolved_at is not None
+    assert incident.timeline.last().data["confirmed"] is True
     assert len(entries(incident)) == 4
 
 
@@ -274,8 +275,8 @@ def test_set_lead_and_take(incident, responder, other_responder, viewer):
     workflow.take(incident, by=responder)
     incident = fresh(incident)
     assert incident.lead == responder
-    changes = [(e.data["old"], e.data["new"]) for e in incident.timeline.filter(kind=K.LEAD_CHANGE)]
-    assert changes == [(None, "Ola Oncall"), ("Ola Oncall", "Rob Responder")]
+    changes = [(e.data["old"], e.data["new"], e.data["new_id"]) for e in incident.timeline.filter(kind=K.LEAD_CHANGE)]
+    assert changes == [(None, "Ola Oncall", other_responder.pk), ("Ola Oncall", "Rob Responder", responder.pk)]
     with pytest.raises(workflow.InvalidTransition, match="already led by Rob Responder"):
         workflow.take(incident, by=responder)
     with pytest.raises(workflow.InvalidTransition, match="not a responder"):
@@ -318,6 +319,27 @@ def test_a_reporter_with_a_large_id_adds_notes_to_their_own_report(db):
     assert entries(incident) == [K.REPORTED, K.NOTE]
 
 
+def test_the_same_lead_twice_is_refused_whatever_their_id(incident, responder):
+    from conftest import make_user
+    from incidents import roles
+
+    lead = make_user("ron", roles.RESPONDER, id=100_001)  # not one of CPython's cached small ints
+    workflow.set_lead(incident, by=responder, lead=lead)
+    with pytest.raises(workflow.InvalidTransition, match="already led"):
+        workflow.set_lead(fresh(incident), by=responder, lead=lead)
+
+
+@pytest.mark.parametrize("who", ["viewer", "other_reporter"])
+def test_the_workflow_itself_refuses_edits_by_who_may_not_edit(incident, viewer, who):
+    from conftest import make_user
+    from incidents import roles
+
+    user = viewer if who == "viewer" else make_user("rex", roles.REPORTER)
+    with pytest.raises(PermissionDenied):
+        workflow.edit(incident, by=user, version=fresh(incident).version, changes={"title": "Mine"})
+    assert fresh(incident).title == "Checkout is down"
+
+
 def test_post_update_and_visibility(incident, responder):
     update = workflow.post_update(incident, by=responder, message="We are on it", public=True)
     workflow.set_public(incident, by=responder, public=True)
@@ -347,9 +369,11 @@ def test_listeners_see_every_entry_inside_the_transaction(incident, responder):
 
 def test_reactivate_a_mitigation_that_did_not_hold(incident, responder, manager):
     workflow.mitigate(incident, by=responder)
+    mitigated_at = fresh(incident).mitigated_at
     with pytest.raises(workflow.InvalidTransition, match="why"):
         workflow.reactivate(incident, by=responder, reason=" ")
     workflow.reactivate(incident, by=responder, reason="Errors again")
+    assert incident.timeline.last().data["mitigated_at"] == mitigated_at.isoformat()  # the timeline keeps it
     incident = fresh(incident)
     assert incident.status == S.REPORTED  # nobody had acknowledged it
     assert incident.mitigated_at is None
