@@ -264,6 +264,17 @@ def test_truncated_alerts_are_recorded_once(am):
     assert "7 alert(s) out" in notes.get().text
 
 
+def test_a_later_payload_with_a_new_alert_and_fewer_left_out_records_only_the_alert(am):
+    first = variant(load("firing-grouped-2"), truncatedAlerts=7)
+    first["alerts"] = first["alerts"][:1]
+    am.post(first)
+    assert am.post(variant(load("firing-grouped-2"), truncatedAlerts=3)).status_code == 200
+    incident = only_incident()
+    assert incident.alert_group.truncated_alerts == 7
+    assert incident.timeline.filter(data__has_key="truncated_alerts").count() == 1
+    assert Alert.objects.count() == 2
+
+
 def test_a_later_payload_leaving_fewer_alerts_out_changes_nothing(am):
     am.post(variant(load("firing"), truncatedAlerts=7))
     response = am.post(variant(load("firing"), truncatedAlerts=3))
@@ -424,13 +435,15 @@ def _group_of(count: int) -> dict:
     return payload
 
 
-@pytest.mark.parametrize("count, more", [(20, ""), (21, " and 1 more")])
+@pytest.mark.parametrize("count, more", [(2, ""), (20, ""), (21, " and 1 more")])
 def test_alert_lists_name_twenty_alerts_then_count_the_rest(am, count, more):
     assert am.post(_group_of(count)).status_code == 200
     incident = only_incident()
     fired = incident.timeline.get(kind=Kind.ALERT_FIRED)
-    assert fired.text.endswith(f"TargetDown on 10.0.0.19:9100{more}."), fired.text
-    assert len(fired.data["alerts"]) == 20
+    last = min(count, 20) - 1
+    assert fired.text.startswith(f"{count} alert(s) fired: TargetDown on 10.0.0.0:9100, "), fired.text
+    assert fired.text.endswith(f"TargetDown on 10.0.0.{last}:9100{more}."), fired.text
+    assert len(fired.data["alerts"]) == min(count, 20)
     assert ("… and 1 more alerts" in incident.logs) is (count == 21)
 
 

@@ -283,6 +283,8 @@ def test_the_message_names_the_first_problem_and_counts_the_others(am):
     assert "more problem" not in one, one
     payload = _without("groupKey")
     del payload["alerts"]
+    two = assert_refused(am.post(payload), 422)
+    assert two.endswith(" (and 1 more problems)"), two
     del payload["version"]
     three = assert_refused(am.post(payload), 422)
     assert three.endswith(" (and 2 more problems)"), three
@@ -314,3 +316,7 @@ def test_a_payload_carries_at_most_10000_alerts(count, accepted):
     else:
         with pytest.raises(intake.PayloadError, match="alerts"):
             intake.parse(json.dumps(body).encode())
+
+
+def test_a_one_character_group_key_is_enough(am):
+    assert am.post(_with("groupKey", "x")).status_code == 200
