@@ -340,6 +340,25 @@ def test_the_workflow_itself_refuses_edits_by_who_may_not_edit(incident, viewer,
     assert fresh(incident).title == "Checkout is down"
 
 
+def test_an_edit_needs_exactly_the_current_version(incident, responder):
+    current = fresh(incident).version
+    with pytest.raises(workflow.Conflict):
+        workflow.edit(incident, by=responder, version=current + 1, changes={"title": "From the future"})
+    Incident.objects.filter(pk=incident.pk).update(version=1000)  # past CPython's cached small ints
+    workflow.edit(incident, by=responder, version=1000, changes={"title": "Edited"})
+    assert (fresh(incident).title, fresh(incident).version) == ("Edited", 1001)
+
+
+def test_refusals_say_what_the_incident_is(incident, responder, manager):
+    incident = to_status(incident, S.ACKNOWLEDGED, responder, manager)
+    with pytest.raises(workflow.InvalidTransition) as refusal:
+        workflow.close(incident, by=manager)
+    assert str(refusal.value) == f"{incident.ref} is acknowledged, so it cannot be closed."
+    with pytest.raises(workflow.InvalidTransition) as refusal:
+        workflow.acknowledge(incident, by=responder)
+    assert str(refusal.value) == f"{incident.ref} is already acknowledged."
+
+
 def test_post_update_and_visibility(incident, responder):
     update = workflow.post_update(incident, by=responder, message="We are on it", public=True)
     workflow.set_public(incident, by=responder, public=True)
@@ -349,7 +368,7 @@ def test_post_update_and_visibility(incident, responder):
     assert incident.public
     last_two = list(incident.timeline.order_by("pk"))[-2:]
     assert last_two[0].data == {"update_id": update.pk, "public": True}
-    assert last_two[1].kind == K.VISIBILITY
+    assert (last_two[1].kind, last_two[1].data) == (K.VISIBILITY, {"old": False, "new": True})
 
 
 def test_listeners_see_every_entry_inside_the_transaction(incident, responder):
