@@ -145,6 +145,7 @@ def test_reopen_clears_who_confirmed_the_resolution_and_the_next_resolution_repl
     assert reopened.resolution_confirmed_by is None
     assert reopened.resolved_at is None
     assert reopened.acknowledged_at == first.acknowledged_at  # when it was first acknowledged stays
+    assert reopened.timeline.last().data["resolved_at"] == first.resolved_at.isoformat()
     page = clients["viewer"].get(f"/incidents/{incident.ref}/").content.decode()
     assert "Confirmed by" not in page  # nobody vouches for a resolution that did not hold
 
@@ -303,10 +304,13 @@ def test_a_reporter_adds_notes_only_to_their_own_reports(responder, reporter):
     from conftest import make_user
     from incidents import roles
 
-    others = make_incident(by=make_user("rex", roles.REPORTER))
+    later = make_incident(by=make_user("rex", roles.REPORTER))  # a reporter with a higher id
     with pytest.raises(PermissionDenied):
-        workflow.add_note(others, by=reporter, text="Me too")
-    assert entries(others) == [K.REPORTED]
+        workflow.add_note(later, by=reporter, text="Me too")
+    earlier = make_incident(by=reporter)
+    with pytest.raises(PermissionDenied):
+        workflow.add_note(earlier, by=later.reporter, text="Me too")
+    assert entries(later) == entries(earlier) == [K.REPORTED]
 
 
 def test_a_reporter_with_a_large_id_adds_notes_to_their_own_report(db):
@@ -329,15 +333,30 @@ def test_the_same_lead_twice_is_refused_whatever_their_id(incident, responder):
         workflow.set_lead(fresh(incident), by=responder, lead=lead)
 
 
-@pytest.mark.parametrize("who", ["viewer", "other_reporter"])
-def test_the_workflow_itself_refuses_edits_by_who_may_not_edit(incident, viewer, who):
+@pytest.mark.parametrize("who", ["viewer", "later_reporter", "earlier_reporter"])
+def test_the_workflow_itself_refuses_edits_by_who_may_not_edit(reporter, viewer, who):
     from conftest import make_user
     from incidents import roles
 
-    user = viewer if who == "viewer" else make_user("rex", roles.REPORTER)
+    # Reporters whose id is above and below the report's reporter's: only "the same" is allowed.
+    incident = make_incident(by=make_user("ria", roles.REPORTER, id=100_002))
+    user = {"viewer": viewer, "later_reporter": make_user("rex", roles.REPORTER, id=100_003)}.get(who, reporter)
     with pytest.raises(PermissionDenied):
         workflow.edit(incident, by=user, version=fresh(incident).version, changes={"title": "Mine"})
     assert fresh(incident).title == "Checkout is down"
+
+
+def test_a_reporter_edits_their_own_report_only_while_it_is_reported(responder, manager):
+    from conftest import make_user
+    from incidents import roles
+
+    own = make_user("ria", roles.REPORTER, id=100_004)  # past CPython's cached small ints
+    incident = make_incident(by=own)
+    workflow.edit(incident, by=own, version=fresh(incident).version, changes={"title": "Mine"})
+    incident = to_status(fresh(incident), S.RESOLVED, responder, manager)
+    with pytest.raises(PermissionDenied):
+        workflow.edit(incident, by=own, version=fresh(incident).version, changes={"title": "Again"})
+    assert fresh(incident).title == "Mine"
 
 
 def test_an_edit_needs_exactly_the_current_version(incident, responder):
