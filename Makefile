@@ -8,6 +8,8 @@
 #   make sweeper  the notification sweeper (re-sends due and stranded notifications)
 #   make bench    benchmarks: HTTP mode with gunicorn and wrk on PostgreSQL (bench/loadtest.py);
 #                 BENCH_MODE=client for the in-process one (bench/run.py)
+#   make mutate   mutation testing of the modules that carry promises (MODULE="workflow intake" for some;
+#                 RECHECK=1 reruns the last survivors, RESUME=1 goes on, REPORT=1 reports; docs/mutation.md)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -35,7 +37,7 @@ TYPED = incidents/models incidents/workflow.py incidents/access.py incidents/rol
 	incidents/panels.py incidents/signals.py incidents/inbound.py incidents/notifications incidents/statuspage \
 	incidents/slack
 
-.PHONY: venv run test lint typecheck check bench worker sweeper
+.PHONY: venv run test lint typecheck check bench worker sweeper mutate
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Beacon needs Python >= 3.11 (found %d.%d); run make PYTHON=python3.11" % sys.version_info[:2])'
@@ -72,6 +74,11 @@ check: venv
 BENCH_MODE ?= http
 bench: venv
 	$(PY) bench/run.py $(BENCH_MODE)
+
+# Not part of `make test` or CI (minutes to an hour per module); run it on a module you changed.
+MODULE ?=
+mutate: venv
+	$(PY) mutation/run.py $(if $(RECHECK),--recheck)$(if $(RESUME),--resume)$(if $(REPORT),--report) $(MODULE)
 
 worker: venv
 	$(DEV_ENV) $(MANAGE) db_worker --no-reload --queue-name '*'

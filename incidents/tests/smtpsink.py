@@ -1,7 +1,8 @@
 """A test SMTP server that can be told to fail (refuse, drop, answer 4xx or 5xx): run as a process.
 
     python smtpsink.py PORT MODEFILE OUT.jsonl
-    modes: ok | 451 | 550:<rcpt> | slow:<s> | hold:<flagfile> (touches <flagfile>.waiting)
+    modes: ok | 451 | 554 | 550:<rcpt> | slow:<s> | hold:<flagfile> (touches <flagfile>.waiting)
+    (451 and 554 answer DATA; 550:<rcpt> refuses that one recipient at RCPT)
     Stop the process for "connection refused".
 
 Each accepted message appends {"t", "to", "message_id", "subject"} to OUT.jsonl.
@@ -45,6 +46,8 @@ class Sink:
         m = mode()
         if m == "451":
             return "451 4.3.0 Try again later"
+        if m == "554":
+            return "554 5.7.1 Message refused"
         if m.startswith("slow:"):
             await asyncio.sleep(float(m[5:]))
         if m.startswith("hold:"):

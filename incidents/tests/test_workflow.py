@@ -1,6 +1,9 @@
 """Every transition, every illegal move; each action leaves exactly one timeline entry."""
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.core.exceptions import PermissionDenied
 
 from incidents import workflow
@@ -98,6 +101,7 @@ def test_resolve_needs_summary_and_confirmation(incident, responder, manager):
     assert incident.resolution_summary == "Fixed the config"
     assert incident.resolution_confirmed_by == responder
     assert incident.resolved_at is not None
+    assert incident.timeline.last().data["confirmed"] is True
     assert len(entries(incident)) == 4
 
 
@@ -127,6 +131,42 @@ def test_reopen_with_reason(incident, responder, manager):
     assert entry.data["reopened"] is True and entry.text == "Errors are back"
     assert entry.data["resolution_summary"] == "Fixed"
     assert len(entries(incident)) == 5
+
+
+def test_reopen_clears_who_confirmed_the_resolution_and_the_next_resolution_replaces_it(
+    clients, incident, responder, other_responder, manager
+):
+    incident = to_status(incident, S.RESOLVED, responder, manager)
+    first = fresh(incident)
+    assert first.resolution_confirmed_by == responder and first.resolved_at is not None
+
+    workflow.reopen(incident, by=other_responder, reason="Errors are back")
+    reopened = fresh(incident)
+    assert reopened.resolution_confirmed_by is None
+    assert reopened.resolved_at is None
+    assert reopened.acknowledged_at == first.acknowledged_at  # when it was first acknowledged stays
+    assert reopened.timeline.last().data["resolved_at"] == first.resolved_at.isoformat()
+    page = clients["viewer"].get(f"/incidents/{incident.ref}/").content.decode()
+    assert "Confirmed by" not in page  # nobody vouches for a resolution that did not hold
+
+    with time_machine.travel(first.resolved_at + timedelta(hours=1)):
+        workflow.resolve(reopened, by=other_responder, summary="Fixed for real", confirmed=True)
+    second = fresh(incident)
+    assert second.resolution_confirmed_by == other_responder
+    assert second.resolved_at == first.resolved_at + timedelta(hours=1)
+    assert second.resolution_summary == "Fixed for real"
+    # The timeline keeps who confirmed the first resolution.
+    resolutions = incident.timeline.filter(kind=K.STATUS_CHANGE, data__new=S.RESOLVED.value).order_by("pk")
+    assert [entry.author for entry in resolutions] == [responder, other_responder]
+
+
+def test_reopening_an_incident_resolved_without_acknowledgement_acknowledges_it_now(incident, responder):
+    workflow.resolve(incident, by=responder, summary="It was a false alarm", confirmed=True)
+    assert fresh(incident).acknowledged_at is None
+    at = fresh(incident).resolved_at + timedelta(minutes=5)
+    with time_machine.travel(at, tick=False):
+        workflow.reopen(incident, by=responder, reason="It was not")
+    assert fresh(incident).acknowledged_at == at
 
 
 ILLEGAL = [
@@ -210,18 +250,44 @@ def test_change_severity_records_old_and_new(incident, responder):
     assert len(entries(incident)) == 2
 
 
+def test_lowering_the_severity_is_not_recorded_as_raised(incident, responder):
+    workflow.change_severity(incident, by=responder, severity="low")
+    assert incident.timeline.last().data["raised"] is False
+
+
+@pytest.mark.parametrize("status", [S.ACKNOWLEDGED, S.MITIGATED, S.RESOLVED])
+def test_the_lead_can_change_until_the_incident_is_closed(incident, responder, other_responder, manager, status):
+    incident = to_status(incident, status, responder, manager)
+    workflow.set_lead(incident, by=responder, lead=other_responder)
+    assert fresh(incident).lead == other_responder
+
+
+def test_a_severity_change_makes_an_edit_opened_before_it_stale(incident, responder):
+    opened = fresh(incident).version
+    workflow.change_severity(incident, by=responder, severity="critical")
+    assert fresh(incident).version == opened + 1
+    with pytest.raises(workflow.Conflict):
+        workflow.edit(incident, by=responder, version=opened, changes={"title": "Mine"})
+    assert fresh(incident).title != "Mine"
+
+
 def test_set_lead_and_take(incident, responder, other_responder, viewer):
     workflow.set_lead(incident, by=responder, lead=other_responder)
     workflow.take(incident, by=responder)
     incident = fresh(incident)
     assert incident.lead == responder
-    changes = [(e.data["old"], e.data["new"]) for e in incident.timeline.filter(kind=K.LEAD_CHANGE)]
-    assert changes == [(None, "Ola Oncall"), ("Ola Oncall", "Rob Responder")]
-    with pytest.raises(workflow.InvalidTransition, match="already led"):
+    changes = [(e.data["old"], e.data["new"], e.data["new_id"]) for e in incident.timeline.filter(kind=K.LEAD_CHANGE)]
+    assert changes == [(None, "Ola Oncall", other_responder.pk), ("Ola Oncall", "Rob Responder", responder.pk)]
+    with pytest.raises(workflow.InvalidTransition, match="already led by Rob Responder"):
         workflow.take(incident, by=responder)
     with pytest.raises(workflow.InvalidTransition, match="not a responder"):
         workflow.set_lead(incident, by=responder, lead=viewer)
     assert len(entries(incident)) == 3
+
+
+def test_leaving_an_incident_without_a_lead_twice_is_refused_by_name(incident, responder):
+    with pytest.raises(workflow.InvalidTransition, match=r"is already led by nobody\."):
+        workflow.set_lead(incident, by=responder, lead=None)
 
 
 def test_notes_are_appended_and_empty_ones_refused(incident, responder, reporter, viewer):
@@ -234,6 +300,84 @@ def test_notes_are_appended_and_empty_ones_refused(incident, responder, reporter
     assert entries(incident) == [K.REPORTED, K.NOTE, K.NOTE]
 
 
+def test_a_reporter_adds_notes_only_to_their_own_reports(responder, reporter):
+    from conftest import make_user
+    from incidents import roles
+
+    later = make_incident(by=make_user("rex", roles.REPORTER))  # a reporter with a higher id
+    with pytest.raises(PermissionDenied):
+        workflow.add_note(later, by=reporter, text="Me too")
+    earlier = make_incident(by=reporter)
+    with pytest.raises(PermissionDenied):
+        workflow.add_note(earlier, by=later.reporter, text="Me too")
+    assert entries(later) == entries(earlier) == [K.REPORTED]
+
+
+def test_a_reporter_with_a_large_id_adds_notes_to_their_own_report(db):
+    from conftest import make_user
+    from incidents import roles
+
+    reporter = make_user("ria", roles.REPORTER, id=100_000)  # not one of CPython's cached small ints
+    incident = make_incident(by=reporter)
+    workflow.add_note(incident, by=Incident.objects.get(pk=incident.pk).reporter, text="Still failing")
+    assert entries(incident) == [K.REPORTED, K.NOTE]
+
+
+def test_the_same_lead_twice_is_refused_whatever_their_id(incident, responder):
+    from conftest import make_user
+    from incidents import roles
+
+    lead = make_user("ron", roles.RESPONDER, id=100_001)  # not one of CPython's cached small ints
+    workflow.set_lead(incident, by=responder, lead=lead)
+    with pytest.raises(workflow.InvalidTransition, match="already led"):
+        workflow.set_lead(fresh(incident), by=responder, lead=lead)
+
+
+@pytest.mark.parametrize("who", ["viewer", "later_reporter", "earlier_reporter"])
+def test_the_workflow_itself_refuses_edits_by_who_may_not_edit(reporter, viewer, who):
+    from conftest import make_user
+    from incidents import roles
+
+    # Reporters whose id is above and below the report's reporter's: only "the same" is allowed.
+    incident = make_incident(by=make_user("ria", roles.REPORTER, id=100_002))
+    user = {"viewer": viewer, "later_reporter": make_user("rex", roles.REPORTER, id=100_003)}.get(who, reporter)
+    with pytest.raises(PermissionDenied):
+        workflow.edit(incident, by=user, version=fresh(incident).version, changes={"title": "Mine"})
+    assert fresh(incident).title == "Checkout is down"
+
+
+def test_a_reporter_edits_their_own_report_only_while_it_is_reported(responder, manager):
+    from conftest import make_user
+    from incidents import roles
+
+    own = make_user("ria", roles.REPORTER, id=100_004)  # past CPython's cached small ints
+    incident = make_incident(by=own)
+    workflow.edit(incident, by=own, version=fresh(incident).version, changes={"title": "Mine"})
+    incident = to_status(fresh(incident), S.RESOLVED, responder, manager)
+    with pytest.raises(PermissionDenied):
+        workflow.edit(incident, by=own, version=fresh(incident).version, changes={"title": "Again"})
+    assert fresh(incident).title == "Mine"
+
+
+def test_an_edit_needs_exactly_the_current_version(incident, responder):
+    current = fresh(incident).version
+    with pytest.raises(workflow.Conflict):
+        workflow.edit(incident, by=responder, version=current + 1, changes={"title": "From the future"})
+    Incident.objects.filter(pk=incident.pk).update(version=1000)  # past CPython's cached small ints
+    workflow.edit(incident, by=responder, version=1000, changes={"title": "Edited"})
+    assert (fresh(incident).title, fresh(incident).version) == ("Edited", 1001)
+
+
+def test_refusals_say_what_the_incident_is(incident, responder, manager):
+    incident = to_status(incident, S.ACKNOWLEDGED, responder, manager)
+    with pytest.raises(workflow.InvalidTransition) as refusal:
+        workflow.close(incident, by=manager)
+    assert str(refusal.value) == f"{incident.ref} is acknowledged, so it cannot be closed."
+    with pytest.raises(workflow.InvalidTransition) as refusal:
+        workflow.acknowledge(incident, by=responder)
+    assert str(refusal.value) == f"{incident.ref} is already acknowledged."
+
+
 def test_post_update_and_visibility(incident, responder):
     update = workflow.post_update(incident, by=responder, message="We are on it", public=True)
     workflow.set_public(incident, by=responder, public=True)
@@ -243,7 +387,7 @@ def test_post_update_and_visibility(incident, responder):
     assert incident.public
     last_two = list(incident.timeline.order_by("pk"))[-2:]
     assert last_two[0].data == {"update_id": update.pk, "public": True}
-    assert last_two[1].kind == K.VISIBILITY
+    assert (last_two[1].kind, last_two[1].data) == (K.VISIBILITY, {"old": False, "new": True})
 
 
 def test_listeners_see_every_entry_inside_the_transaction(incident, responder):
@@ -263,9 +407,11 @@ def test_listeners_see_every_entry_inside_the_transaction(incident, responder):
 
 def test_reactivate_a_mitigation_that_did_not_hold(incident, responder, manager):
     workflow.mitigate(incident, by=responder)
+    mitigated_at = fresh(incident).mitigated_at
     with pytest.raises(workflow.InvalidTransition, match="why"):
         workflow.reactivate(incident, by=responder, reason=" ")
     workflow.reactivate(incident, by=responder, reason="Errors again")
+    assert incident.timeline.last().data["mitigated_at"] == mitigated_at.isoformat()  # the timeline keeps it
     incident = fresh(incident)
     assert incident.status == S.REPORTED  # nobody had acknowledged it
     assert incident.mitigated_at is None

@@ -3,6 +3,7 @@
 # ruff: noqa: F811 - pytest fixtures imported from support.py are redefined as arguments
 
 from datetime import UTC, datetime, timedelta
+from hashlib import sha1
 
 import pytest
 import time_machine
@@ -263,6 +264,27 @@ def test_truncated_alerts_are_recorded_once(am):
     assert "7 alert(s) out" in notes.get().text
 
 
+def test_a_later_payload_with_a_new_alert_and_fewer_left_out_records_only_the_alert(am):
+    first = variant(load("firing-grouped-2"), truncatedAlerts=7)
+    first["alerts"] = first["alerts"][:1]
+    am.post(first)
+    assert am.post(variant(load("firing-grouped-2"), truncatedAlerts=3)).status_code == 200
+    incident = only_incident()
+    assert incident.alert_group.truncated_alerts == 7
+    assert incident.timeline.filter(data__has_key="truncated_alerts").count() == 1
+    assert Alert.objects.count() == 2
+
+
+def test_a_later_payload_leaving_fewer_alerts_out_changes_nothing(am):
+    am.post(variant(load("firing"), truncatedAlerts=7))
+    response = am.post(variant(load("firing"), truncatedAlerts=3))
+
+    assert response.json()["message"].startswith("Nothing new"), response.content
+    incident = only_incident()
+    assert incident.alert_group.truncated_alerts == 7
+    assert incident.timeline.filter(data__has_key="truncated_alerts").count() == 1
+
+
 # --- mapping -----------------------------------------------------------------------------
 
 
@@ -313,6 +335,14 @@ def test_service_comes_from_the_job_label_without_a_service_label(am):
     assert Service.objects.count() == 1
 
 
+def test_the_oldest_service_matching_by_name_or_slug_is_used(am):
+    ServiceFactory(name="app", slug="app")
+    ServiceFactory(name="APP", slug="app-ops")  # matches the label by name only, case aside
+    am.post(load("firing"))  # service="app"
+    assert only_incident().service.slug == "app"
+    assert Service.objects.count() == 2
+
+
 def test_alerts_without_service_or_job_go_to_a_catch_all_service(am):
     am.post(_with_labels())
     assert only_incident().service.name == "Unlabelled alerts"
@@ -344,3 +374,122 @@ def test_the_group_firing_again_while_mitigated_makes_the_incident_active_again(
     assert Incident.objects.count() == 1
     assert am.post(again).status_code == 200  # a repeat changes nothing
     assert incident.timeline.filter(kind=Kind.STATUS_CHANGE).count() == 3
+
+
+# --- details of the mapping ------------------------------------------------------------
+
+
+def test_a_resolved_alert_never_seen_firing_and_without_a_usable_end_ended_now(am):
+    payload = load("resolved")
+    payload["alerts"][0]["endsAt"] = "0001-01-01T00:00:00Z"
+    at = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    with time_machine.travel(at, tick=False):
+        assert am.post(payload).status_code == 200
+    assert Alert.objects.get().ends_at == at
+    resolved = only_incident().timeline.get(kind=Kind.ALERT_RESOLVED)
+    assert resolved.data["ends_at"] == at.isoformat()
+
+
+@pytest.mark.parametrize(
+    "ends_at",
+    ["2026-11-27T10:45:00+01:00", "2026-11-27T09:45:00Z", "2026-11-27T09:45:00"],
+    ids=["+01:00", "Z", "naive"],
+)
+def test_an_alerts_end_is_read_in_its_own_offset_and_as_utc_without_one(am, ends_at):
+    am.post(load("firing"))
+    resolved = load("resolved")
+    resolved["alerts"][0]["endsAt"] = ends_at
+    assert am.post(resolved).status_code == 200
+    assert Alert.objects.get().ends_at == datetime(2026, 11, 27, 9, 45, tzinfo=UTC)
+
+
+def test_a_firing_alert_has_no_end_even_when_alertmanager_guesses_one(am):
+    payload = load("firing")
+    payload["alerts"][0]["endsAt"] = "2026-11-27T09:46:42.742Z"  # resolve_timeout's guess
+    assert am.post(payload).status_code == 200
+    assert Alert.objects.get().ends_at is None
+
+
+@pytest.mark.parametrize("common", [True, False], ids=["common-summary", "first-alerts-summary"])
+def test_a_long_summary_is_cut_to_the_200_characters_of_a_title(am, common):
+    payload = load("firing")
+    payload["commonAnnotations"]["summary"] = "c" * 300 if common else ""
+    payload["alerts"][0]["annotations"]["summary"] = "a" * 300
+    assert am.post(payload).status_code == 200
+    assert only_incident().title == ("c" if common else "a") * 200
+
+
+def test_a_service_label_without_letters_or_digits_gets_a_stable_slug(am):
+    am.post(_with_labels(service="!!!"))
+    service = only_incident().service
+    assert (service.name, service.slug) == ("!!!", "service-" + sha1(b"!!!").hexdigest()[:8])
+
+
+def _group_of(count: int) -> dict:
+    payload = load("firing")
+    template = payload["alerts"][0]
+    payload["alerts"] = [
+        {**template, "fingerprint": f"{i:016x}", "labels": {**template["labels"], "instance": f"10.0.0.{i}:9100"}}
+        for i in range(count)
+    ]
+    return payload
+
+
+@pytest.mark.parametrize("count, more", [(2, ""), (20, ""), (21, " and 1 more")])
+def test_alert_lists_name_twenty_alerts_then_count_the_rest(am, count, more):
+    assert am.post(_group_of(count)).status_code == 200
+    incident = only_incident()
+    fired = incident.timeline.get(kind=Kind.ALERT_FIRED)
+    last = min(count, 20) - 1
+    assert fired.text.startswith(f"{count} alert(s) fired: TargetDown on 10.0.0.0:9100, "), fired.text
+    assert fired.text.endswith(f"TargetDown on 10.0.0.{last}:9100{more}."), fired.text
+    assert len(fired.data["alerts"]) == min(count, 20)
+    assert ("… and 1 more alerts" in incident.logs) is (count == 21)
+
+
+def test_the_answer_says_what_a_payload_changed(am):
+    first = load("firing-grouped-2")
+    first["alerts"] = first["alerts"][:1]
+    assert am.post(first).json()["message"].endswith("opened with 1 alert(s).")
+    ref = only_incident().ref
+    added = am.post(load("firing-grouped-2")).json()
+    assert (added["message"], added["changed"]) == (f"{ref}: 1 new alert(s).", True)
+    assert am.post(load("resolved-grouped-2")).json()["message"] == f"{ref}: 2 resolved."
+    again = am.post(load("resolved-grouped-2")).json()
+    assert again["message"].startswith("Nothing new") and again["changed"] is False
+
+
+def test_a_long_receiver_name_is_kept_to_its_200_characters(am):
+    payload = variant(load("firing"), receiver="r" * 300)
+    assert am.post(payload).status_code == 200
+    assert AlertGroup.objects.get().receiver == "r" * 200
+
+
+def test_a_new_group_is_named_and_rated_after_its_firing_alerts(am):
+    payload = load("firing-grouped-2")
+    payload["commonAnnotations"] = {}
+    gone, firing = payload["alerts"]
+    gone.update(status="resolved", endsAt="2026-11-27T09:45:00Z", annotations={"summary": "Gone already"})
+    gone["labels"] = {**gone["labels"], "severity": "critical"}
+    firing["annotations"] = {"summary": "Still down"}
+    firing["labels"] = {**firing["labels"], "severity": "warning"}
+    payload["commonLabels"] = {}
+    assert am.post(payload).status_code == 200
+    incident = only_incident()
+    assert incident.title == "Still down"
+    assert incident.severity == Incident.Severity.MEDIUM  # warning, not the resolved alert's critical
+
+
+def test_a_payload_without_truncated_alerts_left_none_out(am):
+    payload = load("firing")
+    del payload["truncatedAlerts"]
+    assert am.post(payload).status_code == 200
+    incident = only_incident()
+    assert incident.alert_group.truncated_alerts == 0
+    assert not incident.timeline.filter(data__has_key="truncated_alerts").exists()
+    assert "more alerts" not in incident.logs
+
+
+def test_a_long_service_label_names_a_service_of_100_characters(am):
+    am.post(_with_labels(service="s" * 150))
+    assert only_incident().service.name == "s" * 100

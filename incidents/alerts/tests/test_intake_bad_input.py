@@ -276,3 +276,47 @@ def test_a_locked_table_answers_503_with_retry_after_and_the_retry_succeeds(am, 
 
     assert am.post(load("firing")).status_code == 200
     assert Incident.objects.count() == 1
+
+
+def test_the_message_names_the_first_problem_and_counts_the_others(am):
+    one = assert_refused(am.post(_without("groupKey")), 422, "groupKey")
+    assert "more problem" not in one, one
+    payload = _without("groupKey")
+    del payload["alerts"]
+    two = assert_refused(am.post(payload), 422)
+    assert two.endswith(" (and 1 more problems)"), two
+    del payload["version"]
+    three = assert_refused(am.post(payload), 422)
+    assert three.endswith(" (and 2 more problems)"), three
+    assert len(am.post(payload).json()["errors"]) == 3
+
+
+def test_a_delivery_that_loses_the_race_for_its_group_twice_answers_503(am, monkeypatch):
+    """Two retries are all it gets (intake.receive): then Alertmanager is told to retry later."""
+    from incidents.alerts import intake
+
+    def lose(*args):
+        raise intake._Retry
+
+    monkeypatch.setattr(intake, "_apply", lose)
+    response = am.post(load("firing"))
+    assert response.status_code == 503 and response["Retry-After"]
+    assert nothing_stored()
+
+
+@pytest.mark.parametrize("count, accepted", [(10000, True), (10001, False)])
+def test_a_payload_carries_at_most_10000_alerts(count, accepted):
+    """More than the 1 MiB body limit lets through HTTP, so parse() is called directly."""
+    from incidents.alerts import intake
+
+    alert = {"status": "firing", "labels": {}, "startsAt": "2026-11-27T09:41:42Z", "fingerprint": "f"}
+    body = {**load("firing"), "alerts": [alert] * count}
+    if accepted:
+        assert len(intake.parse(json.dumps(body).encode())[0].alerts) == count
+    else:
+        with pytest.raises(intake.PayloadError, match="alerts"):
+            intake.parse(json.dumps(body).encode())
+
+
+def test_a_one_character_group_key_is_enough(am):
+    assert am.post(_with("groupKey", "x")).status_code == 200

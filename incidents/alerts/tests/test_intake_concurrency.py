@@ -1,8 +1,10 @@
-"""Two deliveries of the same new group at the same moment, on two PostgreSQL connections.
+"""Two deliveries of the same group at the same moment, on two PostgreSQL connections.
 
-Alertmanager HA pairs send every notification twice, usually within milliseconds. Both
-deliveries find no incident for the group; the partial unique constraint on the current
-group row lets only one of them open it, and the other joins it.
+Alertmanager HA pairs send every notification twice, usually within milliseconds. For a new
+group both deliveries find no incident; the partial unique constraint on the current group
+row lets only one of them open it, and the other joins it. For an existing group the lock on
+its row (`intake._current_group`) makes the second delivery wait and then find the first's
+alerts stored, so it writes nothing.
 SQLite serialises whole transactions, so this proves nothing there.
 """
 
@@ -40,8 +42,9 @@ def _waiting_on_locks(observer) -> int:
     return row[0]
 
 
-def deliver_at_once(token: str, *payloads: dict) -> list:
-    """Post each payload from its own thread, all held at their first insert until all are there."""
+def deliver_at_once(token: str, *payloads: dict, tables: str = "incidents_incident") -> list:
+    """Post each payload from its own thread, all held until all are there: at their first insert
+    into `tables`, or their first row lock in them (reads without a lock go on)."""
     answers = []
 
     def post(payload):
@@ -53,8 +56,8 @@ def deliver_at_once(token: str, *payloads: dict) -> list:
     locker, observer = _second_connection(), _second_connection()
     observer.autocommit = True
     try:
-        # Inserts into the incident table wait for this lock; reads do not.
-        locker.execute("LOCK TABLE incidents_incident IN EXCLUSIVE MODE")
+        # Inserts and SELECT … FOR UPDATE on these tables wait for this lock; plain reads do not.
+        locker.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
         threads = [threading.Thread(target=post, args=(payload,)) for payload in payloads]
         for thread in threads:
             thread.start()
@@ -99,3 +102,37 @@ def test_two_different_new_alerts_of_one_group_share_the_incident(integration):
     assert Incident.objects.count() == 1
     assert Alert.objects.count() == 2
     assert set(Alert.objects.values_list("group__incident", flat=True)) == {Incident.objects.get().pk}
+
+
+@pytest.mark.parametrize("second", ["firing-grouped-2", "resolved-grouped-2"], ids=["new-alert", "resolved"])
+def test_two_identical_deliveries_to_an_existing_group_apply_once(integration, second):
+    """Both answer 200; one applies the change, the other finds it applied and writes nothing.
+
+    Both deliveries are held at the group's row lock (or, without it, at the incident's):
+    without the lock both would read the group's old state and write the same change twice.
+    """
+    first = load("firing-grouped-2")
+    if second == "firing-grouped-2":
+        first["alerts"] = first["alerts"][:1]  # the group exists with one alert; both deliveries add the other
+    assert Poster(integration[1]).post(first).status_code == 200
+    incident = Incident.objects.get()
+    before = {kind: incident.timeline.filter(kind=kind).count() for kind in TimelineEntry.Kind.values}
+
+    payload = load(second)
+    answers = deliver_at_once(integration[1], payload, payload, tables="incidents_alertgroup, incidents_incident")
+
+    assert [a.status_code for a in answers] == [200, 200], [a.content for a in answers]
+    messages = [a.json()["message"] for a in answers]
+    assert sorted(m.startswith("Nothing new") for m in messages) == [False, True], messages
+    assert Incident.objects.count() == 1 and AlertGroup.objects.count() == 1
+    assert Alert.objects.count() == 2
+    after = {kind: incident.timeline.filter(kind=kind).count() for kind in TimelineEntry.Kind.values}
+    written = {kind: after[kind] - before[kind] for kind in after if after[kind] != before[kind]}
+    if second == "firing-grouped-2":
+        assert written == {TimelineEntry.Kind.ALERT_FIRED: 1}
+        assert set(Alert.objects.values_list("status", flat=True)) == {Alert.Status.FIRING}
+    else:
+        # Two alerts resolved (one entry each), then the incident mitigated once.
+        assert written == {TimelineEntry.Kind.ALERT_RESOLVED: 2, TimelineEntry.Kind.STATUS_CHANGE: 1}
+        assert set(Alert.objects.values_list("status", flat=True)) == {Alert.Status.RESOLVED}
+        assert Incident.objects.get().status == Incident.Status.MITIGATED

@@ -113,6 +113,50 @@ def test_nothing_is_lost_while_the_smtp_server_refuses_connections(
     assert len(sink.received()) == len(expected)
 
 
+@pytest.mark.parametrize("sink", [19204], indirect=True)
+def test_an_address_the_server_refuses_with_550_fails_at_once(settings, sink, reporter, responder, other_responder):
+    """docs/notifications.md: an address the server refuses with 5xx fails at once, no retries."""
+    use_smtp(settings, 19204)
+    sink.set_mode("550:ann@example.com")
+    sink.start()
+    incident, expected = audience(reporter, responder)
+    workflow.post_update(incident, by=other_responder, message="Payments work again.", public=True)
+    rows = Notification.objects.filter(entry__kind="status_update")
+    refused = rows.get(recipient="ann@example.com")
+    assert (refused.state, refused.attempts, refused.permanent_error) == ("failed", 1, True)
+    assert "550" in refused.last_error and "User unknown" in refused.last_error
+    assert refused.next_attempt_at <= now()  # no retry was scheduled
+    assert set(rows.exclude(pk=refused.pk).values_list("state", flat=True)) == {"sent"}
+    # Hours later the sweeper has nothing to re-send, even with the server accepting everyone.
+    sink.set_mode("ok")
+    with time_machine.travel(now() + timedelta(hours=3)):
+        assert delivery.sweep() == 0
+    assert sink.per_recipient() == Counter({address: 1 for address in expected - {"ann@example.com"}})
+    refused.refresh_from_db()
+    assert (refused.state, refused.attempts) == ("failed", 1)
+
+
+@pytest.mark.parametrize("sink", [19205], indirect=True)
+@pytest.mark.parametrize(
+    "mode, state, permanent",
+    [("554", "failed", True), ("451", "pending", False)],
+    ids=["5xx-after-data-fails-at-once", "4xx-after-data-is-retried"],
+)
+def test_a_refused_message_fails_on_5xx_and_retries_on_4xx(settings, sink, mode, state, permanent):
+    use_smtp(settings, 19205)
+    sink.set_mode(mode)
+    sink.start()
+    with transaction.atomic():  # the row's delivery task runs on commit (ImmediateBackend)
+        notifications.write(
+            [Notification(event_key="t", channel="email", recipient="ann@example.com", subject="s", body_text="x")]
+        )
+    row = Notification.objects.get()
+    assert (row.state, row.attempts, row.permanent_error) == (state, 1, permanent)
+    assert mode in row.last_error
+    assert (row.next_attempt_at > now()) is not permanent  # a retry is scheduled only for 4xx
+    assert sink.received() == []
+
+
 # --- real worker processes ----------------------------------------------------------------
 
 

@@ -1,0 +1,367 @@
+"""Mutation testing of the modules that carry Beacon's promises (`make mutate`), with Cosmic Ray.
+
+    python mutation/run.py [NAME ...]             names from mutation/modules.toml (default: all of them)
+    python mutation/run.py --recheck NAME ...     run only the last run's survivors again (after new tests)
+    python mutation/run.py --resume NAME ...      go on with an interrupted run (the module unchanged)
+    python mutation/run.py --report NAME ...      report the last run as it stands (partial if interrupted)
+
+For each module: copy the working tree (tracked and untracked files, not .venv) into
+.mutation/NAME/tree, so a run never touches your files and two modules can run at once; let
+Cosmic Ray list the mutants; skip the ones in type annotations and in the `*`/`**` markers of
+a signature (they cannot run or cannot change behaviour, see `signature_spans`); check that the
+module's tests pass unmutated; run the tests once per mutant (SQLite, --nomigrations, stop at
+the first failure); then report.
+
+A surviving mutant is either a missing test (write it) or equivalent to the real code: then it
+goes into mutation/equivalent.toml with the reason. The run exits 1 while any survivor is
+unexplained. It writes the module's row of the table in docs/mutation.md and every survivor,
+with its diff, to .mutation/NAME/survivors.txt.
+"""
+
+import ast
+import fcntl
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from datetime import date
+from pathlib import Path
+
+from cosmic_ray.mutating import mutate_and_test
+from cosmic_ray.work_db import WorkDB, use_db
+from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutation"
+DOC = ROOT / "docs" / "mutation.md"
+BEGIN, END = "<!-- mutate:results -->", "<!-- /mutate:results -->"
+PYTEST = "-m pytest -x -q -p no:cacheprovider --nomigrations"
+# Mutants run this many at a time, each worker in its own copy of the tree.
+JOBS = int(os.environ.get("MUTATE_JOBS", "2"))
+
+
+def modules() -> dict[str, dict]:
+    return tomllib.loads((ROOT / "mutation" / "modules.toml").read_text())
+
+
+def equivalents() -> list[dict]:
+    return tomllib.loads((ROOT / "mutation" / "equivalent.toml").read_text()).get("mutant", [])
+
+
+def run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=test_env(), check=False, **kwargs)  # noqa: S603 - our own tools
+
+
+def test_env() -> dict[str, str]:
+    # SQLite in memory: fast, and nothing shared with another run or another checkout.
+    return {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+
+
+def copy_tree(dest: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],  # noqa: S607 - git on PATH
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    if dest.exists():
+        shutil.rmtree(dest)
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+
+
+def signature_spans(source: str) -> tuple[list, list]:
+    """Where a mutant cannot be a real one: annotations (never run; `X | None` → `X - None` only
+    breaks the import), and the parameter lists minus their defaults (where `*` and `**` are
+    markers, not operators). Both as ((row, col), (row, col)) spans, rows from 1."""
+
+    def span(node):
+        return (node.lineno, node.col_offset), (node.end_lineno, node.end_col_offset)
+
+    annotations, signatures = [], []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            annotations.append(span(node.annotation))
+        elif isinstance(node, ast.AnnAssign):
+            annotations.append(span(node.annotation))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            if getattr(node, "returns", None) is not None:
+                annotations.append(span(node.returns))
+            body_start = (
+                (node.body[0].lineno, node.body[0].col_offset) if isinstance(node.body, list) else span(node.body)[0]
+            )
+            defaults = [span(d) for d in [*node.args.defaults, *node.args.kw_defaults] if d is not None]
+            signatures.append(((node.lineno, node.col_offset), body_start, defaults))
+    return annotations, signatures
+
+
+def skip_non_mutants(session: Path, module: Path) -> int:
+    annotations, signatures = signature_spans(module.read_text())
+
+    def inside(pos, start, end):
+        return start <= pos < end
+
+    skipped = 0
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in db.work_items:
+            for mutation in item.mutations:
+                pos = tuple(mutation.start_pos)
+                in_annotation = any(inside(pos, s, e) for s, e in annotations)
+                in_signature = any(
+                    inside(pos, s, e) and not any(inside(pos, ds, de) for ds, de in defaults)
+                    for s, e, defaults in signatures
+                )
+                if in_annotation or (in_signature and "BinaryOperator" in mutation.operator_name):
+                    db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
+                    skipped += 1
+                    break
+    return skipped
+
+
+def line_of(module: Path, row: int) -> str:
+    return module.read_text().splitlines()[row - 1].strip()
+
+
+def explained(name: str, mutation, line: str, known: list[dict]) -> dict | None:
+    """The entry of mutation/equivalent.toml for this survivor: same module, operator, source line
+    and, when the entry names one, function."""
+    return next(
+        (
+            k
+            for k in known
+            if (k["module"], k["operator"], k["line"]) == (name, mutation.operator_name, line)
+            and k.get("function", mutation.definition_name) == mutation.definition_name
+        ),
+        None,
+    )
+
+
+def mutate(name: str, spec: dict, *, resume: bool = False) -> dict:
+    work = WORK / name
+    tree = work / "tree"
+    work.mkdir(parents=True, exist_ok=True)
+    if resume:
+        check_unchanged(name, spec)
+    print(f"== {name} ({spec['path']}): copying the working tree", flush=True)
+    copy_tree(tree)
+    command = f"{sys.executable} {PYTEST} {' '.join(spec['tests'])}"
+
+    started = time.monotonic()
+    baseline = run(command.split(), tree, capture_output=True, text=True)
+    took = time.monotonic() - started
+    if baseline.returncode != 0:
+        sys.exit(f"{name}: the tests fail without any mutation:\n{baseline.stdout[-3000:]}{baseline.stderr[-3000:]}")
+    timeout = max(60.0, 5 * took)
+    print(f"   baseline passed in {took:.0f} s; timeout per mutant {timeout:.0f} s", flush=True)
+
+    config, session = work / "cosmic-ray.toml", work / "session.sqlite"
+    config.write_text(
+        "[cosmic-ray]\n"
+        f'module-path = "{spec["path"]}"\n'
+        f"timeout = {timeout}\n"
+        "excluded-modules = []\n"
+        f'test-command = "{command}"\n'
+        "[cosmic-ray.distributor]\n"
+        'name = "local"\n'
+    )
+    cosmic_ray = str(Path(sys.executable).parent / "cosmic-ray")
+    if not resume:
+        session.unlink(missing_ok=True)
+        run([cosmic_ray, "init", str(config), str(session)], tree, capture_output=True)
+        shutil.copy2(tree / spec["path"], work / "module.py")
+        skipped = skip_non_mutants(session, tree / spec["path"])
+        print(f"   {skipped} mutants skipped (annotations, signature markers)", flush=True)
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        total, done = db.num_work_items, db.num_results
+    print(f"   {total} mutants, {total - done} to run", flush=True)
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        pending = list(db.pending_work_items)
+    run_items(work, "tree", pending, command, timeout, session, total, started)
+    return report(name, spec, session, total)
+
+
+def run_items(work: Path, prefix: str, items: list, command: str, timeout: float, session: Path, total: int, started):
+    """Run `items` on JOBS workers, each in its own copy of the tree (work/prefix, work/prefix1, …),
+    storing each result in the session as it arrives; returns {job_id: result}."""
+    trees = [work / (prefix if n == 0 else f"{prefix}{n}") for n in range(JOBS)]
+    for tree in trees:
+        copy_tree(tree)
+    queue, results = multiprocessing.Queue(), multiprocessing.Queue()
+    for item in items:
+        queue.put(item)
+    workers = [multiprocessing.Process(target=worker, args=(t, command, timeout, queue, results)) for t in trees]
+    for _ in workers:
+        queue.put(None)
+    for process in workers:
+        process.start()
+    done, last = {}, time.monotonic()
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for count in range(1, len(items) + 1):
+            job_id, result = results.get()
+            db.set_result(job_id, result)
+            done[job_id] = result
+            if time.monotonic() - last >= 60 or count == len(items):
+                last = time.monotonic()
+                print(
+                    f"   {count}/{len(items)} run ({db.num_results}/{total} done), {last - started:.0f} s", flush=True
+                )
+    for process in workers:
+        process.join()
+    return done
+
+
+def worker(tree: Path, command: str, timeout: float, queue, results) -> None:
+    """Take mutants off the queue until None, each applied to (and restored in) this worker's tree."""
+    os.chdir(tree)
+    os.environ.pop("DATABASE_URL", None)
+    while (item := queue.get()) is not None:
+        results.put((item.job_id, mutate_and_test(item.mutations, command, timeout)))
+
+
+def check_unchanged(name: str, spec: dict) -> None:
+    """The last session's positions hold only for the module it was made from."""
+    work = WORK / name
+    if not (work / "session.sqlite").exists():
+        sys.exit(f"{name}: no earlier run; run `make mutate MODULE={name}` first")
+    if (work / "module.py").read_text() != (ROOT / spec["path"]).read_text():
+        sys.exit(f"{name}: {spec['path']} changed since the last run; run `make mutate MODULE={name}` again")
+
+
+def recheck(name: str, spec: dict) -> dict:
+    """Run the survivors of the module's last session again against the current tests."""
+    check_unchanged(name, spec)
+    work = WORK / name
+    session = work / "session.sqlite"
+    command = f"{sys.executable} {PYTEST} {' '.join(spec['tests'])}"
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        items = {item.job_id: item for item in db.work_items}
+        total = len(items)
+        survivors = [items[job] for job, result in db.results if result.test_outcome == TestOutcome.SURVIVED]
+    print(f"== {name}: rechecking {len(survivors)} survivors", flush=True)
+    results = run_items(work, "recheck", survivors, command, 600, session, total, time.monotonic())
+    notes = []
+    for item in survivors:
+        result, mutation = results[item.job_id], item.mutations[0]
+        failed = [line for line in (result.output or "").splitlines() if line.startswith("FAILED ")]
+        verdict = result.test_outcome.value if result.test_outcome else result.worker_outcome.value
+        notes.append(
+            f"{spec['path']}:{mutation.start_pos[0]} {mutation.operator_name}: {verdict}"
+            + (f" by {failed[0].split()[1]}" if failed else "")
+        )
+        print("   " + notes[-1], flush=True)
+    (work / "rechecked.txt").write_text("\n".join(notes) + "\n")
+    return report(name, spec, session, total)
+
+
+def report(name: str, spec: dict, session: Path, total: int) -> dict:
+    module = WORK / name / "module.py"
+    known = equivalents()
+    counts = {"killed": 0, "incompetent": 0, "skipped": 0, "equivalent": 0, "unexplained": 0}
+    lines = []
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        items = {item.job_id: item for item in db.work_items}
+        for job_id, result in db.results:
+            item = items[job_id]
+            if result.worker_outcome == WorkerOutcome.SKIPPED:
+                counts["skipped"] += 1
+            elif result.test_outcome == TestOutcome.INCOMPETENT:
+                counts["incompetent"] += 1
+            elif result.test_outcome != TestOutcome.SURVIVED:
+                counts["killed"] += 1
+            else:
+                mutation = item.mutations[0]
+                line = line_of(module, mutation.start_pos[0])
+                reason = explained(name, mutation, line, known)
+                counts["equivalent" if reason else "unexplained"] += 1
+                status = f"equivalent: {reason['reason']}" if reason else "UNEXPLAINED"
+                lines.append(
+                    f"--- {spec['path']}:{mutation.start_pos[0]} {mutation.operator_name} ({status})\n"
+                    f"    {line}\n{result.diff or ''}\n"
+                )
+    (WORK / name / "survivors.txt").write_text("".join(lines) or "no survivors\n")
+    pending = total - sum(counts.values())
+    row = {"name": name, "path": spec["path"], "mutants": total, "pending": pending, **counts}
+    print(
+        f"   {total} mutants: {counts['killed']} killed, {counts['incompetent']} incompetent, "
+        f"{counts['skipped']} skipped, {counts['equivalent']} equivalent (explained), "
+        f"{counts['unexplained']} unexplained" + (f"; {pending} NOT RUN YET (--resume)" if pending else ""),
+        flush=True,
+    )
+    for text in lines:
+        if "UNEXPLAINED" in text:
+            print(text, flush=True)
+    return row
+
+
+def commit() -> str:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)  # noqa: S607
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout  # noqa: S607
+    return head.stdout.strip() + ("+changes" if dirty.strip() else "")
+
+
+def write_row(row: dict) -> None:
+    """Replace (or add) the module's row in docs/mutation.md's results table."""
+    cells = [
+        f"`{row['path']}`",
+        date.today().isoformat(),
+        commit(),
+        str(row["mutants"]),
+        str(row["skipped"]),
+        str(row["killed"]),
+        str(row["incompetent"]),
+        str(row["equivalent"]),
+        str(row["unexplained"]),
+        str(row["pending"]),
+    ]
+    with open(DOC, "r+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # two modules may finish at once
+        text = handle.read()
+        head, rest = text.split(BEGIN, 1)
+        table, tail = rest.split(END, 1)
+        rows = [line for line in table.strip().splitlines() if line.startswith("|")]
+        header, body = rows[:2], [line for line in rows[2:] if not line.startswith(f"| `{row['path']}`")]
+        order = [spec["path"] for spec in modules().values()]
+        body.append("| " + " | ".join(cells) + " |")
+        body.sort(key=lambda line: order.index(line.split("`")[1]) if line.split("`")[1] in order else len(order))
+        handle.seek(0)
+        handle.write(head + BEGIN + "\n" + "\n".join(header + body) + "\n" + END + tail)
+        handle.truncate()
+
+
+def report_only(name: str, spec: dict) -> dict:
+    check_unchanged(name, spec)
+    session = WORK / name / "session.sqlite"
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        total = db.num_work_items
+    return report(name, spec, session, total)
+
+
+def main(argv: list[str]) -> int:
+    known = modules()
+    modes = {"--recheck": recheck, "--report": report_only, "--resume": lambda n, s: mutate(n, s, resume=True)}
+    chosen = [modes[a] for a in argv if a in modes]
+    if len(chosen) > 1:
+        sys.exit("choose one of --recheck, --resume, --report")
+    action = chosen[0] if chosen else mutate
+    names = [a for a in argv if a not in modes] or list(known)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        sys.exit(f"unknown module(s) {', '.join(unknown)}; choose from: {', '.join(known)}")
+    unexplained = 0
+    for name in names:
+        row = action(name, known[name])
+        write_row(row)
+        unexplained += row["unexplained"] + row["pending"]
+        print(f"   survivors with their diffs: {(WORK / name / 'survivors.txt').relative_to(ROOT)}", flush=True)
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
