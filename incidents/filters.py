@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
-from incidents.models import REF_RE, Incident, Service, Severity, Status
+from incidents.models import REF_RE, Incident, IncidentType, Service, Severity, Status
 
 
 class IncidentFilter(django_filters.FilterSet):
@@ -16,6 +16,9 @@ class IncidentFilter(django_filters.FilterSet):
     """
 
     q = django_filters.CharFilter(method="search", label="Search", max_length=200)
+    type = django_filters.ModelChoiceFilter(
+        queryset=IncidentType.objects.all(), to_field_name="slug", empty_label="Any type", label="Type"
+    )
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices, widget=forms.CheckboxSelectMultiple)
     status = django_filters.MultipleChoiceFilter(choices=Status.choices, widget=forms.CheckboxSelectMultiple)
     open = django_filters.BooleanFilter(method="only_open", label="Open only", widget=forms.CheckboxInput)
