@@ -65,9 +65,13 @@ def visible_incidents(user):
     return Incident.objects.visible_to(user)
 
 
-def incident_condition(user, prefix: str) -> Q:
-    """`visible_incidents` as a condition on a model pointing at an incident ("incident__")."""
-    return access_condition(user, prefix)
+def incident_condition(user, prefix: str, *, or_none: bool = False) -> Q:
+    """`visible_incidents` as a condition on a model pointing at an incident ("incident__");
+    with `or_none`, rows pointing at no incident pass too. An empty Q: every row passes."""
+    condition = access_condition(user, prefix)
+    if condition and or_none:
+        condition |= Q(**{prefix.removesuffix("__") + "__isnull": True})
+    return condition
 
 
 def may_see(user, incident: Incident) -> bool:
@@ -115,9 +119,4 @@ class NeedToKnowAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        condition = incident_condition(request.user, self.incident_path)
-        if not condition:  # allowed to see every incident
-            return queryset
-        if self.incident_path:
-            condition |= Q(**{self.incident_path.removesuffix("__") + "__isnull": True})
-        return queryset.filter(condition)
+        return queryset.filter(incident_condition(request.user, self.incident_path, or_none=bool(self.incident_path)))
