@@ -213,9 +213,9 @@ def test_no_url_shows_a_restricted_incident_to_a_role_not_allowed(role, world, u
         for incident in world["restricted"]:
             url = fill(route, world, incident.ref)
             for method in ("get", "post"):
-                if "logout" in route:
-                    client = _client(role, users)  # signed in again after the sign-out below
                 response = client.post(url, POST_DATA) if method == "post" else client.get(url)
+                if "logout" in route:
+                    client = _client(role, users)  # signed in again after signing out
                 body = response.content.decode(errors="replace") + response.get("Location", "")
                 # The requested address echoed back (the sign-in page's ?next=) tells nothing new.
                 body = body.replace(quote(url, safe=""), "").replace(url, "")
