@@ -234,6 +234,12 @@ def _headline(entry: TimelineEntry, incident: Incident, event: str) -> str:
         return "Reopened" if data.get("reopened") else Status(data["new"]).label
     if entry.kind == Kind.LEAD_CHANGE:
         return f"Lead: {data.get('new') or 'nobody'}"
+    if entry.kind == Kind.ACCESS:
+        if data.get("participant_added"):
+            return f"Participant added: {data['participant_added']}"
+        if data.get("participant_removed"):
+            return f"Participant removed: {data['participant_removed']}"
+        return "Restricted (need-to-know)" if data.get("restricted") else "Restriction lifted"
     return entry.get_kind_display()
 
 
