@@ -188,7 +188,7 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
     severity = payload.severity.value if payload.severity else incident_type.default_severity
     if not severity:
         raise FieldErrors(
-            [("severity", f"This field is required: the type “{incident_type.slug}” has no default severity.")]
+            [("severity", f"This field is required. The type “{incident_type.slug}” has no default severity.")]
         )
     # The report form's own validation, so the two never drift apart; the API names services by slug.
     form = IncidentForm(

@@ -16,6 +16,7 @@ Kind = TimelineEntry.Kind
 NOON = dt.datetime(2026, 1, 14, 12, 0, tzinfo=dt.UTC)
 
 REPORT = {
+    "type": "downtime",
     "title": "Checkout is down",
     "description": "500s",
     "impact": "Nobody can pay",
