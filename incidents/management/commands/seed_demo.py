@@ -56,7 +56,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
-        parser.add_argument("--incidents", type=int, default=60, help="How many demo incidents to create (besides one restricted security incident).")
+        parser.add_argument(
+            "--incidents",
+            type=int,
+            default=60,
+            help="How many demo incidents to create (and one restricted security incident).",
+        )
 
     def handle(self, *args, force=False, incidents=60, **options):
         if not settings.DEBUG and not force:
