@@ -92,7 +92,7 @@ def test_the_api_takes_and_returns_the_type_and_its_default_severity(reporter):
     "fields, field, message",
     [
         ({"type": "earthquake", "severity": "low"}, "type", "There is no incident type “earthquake”"),
-        ({"type": "downtime"}, "severity", "the type “downtime” has no default severity"),
+        ({"type": "downtime"}, "severity", "This field is required. The type “downtime” has no default severity"),
         ({"type": 7}, "type", "valid string"),
     ],
 )

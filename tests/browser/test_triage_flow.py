@@ -124,6 +124,7 @@ def test_phone_width_report_form_is_usable(sign_in, reporter):
     page.goto("/incidents/new/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the type step too
     page.get_by_role("button", name="Next").click()
+    page.wait_for_url("**/incidents/new/?type=downtime")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing forces sideways scrolling
     expect(page.get_by_role("button", name="Report incident")).to_be_visible()
