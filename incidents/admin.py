@@ -5,8 +5,23 @@ from django.db import models
 from django.utils.html import format_html
 
 from incidents import roles, workflow
-from incidents.models import ApiToken, Incident, Profile, Service, TimelineEntry
+from incidents.access import NeedToKnowAdmin
+from incidents.models import ApiToken, Incident, IncidentType, Profile, Service, TimelineEntry
 from incidents.notifications.admin import StakeholderInline
+
+
+@admin.register(IncidentType)
+class IncidentTypeAdmin(admin.ModelAdmin):
+    """Managers add types (e.g. Data loss) here; the three shipped ones come from a migration."""
+
+    list_display = ["name", "slug", "default_severity", "restricted_by_default", "position"]
+    list_editable = ["position"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name", "slug"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A type in use stays (incidents point at it, on_delete=PROTECT).
+        return obj is None or not obj.incidents.exists()
 
 
 @admin.register(Service)
@@ -42,7 +57,7 @@ class IncidentAdminForm(forms.ModelForm):
 
     class Meta:
         model = Incident
-        fields = ["title", "service", "description", "impact", "logs", "occurred_at", "public"]
+        fields = ["type", "title", "service", "description", "impact", "logs", "occurred_at", "public"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -60,17 +75,20 @@ class IncidentAdminForm(forms.ModelForm):
 
 
 @admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(NeedToKnowAdmin):
+    incident_path = ""
     form = IncidentAdminForm
-    list_display = ["ref", "title", "severity", "status", "service", "lead", "reported_at"]
-    list_filter = ["severity", "status", "service", "source"]
-    list_select_related = ["service", "lead"]
+    list_display = ["ref", "title", "type", "severity", "status", "service", "lead", "restricted", "reported_at"]
+    list_filter = ["type", "restricted", "severity", "status", "service", "source"]
+    list_select_related = ["service", "lead", "type"]
     search_fields = ["title", "description"]
     date_hierarchy = "reported_at"
     ordering = ["-reported_at"]
     raw_id_fields = ["reporter"]
     # status, severity, lead and the lifecycle timestamps change only through workflow.py.
     fields = [
+        "type",
+        "restricted",
         "title",
         "service",
         "description",
@@ -81,7 +99,8 @@ class IncidentAdmin(admin.ModelAdmin):
         "reporter",
         "opened_version",
     ]
-    readonly_fields = ["reporter"]
+    # Restricting is done on the incident page, with a reason (workflow.restrict).
+    readonly_fields = ["reporter", "restricted"]
     inlines = [TimelineInline]
     actions = ["close_selected"]
 
@@ -91,7 +110,7 @@ class IncidentAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        by_ref = self.model.objects.by_ref(search_term)
+        by_ref = self.get_queryset(request).by_ref(search_term)
         if search_term and by_ref.exists():
             queryset |= by_ref
         return queryset, may_have_duplicates

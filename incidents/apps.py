@@ -23,10 +23,12 @@ class IncidentsConfig(AppConfig):
         close check, its panels and the status page's public summary.
         """
         from incidents import alerts, notifications, oncall, panels, statuspage, views
+        from incidents.models import ensure_shipped_types
         from incidents.roles import sync_roles_after_migrate
 
         # Runs after auth has created the permissions of every migrated model.
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="incidents.sync_roles")
+        post_migrate.connect(ensure_shipped_types, sender=self, dispatch_uid="incidents.ensure_shipped_types")
 
         oncall.ready()
         notifications.ready()

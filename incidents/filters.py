@@ -10,7 +10,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from incidents.forms import FastSelect
-from incidents.models import REF_RE, Incident, Service, Severity, Status
+from incidents.models import REF_RE, Incident, IncidentType, Service, Severity, Status
 
 # Must match the configuration of the search_document column (migration 0009_speed_performance).
 SEARCH_CONFIG = "english"
@@ -25,6 +25,9 @@ class IncidentFilter(django_filters.FilterSet):
     """
 
     q = django_filters.CharFilter(method="search", label="Search", max_length=200)
+    type = django_filters.ModelChoiceFilter(
+        queryset=IncidentType.objects.all(), to_field_name="slug", empty_label="Any type", label="Type"
+    )
     # distinct=False: these are columns of the incident itself, no join can repeat a row, and a
     # DISTINCT over every column made PostgreSQL sort the whole match (issue 12's filtered list).
     severity = django_filters.MultipleChoiceFilter(

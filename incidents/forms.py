@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from incidents.models import SEVERITY_DEFINITIONS, Incident, Service, Severity
+from incidents.models import SEVERITY_DEFINITIONS, Incident, IncidentType, Service, Severity
 from incidents.people import display_name, responders
 
 # Clocks drift: a report typed "now" on a laptop a little ahead is not "in the future".
@@ -26,10 +26,34 @@ class LocalDateTimeInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
-class IncidentForm(forms.ModelForm):
-    """The report form. Field names are a contract (docs/api.md: the API takes the same names)."""
+class TypeChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, incident_type) -> str:
+        if incident_type.description:
+            return format_html("<strong>{}</strong> — {}", incident_type.name, incident_type.description)
+        return format_html("<strong>{}</strong>", incident_type.name)
 
+
+class IncidentForm(forms.ModelForm):
+    """The report form. Field names are a contract (docs/api.md: the API takes the same names).
+
+    The type comes first; its default severity is preselected and a type restricted by default
+    makes the incident restricted whatever the box says (workflow.report).
+    """
+
+    type = TypeChoiceField(
+        queryset=IncidentType.objects.none(),
+        to_field_name="slug",
+        empty_label=None,
+        widget=forms.RadioSelect,
+        label="Type",
+        error_messages={"invalid_choice": "Choose one of the listed incident types."},
+    )
     severity = forms.ChoiceField(choices=severity_choices, widget=forms.RadioSelect)
+    restricted = forms.BooleanField(
+        required=False,
+        label="Restricted (need-to-know): only participants, the Security group and managers see it",
+        help_text="Security incidents are always restricted.",
+    )
     occurred_at = forms.DateTimeField(
         label="Started at",
         widget=LocalDateTimeInput(),
@@ -40,7 +64,7 @@ class IncidentForm(forms.ModelForm):
 
     class Meta:
         model = Incident
-        fields = ["title", "service", "severity", "occurred_at", "description", "impact", "logs"]
+        fields = ["type", "title", "service", "severity", "occurred_at", "description", "impact", "logs"]
         labels = {"title": "Title", "impact": "Impact on users", "logs": "Logs / error messages"}
         help_texts = {
             "title": "A short summary, e.g. “Checkout returns 500 for card payments”.",
@@ -56,6 +80,8 @@ class IncidentForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["type"].queryset = IncidentType.objects.order_by("position", "name")
+        self.fields["type"].error_messages["required"] = "Choose the type of incident."
         self.fields["service"].queryset = Service.objects.order_by("name")
         self.fields["service"].empty_label = "Choose the affected service…"
         self.fields["service"].error_messages["invalid_choice"] = "Choose one of the listed services."
@@ -63,6 +89,13 @@ class IncidentForm(forms.ModelForm):
         if not self.is_bound and not self.instance.pk:
             self.initial.setdefault("occurred_at", timezone.localtime().replace(second=0, microsecond=0))
         self.fields["title"].widget.attrs.update({"autofocus": True, "maxlength": 200})
+        chosen = self.initial.get("type")
+        if isinstance(chosen, IncidentType) and not self.is_bound and not self.instance.pk:
+            # The type was chosen first (report page, ?type=): its policy fills in the rest.
+            self.initial["type"] = chosen.slug
+            if chosen.default_severity:
+                self.initial.setdefault("severity", chosen.default_severity)
+            self.initial["restricted"] = chosen.restricted_by_default
 
     def clean_title(self) -> str:
         return self.cleaned_data["title"].strip()
@@ -80,6 +113,10 @@ class EditIncidentForm(IncidentForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Restricting is its own act, with a reason (the incident page), not an edit.
+        del self.fields["restricted"]
+        if not self.is_bound and self.instance.pk:
+            self.initial["type"] = self.instance.type.slug
         if not self.is_bound:
             self.initial["version"] = self.instance.version
 
@@ -179,6 +216,28 @@ class SeverityForm(forms.Form):
 class PersonChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, user) -> str:
         return display_name(user)
+
+
+class RestrictForm(forms.Form):
+    reason = forms.CharField(label="Why restrict it?", max_length=2000)
+
+
+class LiftRestrictionForm(forms.Form):
+    reason = forms.CharField(label="Why lift the restriction?", max_length=2000)
+
+
+class ParticipantForm(forms.Form):
+    """Add (or remove) a person by name: their username."""
+
+    username = forms.CharField(label="Add a person (username)", max_length=150)
+    remove = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username__iexact=username, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"There is nobody with the username “{username}”.")
+        return user
 
 
 class LeadForm(forms.Form):

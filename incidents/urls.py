@@ -21,6 +21,9 @@ incident_urls = [
     path("close/", views.close, name="close"),
     path("update/", views.post_update, name="update"),
     path("visibility/", views.set_visibility, name="visibility"),
+    path("restrict/", views.restrict, name="restrict"),
+    path("unrestrict/", views.lift_restriction, name="unrestrict"),
+    path("participants/", views.participants, name="participants"),
     path("follow/", notification_views.follow_incident, name="follow"),
     path("unfollow/", notification_views.unfollow_incident, name="unfollow"),
 ]

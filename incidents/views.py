@@ -23,16 +23,29 @@ from incidents.forms import (
     EditIncidentForm,
     IncidentForm,
     LeadForm,
+    LiftRestrictionForm,
     MitigateForm,
     NoteForm,
+    ParticipantForm,
     ProfileForm,
     ReactivateForm,
     ReopenForm,
     ResolveForm,
+    RestrictForm,
     SeverityForm,
     StatusUpdateForm,
 )
-from incidents.models import Incident, Notification, Profile, Service, Severity, Status, StatusUpdate, Subscription
+from incidents.models import (
+    Incident,
+    IncidentType,
+    Notification,
+    Profile,
+    Service,
+    Severity,
+    Status,
+    StatusUpdate,
+    Subscription,
+)
 from incidents.notifications.reminders import last_public_update_at
 from incidents.notifications.views import settings_context
 from incidents.oncall import paging
@@ -57,7 +70,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """The on-call engineer's page. Its board refreshes itself (htmx) every 15 seconds."""
     if not request.user.has_perm(VIEW):
         return render(request, "no_role.html")
-    open_incidents = Incident.objects.open().for_list()
+    visible = Incident.objects.visible_to(request.user)
+    types = list(IncidentType.objects.order_by("position", "name"))
+    chosen_type = next((t for t in types if t.slug == request.GET.get("type")), None)
+    if chosen_type is not None:
+        visible = visible.filter(type=chosen_type)
+    open_incidents = visible.open().for_list()
     counts = open_incidents.aggregate(
         total=Count("pk"),
         unacknowledged=Count("pk", filter=Q(status=Status.REPORTED)),
@@ -69,7 +87,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "severity_counts": [(s, counts[s.value]) for s in Severity],
         "mine": list(open_incidents.filter(lead=request.user).order_by("severity_rank", "reported_at")[:20]),
         "recently_resolved": list(
-            Incident.objects.for_list()
+            visible.for_list()
             .filter(resolved_at__gte=now() - timedelta(hours=24), status__in=[Status.RESOLVED, Status.CLOSED])
             .order_by("-resolved_at")[:20]
         ),
@@ -77,6 +95,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "on_call_board": paging.service_board(),
         "now": now(),
         "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
+        "types": types,
+        "chosen_type": chosen_type,
     }
     if request.user.has_perm(roles.VIEW_NOTIFICATION):
         # Managers see deliveries that gave up (permanent errors, retries exhausted) at once.
@@ -91,7 +111,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @role_required(VIEW)
 @require_GET
 def incident_list(request: HttpRequest) -> HttpResponse:
-    incidents = IncidentFilter(request.GET, queryset=Incident.objects.for_list(), request=request)
+    incidents = IncidentFilter(
+        request.GET, queryset=Incident.objects.visible_to(request.user).for_list(), request=request
+    )
     context = {"filter": incidents, **paginate(request, incidents.qs, settings.INCIDENTS_PER_PAGE)}
     return render(request, "incidents/list.html", context)
 
@@ -99,13 +121,28 @@ def incident_list(request: HttpRequest) -> HttpResponse:
 @role_required(roles.ADD_INCIDENT)
 @require_http_methods(["GET", "POST"])
 def report(request: HttpRequest) -> HttpResponse:
-    form = IncidentForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    """The type first (a plain GET form, so it works without JavaScript), then the report with the
+    type's policy filled in."""
+    if request.method == "GET":
+        slug = request.GET.get("type", "")
+        chosen = IncidentType.objects.filter(slug=slug).first() if slug else None
+        if chosen is None:
+            context = {"types": IncidentType.objects.order_by("position", "name"), "unknown_type": slug[:100]}
+            return render(request, "incidents/report.html", context, status=404 if slug else 200)
+        return render(request, "incidents/report.html", {"form": IncidentForm(initial={"type": chosen})})
+    form = IncidentForm(request.POST)
+    if form.is_valid():
         incident = workflow.report(by=request.user, **form.cleaned_data)
-        messages.success(request, f"{incident.ref} reported. Thank you — responders can see it now.")
+        if incident.restricted:
+            done = (
+                f"{incident.ref} reported. It is restricted: only its participants, "
+                "the Security group and managers see it."
+            )
+        else:
+            done = f"{incident.ref} reported. Thank you — responders can see it now."
+        messages.success(request, done)
         return redirect(incident)
-    status = 422 if form.is_bound else 200
-    return render(request, "incidents/report.html", {"form": form}, status=status)
+    return render(request, "incidents/report.html", {"form": form}, status=422)
 
 
 def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
@@ -126,6 +163,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
         "severity_form": forms.get("severity_form") or SeverityForm(initial={"severity": incident.severity}),
     }
     context["panels"] = panels.render_context(request, incident)
+    context["access"] = access_panel_context(request, incident, **forms)
     if may_respond:
         context["lead_form"] = forms.get("lead_form") or LeadForm(initial={"lead": incident.lead_id})
     return context
@@ -195,7 +233,7 @@ def edit(request: HttpRequest, ref: str) -> HttpResponse:
             workflow.edit(incident, by=request.user, version=form.cleaned_data["version"], changes=changes)
         except workflow.Conflict as conflict:
             # Show the current values; what this user typed is kept beside them to copy from.
-            fresh = Incident.objects.for_list().get(pk=conflict.current.pk)
+            fresh = Incident.objects.visible_to(request.user).for_list().get(pk=conflict.current.pk)
             messages.error(request, str(conflict))
             return render(
                 request,
@@ -445,6 +483,67 @@ def set_visibility(request: HttpRequest, ref: str) -> HttpResponse:
     return redirect(incident)
 
 
+# --- need-to-know: restricting, lifting, participants ----------------------------------
+
+
+def access_panel_context(request: HttpRequest, incident: Incident, **forms) -> dict:
+    """Who may see the incident, and the forms to change it. One query (the participants)."""
+    user = request.user
+    return {
+        "participants": list(incident.participants.order_by("first_name", "username")),
+        "may_restrict": workflow.may_restrict(user, incident) and not incident.restricted,
+        "may_lift": workflow.may_lift(user, incident) and incident.restricted,
+        "may_add": workflow.may_restrict(user, incident) and incident.status != Status.CLOSED,
+        "restrict_form": forms.get("restrict_form") or RestrictForm(),
+        "lift_form": forms.get("lift_form") or LiftRestrictionForm(),
+        "participant_form": forms.get("participant_form") or ParticipantForm(),
+    }
+
+
+@role_required(VIEW)
+@require_POST
+def restrict(request: HttpRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref, queryset=_incident_qs())
+    if not workflow.may_restrict(request.user, incident):
+        raise PermissionDenied
+    return _form_action(
+        request,
+        ref,
+        RestrictForm,
+        "restrict_form",
+        lambda incident, data: workflow.restrict(incident, by=request.user, reason=data["reason"]),
+        "{ref} is restricted: only its participants, the Security group and managers see it.",
+    )
+
+
+@role_required(roles.VIEW_RESTRICTED)
+@require_POST
+def lift_restriction(request: HttpRequest, ref: str) -> HttpResponse:
+    return _form_action(
+        request,
+        ref,
+        LiftRestrictionForm,
+        "lift_form",
+        lambda incident, data: workflow.lift_restriction(incident, by=request.user, reason=data["reason"]),
+        "{ref} is no longer restricted.",
+    )
+
+
+@role_required(VIEW)
+@require_POST
+def participants(request: HttpRequest, ref: str) -> HttpResponse:
+    """Add a person by name (or, with remove=1, take them off)."""
+    incident = get_incident_for(request, ref, queryset=_incident_qs())
+    if not workflow.may_restrict(request.user, incident):
+        raise PermissionDenied
+
+    def change(incident, data):
+        action = workflow.remove_participant if data["remove"] else workflow.add_participant
+        return action(incident, by=request.user, user=data["username"])
+
+    return _form_action(request, ref, ParticipantForm, "participant_form", change, "Participants of {ref} changed.")
+
+
 # --- the service page ------------------------------------------------------------------
 
 
@@ -452,7 +551,7 @@ def set_visibility(request: HttpRequest, ref: str) -> HttpResponse:
 @require_safe
 def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
     service = get_object_or_404(Service, slug=slug)
-    open_incidents = Incident.objects.open().filter(service=service).select_related("lead")
+    open_incidents = Incident.objects.visible_to(request.user).open().filter(service=service).select_related("lead")
     context = {
         "service": service,
         "on_call": paging.on_call_for_service(service),

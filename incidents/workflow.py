@@ -28,13 +28,23 @@ from django.db.models import F
 from django.utils.timezone import now
 
 from incidents import roles
-from incidents.models import OPEN_STATUSES, Incident, Service, Severity, Status, StatusUpdate, TimelineEntry
+from incidents.models import (
+    DEFAULT_TYPE_SLUG,
+    OPEN_STATUSES,
+    Incident,
+    IncidentType,
+    Service,
+    Severity,
+    Status,
+    StatusUpdate,
+    TimelineEntry,
+)
 from incidents.people import display_name
 
 Kind = TimelineEntry.Kind
 
 # Fields of the report itself; edits to them bump `version` (lost-update protection).
-REPORT_FIELDS = ["title", "description", "impact", "logs", "occurred_at", "service", "severity"]
+REPORT_FIELDS = ["type", "title", "description", "impact", "logs", "occurred_at", "service", "severity"]
 
 # Where the current action came from; set by each entry point with `via(...)`.
 VIA_WEB, VIA_EMAIL, VIA_SLACK, VIA_API, VIA_ALERT = "web", "email", "slack", "api", "alert"
@@ -153,12 +163,23 @@ def report(
     logs: str = "",
     source: str = Incident.Source.WEB,
     public: bool = False,
+    type: IncidentType | None = None,
+    restricted: bool = False,
 ) -> Incident:
-    """Store a new incident (reference INC-<pk> at once) and its `reported` timeline entry."""
+    """Store a new incident (reference INC-<pk> at once) and its `reported` timeline entry.
+
+    `type` defaults to Downtime. The incident is restricted (need-to-know) when asked, or when
+    its type is restricted by default; a restricted incident is never public.
+    """
     _require(by, roles.ADD_INCIDENT)
     if severity not in Severity.values:
         raise InvalidTransition(f"Unknown severity {severity!r}.")
+    if type is None:
+        type = default_type()
+    restricted = restricted or type.restricted_by_default
     incident = Incident.objects.create(
+        type=type,
+        restricted=restricted,
         title=title,
         description=description,
         impact=impact,
@@ -168,11 +189,22 @@ def report(
         service=service,
         source=source,
         reporter=by,
-        public=public,
+        public=public and not restricted,
         reported_at=now(),
     )
-    _record(incident, by=by, kind=Kind.REPORTED, severity=severity, source=source)
+    data: dict[str, Any] = {"severity": severity, "source": source, "type": type.name}
+    if restricted:
+        data["restricted"] = True
+    _record(incident, by=by, kind=Kind.REPORTED, **data)
     return incident
+
+
+def default_type() -> IncidentType:
+    """Downtime (or, if a manager removed it, the first type)."""
+    found = IncidentType.objects.filter(slug=DEFAULT_TYPE_SLUG).first() or IncidentType.objects.first()
+    if found is None:
+        raise InvalidTransition("There is no incident type; a manager must add one in the admin.")
+    return found
 
 
 def may_edit(user, incident: Incident) -> bool:
@@ -219,7 +251,7 @@ def edit(incident: Incident, *, by, version: int, changes: dict) -> Incident:
 def _plain(value):
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, Service):
+    if isinstance(value, Service | IncidentType):
         return value.name
     return value
 
@@ -461,9 +493,87 @@ def set_public(incident: Incident, *, by, public: bool) -> Incident:
     incident = _lock(incident)
     if incident.public == public:
         raise InvalidTransition(f"{incident.ref} is already {'public' if public else 'internal'}.")
+    if public and incident.restricted:
+        raise InvalidTransition(f"{incident.ref} is restricted (need-to-know); lift the restriction first.")
     incident.public = public
     incident.save()
     _record(incident, by=by, kind=Kind.VISIBILITY, old=not public, new=public)
+    return incident
+
+
+# --- need-to-know ----------------------------------------------------------------------
+# Who may see a restricted incident is incidents/access.py's rule; these change its inputs.
+
+
+def may_restrict(user, incident: Incident) -> bool:
+    return user.has_perm(roles.RESPOND_INCIDENT) or user.has_perm(roles.VIEW_RESTRICTED)
+
+
+def may_lift(user, incident: Incident) -> bool:
+    return user.has_perm(roles.VIEW_RESTRICTED)
+
+
+@transaction.atomic
+def restrict(incident: Incident, *, by, reason: str) -> Incident:
+    """Make the incident need-to-know, with a reason. It leaves the status page at once."""
+    if by is not None and not may_restrict(by, incident):
+        raise PermissionDenied
+    reason = reason.strip()
+    if not reason:
+        raise InvalidTransition("Say why the incident is restricted.")
+    incident = _lock(incident)
+    if incident.restricted:
+        raise InvalidTransition(f"{incident.ref} is already restricted.")
+    was_public = incident.public
+    incident.restricted = True
+    incident.public = False
+    incident.save()
+    _record(incident, by=by, kind=Kind.ACCESS, text=reason, restricted=True, was_public=was_public)
+    return incident
+
+
+@transaction.atomic
+def lift_restriction(incident: Incident, *, by, reason: str) -> Incident:
+    """Let everyone with a role see the incident again (the Security group and managers), with a reason."""
+    if by is not None and not may_lift(by, incident):
+        raise PermissionDenied
+    reason = reason.strip()
+    if not reason:
+        raise InvalidTransition("Say why the restriction is lifted.")
+    incident = _lock(incident)
+    if not incident.restricted:
+        raise InvalidTransition(f"{incident.ref} is not restricted.")
+    incident.restricted = False
+    incident.save()
+    _record(incident, by=by, kind=Kind.ACCESS, text=reason, restricted=False)
+    return incident
+
+
+@transaction.atomic
+def add_participant(incident: Incident, *, by, user) -> Incident:
+    """Add `user` by name: they see the incident while it is restricted (and are told so)."""
+    if by is not None and not may_restrict(by, incident):
+        raise PermissionDenied
+    if not user.is_active or not user.has_perm(roles.VIEW_INCIDENT):
+        raise InvalidTransition(f"{_display(user)} has no role in Beacon; a manager must give them one first.")
+    incident = _lock(incident)
+    if incident.participants.filter(pk=user.pk).exists():
+        raise InvalidTransition(f"{_display(user)} is already a participant of {incident.ref}.")
+    incident.participants.add(user)
+    _record(incident, by=by, kind=Kind.ACCESS, participant_added=_display(user), participant_id=user.pk)
+    return incident
+
+
+@transaction.atomic
+def remove_participant(incident: Incident, *, by, user) -> Incident:
+    """Take `user` off the participants (a reporter or lead still sees the incident as such)."""
+    if by is not None and not may_restrict(by, incident):
+        raise PermissionDenied
+    incident = _lock(incident)
+    if not incident.participants.filter(pk=user.pk).exists():
+        raise InvalidTransition(f"{_display(user)} is not a participant of {incident.ref}.")
+    incident.participants.remove(user)
+    _record(incident, by=by, kind=Kind.ACCESS, participant_removed=_display(user), participant_id=user.pk)
     return incident
 
 

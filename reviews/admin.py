@@ -3,6 +3,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.utils.timezone import localdate
 
+from incidents.access import NeedToKnowAdmin
 from incidents.workflow import InvalidTransition
 from reviews import lifecycle
 from reviews.models import SECTION_FIELDS, ActionItem, Review, RunbookRevision
@@ -48,7 +49,7 @@ class ActionItemInline(admin.TabularInline):
 
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(NeedToKnowAdmin):
     """Sections may be corrected here; the state changes only on the review page (reviews.lifecycle)."""
 
     list_display = ["incident", "state", "approver", "created_at", "published_at"]
@@ -78,7 +79,9 @@ class ReviewAdmin(admin.ModelAdmin):
 
 
 @admin.register(ActionItem)
-class ActionItemAdmin(admin.ModelAdmin):
+class ActionItemAdmin(NeedToKnowAdmin):
+    incident_path = "review__incident__"
+
     list_display = ["title", "review", "owner", "type", "priority", "due_date", "state", "overdue"]
     list_filter = ["state", OverdueFilter, ("owner", admin.RelatedOnlyFieldListFilter), "type", "priority"]
     list_select_related = ["owner", "review__incident"]
@@ -113,7 +116,9 @@ class ActionItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(RunbookRevision)
-class RunbookRevisionAdmin(admin.ModelAdmin):
+class RunbookRevisionAdmin(NeedToKnowAdmin):
+    incident_path = "review__incident__"
+
     """The runbook history, read-only: edits go through the runbook page (a new revision each)."""
 
     list_display = ["service", "created_at", "author", "comment", "review"]

@@ -149,6 +149,11 @@ class RunbookForm(forms.Form):
     # The newest revision when the form was opened (0: none yet); a stale one is refused.
     base_revision = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Whose reviews may be named: a restricted one the user may not see "does not exist".
+        self.user = user
+
     def clean(self):
         return _check_hidden(self, "base_revision")
 
@@ -157,7 +162,8 @@ class RunbookForm(forms.Form):
         if not ref:
             return None
         match = REF_RE.match(ref)
-        review = Review.objects.filter(incident_id=int(match.group(1))).first() if match else None
+        reviews = Review.objects.visible_to(self.user)
+        review = reviews.filter(incident_id=int(match.group(1))).first() if match else None
         if review is None:
             raise forms.ValidationError(f"There is no review of {ref}.")
         return review

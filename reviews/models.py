@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.timezone import localdate, now
 
-from incidents.models import Incident, Service
+from incidents.models import Incident, Service, access_condition
 
 # The written sections of a review, in the order the page and the Markdown export show them.
 SECTIONS = [
@@ -37,6 +37,10 @@ class ReviewQuerySet(models.QuerySet):
 
     def published(self):
         return self.filter(state=Review.State.PUBLISHED)
+
+    def visible_to(self, user):
+        """Reviews of incidents `user` may see (incidents/access.py: need-to-know)."""
+        return self.filter(access_condition(user, "incident__"))
 
 
 class Review(models.Model):
@@ -121,6 +125,10 @@ class ActionItemQuerySet(models.QuerySet):
 
     def open(self):
         return self.filter(state=ActionItem.State.OPEN)
+
+    def visible_to(self, user):
+        """Action items of reviews of incidents `user` may see (incidents/access.py: need-to-know)."""
+        return self.filter(access_condition(user, "review__incident__"))
 
     def overdue(self, today: date | None = None):
         return self.open().filter(due_date__lt=today or localdate())

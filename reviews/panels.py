@@ -40,4 +40,4 @@ def runbook_panel(request: HttpRequest, incident: Incident) -> dict:
 
 def similar_panel(request: HttpRequest, incident: Incident) -> dict:
     """Up to five similar past incidents with root cause and action items. Two queries."""
-    return {"incidents": similar.similar_incidents(incident)}
+    return {"incidents": similar.similar_incidents(incident, request.user)}

@@ -29,9 +29,10 @@ def same_service(incident: Incident) -> Q:
     return Q(service_id=incident.service_id)
 
 
-def similar_incidents(incident: Incident, limit: int = LIMIT) -> list[Incident]:
-    """Up to `limit` resolved or closed incidents like this one, newest first, each with
-    `review` (or None) and its action items loaded: two queries whatever the data size."""
+def similar_incidents(incident: Incident, user, limit: int = LIMIT) -> list[Incident]:
+    """Up to `limit` resolved or closed incidents like this one that `user` may see (need-to-know,
+    incidents/access.py), newest first, each with `review` (or None) and its action items loaded:
+    two queries whatever the data size."""
     condition = Q()
     for matcher in _matchers:
         extra = matcher(incident)
@@ -44,7 +45,8 @@ def similar_incidents(incident: Incident, limit: int = LIMIT) -> list[Incident]:
     # way it walks the resolved_at index (incident_resolved) and stops after `limit`.
     matching = Incident.objects.filter(condition).values("pk")
     incidents = (
-        Incident.objects.filter(pk__in=matching, status__in=[Status.RESOLVED, Status.CLOSED])
+        Incident.objects.visible_to(user)
+        .filter(pk__in=matching, status__in=[Status.RESOLVED, Status.CLOSED])
         .exclude(pk=incident.pk)
         .select_related("review")
         .prefetch_related(

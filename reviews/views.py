@@ -67,7 +67,7 @@ def _act(request: HttpRequest, review: Review, action: Callable[[], object], don
 def review_list(request: HttpRequest) -> HttpResponse:
     """All reviews, searchable across their text (full-text on PostgreSQL)."""
     query = request.GET.get("q", "")[:200]
-    reviews = ReviewFilter(request.GET, queryset=Review.objects.for_list(), request=request)
+    reviews = ReviewFilter(request.GET, queryset=Review.objects.visible_to(request.user).for_list(), request=request)
     found = search.search(reviews.qs.order_by("-created_at", "-pk"), query).annotate(
         open_items=Count("action_items", filter=Q(action_items__state=ActionItem.State.OPEN))
     )
@@ -80,7 +80,9 @@ def review_list(request: HttpRequest) -> HttpResponse:
 def action_list(request: HttpRequest) -> HttpResponse:
     """Every action item across reviews; overdue ones stand out."""
     items = ActionItemFilter(
-        request.GET, queryset=ActionItem.objects.for_list().order_by("state", "due_date", "pk"), request=request
+        request.GET,
+        queryset=ActionItem.objects.visible_to(request.user).for_list().order_by("state", "due_date", "pk"),
+        request=request,
     )
     context = {"filter": items, "today": localdate(), **paginate(request, items.qs, settings.REVIEWS_PER_PAGE * 2)}
     return render(request, "reviews/actions.html", context)
@@ -238,7 +240,7 @@ def action_add(request: HttpRequest, ref: str) -> HttpResponse:
 @role_required(WRITE)
 @require_http_methods(["GET", "POST"])
 def action_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    item = get_object_or_404(ActionItem.objects.for_list(), pk=pk)
+    item = get_object_or_404(ActionItem.objects.visible_to(request.user).for_list(), pk=pk)
     form = ActionItemForm(request.POST or None, instance=item)
     if request.method == "POST" and form.is_valid():
         lifecycle.edit_action_item(item, by=request.user, **form.cleaned_data)
@@ -252,7 +254,7 @@ def action_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def action_state(request: HttpRequest, pk: int) -> HttpResponse:
     """Mark an item done, won't do (with a reason) or open again: its owner or an author."""
-    item = get_object_or_404(ActionItem.objects.for_list(), pk=pk)
+    item = get_object_or_404(ActionItem.objects.visible_to(request.user).for_list(), pk=pk)
     if not lifecycle.may_change_item(request.user, item):
         raise PermissionDenied
     form = ActionItemStateForm(request.POST)
@@ -279,6 +281,15 @@ def action_state(request: HttpRequest, pk: int) -> HttpResponse:
 def runbook(request: HttpRequest, slug: str) -> HttpResponse:
     service = get_object_or_404(Service, slug=slug)
     revisions = list(service.runbook_revisions.select_related("author", "review__incident")[:REVISIONS_SHOWN])
+    # A revision made because of a review the reader may not see names no review (need-to-know).
+    visible = set(
+        Review.objects.visible_to(request.user)
+        .filter(pk__in={r.review_id for r in revisions if r.review_id})
+        .values_list("pk", flat=True)
+    )
+    for revision in revisions:
+        if revision.review_id not in visible:
+            revision.review = None
     return render(
         request,
         "reviews/runbook.html",
@@ -293,7 +304,7 @@ def runbook_edit(request: HttpRequest, slug: str) -> HttpResponse:
     initial = {"text": service.runbook, "base_revision": lifecycle.latest_revision_id(service)}
     if "review" in request.GET:
         initial["review"] = request.GET["review"][:30]
-    form = RunbookForm(request.POST or None, initial=initial)
+    form = RunbookForm(request.POST or None, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

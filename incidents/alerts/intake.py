@@ -27,7 +27,17 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from incidents import workflow
 from incidents.alerts import heartbeat
-from incidents.models import Alert, AlertGroup, Incident, Integration, Service, Severity, Status, TimelineEntry
+from incidents.models import (
+    Alert,
+    AlertGroup,
+    Incident,
+    IncidentType,
+    Integration,
+    Service,
+    Severity,
+    Status,
+    TimelineEntry,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +144,8 @@ class Outcome:
     created: bool = False
     changed: bool = False
     incidents: list[str] = field(default_factory=list)
+    # Problems that did not stop the alerts being stored (an unknown incident_type label).
+    warnings: list[dict] = field(default_factory=list)
 
 
 class Contention(Exception):
@@ -203,7 +215,7 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
     touched: dict[int, AlertGroup] = {}
     if new:
         # Also after a retirement or a lost race: from here on `group` is where new alerts went.
-        group, incident, created = _home_for(integration, payload, group, new)
+        group, incident, created = _home_for(integration, payload, group, new, outcome)
         outcome.created = created
         _store(group, incident, new, initial=created)
         touched[group.pk] = group
@@ -238,7 +250,7 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
         group.external_url = payload.externalURL
         group.save(update_fields=["truncated_alerts", "last_payload", "last_payload_at", "receiver", "external_url"])
 
-    outcome.incident = Incident.objects.get(pk=group.incident_id) if group else None
+    outcome.incident = Incident.objects.select_related("type").get(pk=group.incident_id) if group else None
     parts = [f"{len(new)} new alert(s)"] if new else []
     if resolving:
         parts.append(f"{len(resolving)} resolved")
@@ -250,7 +262,7 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
 
 
 def _home_for(
-    integration: Integration, payload: Payload, group: AlertGroup | None, new: list[AlertIn]
+    integration: Integration, payload: Payload, group: AlertGroup | None, new: list[AlertIn], outcome: Outcome
 ) -> tuple[AlertGroup, Incident, bool]:
     """The group (and locked incident) new alerts join: the current one, reopened, or a new one."""
     firing = [a for a in new if a.status == "firing"]
@@ -280,7 +292,7 @@ def _home_for(
         # A savepoint: when another delivery of this group committed its incident first, this
         # one's incident, entries and group row all roll back and the payload is applied again.
         with transaction.atomic():
-            incident = _open_incident(payload, new)
+            incident = _open_incident(integration, payload, new, outcome)
             group = AlertGroup.objects.create(
                 integration=integration,
                 group_key=payload.groupKey,
@@ -294,10 +306,11 @@ def _home_for(
     return group, _lock_incident(incident.pk), True
 
 
-def _open_incident(payload: Payload, new: list[AlertIn]) -> Incident:
+def _open_incident(integration: Integration, payload: Payload, new: list[AlertIn], outcome: Outcome) -> Incident:
     firing = [a for a in new if a.status == "firing"] or new
     first = firing[0]
     labels = {**first.labels, **payload.commonLabels}
+    incident_type = _incident_type(integration, labels.get("incident_type", ""), outcome)
     annotations = {**first.annotations, **payload.commonAnnotations}
     severity = min((_severity(a.labels) for a in firing), key=lambda s: Severity(s).rank)
     return workflow.report(
@@ -311,7 +324,30 @@ def _open_incident(payload: Payload, new: list[AlertIn]) -> Incident:
         severity=severity,
         service=_service(labels.get("service") or labels.get("job") or ""),
         source=Incident.Source.ALERTMANAGER,
+        type=incident_type,
     )
+
+
+def _incident_type(integration: Integration, label: str, outcome: Outcome) -> IncidentType:
+    """The type the `incident_type` label names (a slug or a name, any case); without the label,
+    the integration's default type, else Downtime. An unknown name does not lose the alert (a 4xx
+    would make Alertmanager drop it): the default is used and the answer names the label."""
+    fallback = integration.default_incident_type or workflow.default_type()
+    label = label.strip()
+    if not label:
+        return fallback
+    found = IncidentType.objects.filter(Q(slug__iexact=label) | Q(name__iexact=label)).order_by("pk").first()
+    if found is None:
+        known = ", ".join(IncidentType.objects.values_list("slug", flat=True))
+        outcome.warnings.append(
+            {
+                "field": "labels.incident_type",
+                "message": f"There is no incident type “{label[:100]}”; {fallback.slug} was used. "
+                f"The types are: {known}.",
+            }
+        )
+        return fallback
+    return found
 
 
 def _severity(labels: dict[str, str]) -> str:

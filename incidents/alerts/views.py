@@ -88,4 +88,6 @@ def alertmanager_webhook(request: HttpRequest) -> JsonResponse:
         incidents=outcome.incidents,
         created=outcome.created,
         changed=outcome.changed,
+        type=outcome.incident.type.slug if outcome.incident else None,
+        **({"warnings": outcome.warnings} if outcome.warnings else {}),
     )

@@ -39,7 +39,7 @@ class IntegrationAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "is_active", "token_hint", "created_at", "last_used_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name"]
-    fields = ["name", "kind", "is_active", "token_hint", "created_at", "last_used_at"]
+    fields = ["name", "kind", "is_active", "default_incident_type", "token_hint", "created_at", "last_used_at"]
     readonly_fields = ["token_hint", "created_at", "last_used_at"]
     inlines = [HeartbeatInline]
     actions = ["rotate_token", "disable"]

@@ -12,6 +12,7 @@ from django.utils import timezone
 from ninja import NinjaAPI, Query, Status
 
 from incidents import workflow
+from incidents.access import may_see
 from incidents.api.auth import REPORT, RESPOND, VIEW, TokenAuth
 from incidents.api.docs import VendoredSwagger, docs_access
 from incidents.api.errors import FieldErrors, form_errors, install, limit_body
@@ -28,7 +29,7 @@ from incidents.api.schemas import (
 )
 from incidents.filters import IncidentFilter
 from incidents.forms import IncidentForm, ResolveForm, StatusUpdateForm
-from incidents.models import Incident, StatusUpdate
+from incidents.models import DEFAULT_TYPE_SLUG, Incident, IncidentType, StatusUpdate
 
 
 class BeaconAPI(NinjaAPI):
@@ -59,24 +60,40 @@ ERRORS = {401: Error, 403: Error, 404: Error, 413: Error, 422: ValidationErrors}
 BODY_ERRORS = {400: Error, **ERRORS}
 
 
-def _incidents():
-    return Incident.objects.for_list()
+def _incidents(request: HttpRequest):
+    """The incidents the caller may see: a person's token sees what that person sees; an
+    integration token (Beacon itself) no restricted incident (incidents/access.py)."""
+    return Incident.objects.visible_to(request.auth.user).for_list()
 
 
-def _full(ref: str) -> Incident:
+def _full(request: HttpRequest, ref: str) -> Incident:
     """The incident named `ref` with everything IncidentOut shows, in two queries; else 404."""
     updates = StatusUpdate.objects.select_related("author").order_by("created_at", "pk")
-    incident = _incidents().prefetch_related(Prefetch("updates", queryset=updates)).by_ref(ref).first()
+    incident = _incidents(request).prefetch_related(Prefetch("updates", queryset=updates)).by_ref(ref).first()
     if incident is None:
         raise Http404(f"There is no incident {ref}.")
     return incident
 
 
-def _get(ref: str) -> Incident:
-    incident = _incidents().by_ref(ref).first()
+def _get(request: HttpRequest, ref: str) -> Incident:
+    incident = _incidents(request).by_ref(ref).first()
     if incident is None:
         raise Http404(f"There is no incident {ref}.")
     return incident
+
+
+def type_slugs() -> str:
+    return ", ".join(IncidentType.objects.order_by("position", "name").values_list("slug", flat=True))
+
+
+def _restricted_receipt(incident: Incident) -> Incident:
+    """What a caller who may not see a restricted incident it just reported gets back: the
+    reference, type, severity and status, nothing it wrote."""
+    receipt = Incident.objects.for_list().get(pk=incident.pk)
+    for field in ("title", "description", "impact", "logs", "resolution_summary"):
+        setattr(receipt, field, "")
+    receipt._prefetched_objects_cache = {"updates": StatusUpdate.objects.none()}
+    return receipt
 
 
 def _location(request: HttpRequest, incident: Incident) -> str:
@@ -100,6 +117,7 @@ def list_incidents(request: HttpRequest, filters: Query[IncidentFilters]):
         "severity": [s.value for s in filters.severity],
         "status": [s.value for s in filters.status],
         "service": filters.service or "",
+        "type": filters.type or "",
         "reporter": filters.reporter or "",
         "reported_after": filters.reported_after,
         "reported_before": filters.reported_before,
@@ -107,11 +125,15 @@ def list_incidents(request: HttpRequest, filters: Query[IncidentFilters]):
     }
     if filters.open:
         data["open"] = True
-    filterset = IncidentFilter(data, queryset=_incidents())
+    filterset = IncidentFilter(data, queryset=_incidents(request))
     if not filterset.is_valid():
         errors = form_errors(filterset.form)
         # "Select a valid choice" says little when the choice is a slug or a username.
-        unknown = {"service": "There is no service with this slug.", "reporter": "There is no user with this username."}
+        unknown = {
+            "service": "There is no service with this slug.",
+            "reporter": "There is no user with this username.",
+            "type": f"There is no incident type with this slug; the types are: {type_slugs()}.",
+        }
         errors.errors = [(field, unknown.get(field, message)) for field, message in errors.errors]
         raise errors
     # The long texts are not listed (IncidentSummary); logs can be large.
@@ -140,7 +162,7 @@ def list_incidents(request: HttpRequest, filters: Query[IncidentFilters]):
 @api.get("/incidents/{ref}", auth=TokenAuth(VIEW), response={200: IncidentOut, **ERRORS}, url_name="incident")
 def get_incident(request: HttpRequest, ref: str):
     """One incident by its reference (`INC-42`; `42` works too), with its status updates."""
-    return _full(ref)
+    return _full(request, ref)
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -160,16 +182,26 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
         occurred_at = occurred_at.astimezone(UTC)
     except OverflowError:
         raise FieldErrors([("occurred_at", "This date lies outside the range Beacon can store.")]) from None
+    incident_type = IncidentType.objects.filter(slug=payload.type or DEFAULT_TYPE_SLUG).first()
+    if incident_type is None:
+        raise FieldErrors([("type", f"There is no incident type “{payload.type}”; the types are: {type_slugs()}.")])
+    severity = payload.severity.value if payload.severity else incident_type.default_severity
+    if not severity:
+        raise FieldErrors(
+            [("severity", f"This field is required. The type “{incident_type.slug}” has no default severity.")]
+        )
     # The report form's own validation, so the two never drift apart; the API names services by slug.
     form = IncidentForm(
         data={
+            "type": incident_type.slug,
             "title": payload.title,
             "description": payload.description,
             "impact": payload.impact,
             "logs": payload.logs,
             "occurred_at": occurred_at,
-            "severity": payload.severity.value,
+            "severity": severity,
             "service": payload.service,
+            "restricted": payload.restricted,
         }
     )
     form.fields["service"].to_field_name = "slug"
@@ -179,7 +211,10 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
     with workflow.via(workflow.VIA_API):
         incident = workflow.report(by=request.auth.by, source=Incident.Source.API, **form.cleaned_data)
     response["Location"] = _location(request, incident)
-    return Status(201, _full(incident.ref))
+    if not may_see(request.auth.user, incident):
+        # An integration reported a restricted incident (a security type): it may not read it back.
+        return Status(201, _restricted_receipt(incident))
+    return Status(201, _full(request, incident.ref))
 
 
 @api.post(
@@ -190,7 +225,7 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
 )
 def post_update(request: HttpRequest, ref: str, payload: UpdateIn):
     """Post a status update: public (status page, outside stakeholders) or internal (the team)."""
-    incident = _get(ref)
+    incident = _get(request, ref)
     # The status update form's own validation, as on the incident page.
     form = StatusUpdateForm(data={"message": payload.message, "public": payload.public})
     if not form.is_valid():
@@ -209,8 +244,8 @@ def post_update(request: HttpRequest, ref: str, payload: UpdateIn):
 def acknowledge(request: HttpRequest, ref: str):
     """Acknowledge a reported incident; the caller becomes its lead when it has none."""
     with workflow.via(workflow.VIA_API):
-        workflow.acknowledge(_get(ref), by=request.auth.by)
-    return _full(ref)
+        workflow.acknowledge(_get(request, ref), by=request.auth.by)
+    return _full(request, ref)
 
 
 @api.post(
@@ -226,5 +261,5 @@ def resolve(request: HttpRequest, ref: str, payload: ResolveIn):
     if not form.is_valid():
         raise form_errors(form)
     with workflow.via(workflow.VIA_API):
-        workflow.resolve(_get(ref), by=request.auth.by, **form.cleaned_data)
-    return _full(ref)
+        workflow.resolve(_get(request, ref), by=request.auth.by, **form.cleaned_data)
+    return _full(request, ref)

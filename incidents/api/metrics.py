@@ -71,7 +71,10 @@ class DatabaseCollector:
     def collect(self):
         up = GaugeMetricFamily("beacon_metrics_database_up", "1 when /metrics could read the database.")
         try:
-            counts = dict(Incident.objects.open().values_list("severity").annotate(n=Count("pk")).order_by())
+            # Restricted incidents are need-to-know: not even counted where anyone may read (incidents/access.py).
+            counts = dict(
+                Incident.objects.unrestricted().open().values_list("severity").annotate(n=Count("pk")).order_by()
+            )
             undelivered = dict(
                 Notification.objects.exclude(state=Notification.State.SENT)
                 .values_list("state")
@@ -85,7 +88,7 @@ class DatabaseCollector:
         up.add_metric([], 1)
         yield up
         family = GaugeMetricFamily(
-            "beacon_open_incidents", "Incidents not yet resolved, by severity.", labels=["severity"]
+            "beacon_open_incidents", "Incidents not yet resolved and not restricted, by severity.", labels=["severity"]
         )
         for severity in Severity:
             family.add_metric([severity.value], counts.get(severity.value, 0))

@@ -46,6 +46,8 @@ class IncidentSummary(Schema):
 
     ref: str = Field(examples=["INC-42"])
     title: str
+    type: str = Field(description="The incident type's slug (e.g. downtime, performance, security).")
+    restricted: bool = Field(description="Need-to-know: only participants, the Security group and managers see it.")
     severity: Severity
     status: Status
     service: ServiceOut
@@ -60,6 +62,10 @@ class IncidentSummary(Schema):
     resolved_at: datetime | None
     closed_at: datetime | None
     url: str = Field(description="The incident's page in Beacon.")
+
+    @staticmethod
+    def resolve_type(incident: Incident) -> str:
+        return incident.type.slug
 
     @staticmethod
     def resolve_reporter(incident: Incident) -> str | None:
@@ -133,10 +139,19 @@ class IncidentIn(Input):
     description: Text = Field(description="What is happening? What have you seen?")
     impact: Text = Field(description="Who is affected and how? How many users?")
     service: Text = Field(description="The affected service's slug.", examples=["checkout"])
-    severity: Severity = Field(
-        description="critical: major user impact, immediate attention; high: significant impact, a "
-        "workaround may exist; medium: moderate impact, can be scheduled; low: minimal impact."
+    type: Text | None = Field(
+        None,
+        description="The incident type's slug: downtime (the default), performance, security, or one a manager "
+        "added. A security incident is restricted (need-to-know).",
+        examples=["downtime"],
     )
+    severity: Severity | None = Field(
+        None,
+        description="critical: major user impact, immediate attention; high: significant impact, a "
+        "workaround may exist; medium: moderate impact, can be scheduled; low: minimal impact. "
+        "Defaults to the type's default severity, where it has one.",
+    )
+    restricted: bool = Field(False, description="Need-to-know from the start (types restricted by default always are).")
     occurred_at: datetime | None = Field(
         None,
         description="When users were first affected (ISO 8601). With a UTC offset it is taken as given; "
@@ -171,6 +186,7 @@ class IncidentFilters(Input):
     status: list[Status] = Field([], description="Repeat for several.")
     open: bool | None = Field(None, description="true: only reported, acknowledged or mitigated incidents.")
     service: Text | None = Field(None, description="A service's slug.")
+    type: Text | None = Field(None, description="An incident type's slug.")
     reporter: Text | None = Field(None, description="A reporter's username.")
     reported_after: date | None = Field(None, description="Reported on or after this day.")
     reported_before: date | None = Field(None, description="Reported on or before this day.")

@@ -2,16 +2,21 @@
 
 from incidents.models.alerts import Alert, AlertGroup, Heartbeat  # noqa: F401, E402
 from incidents.models.core import (  # noqa: F401
+    DEFAULT_TYPE_SLUG,
     OPEN_STATUSES,
     REF_RE,
     SEVERITY_DEFINITIONS,
+    SHIPPED_TYPES,
     Incident,
     IncidentQuerySet,
+    IncidentType,
     Profile,
     Service,
     Severity,
     Status,
     TimelineEntry,
+    access_condition,
+    ensure_shipped_types,
 )
 from incidents.models.notifications import (  # noqa: F401, E402
     EmailActionUse,

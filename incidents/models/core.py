@@ -71,16 +71,131 @@ class Service(models.Model):
         super().save(*args, **kwargs)
 
 
+class IncidentType(models.Model):
+    """A kind of incident and its policy (Downtime, Performance degradation, Security incident,
+    and whatever managers add in the admin). The three shipped ones come from migration
+    0010_restrict_types; the API and the Alertmanager `incident_type` label name a type by slug."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(
+        max_length=100, unique=True, help_text="How the API and the Alertmanager label incident_type name it."
+    )
+    description = models.TextField(blank=True, help_text="Shown when a reporter chooses the type.")
+    default_severity = models.CharField(
+        max_length=8, choices=Severity, blank=True, help_text="Preselected on the report form; the API's default."
+    )
+    restricted_by_default = models.BooleanField(
+        "restricted (need-to-know) by default",
+        default=False,
+        help_text="New incidents of this type are seen only by their participants, the Security group and managers.",
+    )
+    position = models.PositiveSmallIntegerField(default=100, help_text="Order on the report form (smallest first).")
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(default_severity__in=["", *Severity.values]), name="incidenttype_severity_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slugify(self.name)[:100]
+        super().save(*args, **kwargs)
+
+
+# The type of incidents that name none (old API clients, the Alertmanager intake without a label).
+DEFAULT_TYPE_SLUG = "downtime"
+
+# The types Beacon ships. Migration 0010_restrict_types creates them (with its own frozen copy);
+# `ensure_shipped_types` puts them back into a database emptied by a flush (tests, a restore).
+SHIPPED_TYPES = [
+    {
+        "slug": "downtime",
+        "name": "Downtime",
+        "position": 10,
+        "default_severity": "",
+        "restricted_by_default": False,
+        "description": "A service, or part of it, does not work for users.",
+    },
+    {
+        "slug": "performance",
+        "name": "Performance degradation",
+        "position": 20,
+        "default_severity": "medium",
+        "restricted_by_default": False,
+        "description": "A service works, but slowly or unreliably.",
+    },
+    {
+        "slug": "security",
+        "name": "Security incident",
+        "position": 30,
+        "default_severity": "high",
+        "restricted_by_default": True,
+        "description": "A breach or suspected breach: data exposed, accounts or systems compromised. "
+        "Restricted: only its participants, the Security group and managers see it.",
+    },
+]
+
+
+def ensure_shipped_types(sender=None, **kwargs) -> None:
+    """After every migrate: when there is no incident type at all, create the shipped ones.
+    Only then: a type a manager removed or renamed stays as they left it."""
+    if not IncidentType.objects.exists():
+        for values in SHIPPED_TYPES:
+            IncidentType.objects.get_or_create(slug=values["slug"], defaults=values)
+
+
+def default_type_pk() -> int | None:
+    """Downtime's id: the type of an incident made without one (bulk loads, old code paths)."""
+    return IncidentType.objects.filter(slug=DEFAULT_TYPE_SLUG).values_list("pk", flat=True).first()
+
+
+def access_condition(user, prefix: str = "") -> Q:
+    """Which incidents `user` may see, as a condition on Incident (or, with `prefix`, on a model
+    that points at one: "incident__", "review__incident__"). The one rule of need-to-know
+    (incidents/access.py): a restricted incident is seen by its reporter, its lead, the people
+    added to it by name, and holders of `view_restricted_incident` (the Security group and
+    managers); anyone else, and Beacon's anonymous surfaces, see only unrestricted incidents."""
+    from incidents import roles
+
+    if user is not None and user.is_authenticated and user.is_active and user.has_perm(roles.VIEW_RESTRICTED):
+        return Q()
+    unrestricted = Q(**{f"{prefix}restricted": False})
+    if user is None or not user.is_authenticated:
+        return unrestricted
+    participating = Incident.participants.through.objects.filter(user_id=user.pk).values("incident_id")
+    return (
+        unrestricted
+        | Q(**{f"{prefix}reporter_id": user.pk})
+        | Q(**{f"{prefix}lead_id": user.pk})
+        | Q(**{f"{prefix}pk__in": participating})
+    )
+
+
 class IncidentQuerySet(models.QuerySet):
     def open(self):
         return self.filter(status__in=OPEN_STATUSES)
 
     def public(self):
-        return self.filter(public=True, service__is_public=True)
+        # A restricted incident is never public, whatever its flag says.
+        return self.filter(public=True, service__is_public=True, restricted=False)
+
+    def visible_to(self, user):
+        """The incidents `user` may see (None or anonymous: unrestricted ones only)."""
+        return self.filter(access_condition(user))
+
+    def unrestricted(self):
+        """For what everybody may read: the status page, /metrics, Slack channels."""
+        return self.filter(restricted=False)
 
     def for_list(self):
         # One query per page: everything a row shows comes with it.
-        return self.select_related("service", "reporter", "lead")
+        return self.select_related("service", "reporter", "lead", "type")
 
     def by_ref(self, ref: str):
         match = REF_RE.match(ref or "")
@@ -123,6 +238,20 @@ class Incident(models.Model):
     )
     status = models.CharField(max_length=16, choices=Status, default=Status.REPORTED)
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="incidents")
+    type = models.ForeignKey(IncidentType, on_delete=models.PROTECT, related_name="incidents", default=default_type_pk)
+    # Need-to-know: see access_condition. Changed only by workflow.restrict / lift_restriction.
+    restricted = models.BooleanField(
+        "restricted (need-to-know)",
+        default=False,
+        editable=False,
+        help_text="Changed on the incident page, with a reason.",
+    )
+    participants = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="participating_incidents",
+        help_text="People added by name: they see the incident even when it is restricted.",
+    )
     source = models.CharField(max_length=16, choices=Source, default=Source.WEB)
     reporter = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reported_incidents"
@@ -159,6 +288,7 @@ class Incident(models.Model):
             ("note_own_incident", "Can add notes to their own reports"),
             ("follow_incident", "Can follow incidents and services"),
             ("access_admin", "Can use the Django admin"),
+            ("view_restricted_incident", "Can see every restricted incident and lift restrictions"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(severity__in=Severity.values), name="incident_severity_valid"),
@@ -228,6 +358,7 @@ class TimelineEntry(models.Model):
         ALERT_FIRED = "alert_fired", "Alert fired"
         ALERT_RESOLVED = "alert_resolved", "Alert resolved"
         VISIBILITY = "visibility", "Visibility change"
+        ACCESS = "access", "Access change"
         NOTIFICATION = "notification", "Notification"
         ESCALATION = "escalation", "Escalation"
         PAGE = "page", "Page"

@@ -60,6 +60,14 @@ class Integration(models.Model):
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     token_hint = models.CharField(max_length=12, editable=False, help_text="The token's first characters.")
     is_active = models.BooleanField("enabled", default=True)
+    default_incident_type = models.ForeignKey(
+        "incidents.IncidentType",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Alertmanager: the type of incidents whose alerts carry no incident_type label (empty: Downtime).",
+    )
     created_at = models.DateTimeField(default=now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from incidents import roles, workflow
+from incidents.access import may_see
 from incidents.models import EmailActionUse, Incident, Status
 
 SALT = "beacon.notifications.email-action"
@@ -109,7 +110,8 @@ def read(token: str) -> Link:
     if user is None or not user.is_active:
         raise LinkRefused("inactive", "This link belongs to an account that is no longer active.")
     incident = Incident.objects.select_related("service", "lead").filter(pk=data["i"]).first()
-    if incident is None:
+    if incident is None or not may_see(user, incident):
+        # Need-to-know: an incident restricted since the email was sent reads as a missing one.
         raise LinkRefused("invalid", "The incident of this link no longer exists.")
     if EmailActionUse.objects.filter(nonce=data["n"]).exists():
         raise LinkRefused("used", "This link was already used: each action link works once.")

@@ -7,6 +7,7 @@ server refuses, a deleted Slack webhook) with a "retry now" action.
 
 from django.contrib import admin, messages
 
+from incidents.access import NeedToKnowAdmin
 from incidents.models import Notification, Subscription
 from incidents.notifications import delivery
 
@@ -25,7 +26,7 @@ class StakeholderInline(admin.TabularInline):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(NeedToKnowAdmin):
     list_display = ["__str__", "user", "email", "incident", "service", "min_severity", "created_at"]
     list_filter = ["service", "min_severity"]
     list_select_related = ["user", "incident", "service"]
@@ -34,7 +35,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(NeedToKnowAdmin):
     list_display = [
         "created_at",
         "channel",

@@ -33,6 +33,12 @@ service's stakeholder list, only while the incident is public (shown on the stat
 and only public content: no notes, logs, descriptions, resolution summaries or names. Nobody is told about their
 own action. Entries of kinds other parts write for their own messages (notification,
 page, escalation, review) send nothing here.
+
+Restricted incidents (need-to-know, incidents/access.py): only people who may see the incident
+hear of it (`access.allowed_user_ids`): followers and subscribers outside that set hear nothing,
+outside stakeholder lists nothing at all. Slack channels hear only "a restricted incident was
+opened: INC-n, severity", once, and nothing later. A person added to the incident by name is told.
+`queue_direct` refuses to write to anyone who may not see the incident it names.
 """
 
 import logging
@@ -48,6 +54,7 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template, render_to_string
 
 from incidents import roles
+from incidents.access import allowed_user_ids, may_see
 from incidents.models import (
     Incident,
     Notification,
@@ -121,6 +128,17 @@ def queue_for_entry(entry: TimelineEntry) -> None:
     """Write the outbox rows for `entry`, inside its transaction."""
     event = event_of(entry)
     incident = entry.incident
+    if incident.restricted:
+        # Need-to-know: email only to those allowed (email_recipients); Slack hears only that a
+        # restricted incident was opened. No Slack app message or incident channel: they show the
+        # title and every change.
+        if event is None:
+            return
+        rows = [_email_row(entry, incident, event, r) for r in email_recipients(entry, incident, event)]
+        if event == NEW:
+            rows += _slack_rows(entry, restricted_slack_text(incident))
+        write(rows)
+        return
     # The incident's own Slack channel hears every change, pages and alerts included.
     rows = slackapp.channel_rows(entry, lambda: _channel_text(entry, incident, event))
     if event is not None:
@@ -131,11 +149,21 @@ def queue_for_entry(entry: TimelineEntry) -> None:
     write(rows)
 
 
+def restricted_slack_text(incident: Incident) -> str:
+    """All a Slack channel hears of a restricted incident: that it exists, its reference and severity."""
+    return f"A restricted incident was opened: {incident.ref}, {Severity(incident.severity).label}."
+
+
 def email_recipients(entry: TimelineEntry, incident: Incident, event: str) -> list[Recipient]:
     """Everyone who hears about this event by email, one per address (3 queries at most)."""
     candidates: list[Recipient] = []
     if incident.lead_id:
         candidates.append(Recipient("", Audience.TEAM, incident.lead))
+    added = (entry.data or {}).get("participant_added") and (entry.data or {}).get("participant_id")
+    if entry.kind == Kind.ACCESS and added:
+        person = get_user_model().objects.filter(pk=added).first()
+        if person is not None:
+            candidates.append(Recipient("", Audience.TEAM, person))
     # Followers hear broadcasts; severity subscribers only a new incident or a raise.
     targets = Q()
     if event in BROADCAST:
@@ -148,12 +176,12 @@ def email_recipients(entry: TimelineEntry, incident: Incident, event: str) -> li
                 if _crosses_threshold(entry, incident, event, sub.min_severity):
                     candidates.append(Recipient("", Audience.TEAM, sub.user, sub))
             elif sub.is_outside:
-                if incident.public:
+                if incident.public and not incident.restricted:
                     candidates.append(Recipient(sub.email.lower(), Audience.PUBLIC, None, sub))
             else:
                 candidates.append(Recipient("", Audience.TEAM, sub.user, sub))
     users = {c.user.pk for c in candidates if c.user is not None}
-    allowed = _users_who_may_hear(users - {entry.author_id})
+    allowed = allowed_user_ids(incident, _users_who_may_hear(users - {entry.author_id}))
     chosen: dict[str, Recipient] = {}
     for candidate in candidates:
         if candidate.user is not None:
@@ -222,6 +250,12 @@ def _headline(entry: TimelineEntry, incident: Incident, event: str) -> str:
         return "Reopened" if data.get("reopened") else Status(data["new"]).label
     if entry.kind == Kind.LEAD_CHANGE:
         return f"Lead: {data.get('new') or 'nobody'}"
+    if entry.kind == Kind.ACCESS:
+        if data.get("participant_added"):
+            return f"Participant added: {data['participant_added']}"
+        if data.get("participant_removed"):
+            return f"Participant removed: {data['participant_removed']}"
+        return "Restricted (need-to-know)" if data.get("restricted") else "Restriction lifted"
     return entry.get_kind_display()
 
 
@@ -393,9 +427,12 @@ def queue_direct(*, event_key: str, user, subject: str, template: str, context: 
     template of the same name ending in ".html" exists it becomes the HTML part. The row
     is written in the caller's transaction and delivered after the commit; `event_key`
     (unique per event, e.g. "review-due:17:2026-11-27") makes a repeat harmless.
-    Returns the Notification, or None when the user gets no email (see `wants_email`).
+    Returns the Notification, or None when the user gets no email (see `wants_email`) or may
+    not see the restricted `incident` (incidents/access.py).
     """
     if not wants_email(user):
+        return None
+    if incident is not None and not may_see(user, incident):
         return None
     row = _email(
         template,
@@ -436,21 +473,40 @@ def queue_page(entry: TimelineEntry, user, *, slack_member_id: str = "") -> None
     """
     incident = entry.incident
     severity = Severity(incident.severity).label
-    queue_direct(
-        event_key=f"entry:{entry.pk}",
-        user=user,
-        subject=subject_for(incident, "You are paged"),
-        template="notifications/page.txt",
-        context={
-            "incident": incident,
-            "entry": entry,
-            "severity": severity,
-            "url": settings.SITE_URL + incident.get_absolute_url(),
-            "actions": actions.links_for(user, incident),
-        },
-        incident=incident,
-    )
+    if not may_see(user, incident):
+        # Paged for a restricted incident they may not see: that it exists, its reference and
+        # severity, and who can let them in; nothing of what it is about, and no action links.
+        queue_direct(
+            event_key=f"entry:{entry.pk}",
+            user=user,
+            subject=clean_header(f"[{incident.ref}][{severity}] Restricted incident — you are paged"),
+            template="notifications/page_restricted.txt",
+            context={
+                "incident": incident,
+                "severity": severity,
+                "url": settings.SITE_URL + incident.get_absolute_url(),
+            },
+        )
+    else:
+        queue_direct(
+            event_key=f"entry:{entry.pk}",
+            user=user,
+            subject=subject_for(incident, "You are paged"),
+            template="notifications/page.txt",
+            context={
+                "incident": incident,
+                "entry": entry,
+                "severity": severity,
+                "url": settings.SITE_URL + incident.get_absolute_url(),
+                "actions": actions.links_for(user, incident),
+            },
+            incident=incident,
+        )
     if not slack_member_id:
+        return
+    if incident.restricted:
+        text = f"<@{slack_member_id}> you are paged: {restricted_slack_text(incident)} (event {entry.pk})"
+        write(_slack_rows(entry, text, user=user, reason="paged"))
         return
     text = (
         f"<@{slack_member_id}> you are paged: *{incident.ref}* [{severity}] {slack_escape(incident.title)} "

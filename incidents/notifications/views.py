@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from incidents import roles
-from incidents.access import SignedInRequest, get_incident_for, role_required
+from incidents.access import SignedInRequest, get_incident_for, incident_condition, role_required
 from incidents.models import Incident, Notification, Service, Severity, Subscription
 from incidents.notifications import actions
 from incidents.notifications.unsubscribe import read_unsubscribe_token
@@ -114,7 +114,9 @@ def settings_context(user) -> dict:
     """For the profile page: what the user follows and their severity threshold (2 queries)."""
     if not user.has_perm(FOLLOW):
         return {}
-    subscriptions = list(Subscription.objects.filter(user=user).select_related("incident", "service"))
+    # A follow of an incident restricted since is kept but not shown (need-to-know: incidents/access.py).
+    visible = incident_condition(user, "incident__", or_none=True)
+    subscriptions = list(Subscription.objects.filter(user=user).filter(visible).select_related("incident", "service"))
     threshold = next((s.min_severity for s in subscriptions if s.min_severity), "")
     followed = {s.service_id for s in subscriptions if s.service_id}
     return {

@@ -403,8 +403,9 @@ def rearm() -> tuple[int, int]:
 
 def handoff_summary(rotation: Rotation, *, incoming, at: dt.datetime) -> tuple[object, str, str]:
     """(recipient, subject, text) telling the incoming engineer what they inherit at a handoff:
-    the open incidents of the services the rotation answers for, most severe first. Two queries."""
-    incidents = Incident.objects.open().select_related("service", "lead")
+    the open incidents of the services the rotation answers for, most severe first, of those the
+    incoming engineer may see (restricted ones only if they are allowed: incidents/access.py). Two queries."""
+    incidents = Incident.objects.visible_to(incoming).open().select_related("service", "lead")
     if rotation.is_default:
         covered = Service.objects.filter(rotations__isnull=False, rotations__is_default=False)
         incidents = incidents.exclude(service__in=covered)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from incidents import roles, workflow
 from incidents.forms import IncidentForm
-from incidents.models import SEVERITY_DEFINITIONS, Incident, Profile, Service, Severity, Status
+from incidents.models import DEFAULT_TYPE_SLUG, SEVERITY_DEFINITIONS, Incident, Profile, Service, Severity, Status
 from incidents.notifications import outbox, slackapp
 from incidents.people import display_name
 
@@ -77,7 +77,8 @@ def act(user: User, verb: str, ref: str) -> tuple[bool, str]:
     do, refused_verb, done = VERBS[verb]
     if not user.has_perm(roles.VIEW_INCIDENT):
         return False, f"Your Beacon role ({role_name(user)}) does not allow you to see incidents, so nothing changed."
-    incident = Incident.objects.by_ref(ref.strip()).first()
+    # Need-to-know: a restricted incident the caller may not see answers like a missing one.
+    incident = Incident.objects.visible_to(user).by_ref(ref.strip()).first()
     if incident is None:
         return False, f"There is no incident {ref.strip()[:40]} in Beacon."
     try:
@@ -97,7 +98,10 @@ def open_list(user: User) -> str:
     if not user.has_perm(roles.VIEW_INCIDENT):
         return f"Your Beacon role ({role_name(user)}) does not allow you to see incidents."
     incidents = list(
-        Incident.objects.open().for_list().order_by("severity_rank", "reported_at", "pk")[: OPEN_LIST_LIMIT + 1]
+        Incident.objects.visible_to(user)
+        .open()
+        .for_list()
+        .order_by("severity_rank", "reported_at", "pk")[: OPEN_LIST_LIMIT + 1]
     )
     if not incidents:
         return "No incident is open."
@@ -229,6 +233,9 @@ def submit_report(payload: dict) -> dict:
     impact = _submitted(values, "impact")
     form = IncidentForm(
         data={
+            # The dialog asks no type: Slack reports are downtime (a security incident, which is
+            # need-to-know, is reported on the web, whose form asks the type first).
+            "type": DEFAULT_TYPE_SLUG,
             "title": _submitted(values, "title"),
             "service": _submitted(values, "service"),
             "severity": _submitted(values, "severity"),

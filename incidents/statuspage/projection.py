@@ -254,7 +254,7 @@ def feed_updates():
     """The newest public updates of public incidents on public services, for the Atom feed."""
     return (
         public_updates()
-        .filter(incident__public=True, incident__service__is_public=True)
+        .filter(incident__public=True, incident__service__is_public=True, incident__restricted=False)
         .select_related("incident")
         .only(*UPDATE_FIELDS, "incident__title")
         .order_by("-created_at", "-pk")[:FEED_LIMIT]

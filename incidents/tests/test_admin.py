@@ -16,6 +16,7 @@ def test_admin_edits_go_through_the_workflow_and_keep_status(clients, reporter):
     page = clients["manager"].get(f"/admin/incidents/incident/{incident.pk}/change/").content.decode()
     assert 'name="status"' not in page  # status changes only through workflow.py
     data = {
+        "type": incident.type_id,
         "title": "Renamed in admin",
         "service": incident.service_id,
         "description": incident.description,

@@ -10,6 +10,7 @@ from incidents.tests.factories import make_incident
 
 def form_data(incident, **overrides):
     data = {
+        "type": incident.type.slug,
         "title": incident.title,
         "description": incident.description,
         "impact": incident.impact,

@@ -40,6 +40,10 @@ MATRIX = [
     ("post", "/incidents/{ref}/close/", expect(LOGIN, 403, 403, 403, 302, 403)),
     ("post", "/incidents/{ref}/update/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/visibility/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    # Need-to-know: responders restrict and add people; only the Security group and managers lift.
+    ("post", "/incidents/{ref}/restrict/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/unrestrict/", expect(LOGIN, 403, 403, 403, 302, 403)),
+    ("post", "/incidents/{ref}/participants/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/follow/", expect(LOGIN, 403, 302, 302, 302, 302)),
     ("post", "/incidents/{ref}/unfollow/", expect(LOGIN, 403, 302, 302, 302, 302)),
     ("post", "/incidents/services/checkout/follow/", expect(LOGIN, 403, 302, 302, 302, 302)),
@@ -105,6 +109,7 @@ MATRIX = [
     ("get", "/admin/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/incident/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/incident/{pk}/change/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/incidenttype/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/service/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/integration/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/integration/add/", expect(LOGIN, 403, 403, 403, 200, 403)),
@@ -140,6 +145,9 @@ POST_DATA = {
     "tokens": {"name": "deploy script"},
     "update": {"message": "We are looking into it.", "public": "on"},
     "visibility": {"public": "1"},
+    "restrict": {"reason": "Customer data may be exposed."},
+    "unrestrict": {"reason": "No data was exposed."},
+    "participants": {"username": "rob"},
     "notifications": {"min_severity": "high"},
     "token": {"action": "regenerate"},
 }

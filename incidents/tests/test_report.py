@@ -16,6 +16,7 @@ def service(db):
 
 def valid(svc, **overrides):
     data = {
+        "type": "downtime",
         "title": "Checkout returns 500",
         "description": "Card payments fail.",
         "occurred_at": (timezone.localtime() - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
@@ -29,10 +30,10 @@ def valid(svc, **overrides):
 
 
 def test_it_shows_the_form_with_severity_definitions(clients, service):
-    response = clients["reporter"].get(URL)
+    response = clients["reporter"].get(URL + "?type=downtime")
     html = response.content.decode()
     assert response.status_code == 200
-    for name in ["title", "description", "occurred_at", "impact", "logs", "service", "severity"]:
+    for name in ["type", "title", "description", "occurred_at", "impact", "logs", "service", "severity"]:
         assert f'name="{name}"' in html
     assert "Major impact on users, needs immediate attention." in html
     assert "Minimal impact, can wait for a future release." in html
@@ -70,7 +71,7 @@ def test_occurred_at_is_read_in_the_users_own_time_zone(clients, service, report
 
 
 def test_occurred_at_defaults_to_now(clients, service):
-    html = clients["reporter"].get(URL).content.decode()
+    html = clients["reporter"].get(URL + "?type=downtime").content.decode()
     now_local = timezone.localtime().strftime("%Y-%m-%dT%H:")
     assert f'value="{now_local}' in html
 
@@ -89,6 +90,8 @@ def test_occurred_at_defaults_to_now(clients, service):
         ("severity", "", "This field is required."),
         ("service", "999999", "Choose one of the listed services."),
         ("service", "not-a-number", "Choose one of the listed services."),
+        ("type", "", "Choose the type of incident."),
+        ("type", "earthquake", "Choose one of the listed incident types."),
         ("title", "nul\x00byte", "Null characters are not allowed."),
     ],
 )
@@ -112,3 +115,40 @@ def test_references_are_unique_and_immediate(clients, service):
     refs = [i.ref for i in Incident.objects.all()]
     assert len(set(refs)) == 3
     assert all(ref.startswith("INC-") for ref in refs)
+
+
+def test_the_type_comes_first_and_works_without_javascript(clients, service):
+    first = clients["reporter"].get(URL)
+    html = first.content.decode()
+    assert first.status_code == 200
+    assert 'name="title"' not in html  # not yet: the type first
+    assert '<form method="get"' in html
+    for slug in ["downtime", "performance", "security"]:
+        assert f'value="{slug}"' in html
+    unknown = clients["reporter"].get(URL + "?type=earthquake")
+    assert unknown.status_code == 404
+    assert "There is no incident type “earthquake”" in unknown.content.decode()
+
+
+def test_the_chosen_type_presets_its_severity_and_restriction(clients, service):
+    html = clients["reporter"].get(URL + "?type=security").content.decode()
+    assert 'value="security" class="form-check-input" id="id_type_2" checked' in html or (
+        'value="security"' in html and "checked" in html.split('value="security"')[1].split(">")[0]
+    )
+    assert "checked" in html.split('name="severity" value="high"')[1].split(">")[0]
+    assert "checked" in html.split('name="restricted"')[1].split(">")[0]
+
+
+def test_a_security_incident_is_restricted_whatever_the_box_says(clients, service, reporter):
+    clients["reporter"].post(URL, valid(service, type="security"))
+    incident = Incident.objects.get()
+    assert incident.type.slug == "security"
+    assert incident.restricted
+    entry = incident.timeline.get()
+    assert entry.data["type"] == "Security incident" and entry.data["restricted"] is True
+
+
+def test_any_incident_may_be_restricted_when_reported(clients, service):
+    clients["reporter"].post(URL, valid(service, restricted="on"))
+    incident = Incident.objects.get()
+    assert incident.type.slug == "downtime" and incident.restricted

@@ -101,7 +101,11 @@ def test_seed_demo_is_idempotent(db, settings, capsys):
     call_command("seed_demo", incidents=12)
     counts = (Incident.objects.count(), Service.objects.count())
     call_command("seed_demo", incidents=12)
-    assert (Incident.objects.count(), Service.objects.count()) == counts == (12, 4)
+    # The twelve asked for and one restricted security incident.
+    assert (Incident.objects.count(), Service.objects.count()) == counts == (13, 4)
+    restricted = Incident.objects.get(restricted=True)
+    assert restricted.type.slug == "security" and restricted.lead.username == "security"
+    assert restricted.participants.filter(username="viewer").exists()
     out = capsys.readouterr().out
     for role in ["reporter", "responder", "manager", "viewer"]:
         assert role in out
@@ -117,7 +121,7 @@ def test_seed_demo_refuses_in_production_unless_forced(db, settings):
     with pytest.raises(CommandError, match="--force"):
         call_command("seed_demo")
     call_command("seed_demo", force=True, incidents=2)
-    assert Incident.objects.count() == 2
+    assert Incident.objects.count() == 3
 
 
 def test_healthz(client, db):

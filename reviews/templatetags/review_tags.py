@@ -34,7 +34,9 @@ def item_state_class(state: str) -> str:
 
 def my_action_items(user, limit: int = MY_ITEMS_LIMIT) -> list[ActionItem]:
     """The user's open action items, overdue (earliest due) first. One query."""
-    return list(ActionItem.objects.for_list().open().filter(owner=user).order_by("due_date", "pk")[:limit])
+    return list(
+        ActionItem.objects.visible_to(user).for_list().open().filter(owner=user).order_by("due_date", "pk")[:limit]
+    )
 
 
 @register.inclusion_tag("reviews/_my_action_items.html", takes_context=True)

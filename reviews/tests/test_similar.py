@@ -18,7 +18,7 @@ def test_it_lists_resolved_incidents_of_the_same_service_with_root_cause_and_ite
     still_open = make_incident(by=reporter, title="Checkout slow")
     current = make_incident(by=reporter, title="Checkout is down again")
 
-    similar_ids = [i.pk for i in similar.similar_incidents(current)]
+    similar_ids = [i.pk for i in similar.similar_incidents(current, responder)]
     assert similar_ids == [past.incident_id]
     assert other_service.pk not in similar_ids and still_open.pk not in similar_ids
 
@@ -30,7 +30,7 @@ def test_it_lists_resolved_incidents_of_the_same_service_with_root_cause_and_ite
 
 def test_it_shows_at_most_five_newest_first_and_never_the_incident_itself(reporter, responder):
     pasts = [resolved_incident(by=reporter, responder=responder, title=f"Past {n}") for n in range(7)]
-    found = similar.similar_incidents(pasts[-1])
+    found = similar.similar_incidents(pasts[-1], responder)
 
     assert len(found) == 5
     assert pasts[-1] not in found
@@ -57,10 +57,10 @@ def test_a_registered_matcher_widens_the_match(reporter, responder):
 
     similar.register_matcher(same_alert_name)
     try:
-        assert other in similar.similar_incidents(current)
+        assert other in similar.similar_incidents(current, responder)
     finally:
         similar._matchers.remove(same_alert_name)
-    assert other not in similar.similar_incidents(current)
+    assert other not in similar.similar_incidents(current, responder)
 
 
 def test_the_incident_page_stays_within_a_fixed_query_budget(

@@ -45,6 +45,10 @@ def test_report_to_resolution(screenshots, sign_in, reporter, responder, other_r
 
     report = sign_in(reporter)
     report.goto("/incidents/new/")
+    # The type first (Downtime is preselected), then the report.
+    report.check("input[name=type][value=downtime]")
+    report.get_by_role("button", name="Next").click()
+    report.wait_for_url("**/incidents/new/?type=downtime")
     report.fill("input[name=title]", "Checkout returns 500 for card payments")
     report.select_option("select[name=service]", label="Checkout")
     report.check("input[name=severity][value=critical]")
@@ -118,6 +122,9 @@ def test_phone_width_report_form_is_usable(sign_in, reporter):
     ServiceFactory(name="Checkout")
     page = sign_in(reporter, viewport={"width": 390, "height": 844})
     page.goto("/incidents/new/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the type step too
+    page.get_by_role("button", name="Next").click()
+    page.wait_for_url("**/incidents/new/?type=downtime")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing forces sideways scrolling
     expect(page.get_by_role("button", name="Report incident")).to_be_visible()

@@ -14,6 +14,7 @@ from django.utils.timezone import now
 from incidents import roles, workflow
 from incidents.models import (
     Incident,
+    IncidentType,
     Rotation,
     RotationMember,
     Service,
@@ -55,7 +56,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
-        parser.add_argument("--incidents", type=int, default=60, help="How many demo incidents to create.")
+        parser.add_argument(
+            "--incidents",
+            type=int,
+            default=60,
+            help="How many demo incidents to create (and one restricted security incident).",
+        )
 
     def handle(self, *args, force=False, incidents=60, **options):
         if not settings.DEBUG and not force:
@@ -69,6 +75,7 @@ class Command(BaseCommand):
                 created = self.create_incidents(users, services, incidents)
             published = self.publish_some(users[roles.REPORTER], users[roles.RESPONDER])
             if created:
+                self.create_restricted(users, services)
                 demo_seeded.send(sender=self.__class__, users=users)
             self.create_rotation(users)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} incidents created)."))
@@ -77,6 +84,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Sign in at http://127.0.0.1:8000/ as any of these (password: {DEMO_PASSWORD}):")
         for role in roles.ROLES:
             self.stdout.write(f"  {role.lower():<10} {role}")
+        self.stdout.write(f"  {'security':<10} Responder in the Security group: sees the restricted security incident")
 
     def create_users(self) -> dict:
         User = get_user_model()
@@ -93,6 +101,35 @@ class Command(BaseCommand):
             user.groups.add(Group.objects.get(name=role))
             users[role] = User.objects.get(pk=user.pk)  # fresh, so cached permissions include the group
         return users
+
+    def create_restricted(self, users, services) -> Incident:
+        """A restricted security incident (need-to-know): reported and led by the Security group's
+        member, with the viewer added by name; the demo reporter and responder do not see it."""
+        User = get_user_model()
+        security, created = User.objects.get_or_create(
+            username="security",
+            defaults={"first_name": "Security", "last_name": "Demo", "email": "security@example.com"},
+        )
+        if created:
+            security.set_password(DEMO_PASSWORD)
+            security.save()
+        security.groups.add(Group.objects.get(name=roles.RESPONDER), Group.objects.get(name=roles.SECURITY))
+        security = User.objects.get(pk=security.pk)
+        incident = workflow.report(
+            by=security,
+            type=IncidentType.objects.get(slug="security"),
+            title="API keys of the payment provider found in a public repository",
+            description="A contractor's fork on GitHub contains .env with the live payment API key.",
+            impact="None known yet: assess whether the key was used.",
+            logs="",
+            occurred_at=now() - timedelta(hours=2),
+            severity=Severity.HIGH,
+            service=services[0],
+        )
+        workflow.take(incident, by=security)
+        workflow.add_participant(incident, by=security, user=users[roles.VIEWER])
+        workflow.add_note(incident, by=security, text="Key revoked at the provider; new key deployed.")
+        return incident
 
     def create_services(self) -> list[Service]:
         return [

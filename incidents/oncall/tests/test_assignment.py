@@ -50,7 +50,13 @@ def pages_sent(incident) -> list[tuple[str, str, object]]:
 def test_form_report_assigns_the_on_call_engineer_and_pages_them(clients, checkout, rotation, other_responder):
     response = clients["reporter"].post(
         "/incidents/new/",
-        {**REPORT, "occurred_at": "2026-01-14 11:55", "service": checkout.pk, "description": "500s"},
+        {
+            **REPORT,
+            "type": "downtime",
+            "occurred_at": "2026-01-14 11:55",
+            "service": checkout.pk,
+            "description": "500s",
+        },
     )
     assert response.status_code == 302
     incident = Incident.objects.get()
