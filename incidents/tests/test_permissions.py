@@ -72,6 +72,8 @@ MATRIX = [
     ("get", "/accounts/password/reset/done/", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/accounts/profile/", expect(LOGIN, 200, 200, 200, 200, 200)),
     ("get", "/healthz", expect(200, 200, 200, 200, 200, 200)),
+    ("get", "/favicon.ico", expect(200, 200, 200, 200, 200, 200)),
+    ("post", "/accounts/theme/", expect(LOGIN, 302, 302, 302, 302, 302)),
     ("get", "/status/", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/status/feed.atom", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/status/incidents/{public_ref}/", expect(200, 200, 200, 200, 200, 200)),
@@ -135,6 +137,7 @@ POST_DATA = {
     "visibility": {"public": "1"},
     "notifications": {"min_severity": "high"},
     "token": {"action": "regenerate"},
+    "theme": {"theme": "dark"},
 }
 
 
