@@ -19,7 +19,7 @@ from incidents.oncall.tests.data import give_calendar_token, make_override, make
 from incidents.tests.factories import ServiceFactory, make_incident
 from reviews import lifecycle
 from reviews.models import Review
-from reviews.tests.factories import make_item, make_review, resolved_incident
+from reviews.tests.factories import backdate_due, make_item, make_review, resolved_incident
 
 SIGNED_IN = ("reporter", "responder", "manager", "viewer")
 WRITERS = ("responder", "manager")
@@ -99,6 +99,8 @@ def build_world(users: dict) -> dict:
         incident=resolved_incident(by=reporter, responder=responder, title="Database CPU at 100%", severity="high"),
     )
     item = make_item(reviewed, by=responder, owner=responder)
+    # Overdue: a pink row on the review and on the manager's dashboard.
+    backdate_due(make_item(reviewed, by=responder, owner=manager, title="Alert on queue depth"), 3)
     draft = make_review(responder=responder)
     lifecycle.save_runbook(checkout, by=responder, text="## Restart\n\n`systemctl restart checkout`", base_revision=0)
 
