@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from incidents.models import SEVERITY_DEFINITIONS, Incident, IncidentType, Service, Severity
+from incidents.models import SEVERITY_DEFINITIONS, Incident, IncidentType, Profile, Service, Severity
 from incidents.people import display_name, responders
 
 # Clocks drift: a report typed "now" on a laptop a little ahead is not "in the future".
@@ -276,4 +276,11 @@ class ProfileForm(forms.Form):
         error_messages={
             "invalid": "A Slack member ID looks like U024BE7LH: a U or W, then capital letters and digits."
         },
+    )
+    theme = forms.ChoiceField(
+        label="Colour scheme",
+        choices=Profile.Theme.choices,
+        required=False,  # left out (an older form, a script): the current choice stays
+        widget=forms.RadioSelect,
+        help_text="Auto follows your device's light or dark setting.",
     )

@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -145,9 +145,30 @@ def report(request: HttpRequest) -> HttpResponse:
     return render(request, "incidents/report.html", {"form": form}, status=422)
 
 
+# The incident page holds several forms whose fields share names (text, reason): each form's
+# ids get its own prefix, so every id on the page is unique and each label names its own field.
+# The field names, and so what the views read, stay as they are.
+FORM_IDS = {
+    "note_form": "note_%s",
+    "resolve_form": "resolve_%s",
+    "reopen_form": "reopen_%s",
+    "reactivate_form": "reactivate_%s",
+    "mitigate_form": "mitigate_%s",
+    "severity_form": "severity_%s",
+    "lead_form": "lead_%s",
+    "restrict_form": "restrict_%s",
+    "lift_form": "lift_%s",
+    "participant_form": "participant_%s",
+}
+
+# The newest entries shown open on the incident page; older ones fold into a <details>.
+TIMELINE_RECENT = 10
+
+
 def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
     user = request.user
     may_respond = user.has_perm(RESPOND)
+    ids = FORM_IDS
     context = {
         "incident": incident,
         **timeline_context(request, incident),
@@ -155,31 +176,35 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
         "may_note": workflow.may_add_note(user, incident),
         "may_respond": may_respond,
         "may_close": user.has_perm(roles.CLOSE_INCIDENT),
-        "note_form": forms.get("note_form") or NoteForm(),
-        "resolve_form": forms.get("resolve_form") or ResolveForm(),
-        "reopen_form": forms.get("reopen_form") or ReopenForm(),
-        "reactivate_form": forms.get("reactivate_form") or ReactivateForm(),
-        "mitigate_form": forms.get("mitigate_form") or MitigateForm(),
-        "severity_form": forms.get("severity_form") or SeverityForm(initial={"severity": incident.severity}),
+        "note_form": forms.get("note_form") or NoteForm(auto_id=ids["note_form"]),
+        "resolve_form": forms.get("resolve_form") or ResolveForm(auto_id=ids["resolve_form"]),
+        "reopen_form": forms.get("reopen_form") or ReopenForm(auto_id=ids["reopen_form"]),
+        "reactivate_form": forms.get("reactivate_form") or ReactivateForm(auto_id=ids["reactivate_form"]),
+        "mitigate_form": forms.get("mitigate_form") or MitigateForm(auto_id=ids["mitigate_form"]),
+        "severity_form": forms.get("severity_form")
+        or SeverityForm(initial={"severity": incident.severity}, auto_id=ids["severity_form"]),
     }
     context["panels"] = panels.render_context(request, incident)
     context["access"] = access_panel_context(request, incident, **forms)
     if may_respond:
-        context["lead_form"] = forms.get("lead_form") or LeadForm(initial={"lead": incident.lead_id})
+        context["lead_form"] = forms.get("lead_form") or LeadForm(
+            initial={"lead": incident.lead_id}, auto_id=ids["lead_form"]
+        )
     return context
 
 
-# The incident page shows the newest TIMELINE_SHOWN entries, oldest first; "Show older entries"
-# asks for TIMELINE_SHOWN more each time (?entries=N, at most TIMELINE_MAX): a long incident's
-# page stays as fast as a short one's.
+# The incident page loads the newest TIMELINE_SHOWN entries, newest first (the page reads from
+# the top on a phone): the newest TIMELINE_RECENT in view, the rest folded under "Older entries".
+# "Show earlier entries" asks for TIMELINE_SHOWN more each time (?entries=N, at most TIMELINE_MAX):
+# a long incident's page stays as fast as a short one's.
 TIMELINE_SHOWN = 50
 TIMELINE_MAX = 5000
 
 
 def incident_entries(incident: Incident, shown: int = TIMELINE_SHOWN) -> tuple[list, bool]:
-    """The newest `shown` entries, oldest first, and whether older ones exist (one query)."""
+    """The newest `shown` entries, newest first, and whether older ones exist (one query)."""
     newest = list(incident.timeline.select_related("author").order_by("-created_at", "-pk")[: shown + 1])
-    return newest[:shown][::-1], len(newest) > shown
+    return newest[:shown], len(newest) > shown
 
 
 def timeline_context(request: HttpRequest, incident: Incident) -> dict:
@@ -188,11 +213,12 @@ def timeline_context(request: HttpRequest, incident: Incident) -> dict:
     except ValueError:
         shown = TIMELINE_SHOWN
     shown = min(max(shown, TIMELINE_SHOWN), TIMELINE_MAX)
-    entries, older = incident_entries(incident, shown)
+    entries, more = incident_entries(incident, shown)
     return {
-        "entries": entries,
+        "recent_entries": entries[:TIMELINE_RECENT],
+        "older_entries": entries[TIMELINE_RECENT:],
         "entries_shown": shown,
-        "older_entries": older and shown < TIMELINE_MAX,
+        "earlier_entries": more and shown < TIMELINE_MAX,
         "more_entries": min(shown + TIMELINE_SHOWN, TIMELINE_MAX),
     }
 
@@ -269,7 +295,7 @@ def _act(request: HttpRequest, incident: Incident, action: Callable[[], object],
 
 def _form_action(request, ref, form_class, form_name, action, done) -> HttpResponse:
     incident = get_incident_for(request, ref, queryset=_incident_qs())
-    form = form_class(request.POST)
+    form = form_class(request.POST, auto_id=FORM_IDS[form_name])
     if not form.is_valid():
         context = _detail_context(request, incident, **{form_name: form})
         context["open_form"] = form_name
@@ -389,16 +415,17 @@ def note(request: HttpRequest, ref: str) -> HttpResponse:
     incident = get_incident_for(request, ref, queryset=_incident_qs())
     if not workflow.may_add_note(request.user, incident):
         raise PermissionDenied
-    form = NoteForm(request.POST)
+    form = NoteForm(request.POST, auto_id=FORM_IDS["note_form"])
     if form.is_valid():
         workflow.add_note(incident, by=request.user, text=form.cleaned_data["text"])
         if not request.htmx:
             messages.success(request, "Note added.")
             return redirect(reverse("incidents:detail", kwargs={"ref": incident.ref}) + "#timeline")
-        form = NoteForm()
+        form = NoteForm(auto_id=FORM_IDS["note_form"])
         status = 200
     else:
-        status = 422
+        # htmx swaps only 2xx answers: the form with its errors comes back as 200 there.
+        status = 200 if request.htmx else 422
     context = _detail_context(request, incident, note_form=form)
     template = "incidents/detail.html#timeline-and-note" if request.htmx else "incidents/detail.html"
     return render(request, template, context, status=status)
@@ -494,9 +521,9 @@ def access_panel_context(request: HttpRequest, incident: Incident, **forms) -> d
         "may_restrict": workflow.may_restrict(user, incident) and not incident.restricted,
         "may_lift": workflow.may_lift(user, incident) and incident.restricted,
         "may_add": workflow.may_restrict(user, incident) and incident.status != Status.CLOSED,
-        "restrict_form": forms.get("restrict_form") or RestrictForm(),
-        "lift_form": forms.get("lift_form") or LiftRestrictionForm(),
-        "participant_form": forms.get("participant_form") or ParticipantForm(),
+        "restrict_form": forms.get("restrict_form") or RestrictForm(auto_id=FORM_IDS["restrict_form"]),
+        "lift_form": forms.get("lift_form") or LiftRestrictionForm(auto_id=FORM_IDS["lift_form"]),
+        "participant_form": forms.get("participant_form") or ParticipantForm(auto_id=FORM_IDS["participant_form"]),
     }
 
 
@@ -574,6 +601,7 @@ def profile(request: HttpRequest) -> HttpResponse:
             "time_zone": profile.time_zone,
             "email_notifications": profile.email_notifications,
             "slack_member_id": profile.slack_member_id,
+            "theme": profile.theme,
         },
     )
     if request.method == "POST" and form.is_valid():
@@ -585,11 +613,42 @@ def profile(request: HttpRequest) -> HttpResponse:
         profile.time_zone = form.cleaned_data["time_zone"]
         profile.email_notifications = form.cleaned_data["email_notifications"]
         profile.slack_member_id = form.cleaned_data["slack_member_id"]
+        profile.theme = form.cleaned_data["theme"] or profile.theme
         profile.save()
         messages.success(request, "Your settings are saved.")
         return redirect("profile")
     context = {"form": form, **settings_context(request.user), **profile_context(request, profile)}
     return render(request, "incidents/profile.html", context, status=422 if form.is_bound else 200)
+
+
+class ThemeForm(forms.Form):
+    theme = forms.ChoiceField(choices=Profile.Theme.choices)
+
+
+@login_required
+@require_POST
+def theme(request: HttpRequest) -> HttpResponse:
+    """The colour-scheme buttons of the menu: a plain form, so it works without JavaScript."""
+    form = ThemeForm(request.POST)
+    if form.is_valid():
+        Profile.objects.update_or_create(user=request.user, defaults={"theme": form.cleaned_data["theme"]})
+    else:
+        messages.error(request, "Choose Auto, Light or Dark.")
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect("profile")
+
+
+FAVICON = settings.BASE_DIR / "static" / "favicon.ico"
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for whatever the page links (static/favicon.ico)."""
+    response = FileResponse(FAVICON.open("rb"), content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 @never_cache

@@ -402,7 +402,12 @@ class TimelineEntry(models.Model):
 
 
 class Profile(models.Model):
-    """What a user sets for themselves: time zone and email preferences."""
+    """What a user sets for themselves: time zone, email preferences, colour scheme."""
+
+    class Theme(models.TextChoices):
+        AUTO = "auto", "Auto"
+        LIGHT = "light", "Light"
+        DARK = "dark", "Dark"
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     time_zone = models.CharField(max_length=64, blank=True, help_text="Empty: the site's time zone.")
@@ -422,6 +427,9 @@ class Profile(models.Model):
     # Kept in clear: the user copies the address again from their profile, and the feed
     # shows only shift times. Revoking or regenerating it kills the old address.
     calendar_token = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    # The colour scheme of every page, kept with the user so the phone and the laptop agree.
+    # "auto" follows the device's prefers-color-scheme (static/js/theme.js).
+    theme = models.CharField("Colour scheme", max_length=8, choices=Theme.choices, default=Theme.AUTO)
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"

@@ -3,10 +3,12 @@
 from datetime import datetime, timedelta
 
 from django import template
+from django.core.exceptions import ObjectDoesNotExist
 from django.utils.safestring import mark_safe
 from django.utils.timezone import now
 
 from incidents.markup import render_markdown
+from incidents.models import Profile
 from incidents.people import display_name
 
 register = template.Library()
@@ -108,3 +110,25 @@ def markdown(text: str) -> str:
 def person(user, fallback: str = "") -> str:
     """A user's full name, else their username; `fallback` when there is nobody."""
     return display_name(user, fallback)
+
+
+THEMES = tuple(Profile.Theme.choices)
+
+
+@register.simple_tag
+def user_theme(user) -> str:
+    """The signed-in user's colour scheme ("auto", "light" or "dark"); "auto" for everyone else.
+
+    The profile is the one UserTimezoneMiddleware already loaded for this request: no query."""
+    if not getattr(user, "is_authenticated", False):
+        return "auto"
+    try:
+        theme = user.profile.theme
+    except ObjectDoesNotExist:
+        return "auto"
+    return theme if theme in dict(THEMES) else "auto"
+
+
+@register.simple_tag
+def theme_choices():
+    return THEMES

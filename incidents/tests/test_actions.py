@@ -41,7 +41,10 @@ def test_resolve_without_confirmation_shows_the_form_error_and_changes_nothing(c
     assert response.status_code == 422
     html = response.content.decode()
     assert "Confirm that users are no longer affected" in html
-    assert 'id="resolve-panel"' in html and "collapse show" in html
+    assert '<details class="disclosure" id="resolve-panel" open>' in html
+    # Said first, focused and announced: the error summary is a role=alert with autofocus.
+    summary = html.split('id="resolve-errors"', 1)[0].rsplit("<div", 1)[1]
+    assert 'role="alert"' in summary and "autofocus" in summary
     incident.refresh_from_db()
     assert incident.status == Incident.Status.REPORTED
     assert incident.timeline.count() == 1
@@ -112,8 +115,11 @@ def test_note_with_htmx_returns_the_timeline_and_an_empty_form(clients, incident
 
 def test_empty_note_with_htmx_shows_the_error(clients, incident):
     response = clients["responder"].post(f"/incidents/{incident.ref}/note/", {"text": ""}, HTTP_HX_REQUEST="true")
-    assert response.status_code == 422
-    assert "This field is required." in response.content.decode()
+    # 200: htmx 2 swaps only 2xx answers, and the form must come back with its error in it.
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "This field is required." in html
+    assert 'id="note-errors"' in html and 'role="alert"' in html
     assert incident.timeline.count() == 1
 
 

@@ -33,9 +33,9 @@ def test_unacknowledged_stand_out_and_title_counts_them(clients, reporter, respo
     workflow.acknowledge(seen, by=responder)
     html = clients["responder"].get("/").content.decode()
     assert "<title>(1) Dashboard — Beacon</title>" in html
-    assert 'class="unacknowledged table-danger" data-ref="' + waiting.ref in html
+    assert 'class="incident-row unacknowledged" data-ref="' + waiting.ref in html
     assert "waiting 7 min" in html
-    assert 'class="unacknowledged' not in html.split(f'data-ref="{seen.ref}"')[0].rsplit("<tr", 1)[1]
+    assert "unacknowledged" not in html.split(f'data-ref="{seen.ref}"')[0].rsplit("<tr", 1)[1]
 
 
 def test_assigned_to_me(clients, reporter, responder, other_responder):

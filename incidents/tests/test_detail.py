@@ -47,15 +47,15 @@ def test_detail_runs_a_fixed_number_of_queries(clients, reporter, responder, dja
     with django_assert_max_num_queries(18):
         response = client.get(f"/incidents/{incident.ref}/")
     html = response.content.decode()
-    # The newest 50, oldest of them first, and a way to the older ones.
+    # The newest 50, newest first (the newest 10 open, the rest folded), and a way to earlier ones.
     assert html.count('class="timeline-entry') == 50
-    assert html.index("note 150") < html.index("note 199") and "note 149<" not in html
-    assert f'href="/incidents/{incident.ref}/?entries=100#timeline">Show older entries</a>' in html
+    assert html.index("note 199") < html.index("note 150") and "note 149<" not in html
+    assert f'href="/incidents/{incident.ref}/?entries=100#older-entries">Show earlier entries</a>' in html
     with django_assert_max_num_queries(18):
         response = client.get(f"/incidents/{incident.ref}/?entries=250")
     html = response.content.decode()
     assert html.count('class="timeline-entry') == 202
-    assert "Show older entries" not in html
+    assert "Show earlier entries" not in html
 
 
 @pytest.mark.parametrize("asked, shown", [("nonsense", 50), ("-5", 50), ("55", 55), ("99999999999", 60)])
@@ -91,4 +91,4 @@ def test_action_buttons_follow_the_role(clients, reporter, role, sees_actions):
     incident = make_incident(by=reporter)
     html = clients[role].get(f"/incidents/{incident.ref}/").content.decode()
     assert (">Acknowledge</button>" in html) is sees_actions
-    assert (">Resolve…</button>" in html) is sees_actions
+    assert (">Resolve…</summary>" in html) is sees_actions

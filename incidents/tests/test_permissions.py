@@ -80,6 +80,8 @@ MATRIX = [
     ("get", "/accounts/password/reset/done/", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/accounts/profile/", expect(LOGIN, 200, 200, 200, 200, 200)),
     ("get", "/healthz", expect(200, 200, 200, 200, 200, 200)),
+    ("get", "/favicon.ico", expect(200, 200, 200, 200, 200, 200)),
+    ("post", "/accounts/theme/", expect(LOGIN, 302, 302, 302, 302, 302)),
     ("get", "/status/", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/status/feed.atom", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/status/incidents/{public_ref}/", expect(200, 200, 200, 200, 200, 200)),
@@ -150,6 +152,7 @@ POST_DATA = {
     "participants": {"username": "rob"},
     "notifications": {"min_severity": "high"},
     "token": {"action": "regenerate"},
+    "theme": {"theme": "dark"},
 }
 
 

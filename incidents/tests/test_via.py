@@ -24,6 +24,7 @@ def test_web_actions_come_from_the_web(clients, reporter):
     response = clients["reporter"].post(
         "/incidents/new/",
         {
+            "type": "downtime",
             "title": "Checkout is down",
             "service": ServiceFactory(name="Checkout").pk,
             "severity": "high",

@@ -29,7 +29,7 @@ def test_resolve_review_publish_close(sign_in, reporter, responder, manager):
     # The responder resolves it in the page.
     page = sign_in(responder)
     page.goto(f"/incidents/{incident.ref}/")
-    page.get_by_role("button", name="Resolve…").click()
+    page.locator("summary", has_text="Resolve…").click()
     page.fill("#resolve-panel textarea[name=summary]", "Release 42 rolled back.")
     page.check("#resolve-panel input[name=confirmed]")
     page.get_by_role("button", name="Resolve incident").click()

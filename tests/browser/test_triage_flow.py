@@ -64,14 +64,14 @@ def test_report_to_resolution(screenshots, sign_in, reporter, responder, other_r
     # The responder's dashboard picks it up by itself, and the tab title counts it.
     row = dashboard.locator(f"tr[data-ref='{incident.ref}']")
     expect(row).to_be_visible(timeout=15_000)
-    expect(row).to_have_class("unacknowledged table-danger")
+    expect(row).to_have_class("incident-row unacknowledged")
     expect(dashboard).to_have_title("(1) Dashboard — Beacon")
     assert dashboard.evaluate("window.__notReloaded") is True
     dashboard.screenshot(path=str(screenshots / "dashboard.png"), full_page=True)
 
     row.get_by_role("button", name="Acknowledge").click()
     expect(dashboard.locator("#messages .alert-success")).to_contain_text(f"{incident.ref} acknowledged")
-    expect(dashboard.locator(f"tr[data-ref='{incident.ref}']")).not_to_have_class("unacknowledged table-danger")
+    expect(dashboard.locator(f"tr[data-ref='{incident.ref}']")).to_have_class("incident-row")
 
     page = dashboard
     page.goto(f"/incidents/{incident.ref}/")
@@ -82,12 +82,12 @@ def test_report_to_resolution(screenshots, sign_in, reporter, responder, other_r
     assert page.evaluate("window.__notReloaded") is True  # htmx, no page load
     expect(page.locator("#note-form textarea[name=text]")).to_have_value("")
 
-    page.get_by_role("button", name="Mitigate…").click()
+    page.locator("summary", has_text="Mitigate…").click()
     page.fill("#mitigate-panel input[name=text]", "Rolled back to 511")
     page.get_by_role("button", name="Mark mitigated").click()
     expect(page.locator("#messages .alert-success")).to_contain_text("marked mitigated")
 
-    page.get_by_role("button", name="Resolve…").click()
+    page.locator("summary", has_text="Resolve…").click()
     page.fill("#resolve-panel textarea[name=summary]", "Deploy 512 reverted; payments normal for 30 minutes.")
     page.get_by_role("button", name="Resolve incident").click()
     expect(page.locator("#resolve-panel")).to_contain_text("Confirm that users are no longer affected")
@@ -95,10 +95,11 @@ def test_report_to_resolution(screenshots, sign_in, reporter, responder, other_r
     page.get_by_role("button", name="Resolve incident").click()
     expect(page.locator("#messages .alert-success")).to_contain_text(f"{incident.ref} resolved")
 
+    # Newest first, so a phone shows what just happened without scrolling.
     kinds = page.locator("#timeline .timeline-entry").evaluate_all("els => els.map(e => e.dataset.kind)")
-    assert kinds == ["reported", "status_change", "note", "status_change", "status_change"]
+    assert kinds == ["status_change", "status_change", "note", "status_change", "reported"]
     texts = page.locator("#timeline .timeline-entry").all_inner_texts()
-    assert "Acknowledged" in texts[1] and "Mitigated" in texts[3] and "Resolved" in texts[4]
+    assert "Resolved" in texts[0] and "Mitigated" in texts[1] and "Acknowledged" in texts[3]
     page.screenshot(path=str(screenshots / "incident.png"), full_page=True)
 
     incident.refresh_from_db()

@@ -1,0 +1,119 @@
+"""Every page a person uses, per role, and a small world for them to show.
+
+The page tests (test_pages.py) walk this list at 390 px with and without JavaScript and run
+axe-core on each. A page that a role may open must be listed for that role; a page that a
+role is refused is not (incidents/tests/test_permissions.py checks the refusals).
+
+Left out on purpose: the Django admin (Django's own pages, managers only), the API's
+Swagger page (/api/docs: Swagger UI is a JavaScript application), machine endpoints (the
+calendar feed, the Atom feed, /metrics, /healthz, the API), and the password-reset pages
+reached only from an email's link with a valid token.
+"""
+
+import datetime as dt
+
+from incidents import workflow
+from incidents.models import Notification, Subscription
+from incidents.notifications.unsubscribe import unsubscribe_token
+from incidents.oncall.tests.data import give_calendar_token, make_override, make_rotation
+from incidents.tests.factories import ServiceFactory, make_incident
+from reviews import lifecycle
+from reviews.models import Review
+from reviews.tests.factories import backdate_due, make_item, make_review, resolved_incident
+
+SIGNED_IN = ("reporter", "responder", "manager", "viewer")
+WRITERS = ("responder", "manager")
+
+# (url template, roles that open it). Placeholders are filled by `build_world`.
+PAGES = [
+    ("/", (*SIGNED_IN, "nobody")),
+    ("/incidents/", SIGNED_IN),
+    ("/incidents/?open=true&severity=critical", SIGNED_IN),
+    ("/incidents/new/", ("reporter", "responder", "manager")),
+    ("/incidents/{waiting}/", SIGNED_IN),  # reported, unacknowledged: Acknowledge, Mitigate…, Resolve…
+    ("/incidents/{mitigated}/", SIGNED_IN),  # mitigated, a long timeline: Not mitigated…, older entries
+    ("/incidents/{reviewed}/", SIGNED_IN),  # resolved, review in review: Reopen…, Close
+    ("/incidents/{waiting}/edit/", ("reporter", "responder", "manager")),
+    ("/services/{slug}/", SIGNED_IN),
+    ("/reviews/", SIGNED_IN),
+    ("/reviews/actions/", SIGNED_IN),
+    ("/reviews/{reviewed}/", SIGNED_IN),  # in review: Approve and publish, Return to draft…
+    ("/reviews/{draft}/", SIGNED_IN),
+    ("/reviews/{draft}/edit/", WRITERS),
+    ("/reviews/actions/{item}/edit/", WRITERS),
+    ("/reviews/runbooks/{slug}/", SIGNED_IN),
+    ("/reviews/runbooks/{slug}/edit/", WRITERS),
+    ("/oncall/", SIGNED_IN),
+    ("/oncall/rotations/new/", ("manager",)),
+    ("/oncall/rotations/{rotation}/edit/", ("manager",)),
+    ("/oncall/rotations/{rotation}/overrides/new/", ("manager",)),
+    ("/accounts/profile/", (*SIGNED_IN, "nobody")),
+    ("/accounts/tokens/", SIGNED_IN),
+    ("/accounts/password/", (*SIGNED_IN, "nobody")),
+    ("/accounts/login/", ("anonymous",)),
+    ("/accounts/password/reset/", ("anonymous",)),
+    ("/accounts/password/reset/sent/", ("anonymous",)),
+    ("/accounts/password/reset/MQ/bad-token/", ("anonymous",)),
+    ("/unsubscribe/{unsubscribe}/", ("anonymous",)),
+    ("/status/", ("anonymous",)),
+    ("/status/incidents/{public}/", ("anonymous",)),
+]
+
+# (role, url template) pairs, the parameters of the page tests.
+ROLE_PAGES = [(role, url) for url, roles in PAGES for role in roles]
+
+
+def build_world(users: dict) -> dict:
+    """Incidents in every state a page draws differently, a review in two states, a rotation.
+
+    `users` is conftest's fixture of the same name (one user per role)."""
+    reporter, responder, manager = users["reporter"], users["responder"], users["manager"]
+    checkout = ServiceFactory(name="Checkout")
+    search = ServiceFactory(name="Search")
+    now = dt.datetime.now(dt.UTC)
+    rotation = make_rotation(members=[responder, manager], services=[checkout, search])
+    make_override(rotation, manager, now + dt.timedelta(days=1), now + dt.timedelta(days=1, hours=4))
+    give_calendar_token(responder)
+    Subscription.objects.create(user=reporter, service=checkout)
+
+    waiting = make_incident(
+        by=reporter,
+        title="Checkout returns 500 for card payments after the 03:10 deploy",
+        severity="critical",
+        service=checkout,
+        logs="ERROR upstream timed out (10003ms)\n  at pay() checkout/payments/provider.py:412",
+    )
+    make_incident(by=reporter, title="Search suggestions take 4 seconds", severity="low", service=search)
+
+    mitigated = make_incident(by=reporter, title="Order confirmation emails delayed", severity="high", service=search)
+    workflow.acknowledge(mitigated, by=responder)
+    for n in range(12):
+        workflow.add_note(mitigated, by=responder, text=f"Queue depth sample {n}: **{1000 - n * 50}** messages.")
+    workflow.post_update(mitigated, by=responder, message="Emails are delayed by up to an hour.", public=True)
+    workflow.set_public(mitigated, by=responder, public=True)
+    workflow.mitigate(mitigated, by=responder, text="Added two workers.")
+
+    reviewed = make_review(
+        responder=responder,
+        state=Review.State.IN_REVIEW,
+        incident=resolved_incident(by=reporter, responder=responder, title="Database CPU at 100%", severity="high"),
+    )
+    item = make_item(reviewed, by=responder, owner=responder)
+    # Overdue: a pink row on the review and on the manager's dashboard.
+    backdate_due(make_item(reviewed, by=responder, owner=manager, title="Alert on queue depth"), 3)
+    draft = make_review(responder=responder)
+    lifecycle.save_runbook(checkout, by=responder, text="## Restart\n\n`systemctl restart checkout`", base_revision=0)
+
+    notification = Notification.objects.filter(channel=Notification.Channel.EMAIL, user=reporter).first()
+    assert notification is not None, "the world needs one email to unsubscribe from"
+    return {
+        "waiting": waiting.ref,
+        "mitigated": mitigated.ref,
+        "reviewed": reviewed.incident.ref,
+        "draft": draft.incident.ref,
+        "public": mitigated.ref,
+        "item": item.pk,
+        "slug": checkout.slug,
+        "rotation": rotation.pk,
+        "unsubscribe": unsubscribe_token(notification),
+    }
