@@ -173,7 +173,11 @@ def test_restricting_is_a_timeline_entry_with_a_reason_and_leaves_the_status_pag
     incident.refresh_from_db()
     assert incident.restricted and not incident.public
     entry = incident.timeline.get(kind=Kind.ACCESS)
-    assert entry.text == "Card numbers in the logs." and entry.data == {"restricted": True, "was_public": True, "via": "web"}
+    assert entry.text == "Card numbers in the logs." and entry.data == {
+        "restricted": True,
+        "was_public": True,
+        "via": "web",
+    }
     # The reporter still sees it; the viewer no longer does.
     assert clients["reporter"].get(f"/incidents/{incident.ref}/").status_code == 200
     assert clients["viewer"].get(f"/incidents/{incident.ref}/").status_code == 404
