@@ -87,6 +87,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "auth.view_group",
         "auth.change_group",
         "django_tasks_db.view_dbtaskresult",
+        # Sign-in lockouts (django-axes): see them, and lift one by deleting it.
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
     ],
 }
 

@@ -5,6 +5,7 @@ Every variable is listed with a comment in `.env.example`. The defaults make
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_tasks",
     "django_tasks_db",
+    "axes",
     "incidents",
     "reviews",
 ]
@@ -93,6 +95,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "incidents.middleware.UserTimezoneMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "incidentsite.urls"
@@ -138,6 +142,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: a locked-out attempt is refused before any password is hashed.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -239,6 +245,24 @@ ALERTMANAGER_HEARTBEAT_ALERTNAME = env_str("ALERTMANAGER_HEARTBEAT_ALERTNAME") o
 ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES = env_int("ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES", 10)
 # GET /metrics: open like /healthz when empty; otherwise it needs `Authorization: Bearer <token>`.
 METRICS_TOKEN = env_secret("METRICS_TOKEN", required=False)
+
+# Reverse proxies in front of Beacon that append the client's address to X-Forwarded-For
+# (docker-compose.yml's Caddy: 1). 0 means REMOTE_ADDR is the client (incidents/security.py).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Sign-in throttling (django-axes): a username and address pair is locked out after
+# LOGIN_FAILURE_LIMIT wrong passwords in a row for LOGIN_COOLOFF_MINUTES. Both together, so
+# one proxy or office address cannot lock everybody out and one username cannot be locked by
+# strangers. A locked-out attempt answers 429 without checking (hashing) the password.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "incidents.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "incidents.security.lockout_response"
+# Successful sign-ins are in the session table already; keep only the failures.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 # Security: everything `check --deploy` asks for, on whenever DEBUG is off.
 SESSION_COOKIE_HTTPONLY = True

@@ -29,6 +29,7 @@ CORE = {
     "incidents.filters",
     "incidents.pagination",
     "incidents.middleware",
+    "incidents.security",
     "incidents.templatetags",
 }
 AREAS = {"notifications", "oncall", "alerts", "statuspage", "api"}
