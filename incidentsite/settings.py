@@ -264,6 +264,12 @@ AXES_LOCKOUT_CALLABLE = "incidents.security.lockout_response"
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
 
+# Password reset (incidents/accounts.py): at most this many mails per address and requests
+# per client address in the window.
+PASSWORD_RESET_PER_ADDRESS = env_int("PASSWORD_RESET_PER_ADDRESS", 3)
+PASSWORD_RESET_PER_IP = env_int("PASSWORD_RESET_PER_IP", 10)
+PASSWORD_RESET_WINDOW_MINUTES = env_int("PASSWORD_RESET_WINDOW_MINUTES", 60)
+
 # Security: everything `check --deploy` asks for, on whenever DEBUG is off.
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

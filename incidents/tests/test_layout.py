@@ -37,6 +37,7 @@ AREAS = {"notifications", "oncall", "alerts", "statuspage", "api"}
 # task paths kept for one release (incidents/tasks.py, paging.py, heartbeat.py).
 TOP = {
     "incidents.views",
+    "incidents.accounts",
     "incidents.urls",
     "incidents.admin",
     "incidents.apps",
