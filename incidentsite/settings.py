@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "incidents.middleware.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -245,6 +246,12 @@ ALERTMANAGER_HEARTBEAT_ALERTNAME = env_str("ALERTMANAGER_HEARTBEAT_ALERTNAME") o
 ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES = env_int("ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES", 10)
 # GET /metrics: open like /healthz when empty; otherwise it needs `Authorization: Bearer <token>`.
 METRICS_TOKEN = env_secret("METRICS_TOKEN", required=False)
+
+# Sessions end after SESSION_IDLE_MINUTES without a request or SESSION_MAX_DAYS after sign-in
+# (incidents/middleware.py), whichever comes first; the cookie itself lasts no longer.
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 12 * 60)
+SESSION_MAX_DAYS = env_int("SESSION_MAX_DAYS", 7)
+SESSION_COOKIE_AGE = SESSION_MAX_DAYS * 86400
 
 # Reverse proxies in front of Beacon that append the client's address to X-Forwarded-For
 # (docker-compose.yml's Caddy: 1). 0 means REMOTE_ADDR is the client (incidents/security.py).
