@@ -58,3 +58,27 @@ class SessionLifetimeMiddleware:
             elif seen is None or at - seen >= 60:
                 session[self.SEEN] = at
         return self.get_response(request)
+
+
+class PrivatePageHeadersMiddleware:
+    """Headers Django's SecurityMiddleware does not set.
+
+    `Cache-Control: no-store` on every answer to a signed-in user: incident pages hold logs
+    and internal notes, which must not stay in a shared or back-button cache after sign-out.
+    `Permissions-Policy` on every answer: Beacon uses no camera, microphone, location,
+    payment or USB, so no page (or anything injected into one) may ask for them.
+    """
+
+    PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            response["Cache-Control"] = "no-store"
+            response.headers.pop("Expires", None)
+        response.setdefault("Permissions-Policy", self.PERMISSIONS_POLICY)
+        return response
