@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 LISTEN = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation", (e) => {
-  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber);
+  const where = e.sourceFile + ":" + e.lineNumber;
+  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " at " + where);
 });
 """
 
