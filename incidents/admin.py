@@ -8,6 +8,7 @@ from django.db import models
 from django.utils.html import format_html
 
 from incidents import roles, workflow
+from incidents.forms import check_occurred_at, check_title, limit_text_fields
 from incidents.models import ApiToken, Incident, Profile, Service, TimelineEntry
 from incidents.notifications.admin import StakeholderInline
 
@@ -51,6 +52,16 @@ class IncidentAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if not self.is_bound and self.instance.pk:
             self.initial["opened_version"] = self.instance.version
+        limit_text_fields(self)
+
+    def clean_title(self) -> str:
+        return check_title(self.cleaned_data["title"])
+
+    def clean_occurred_at(self):
+        value = self.cleaned_data["occurred_at"]
+        if value == self.instance.occurred_at:
+            return value  # unchanged: an old odd value must not block other edits
+        return check_occurred_at(value)
 
     def clean(self):
         data = super().clean()

@@ -1,9 +1,11 @@
+import unicodedata
 import zoneinfo
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.validators import MaxLengthValidator
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -12,6 +14,58 @@ from incidents.people import display_name, responders
 
 # Clocks drift: a report typed "now" on a laptop a little ahead is not "in the future".
 FUTURE_TOLERANCE = timedelta(minutes=2)
+# No incident Beacon tracks started before this; earlier dates are typing mistakes (year 0001
+# once made the incident page fail for every viewer west of UTC).
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+
+# Sizes of the report's texts, in characters: the form, the API schema (incidents/api/schemas.py)
+# and docs/api.md say the same.
+TITLE_MAX = 200
+DESCRIPTION_MAX = 20_000
+IMPACT_MAX = 5_000
+LOGS_MAX = 100_000
+TEXT_LIMITS = {"description": DESCRIPTION_MAX, "impact": IMPACT_MAX, "logs": LOGS_MAX}
+
+# Characters that reorder how text is shown (embeddings, overrides, isolates): "‮gnp.exe" shows
+# as "exe.png". Left-to-right and right-to-left marks (U+200E, U+200F) are fine.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
+
+
+def check_title(value: str) -> str:
+    """A title is one visible line: refuse control characters, direction overrides and invisible-only text."""
+    title = value.strip()
+    if any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in title):
+        raise forms.ValidationError("A title is one line of text: remove line breaks, tabs and control characters.")
+    bidi = sorted({f"U+{ord(c):04X}" for c in title if c in BIDI_CONTROLS})
+    if bidi:
+        raise forms.ValidationError(
+            f"The title contains invisible characters that reverse how text is shown ({', '.join(bidi)}): remove them."
+        )
+    if not any(c not in INVISIBLE and not c.isspace() for c in title):
+        raise forms.ValidationError("Enter a title with visible text.")
+    return title
+
+
+def check_occurred_at(value: datetime) -> datetime:
+    if value > timezone.now() + FUTURE_TOLERANCE:
+        raise forms.ValidationError("The start time cannot lie in the future.")
+    if value < EARLIEST_OCCURRED_AT:
+        raise forms.ValidationError("The start time cannot lie before the year 2000: check the year.")
+    return value
+
+
+def limit_text_fields(form: forms.BaseForm) -> None:
+    """Bound the report's long texts, saying the limit beside each field."""
+    for name, limit in TEXT_LIMITS.items():
+        field = form.fields.get(name)
+        if field is None:
+            continue
+        field.max_length = limit
+        field.validators.append(MaxLengthValidator(limit))
+        field.widget.attrs["maxlength"] = str(limit)
+        note = f"At most {limit:,} characters."
+        field.help_text = f"{field.help_text} {note}" if field.help_text else note
 
 
 def severity_choices():
@@ -62,16 +116,14 @@ class IncidentForm(forms.ModelForm):
         self.fields["severity"].error_messages["invalid_choice"] = "Choose one of critical, high, medium or low."
         if not self.is_bound and not self.instance.pk:
             self.initial.setdefault("occurred_at", timezone.localtime().replace(second=0, microsecond=0))
-        self.fields["title"].widget.attrs.update({"autofocus": True, "maxlength": 200})
+        self.fields["title"].widget.attrs.update({"autofocus": True, "maxlength": TITLE_MAX})
+        limit_text_fields(self)
 
     def clean_title(self) -> str:
-        return self.cleaned_data["title"].strip()
+        return check_title(self.cleaned_data["title"])
 
     def clean_occurred_at(self):
-        value = self.cleaned_data["occurred_at"]
-        if value > timezone.now() + FUTURE_TOLERANCE:
-            raise forms.ValidationError("The start time cannot lie in the future.")
-        return value
+        return check_occurred_at(self.cleaned_data["occurred_at"])
 
 
 class EditIncidentForm(IncidentForm):
