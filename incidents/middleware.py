@@ -33,8 +33,9 @@ class SessionLifetimeMiddleware:
 
     Every request counts as activity, the dashboard's own refreshes included: a board left
     open on a screen stays signed in until the absolute limit; a closed tab or a forgotten
-    laptop does not. The last-seen time is written at most once a minute, so reads do not
-    turn into a session write each.
+    laptop does not. Sign-in stamps both times (`stamp_sign_in`, in the login's own session
+    save); afterwards the last-seen time is written at most once a minute, and never on an
+    answer that shared caches may keep (the public status page must not set cookies).
     """
 
     STARTED = "_beacon_started"
@@ -44,20 +45,30 @@ class SessionLifetimeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.user.is_authenticated:
-            at = int(time.time())
+        at = int(time.time())
+        active = request.user.is_authenticated
+        if active:
             session = request.session
-            started = session.get(self.STARTED)
-            seen = session.get(self.SEEN)
-            idle = settings.SESSION_IDLE_MINUTES * 60
-            lifetime = settings.SESSION_MAX_DAYS * 86400
-            if started is None:
-                session[self.STARTED] = session[self.SEEN] = at
-            elif at - started > lifetime or (seen is not None and at - seen > idle):
+            started = session.get(self.STARTED, at)
+            seen = session.get(self.SEEN, at)
+            if at - started > settings.SESSION_MAX_DAYS * 86400 or at - seen > settings.SESSION_IDLE_MINUTES * 60:
                 logout(request)
-            elif seen is None or at - seen >= 60:
+                active = False
+        response = self.get_response(request)
+        if active and request.user.is_authenticated and "public" not in response.get("Cache-Control", ""):
+            session = request.session
+            if self.STARTED not in session:
+                session[self.STARTED] = at
+            if at - session.get(self.SEEN, 0) >= 60:
                 session[self.SEEN] = at
-        return self.get_response(request)
+        return response
+
+
+def stamp_sign_in(sender, request, user, **kwargs) -> None:
+    """user_logged_in receiver (connected in IncidentsConfig.ready): a new session's clock starts."""
+    at = int(time.time())
+    request.session[SessionLifetimeMiddleware.STARTED] = at
+    request.session[SessionLifetimeMiddleware.SEEN] = at
 
 
 class PrivatePageHeadersMiddleware:

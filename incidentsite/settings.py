@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_htmx",
     "template_partials",
+    # Before django_tasks_db: its db_worker refuses queues Beacon does not use.
+    "incidentsite.apps.BeaconSiteConfig",
     "django_tasks",
     "django_tasks_db",
     "axes",
@@ -252,6 +254,8 @@ ALERTMANAGER_HEARTBEAT_ALERTNAME = env_str("ALERTMANAGER_HEARTBEAT_ALERTNAME") o
 ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES = env_int("ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES", 10)
 # GET /metrics: open like /healthz when empty; otherwise it needs `Authorization: Bearer <token>`.
 METRICS_TOKEN = env_secret("METRICS_TOKEN", required=False)
+# With DEBUG off an open /metrics must be meant: without METRICS_TOKEN start-up refuses unless this is set.
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", default=False)
 
 # Sessions end after SESSION_IDLE_MINUTES without a request or SESSION_MAX_DAYS after sign-in
 # (incidents/middleware.py), whichever comes first; the cookie itself lasts no longer.

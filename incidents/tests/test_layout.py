@@ -30,6 +30,7 @@ CORE = {
     "incidents.pagination",
     "incidents.middleware",
     "incidents.security",
+    "incidents.checks",
     "incidents.templatetags",
 }
 AREAS = {"notifications", "oncall", "alerts", "statuspage", "api"}
