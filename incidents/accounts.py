@@ -29,7 +29,7 @@ class PasswordResetView(auth_views.PasswordResetView):
         window = timedelta(minutes=settings.PASSWORD_RESET_WINDOW_MINUTES)
         since = now() - window
         PasswordResetRequest.objects.filter(created_at__lt=since).delete()
-        ip = client_ip(self.request)
+        ip = client_ip(self.request) or "unknown"
         digest = email_digest(form.cleaned_data["email"])
         recent = PasswordResetRequest.objects.filter(created_at__gte=since)
         if recent.filter(ip=ip).count() >= settings.PASSWORD_RESET_PER_IP:

@@ -7,6 +7,13 @@ from django.utils import timezone
 from incidents.models import Profile
 
 
+def sessionless(view):
+    """Mark a view that must never read the session (/healthz: it must answer while the
+    session table does not); Beacon's middlewares leave such requests alone."""
+    view.sessionless = True
+    return view
+
+
 class UserTimezoneMiddleware:
     """Show times, and read typed times, in the signed-in user's own time zone."""
 
@@ -14,6 +21,12 @@ class UserTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        timezone.deactivate()
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if getattr(view_func, "sessionless", False):
+            return None
         tz = None
         if request.user.is_authenticated:
             try:
@@ -22,9 +35,7 @@ class UserTimezoneMiddleware:
                 tz = None
         if tz is not None:
             timezone.activate(tz)
-        else:
-            timezone.deactivate()
-        return self.get_response(request)
+        return None
 
 
 class SessionLifetimeMiddleware:
@@ -45,23 +56,30 @@ class SessionLifetimeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        request._beacon_session_checked = False
+        response = self.get_response(request)
+        if request._beacon_session_checked and request.user.is_authenticated:
+            if "public" not in response.get("Cache-Control", ""):
+                at = int(time.time())
+                session = request.session
+                if self.STARTED not in session:
+                    session[self.STARTED] = at
+                if at - session.get(self.SEEN, 0) >= 60:
+                    session[self.SEEN] = at
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if getattr(view_func, "sessionless", False):
+            return None
+        request._beacon_session_checked = True
         at = int(time.time())
-        active = request.user.is_authenticated
-        if active:
+        if request.user.is_authenticated:
             session = request.session
             started = session.get(self.STARTED, at)
             seen = session.get(self.SEEN, at)
             if at - started > settings.SESSION_MAX_DAYS * 86400 or at - seen > settings.SESSION_IDLE_MINUTES * 60:
                 logout(request)
-                active = False
-        response = self.get_response(request)
-        if active and request.user.is_authenticated and "public" not in response.get("Cache-Control", ""):
-            session = request.session
-            if self.STARTED not in session:
-                session[self.STARTED] = at
-            if at - session.get(self.SEEN, 0) >= 60:
-                session[self.SEEN] = at
-        return response
+        return None
 
 
 def stamp_sign_in(sender, request, user, **kwargs) -> None:
@@ -87,8 +105,9 @@ class PrivatePageHeadersMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
+        # Only when the request already read the session: never load it for this (/healthz).
+        session = getattr(request, "session", None)
+        if session is not None and session.accessed and request.user.is_authenticated:
             response["Cache-Control"] = "no-store"
             response.headers.pop("Expires", None)
         response.setdefault("Permissions-Policy", self.PERMISSIONS_POLICY)

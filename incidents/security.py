@@ -12,8 +12,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 
-def client_ip(request: HttpRequest) -> str:
-    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address, or None when the request carries none (a request built in code)."""
+    remote = request.META.get("REMOTE_ADDR") or None
     hops = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if hops <= 0:
         return remote

@@ -32,6 +32,7 @@ from incidents.forms import (
     SeverityForm,
     StatusUpdateForm,
 )
+from incidents.middleware import sessionless
 from incidents.models import Incident, Notification, Profile, Service, Severity, Status, StatusUpdate, Subscription
 from incidents.notifications.reminders import last_public_update_at
 from incidents.notifications.views import settings_context
@@ -464,6 +465,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     return render(request, "incidents/profile.html", context, status=422 if form.is_bound else 200)
 
 
+@sessionless
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:

@@ -133,10 +133,24 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Bounded waits: a stuck lock or an unreachable server must fail fast, not hang a worker.
+    # A silent link (a dropped route, a dead host) is noticed by TCP keepalives within about
+    # 5 + 3 x 2 s when idle, and by tcp_user_timeout when data goes unacknowledged, so no
+    # request waits for it much longer than DB_TCP_TIMEOUT_MS (the old symptom: gunicorn
+    # killing a worker after 30 s). idle_in_transaction_session_timeout frees the locks of a
+    # transaction whose client went away.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
-            "connect_timeout": 3,
-            "options": "-c statement_timeout={} -c lock_timeout=3000".format(env_int("DB_STATEMENT_TIMEOUT_MS", 10000)),
+            "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 3),
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "tcp_user_timeout": env_int("DB_TCP_TIMEOUT_MS", 10000),
+            "options": "-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}".format(
+                env_int("DB_STATEMENT_TIMEOUT_MS", 10000),
+                env_int("DB_LOCK_TIMEOUT_MS", 3000),
+                env_int("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 60000),
+            ),
         }
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -43,3 +43,6 @@ urlpatterns = [
     path("integrations/alertmanager/", alert_views.alertmanager_webhook, name="alertmanager_webhook"),
     path("admin/", admin.site.urls),
 ]
+
+# Database outages and lock timeouts answer 503 with Retry-After; other errors 500 (incidents/outage.py).
+handler500 = "incidents.outage.server_error"

@@ -31,6 +31,7 @@ CORE = {
     "incidents.middleware",
     "incidents.security",
     "incidents.checks",
+    "incidents.outage",
     "incidents.templatetags",
 }
 AREAS = {"notifications", "oncall", "alerts", "statuspage", "api"}

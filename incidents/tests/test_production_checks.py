@@ -82,7 +82,7 @@ def test_a_worker_on_an_unknown_queue_refuses_to_start(settings):
         call_command("db_worker", "--queue-name", "*", "--exclude-queues", "email,smss", "--batch", "--no-reload")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_worker_on_known_queues_runs(settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "email"]}}
     call_command(
