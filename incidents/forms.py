@@ -9,6 +9,7 @@ from django.core.validators import MaxLengthValidator
 from django.utils import timezone
 from django.utils.html import format_html
 
+from incidents.idempotency import IdempotencyTokenField
 from incidents.models import SEVERITY_DEFINITIONS, Incident, Service, Severity
 from incidents.people import display_name, responders
 
@@ -73,6 +74,19 @@ def severity_choices():
     return [(s.value, format_html("<strong>{}</strong> — {}", s.label, SEVERITY_DEFINITIONS[s])) for s in Severity]
 
 
+class IdempotentForm(forms.BaseForm):
+    """A form that creates something: its hidden one-time token (declare
+    `idempotency_token = IdempotencyTokenField()`) is taken out of cleaned_data into
+    `self.idempotency_token`, for incidents.idempotency.once()."""
+
+    idempotency_token = ""
+
+    def clean(self):
+        data = super().clean()
+        self.idempotency_token = (data or {}).pop("idempotency_token", "") or ""
+        return data
+
+
 class LocalDateTimeInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
@@ -80,9 +94,10 @@ class LocalDateTimeInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
-class IncidentForm(forms.ModelForm):
+class IncidentForm(IdempotentForm, forms.ModelForm):
     """The report form. Field names are a contract (docs/api.md: the API takes the same names)."""
 
+    idempotency_token = IdempotencyTokenField()
     severity = forms.ChoiceField(choices=severity_choices, widget=forms.RadioSelect)
     occurred_at = forms.DateTimeField(
         label="Started at",
@@ -132,6 +147,7 @@ class EditIncidentForm(IncidentForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        del self.fields["idempotency_token"]  # an edit is guarded by its version instead
         if not self.is_bound:
             self.initial["version"] = self.instance.version
 
@@ -144,7 +160,8 @@ class EditIncidentForm(IncidentForm):
         return value
 
 
-class NoteForm(forms.Form):
+class NoteForm(IdempotentForm, forms.Form):
+    idempotency_token = IdempotencyTokenField()
     text = forms.CharField(
         label="Add a note",
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Findings, actions taken… (Markdown)"}),
@@ -165,9 +182,10 @@ class ResolveForm(forms.Form):
     )
 
 
-class StatusUpdateForm(forms.Form):
+class StatusUpdateForm(IdempotentForm, forms.Form):
     """A status update, from the incident page or the API (the same limits for both)."""
 
+    idempotency_token = IdempotencyTokenField()
     message = forms.CharField(
         label="Status update",
         max_length=5000,

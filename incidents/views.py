@@ -16,7 +16,7 @@ from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from incidents import panels, roles, workflow
+from incidents import idempotency, panels, roles, workflow
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.forms import (
@@ -102,9 +102,19 @@ def incident_list(request: HttpRequest) -> HttpResponse:
 def report(request: HttpRequest) -> HttpResponse:
     form = IncidentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        incident = workflow.report(by=request.user, **form.cleaned_data)
-        messages.success(request, f"{incident.ref} reported. Thank you — responders can see it now.")
-        return redirect(incident)
+        done = idempotency.once(
+            owner=f"user:{request.user.pk}",
+            scope="report",
+            key=form.idempotency_token,
+            create=lambda: workflow.report(by=request.user, **form.cleaned_data),
+            url_of=lambda incident: incident.get_absolute_url(),
+            ref_of=lambda incident: incident.ref,
+        )
+        if done.replayed:
+            messages.info(request, f"This report was sent already: it is {done.ref}.")
+        else:
+            messages.success(request, f"{done.ref} reported. Thank you — responders can see it now.")
+        return redirect(done.url)
     status = 422 if form.is_bound else 200
     return render(request, "incidents/report.html", {"form": form}, status=status)
 
@@ -330,9 +340,16 @@ def note(request: HttpRequest, ref: str) -> HttpResponse:
         raise PermissionDenied
     form = NoteForm(request.POST)
     if form.is_valid():
-        workflow.add_note(incident, by=request.user, text=form.cleaned_data["text"])
+        # A double submit lands on the first note (incidents/idempotency.py).
+        done = idempotency.once(
+            owner=f"user:{request.user.pk}",
+            scope="note",
+            key=form.idempotency_token,
+            create=lambda: workflow.add_note(incident, by=request.user, text=form.cleaned_data["text"]),
+            url_of=lambda entry: incident.get_absolute_url(),
+        )
         if not request.htmx:
-            messages.success(request, "Note added.")
+            messages.success(request, "Note added." if not done.replayed else "This note was added already.")
             return redirect(reverse("incidents:detail", kwargs={"ref": incident.ref}) + "#timeline")
         form = NoteForm()
         status = 200
@@ -386,14 +403,20 @@ def post_update(request: HttpRequest, ref: str) -> HttpResponse:
     form = StatusUpdateForm(request.POST)
     if form.is_valid():
         try:
-            workflow.post_update(
-                incident, by=request.user, message=form.cleaned_data["message"], public=form.cleaned_data["public"]
+            done = idempotency.once(
+                owner=f"user:{request.user.pk}",
+                scope="update",
+                key=form.idempotency_token,
+                create=lambda: workflow.post_update(
+                    incident, by=request.user, message=form.cleaned_data["message"], public=form.cleaned_data["public"]
+                ),
+                url_of=lambda update: incident.get_absolute_url(),
             )
         except workflow.InvalidTransition as refusal:
             form.add_error(None, str(refusal))
         else:
             if not request.htmx:
-                messages.success(request, "Update posted.")
+                messages.success(request, "Update posted." if not done.replayed else "This update was posted already.")
                 return redirect(incident)
             form = StatusUpdateForm()
     if not request.htmx:

@@ -20,3 +20,29 @@ class PasswordResetRequest(models.Model):
 
     def __str__(self) -> str:
         return f"reset request from {self.ip} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class IdempotencyKey(models.Model):
+    """A creating request already carried out: a second request with the same key lands on
+    its result instead of creating again (incidents/idempotency.py).
+
+    `owner` is who sent it ("user:<pk>", "integration:<pk>"), so keys never collide between
+    callers; `fingerprint` is a digest of what an API request asked, so a key reused for a
+    different request is refused rather than answered with the wrong result. Rows older than
+    IDEMPOTENCY_KEY_HOURS are deleted by the sweeper.
+    """
+
+    owner = models.CharField(max_length=64)
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=64, blank=True)
+    result_url = models.CharField(max_length=300, blank=True)
+    result_ref = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [models.UniqueConstraint(fields=["owner", "scope", "key"], name="idempotency_key_once")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key} by {self.owner}"

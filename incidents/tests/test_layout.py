@@ -32,6 +32,7 @@ CORE = {
     "incidents.security",
     "incidents.checks",
     "incidents.outage",
+    "incidents.idempotency",
     "incidents.templatetags",
 }
 AREAS = {"notifications", "oncall", "alerts", "statuspage", "api"}
