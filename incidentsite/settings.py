@@ -301,6 +301,10 @@ PASSWORD_RESET_PER_ADDRESS = env_int("PASSWORD_RESET_PER_ADDRESS", 3)
 PASSWORD_RESET_PER_IP = env_int("PASSWORD_RESET_PER_IP", 10)
 PASSWORD_RESET_WINDOW_MINUTES = env_int("PASSWORD_RESET_WINDOW_MINUTES", 60)
 
+# A task row RUNNING this long belongs to a worker that was killed: the sweeper marks it failed
+# (incidents/housekeeping.py), and pruning removes it later like any finished row.
+TASK_ABANDONED_MINUTES = env_int("TASK_ABANDONED_MINUTES", 30)
+
 # How long idempotency keys (form tokens, the API's Idempotency-Key) are kept (incidents/idempotency.py).
 IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24)
 

@@ -33,6 +33,7 @@ CORE = {
     "incidents.checks",
     "incidents.outage",
     "incidents.idempotency",
+    "incidents.housekeeping",
     "incidents.templatetags",
 }
 AREAS = {"notifications", "oncall", "alerts", "statuspage", "api"}
