@@ -34,6 +34,7 @@ from incidents.forms import (
 )
 from incidents.middleware import sessionless
 from incidents.models import Incident, Notification, Profile, Service, Severity, Status, StatusUpdate, Subscription
+from incidents.notifications import health
 from incidents.notifications.reminders import last_public_update_at
 from incidents.notifications.views import settings_context
 from incidents.oncall import paging
@@ -82,6 +83,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if request.user.has_perm(roles.VIEW_NOTIFICATION):
         # Managers see deliveries that gave up (permanent errors, retries exhausted) at once.
         context["failed_deliveries"] = Notification.objects.filter(state=Notification.State.FAILED).count()
+        # ...and channels that cannot deliver at all (a Slack webhook gone, SMTP sign-in refused).
+        context.update(health.banner_context(request.user))
     template = "incidents/dashboard.html#board" if request.htmx else "incidents/dashboard.html"
     return render(request, template, context)
 
@@ -454,6 +457,7 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
     service = get_object_or_404(Service, slug=slug)
     open_incidents = Incident.objects.open().filter(service=service).select_related("lead")
     context = {
+        **health.banner_context(request.user, service),
         "service": service,
         "on_call": paging.on_call_for_service(service),
         "open_count": open_incidents.count(),

@@ -13,7 +13,7 @@ from incidents.models.core import (  # noqa: F401
     Status,
     TimelineEntry,
 )
-from incidents.models.notifications import Notification, Subscription  # noqa: F401, E402
+from incidents.models.notifications import ChannelProblem, Notification, Subscription  # noqa: F401, E402
 from incidents.models.oncall import Handoff, Override, Rotation, RotationMember  # noqa: F401, E402
 from incidents.models.security import IdempotencyKey, PasswordResetRequest  # noqa: F401, E402
 from incidents.models.tokens import ApiToken, Integration, hash_token  # noqa: F401, E402

@@ -21,7 +21,7 @@ from django_tasks_db.backend import DatabaseBackend
 
 from incidents import housekeeping
 from incidents.alerts import heartbeat
-from incidents.notifications import delivery, reminders
+from incidents.notifications import delivery, health, reminders
 from incidents.oncall import paging
 
 PRUNE_EVERY = 24 * 3600
@@ -62,6 +62,7 @@ class Command(BaseCommand):
                     if abandoned:
                         self.stdout.write(f"marked {abandoned} task(s) of stopped workers failed")
                 housekeeping.prune_records()
+                health.tell_managers()
                 if next_prune is not None and time.monotonic() >= next_prune:
                     call_command("prune_db_task_results", queue_name="*", min_age_days=14, verbosity=0)
                     next_prune = time.monotonic() + PRUNE_EVERY
