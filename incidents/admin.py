@@ -176,7 +176,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
-        revoked = queryset.filter(is_active=True).update(is_active=False)
+        revoked = 0
+        for token in queryset.filter(is_active=True):
+            token.is_active = False
+            token.save(update_fields=["is_active"])  # one by one: the audit log records each
+            revoked += 1
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
 
 

@@ -23,11 +23,13 @@ class IncidentsConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
         from django.core import checks as django_checks
 
-        from incidents import alerts, checks, notifications, oncall, panels, views
+        from incidents import alerts, audit, checks, notifications, oncall, panels, views
         from incidents.middleware import stamp_sign_in
         from incidents.roles import sync_roles_after_migrate
 
         user_logged_in.connect(stamp_sign_in, dispatch_uid="incidents.session_lifetime")
+        # Configuration changes go to the audit log (django-auditlog).
+        audit.register()
         # With DEBUG off, refuse an unsafe configuration (incidents/checks.py).
         django_checks.register(checks.production_safety, "beacon")
 

@@ -90,6 +90,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # Sign-in lockouts (django-axes): see them, and lift one by deleting it.
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
+        # The audit log of configuration changes (incidents/audit.py): read only.
+        "auditlog.view_logentry",
     ],
 }
 

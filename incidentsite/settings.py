@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "axes",
     "csp",
+    "auditlog",
     "incidents",
     "reviews",
 ]
@@ -98,6 +99,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "incidents.middleware.SessionLifetimeMiddleware",
+    # The audit log's actor: the signed-in user making a change (incidents/audit.py).
+    "auditlog.middleware.AuditlogMiddleware",
     "incidents.middleware.PrivatePageHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -304,6 +307,11 @@ PASSWORD_RESET_WINDOW_MINUTES = env_int("PASSWORD_RESET_WINDOW_MINUTES", 60)
 # A task row RUNNING this long belongs to a worker that was killed: the sweeper marks it failed
 # (incidents/housekeeping.py), and pruning removes it later like any finished row.
 TASK_ABANDONED_MINUTES = env_int("TASK_ABANDONED_MINUTES", 30)
+
+# The audit log (django-auditlog, incidents/audit.py): no client addresses stored with entries
+# (the actor is enough; addresses are personal data).
+AUDITLOG_DISABLE_REMOTE_ADDR = True
+AUDITLOG_MASK_CALLABLE = "incidents.audit.mask"
 
 # How long idempotency keys (form tokens, the API's Idempotency-Key) are kept (incidents/idempotency.py).
 IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24)

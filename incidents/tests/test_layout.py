@@ -34,6 +34,7 @@ CORE = {
     "incidents.outage",
     "incidents.idempotency",
     "incidents.housekeeping",
+    "incidents.audit",
     "incidents.templatetags",
 }
 AREAS = {"notifications", "oncall", "alerts", "statuspage", "api"}
