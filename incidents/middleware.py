@@ -1,5 +1,6 @@
 import time
 
+from auditlog.middleware import AuditlogMiddleware
 from django.conf import settings
 from django.contrib.auth import logout
 from django.utils import timezone
@@ -112,3 +113,18 @@ class PrivatePageHeadersMiddleware:
             response.headers.pop("Expires", None)
         response.setdefault("Permissions-Policy", self.PERMISSIONS_POLICY)
         return response
+
+
+class AuditActorMiddleware(AuditlogMiddleware):
+    """django-auditlog's middleware (the actor of each audit log entry, incidents/audit.py),
+    without loading the session on every request.
+
+    auditlog's own version checks `request.user` up front, which reads the session even for
+    /healthz. Here the actor is the lazy `request.user` itself: auditlog looks at it (and keeps
+    it only if it is a signed-in user) when it writes an entry, so a request that changes
+    nothing never touches the session.
+    """
+
+    @staticmethod
+    def _get_actor(request):
+        return getattr(request, "user", None)

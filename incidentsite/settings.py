@@ -100,7 +100,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "incidents.middleware.SessionLifetimeMiddleware",
     # The audit log's actor: the signed-in user making a change (incidents/audit.py).
-    "auditlog.middleware.AuditlogMiddleware",
+    "incidents.middleware.AuditActorMiddleware",
     "incidents.middleware.PrivatePageHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
