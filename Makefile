@@ -30,6 +30,7 @@ DEPLOY_CHECK_ENV = env -u SECURE_SSL_REDIRECT -u SECURE_COOKIES -u SECURE_HSTS_S
 	DEBUG=0 \
 	SECRET_KEY=CINz9-5mo5uKN5COK71c7vMpXMYTatBNB8tZXOuaonGbbXP1-xXCHij31DXC \
 	ALLOWED_HOSTS=beacon.example.com \
+	METRICS_TOKEN=deploy-check-only \
 	SITE_URL=https://beacon.example.com
 
 # What mypy checks: the core and two areas (pyproject.toml [tool.mypy] has the settings).

@@ -1,11 +1,15 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.utils.html import format_html
 
 from incidents import roles, workflow
 from incidents.access import NeedToKnowAdmin
+from incidents.forms import check_occurred_at, check_title, limit_text_fields
 from incidents.models import ApiToken, Incident, IncidentType, Profile, Service, TimelineEntry
 from incidents.notifications.admin import StakeholderInline
 
@@ -63,6 +67,16 @@ class IncidentAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if not self.is_bound and self.instance.pk:
             self.initial["opened_version"] = self.instance.version
+        limit_text_fields(self)
+
+    def clean_title(self) -> str:
+        return check_title(self.cleaned_data["title"])
+
+    def clean_occurred_at(self):
+        value = self.cleaned_data["occurred_at"]
+        if value == self.instance.occurred_at:
+            return value  # unchanged: an old odd value must not block other edits
+        return check_occurred_at(value)
 
     def clean(self):
         data = super().clean()
@@ -181,7 +195,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
-        revoked = queryset.filter(is_active=True).update(is_active=False)
+        revoked = 0
+        for token in queryset.filter(is_active=True):
+            token.is_active = False
+            token.save(update_fields=["is_active"])  # one by one: the audit log records each
+            revoked += 1
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
 
 
@@ -189,3 +207,58 @@ class ApiTokenAdmin(admin.ModelAdmin):
 from incidents.api import admin as api_admin  # noqa: E402, F401, I001
 from incidents.notifications import admin as notifications_admin  # noqa: E402, F401, I001
 from incidents.oncall import admin as oncall_admin  # noqa: E402, F401, I001
+
+
+# --- people: managers give roles and switch accounts on or off; nothing more -------------
+
+User = get_user_model()
+# What only a superuser may touch: these would let a manager lift anyone, themselves included,
+# above the Manager role.
+SUPERUSER_ONLY_FIELDS = ("is_superuser", "is_staff", "user_permissions")
+
+
+class BeaconUserAdmin(UserAdmin):
+    """Django's user admin, with superuser flags and raw permissions kept for superusers.
+
+    A manager sees those fields read-only, gives roles (groups) and turns accounts on or
+    off; a superuser's account is read-only to them (its password included).
+    """
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser or obj is None:
+            return fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "user_permissions"]})
+            for name, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly += ["is_superuser", "is_staff"]
+        return readonly
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+class BeaconGroupAdmin(GroupAdmin):
+    """The roles. Their permission lists are Beacon's design (incidents/roles.py): a manager
+    reads them; only a superuser changes them (otherwise a manager could grant any permission)."""
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+
+admin.site.unregister(User)
+admin.site.register(User, BeaconUserAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, BeaconGroupAdmin)

@@ -22,9 +22,19 @@ class IncidentsConfig(AppConfig):
         ReviewsConfig.ready() runs after this one (INSTALLED_APPS order) and adds the review
         close check, its panels and the status page's public summary.
         """
-        from incidents import alerts, notifications, oncall, panels, statuspage, views
+        from django.contrib.auth.signals import user_logged_in
+        from django.core import checks as django_checks
+
+        from incidents import alerts, audit, checks, notifications, oncall, panels, statuspage, views
+        from incidents.middleware import stamp_sign_in
         from incidents.models import ensure_shipped_types
         from incidents.roles import sync_roles_after_migrate
+
+        user_logged_in.connect(stamp_sign_in, dispatch_uid="incidents.session_lifetime")
+        # Configuration changes go to the audit log (django-auditlog).
+        audit.register()
+        # With DEBUG off, refuse an unsafe configuration (incidents/checks.py).
+        django_checks.register(checks.production_safety, "beacon")
 
         # Runs after auth has created the permissions of every migrated model.
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="incidents.sync_roles")

@@ -1,22 +1,92 @@
+import unicodedata
 import zoneinfo
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.validators import MaxLengthValidator
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from incidents.idempotency import IdempotencyTokenField
 from incidents.models import SEVERITY_DEFINITIONS, Incident, IncidentType, Profile, Service, Severity
 from incidents.people import display_name, responders
 
 # Clocks drift: a report typed "now" on a laptop a little ahead is not "in the future".
 FUTURE_TOLERANCE = timedelta(minutes=2)
+# No incident Beacon tracks started before this; earlier dates are typing mistakes (year 0001
+# once made the incident page fail for every viewer west of UTC).
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+
+# Sizes of the report's texts, in characters: the form, the API schema (incidents/api/schemas.py)
+# and docs/api.md say the same.
+TITLE_MAX = 200
+DESCRIPTION_MAX = 20_000
+IMPACT_MAX = 5_000
+LOGS_MAX = 100_000
+TEXT_LIMITS = {"description": DESCRIPTION_MAX, "impact": IMPACT_MAX, "logs": LOGS_MAX}
+
+# Characters that reorder how text is shown (embeddings, overrides, isolates): "‮gnp.exe" shows
+# as "exe.png". Left-to-right and right-to-left marks (U+200E, U+200F) are fine.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
+
+
+def check_title(value: str) -> str:
+    """A title is one visible line: refuse control characters, direction overrides and invisible-only text."""
+    title = value.strip()
+    if any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in title):
+        raise forms.ValidationError("A title is one line of text: remove line breaks, tabs and control characters.")
+    bidi = sorted({f"U+{ord(c):04X}" for c in title if c in BIDI_CONTROLS})
+    if bidi:
+        raise forms.ValidationError(
+            f"The title contains invisible characters that reverse how text is shown ({', '.join(bidi)}): remove them."
+        )
+    if not any(c not in INVISIBLE and not c.isspace() for c in title):
+        raise forms.ValidationError("Enter a title with visible text.")
+    return title
+
+
+def check_occurred_at(value: datetime) -> datetime:
+    if value > timezone.now() + FUTURE_TOLERANCE:
+        raise forms.ValidationError("The start time cannot lie in the future.")
+    if value < EARLIEST_OCCURRED_AT:
+        raise forms.ValidationError("The start time cannot lie before the year 2000: check the year.")
+    return value
+
+
+def limit_text_fields(form: forms.BaseForm) -> None:
+    """Bound the report's long texts, saying the limit beside each field."""
+    for name, limit in TEXT_LIMITS.items():
+        field = form.fields.get(name)
+        if field is None:
+            continue
+        field.max_length = limit  # type: ignore[attr-defined]  # every limited field is a CharField
+        field.validators.append(MaxLengthValidator(limit))
+        field.widget.attrs["maxlength"] = str(limit)
+        note = f"At most {limit:,} characters."
+        field.help_text = f"{field.help_text} {note}" if field.help_text else note
 
 
 def severity_choices():
     """Each severity with its definition beside it, wherever a severity is chosen."""
     return [(s.value, format_html("<strong>{}</strong> — {}", s.label, SEVERITY_DEFINITIONS[s])) for s in Severity]
+
+
+class IdempotentForm(forms.BaseForm):
+    """A form that creates something: its hidden one-time token (declare
+    `idempotency_token = IdempotencyTokenField()`) is taken out of cleaned_data into
+    `self.idempotency_token`, for incidents.idempotency.once()."""
+
+    # The field on the class (declared by subclasses), the token string once cleaned.
+    idempotency_token: Any = ""
+
+    def clean(self):
+        data = super().clean()
+        self.idempotency_token = (data or {}).pop("idempotency_token", "") or ""
+        return data
 
 
 class LocalDateTimeInput(forms.DateTimeInput):
@@ -33,7 +103,7 @@ class TypeChoiceField(forms.ModelChoiceField):
         return format_html("<strong>{}</strong>", incident_type.name)
 
 
-class IncidentForm(forms.ModelForm):
+class IncidentForm(IdempotentForm, forms.ModelForm):
     """The report form. Field names are a contract (docs/api.md: the API takes the same names).
 
     The type comes first; its default severity is preselected and a type restricted by default
@@ -48,6 +118,8 @@ class IncidentForm(forms.ModelForm):
         label="Type",
         error_messages={"invalid_choice": "Choose one of the listed incident types."},
     )
+
+    idempotency_token = IdempotencyTokenField()
     severity = forms.ChoiceField(choices=severity_choices, widget=forms.RadioSelect)
     restricted = forms.BooleanField(
         required=False,
@@ -88,7 +160,8 @@ class IncidentForm(forms.ModelForm):
         self.fields["severity"].error_messages["invalid_choice"] = "Choose one of critical, high, medium or low."
         if not self.is_bound and not self.instance.pk:
             self.initial.setdefault("occurred_at", timezone.localtime().replace(second=0, microsecond=0))
-        self.fields["title"].widget.attrs.update({"autofocus": True, "maxlength": 200})
+        self.fields["title"].widget.attrs.update({"autofocus": True, "maxlength": TITLE_MAX})
+        limit_text_fields(self)
         chosen = self.initial.get("type")
         if isinstance(chosen, IncidentType) and not self.is_bound and not self.instance.pk:
             # The type was chosen first (report page, ?type=): its policy fills in the rest.
@@ -98,13 +171,10 @@ class IncidentForm(forms.ModelForm):
             self.initial["restricted"] = chosen.restricted_by_default
 
     def clean_title(self) -> str:
-        return self.cleaned_data["title"].strip()
+        return check_title(self.cleaned_data["title"])
 
     def clean_occurred_at(self):
-        value = self.cleaned_data["occurred_at"]
-        if value > timezone.now() + FUTURE_TOLERANCE:
-            raise forms.ValidationError("The start time cannot lie in the future.")
-        return value
+        return check_occurred_at(self.cleaned_data["occurred_at"])
 
 
 class EditIncidentForm(IncidentForm):
@@ -117,6 +187,7 @@ class EditIncidentForm(IncidentForm):
         del self.fields["restricted"]
         if not self.is_bound and self.instance.pk:
             self.initial["type"] = self.instance.type.slug
+        del self.fields["idempotency_token"]  # an edit is guarded by its version instead
         if not self.is_bound:
             self.initial["version"] = self.instance.version
 
@@ -129,7 +200,8 @@ class EditIncidentForm(IncidentForm):
         return value
 
 
-class NoteForm(forms.Form):
+class NoteForm(IdempotentForm, forms.Form):
+    idempotency_token = IdempotencyTokenField()
     text = forms.CharField(
         label="Add a note",
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Findings, actions taken… (Markdown)"}),
@@ -150,9 +222,10 @@ class ResolveForm(forms.Form):
     )
 
 
-class StatusUpdateForm(forms.Form):
+class StatusUpdateForm(IdempotentForm, forms.Form):
     """A status update, from the incident page or the API (the same limits for both)."""
 
+    idempotency_token = IdempotencyTokenField()
     message = forms.CharField(
         label="Status update",
         max_length=5000,

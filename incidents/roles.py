@@ -91,6 +91,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "auth.view_group",
         "auth.change_group",
         "django_tasks_db.view_dbtaskresult",
+        # Sign-in lockouts (django-axes): see them, and lift one by deleting it.
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+        # The audit log of configuration changes (incidents/audit.py): read only.
+        "auditlog.view_logentry",
     ],
 }
 

@@ -16,7 +16,7 @@ from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from incidents import panels, roles, workflow
+from incidents import idempotency, panels, roles, workflow
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.forms import (
@@ -35,6 +35,7 @@ from incidents.forms import (
     SeverityForm,
     StatusUpdateForm,
 )
+from incidents.middleware import sessionless
 from incidents.models import (
     Incident,
     IncidentType,
@@ -46,6 +47,7 @@ from incidents.models import (
     StatusUpdate,
     Subscription,
 )
+from incidents.notifications import health
 from incidents.notifications.reminders import last_public_update_at
 from incidents.notifications.views import settings_context
 from incidents.oncall import paging
@@ -101,6 +103,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if request.user.has_perm(roles.VIEW_NOTIFICATION):
         # Managers see deliveries that gave up (permanent errors, retries exhausted) at once.
         context["failed_deliveries"] = Notification.objects.filter(state=Notification.State.FAILED).count()
+        # ...and channels that cannot deliver at all (a Slack webhook gone, SMTP sign-in refused).
+        context.update(health.banner_context(request.user))
     template = "incidents/dashboard.html#board" if request.htmx else "incidents/dashboard.html"
     return render(request, template, context)
 
@@ -132,16 +136,25 @@ def report(request: HttpRequest) -> HttpResponse:
         return render(request, "incidents/report.html", {"form": IncidentForm(initial={"type": chosen})})
     form = IncidentForm(request.POST)
     if form.is_valid():
-        incident = workflow.report(by=request.user, **form.cleaned_data)
-        if incident.restricted:
-            done = (
-                f"{incident.ref} reported. It is restricted: only its participants, "
-                "the Security group and managers see it."
+        done = idempotency.once(
+            owner=f"user:{request.user.pk}",
+            scope="report",
+            key=form.idempotency_token,
+            create=lambda: workflow.report(by=request.user, **form.cleaned_data),
+            url_of=lambda incident: incident.get_absolute_url(),
+            ref_of=lambda incident: incident.ref,
+        )
+        if done.replayed:
+            messages.info(request, f"This report was sent already: it is {done.ref}.")
+        elif form.cleaned_data.get("restricted") or form.cleaned_data["type"].restricted_by_default:
+            messages.success(
+                request,
+                f"{done.ref} reported. It is restricted: only its participants, "
+                "the Security group and managers see it.",
             )
         else:
-            done = f"{incident.ref} reported. Thank you — responders can see it now."
-        messages.success(request, done)
-        return redirect(incident)
+            messages.success(request, f"{done.ref} reported. Thank you — responders can see it now.")
+        return redirect(done.url)
     return render(request, "incidents/report.html", {"form": form}, status=422)
 
 
@@ -417,9 +430,16 @@ def note(request: HttpRequest, ref: str) -> HttpResponse:
         raise PermissionDenied
     form = NoteForm(request.POST, auto_id=FORM_IDS["note_form"])
     if form.is_valid():
-        workflow.add_note(incident, by=request.user, text=form.cleaned_data["text"])
+        # A double submit lands on the first note (incidents/idempotency.py).
+        done = idempotency.once(
+            owner=f"user:{request.user.pk}",
+            scope="note",
+            key=form.idempotency_token,
+            create=lambda: workflow.add_note(incident, by=request.user, text=form.cleaned_data["text"]),
+            url_of=lambda entry: incident.get_absolute_url(),
+        )
         if not request.htmx:
-            messages.success(request, "Note added.")
+            messages.success(request, "Note added." if not done.replayed else "This note was added already.")
             return redirect(reverse("incidents:detail", kwargs={"ref": incident.ref}) + "#timeline")
         form = NoteForm(auto_id=FORM_IDS["note_form"])
         status = 200
@@ -474,14 +494,20 @@ def post_update(request: HttpRequest, ref: str) -> HttpResponse:
     form = StatusUpdateForm(request.POST)
     if form.is_valid():
         try:
-            workflow.post_update(
-                incident, by=request.user, message=form.cleaned_data["message"], public=form.cleaned_data["public"]
+            done = idempotency.once(
+                owner=f"user:{request.user.pk}",
+                scope="update",
+                key=form.idempotency_token,
+                create=lambda: workflow.post_update(
+                    incident, by=request.user, message=form.cleaned_data["message"], public=form.cleaned_data["public"]
+                ),
+                url_of=lambda update: incident.get_absolute_url(),
             )
         except workflow.InvalidTransition as refusal:
             form.add_error(None, str(refusal))
         else:
             if not request.htmx:
-                messages.success(request, "Update posted.")
+                messages.success(request, "Update posted." if not done.replayed else "This update was posted already.")
                 return redirect(incident)
             form = StatusUpdateForm()
     if not request.htmx:
@@ -580,6 +606,7 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
     service = get_object_or_404(Service, slug=slug)
     open_incidents = Incident.objects.visible_to(request.user).open().filter(service=service).select_related("lead")
     context = {
+        **health.banner_context(request.user, service),
         "service": service,
         "on_call": paging.on_call_for_service(service),
         "open_count": open_incidents.count(),
@@ -651,6 +678,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@sessionless
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:

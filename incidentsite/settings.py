@@ -5,10 +5,12 @@ Every variable is listed with a comment in `.env.example`. The defaults make
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 import dj_email_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -74,8 +76,13 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_htmx",
     "template_partials",
+    # Before django_tasks_db: its db_worker refuses queues Beacon does not use.
+    "incidentsite.apps.BeaconSiteConfig",
     "django_tasks",
     "django_tasks_db",
+    "axes",
+    "csp",
+    "auditlog",
     "incidents",
     "reviews",
 ]
@@ -84,16 +91,24 @@ MIDDLEWARE = [
     # First, so request counts and latency cover everything below it (incidents/api/metrics.py).
     "incidents.api.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every answer, static files and errors included.
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "incidents.middleware.SessionLifetimeMiddleware",
+    # The audit log's actor: the signed-in user making a change (incidents/audit.py).
+    "incidents.middleware.AuditActorMiddleware",
+    "incidents.middleware.PrivatePageHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "incidents.middleware.UserTimezoneMiddleware",
     "incidents.middleware.ViaWebMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "incidentsite.urls"
@@ -109,6 +124,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -121,10 +137,24 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Bounded waits: a stuck lock or an unreachable server must fail fast, not hang a worker.
+    # A silent link (a dropped route, a dead host) is noticed by TCP keepalives within about
+    # 5 + 3 x 2 s when idle, and by tcp_user_timeout when data goes unacknowledged, so no
+    # request waits for it much longer than DB_TCP_TIMEOUT_MS (the old symptom: gunicorn
+    # killing a worker after 30 s). idle_in_transaction_session_timeout frees the locks of a
+    # transaction whose client went away.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
-            "connect_timeout": 3,
-            "options": "-c statement_timeout={} -c lock_timeout=3000".format(env_int("DB_STATEMENT_TIMEOUT_MS", 10000)),
+            "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 3),
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "tcp_user_timeout": env_int("DB_TCP_TIMEOUT_MS", 10000),
+            "options": "-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}".format(
+                env_int("DB_STATEMENT_TIMEOUT_MS", 10000),
+                env_int("DB_LOCK_TIMEOUT_MS", 3000),
+                env_int("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 60000),
+            ),
         }
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -154,6 +184,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: a locked-out attempt is refused before any password is hashed.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -268,18 +300,79 @@ ALERTMANAGER_HEARTBEAT_ALERTNAME = env_str("ALERTMANAGER_HEARTBEAT_ALERTNAME") o
 ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES = env_int("ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES", 10)
 # GET /metrics: open like /healthz when empty; otherwise it needs `Authorization: Bearer <token>`.
 METRICS_TOKEN = env_secret("METRICS_TOKEN", required=False)
+# With DEBUG off an open /metrics must be meant: without METRICS_TOKEN start-up refuses unless this is set.
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", default=False)
+
+# Sessions end after SESSION_IDLE_MINUTES without a request or SESSION_MAX_DAYS after sign-in
+# (incidents/middleware.py), whichever comes first; the cookie itself lasts no longer.
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 12 * 60)
+SESSION_MAX_DAYS = env_int("SESSION_MAX_DAYS", 7)
+SESSION_COOKIE_AGE = SESSION_MAX_DAYS * 86400
+
+# Reverse proxies in front of Beacon that append the client's address to X-Forwarded-For
+# (docker-compose.yml's Caddy: 1). 0 means REMOTE_ADDR is the client (incidents/security.py).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Sign-in throttling (django-axes): a username and address pair is locked out after
+# LOGIN_FAILURE_LIMIT wrong passwords in a row for LOGIN_COOLOFF_MINUTES. Both together, so
+# one proxy or office address cannot lock everybody out and one username cannot be locked by
+# strangers. A locked-out attempt answers 429 without checking (hashing) the password.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "incidents.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "incidents.security.lockout_response"
+# Successful sign-ins are in the session table already; keep only the failures.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+
+# Password reset (incidents/accounts.py): at most this many mails per address and requests
+# per client address in the window.
+PASSWORD_RESET_PER_ADDRESS = env_int("PASSWORD_RESET_PER_ADDRESS", 3)
+PASSWORD_RESET_PER_IP = env_int("PASSWORD_RESET_PER_IP", 10)
+PASSWORD_RESET_WINDOW_MINUTES = env_int("PASSWORD_RESET_WINDOW_MINUTES", 60)
+
+# A task row RUNNING this long belongs to a worker that was killed: the sweeper marks it failed
+# (incidents/housekeeping.py), and pruning removes it later like any finished row.
+TASK_ABANDONED_MINUTES = env_int("TASK_ABANDONED_MINUTES", 30)
+
+# The audit log (django-auditlog, incidents/audit.py): no client addresses stored with entries
+# (the actor is enough; addresses are personal data).
+AUDITLOG_DISABLE_REMOTE_ADDR = True
+AUDITLOG_MASK_CALLABLE = "incidents.audit.mask"
+
+# How long idempotency keys (form tokens, the API's Idempotency-Key) are kept (incidents/idempotency.py).
+IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24)
 
 # Security: everything `check --deploy` asks for, on whenever DEBUG is off.
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): scripts only from Beacon itself or carrying this
+# request's nonce, never inline or eval (htmx is configured for that in base.html's
+# htmx-config meta tag), no plugins, no <base>, never framed. tests/browser/test_csp.py loads
+# every main page and fails on any violation.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=SECURE_SSL_REDIRECT)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 3600 if SECURE_SSL_REDIRECT else 0)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 86400 if SECURE_SSL_REDIRECT else 0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = False
     # /healthz is probed over plain HTTP by load balancers and compose health checks. Alertmanager
     # does not follow a redirect of its POST (the token has crossed the wire by then anyway).
@@ -295,9 +388,7 @@ if not DEBUG:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 SILENCED_SYSTEM_CHECKS = [
-    # HSTS for subdomains and preloading are decisions for the domain's owner, not for
-    # Beacon: other services may share the domain. Set SECURE_HSTS_INCLUDE_SUBDOMAINS=1 to opt in.
-    "security.W005",
+    # Preloading is a decision for the domain's owner (it cannot be undone quickly), not for Beacon.
     "security.W021",
 ]
 

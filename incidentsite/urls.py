@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from incidents import accounts
 from incidents import views as incident_views
 from incidents.alerts import views as alert_views
 from incidents.api import metrics, tokens
@@ -14,7 +15,7 @@ auth_urls = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
-    path("password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password/reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
     path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "password/reset/<uidb64>/<token>/",
@@ -48,3 +49,6 @@ urlpatterns = [
     path("integrations/slack/commands/", slack_views.commands, name="slack_commands"),
     path("admin/", admin.site.urls),
 ]
+
+# Database outages and lock timeouts answer 503 with Retry-After; other errors 500 (incidents/outage.py).
+handler500 = "incidents.outage.server_error"

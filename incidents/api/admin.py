@@ -62,5 +62,9 @@ class IntegrationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Disable the selected integrations (their requests get 401)")
     def disable(self, request, queryset):
-        count = queryset.update(is_active=False)
+        count = 0
+        for integration in queryset.filter(is_active=True):
+            integration.is_active = False
+            integration.save(update_fields=["is_active"])  # one by one: the audit log records each
+            count += 1
         self.message_user(request, f"Disabled {count} integration(s).", messages.SUCCESS)

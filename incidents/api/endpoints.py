@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from ninja import NinjaAPI, Query, Status
 
-from incidents import workflow
+from incidents import idempotency, workflow
 from incidents.access import may_see
 from incidents.api.auth import REPORT, RESPOND, VIEW, TokenAuth
 from incidents.api.docs import VendoredSwagger, docs_access
@@ -174,6 +174,11 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
 
     It is assigned and announced like a web report. The reporter is the token's user,
     or nobody (Beacon itself) for an integration token; the source is `api`.
+
+    Send an `Idempotency-Key` header (a UUID, say) to make retries safe: a repeat with the
+    same key and body answers 201 with the first incident (and `Idempotent-Replayed: true`)
+    instead of reporting it again; the same key with a different body is refused (422).
+    Keys are kept for a day.
     """
     occurred_at = payload.occurred_at or timezone.now()
     if timezone.is_naive(occurred_at):
@@ -208,10 +213,35 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
     form.fields["service"].error_messages["invalid_choice"] = f"There is no service with the slug “{payload.service}”."
     if not form.is_valid():
         raise form_errors(form)
-    with workflow.via(workflow.VIA_API):
-        incident = workflow.report(by=request.auth.by, source=Incident.Source.API, **form.cleaned_data)
+    key = request.headers.get("Idempotency-Key", "")
+    if key and not idempotency.TOKEN_RE.match(key):
+        raise FieldErrors([("Idempotency-Key", "Use 8 to 100 letters, digits or - _ . : (a UUID is fine).")])
+    caller = request.auth
+    try:
+        with workflow.via(workflow.VIA_API):
+            done = idempotency.once(
+                owner=f"user:{caller.user.pk}" if caller.user is not None else f"integration:{caller.integration.pk}",
+                scope="api:report",
+                key=key,
+                create=lambda: workflow.report(by=caller.by, source=Incident.Source.API, **form.cleaned_data),
+                url_of=lambda incident: incident.get_absolute_url(),
+                ref_of=lambda incident: incident.ref,
+                request_fingerprint=idempotency.fingerprint(payload.dict()),
+            )
+    except idempotency.KeyReused:
+        raise FieldErrors(
+            [
+                (
+                    "Idempotency-Key",
+                    "This key was already used for a different request: use a new key for a new incident.",
+                )
+            ]
+        ) from None
+    incident = Incident.objects.by_ref(done.ref).get()
     response["Location"] = _location(request, incident)
-    if not may_see(request.auth.user, incident):
+    if done.replayed:
+        response["Idempotent-Replayed"] = "true"
+    if not may_see(caller.user, incident):
         # An integration reported a restricted incident (a security type): it may not read it back.
         return Status(201, _restricted_receipt(incident))
     return Status(201, _full(request, incident.ref))
@@ -231,7 +261,9 @@ def post_update(request: HttpRequest, ref: str, payload: UpdateIn):
     if not form.is_valid():
         raise form_errors(form)
     with workflow.via(workflow.VIA_API):
-        update = workflow.post_update(incident, by=request.auth.by, **form.cleaned_data)
+        update = workflow.post_update(
+            incident, by=request.auth.by, message=form.cleaned_data["message"], public=form.cleaned_data["public"]
+        )
     return Status(201, StatusUpdate.objects.select_related("author").get(pk=update.pk))
 
 

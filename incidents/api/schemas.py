@@ -11,6 +11,7 @@ from django.conf import settings
 from ninja import Field, Schema
 from pydantic import AfterValidator, ConfigDict
 
+from incidents.forms import DESCRIPTION_MAX, IMPACT_MAX, LOGS_MAX, TITLE_MAX
 from incidents.models import Incident, Severity, Status
 
 
@@ -135,9 +136,17 @@ class ValidationErrors(Schema):
 class IncidentIn(Input):
     """A new incident: the same fields, and the same checks, as the report form."""
 
-    title: Text = Field(json_schema_extra={"maxLength": 200}, description="A short summary.")
-    description: Text = Field(description="What is happening? What have you seen?")
-    impact: Text = Field(description="Who is affected and how? How many users?")
+    title: Text = Field(
+        json_schema_extra={"maxLength": TITLE_MAX},
+        description="A short summary: one line of visible text (no line breaks, control characters "
+        "or text-direction overrides).",
+    )
+    description: Text = Field(
+        json_schema_extra={"maxLength": DESCRIPTION_MAX}, description="What is happening? What have you seen?"
+    )
+    impact: Text = Field(
+        json_schema_extra={"maxLength": IMPACT_MAX}, description="Who is affected and how? How many users?"
+    )
     service: Text = Field(description="The affected service's slug.", examples=["checkout"])
     type: Text | None = Field(
         None,
@@ -155,9 +164,12 @@ class IncidentIn(Input):
     occurred_at: datetime | None = Field(
         None,
         description="When users were first affected (ISO 8601). With a UTC offset it is taken as given; "
-        "without one it is read in Beacon's TIME_ZONE. Defaults to now. May not lie in the future.",
+        "without one it is read in Beacon's TIME_ZONE. Defaults to now. May not lie in the future, "
+        "nor before 2000-01-01.",
     )
-    logs: Text = Field("", description="Logs or error messages, kept exactly as sent.")
+    logs: Text = Field(
+        "", json_schema_extra={"maxLength": LOGS_MAX}, description="Logs or error messages, kept exactly as sent."
+    )
 
 
 class UpdateIn(Input):

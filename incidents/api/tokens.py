@@ -65,6 +65,7 @@ def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
     if token is None:
         raise Http404("No such token.")
     if token.is_active:
-        ApiToken.objects.filter(pk=token.pk).update(is_active=False)
+        token.is_active = False
+        token.save(update_fields=["is_active"])  # a save, not an update: the audit log records it
         messages.success(request, f"The token “{token.name}” is revoked; programs using it are refused from now on.")
     return redirect("api_tokens")

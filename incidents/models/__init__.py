@@ -19,6 +19,7 @@ from incidents.models.core import (  # noqa: F401
     ensure_shipped_types,
 )
 from incidents.models.notifications import (  # noqa: F401, E402
+    ChannelProblem,
     EmailActionUse,
     Notification,
     SlackChannel,
@@ -26,6 +27,7 @@ from incidents.models.notifications import (  # noqa: F401, E402
     Subscription,
 )
 from incidents.models.oncall import Handoff, Override, Rotation, RotationMember  # noqa: F401, E402
+from incidents.models.security import IdempotencyKey, PasswordResetRequest  # noqa: F401, E402
 from incidents.models.statuspage import StatusPageGeneration  # noqa: F401, E402
 from incidents.models.tokens import ApiToken, Integration, hash_token  # noqa: F401, E402
 from incidents.models.updates import StatusUpdate  # noqa: F401, E402

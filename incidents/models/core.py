@@ -1,11 +1,13 @@
 import re
 import zoneinfo
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Case, F, Q, When
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.utils.timezone import now
@@ -177,6 +179,31 @@ def access_condition(user, prefix: str = "") -> Q:
     )
 
 
+# The extremes a datetime can take that still convert to every time zone: 0001-01-01 00:00 UTC
+# is year 0 west of UTC, which Python cannot represent (OverflowError while rendering).
+DISPLAYABLE_MIN = datetime(1, 1, 2, tzinfo=UTC)
+DISPLAYABLE_MAX = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+class DisplayableDateTimeField(models.DateTimeField):
+    """A DateTimeField whose stored values, however odd, can be shown in any time zone.
+
+    Forms bound new values to a sane range (incidents/forms.py); this guards what is already
+    stored (an old row, a direct SQL write): a value within a day of the representable range
+    is read as the nearest displayable instant, so no page, email or API answer can fail on it.
+    Same column as DateTimeField (deconstructed as one: no migration).
+    """
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or timezone.is_naive(value):
+            return value
+        return min(max(value, DISPLAYABLE_MIN), DISPLAYABLE_MAX)
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.DateTimeField", args, kwargs
+
+
 class IncidentQuerySet(models.QuerySet):
     def open(self):
         return self.filter(status__in=OPEN_STATUSES)
@@ -224,7 +251,7 @@ class Incident(models.Model):
     description = models.TextField()
     impact = models.TextField("impact on users")
     logs = models.TextField("logs / error messages", blank=True)
-    occurred_at = models.DateTimeField("started at")
+    occurred_at = DisplayableDateTimeField("started at")
     severity = models.CharField(max_length=8, choices=Severity)
     # Most severe first without alphabetical surprises; stored, so it can be indexed.
     severity_rank = models.GeneratedField(

@@ -224,3 +224,38 @@ class SlackChannel(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.name} ({self.channel_id or 'being created'})"
+
+
+class ChannelProblem(models.Model):
+    """A channel that cannot deliver until someone fixes it: a Slack webhook that is gone
+    (404, 410, invalid_token…) or an SMTP server refusing Beacon's login.
+
+    Written by delivery.py when a transport says so, deleted by the next delivery that
+    succeeds on the same destination; while it exists managers see a banner on the dashboard
+    and the service page, and they are emailed once (`told_at`, by the sweeper:
+    incidents/notifications/health.py).
+    """
+
+    channel = models.CharField(max_length=16)
+    # "smtp" for email; "site" or "service:<pk>" for Slack (as Notification.recipient).
+    destination = models.CharField(max_length=64)
+    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    error = models.TextField()
+    since = models.DateTimeField(default=now)
+    last_failure_at = models.DateTimeField(default=now)
+    told_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ("view",)
+        constraints = [models.UniqueConstraint(fields=["channel", "destination"], name="one_problem_per_destination")]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        if self.channel == "email":
+            return "Email: the SMTP server refuses Beacon's sign-in"
+        if self.service_id:
+            return f"Slack: the webhook of {self.service}"
+        return "Slack: the site-wide webhook (SLACK_WEBHOOK_URL)"

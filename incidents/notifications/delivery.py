@@ -21,7 +21,7 @@ from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.compat import normalize_json, task_enqueued
 from django_tasks_db.models import DBTaskResult, get_date_max
 
-from incidents.models import Notification
+from incidents.models import ChannelProblem, Notification
 from incidents.notifications.transports import TRANSPORTS, TransportError
 
 logger = logging.getLogger(__name__)
@@ -122,6 +122,8 @@ def deliver(pk: int) -> str:
     try:
         TRANSPORTS[notification.channel](notification).send()
     except TransportError as error:
+        if error.channel_broken:
+            mark_broken(notification, error.message)
         return record_failure(notification, error.message, permanent=error.permanent, retry_after=error.retry_after)
     except Exception as error:  # noqa: BLE001 - a bug in rendering or a transport must not strand the row
         logger.exception("Notification %s: unexpected error", pk)
@@ -129,7 +131,30 @@ def deliver(pk: int) -> str:
     Notification.objects.filter(pk=pk, state=State.SENDING).update(
         state=State.SENT, sent_at=now(), lease_until=None, last_error=""
     )
+    # A delivery that works clears the destination's problem, if it had one.
+    ChannelProblem.objects.filter(channel=notification.channel, destination=destination_of(notification)).delete()
     return "sent"
+
+
+def destination_of(notification: Notification) -> str:
+    """What a failure breaks: the SMTP server for every email; each Slack webhook on its own."""
+    return "smtp" if notification.channel == Notification.Channel.EMAIL else notification.recipient
+
+
+def mark_broken(notification: Notification, message: str) -> None:
+    """Record (or refresh) the destination's problem; health.tell_managers() emails them once."""
+    destination = destination_of(notification)
+    service_id = None
+    if destination.startswith("service:"):
+        service_id = int(destination.split(":", 1)[1])
+    at = now()
+    problem, created = ChannelProblem.objects.get_or_create(
+        channel=notification.channel,
+        destination=destination,
+        defaults={"error": message[:2000], "service_id": service_id, "since": at, "last_failure_at": at},
+    )
+    if not created:
+        ChannelProblem.objects.filter(pk=problem.pk).update(error=message[:2000], last_failure_at=at)
 
 
 def record_failure(notification: Notification, message: str, *, permanent: bool, retry_after: int | None = None) -> str:

@@ -29,7 +29,8 @@ updates that message in place. The lead's own emails, and pages, carry one-tap a
 (actions.py).
 
 Followers: users following the incident or its service. Outside: the addresses on the
-service's stakeholder list, only while the incident is public (shown on the status page),
+service's stakeholder list, only while the incident is shown on the status page (it is public
+and so is its service),
 and only public content: no notes, logs, descriptions, resolution summaries or names. Nobody is told about their
 own action. Entries of kinds other parts write for their own messages (notification,
 page, escalation, review) send nothing here.
@@ -176,7 +177,9 @@ def email_recipients(entry: TimelineEntry, incident: Incident, event: str) -> li
                 if _crosses_threshold(entry, incident, event, sub.min_severity):
                     candidates.append(Recipient("", Audience.TEAM, sub.user, sub))
             elif sub.is_outside:
-                if incident.public and not incident.restricted:
+                # Only what the status page shows: the incident public (and not restricted) *and* its
+                # service listed there.
+                if incident.public and not incident.restricted and incident.service.is_public:
                     candidates.append(Recipient(sub.email.lower(), Audience.PUBLIC, None, sub))
             else:
                 candidates.append(Recipient("", Audience.TEAM, sub.user, sub))

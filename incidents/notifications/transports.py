@@ -32,9 +32,28 @@ HTTP_TIMEOUT = 10
 
 
 class TransportError(Exception):
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: int | None = None):
+    """`channel_broken`: not this message but the whole destination is unusable until someone
+    fixes the configuration (a deleted Slack webhook, SMTP credentials refused)."""
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: int | None = None, channel_broken: bool = False
+    ):
         super().__init__(message)
         self.message, self.permanent, self.retry_after = message, permanent, retry_after
+        self.channel_broken = channel_broken
+
+
+# Slack's answers that mean the webhook itself is gone or revoked (not this one message).
+SLACK_BROKEN_ANSWERS = (
+    "invalid_token",
+    "no_service",
+    "no_team",
+    "team_disabled",
+    "channel_not_found",
+    "channel_is_archived",
+    "action_prohibited",
+    "no_active_hooks",
+)
 
 
 def site_domain() -> str:
@@ -81,6 +100,12 @@ class Email(Transport):
         except smtplib.SMTPRecipientsRefused as refused:
             code = next(iter(refused.recipients.values()))[0]
             raise TransportError(f"recipient refused: {refused.recipients}", permanent=code >= 500) from refused
+        except smtplib.SMTPAuthenticationError as error:
+            # Beacon's SMTP credentials are refused: every message fails alike until someone fixes
+            # EMAIL_URL. Retried with backoff (nothing is lost meanwhile); managers are told.
+            raise TransportError(
+                f"SMTP authentication refused: {error.smtp_code} {error.smtp_error!r}", channel_broken=True
+            ) from error
         except smtplib.SMTPSenderRefused as error:
             # Our own From is refused: a configuration problem, worth retrying after a fix.
             raise TransportError(f"sender refused: {error.smtp_code} {error.smtp_error!r}") from error
@@ -108,7 +133,8 @@ class HttpTransport(Transport):
             text = error.read(200).decode(errors="replace")
             if error.code == 429 or error.code >= 500:
                 raise TransportError(f"HTTP {error.code} {text}", retry_after=_retry_after(error)) from error
-            raise TransportError(f"HTTP {error.code} {text}", permanent=True) from error
+            broken = error.code in (404, 410) or any(answer in text for answer in SLACK_BROKEN_ANSWERS)
+            raise TransportError(f"HTTP {error.code} {text}", permanent=True, channel_broken=broken) from error
         except (TimeoutError, urllib.error.URLError, OSError) as error:
             raise TransportError(f"{type(error).__name__}: {error}") from error
 
@@ -132,7 +158,9 @@ class Slack(HttpTransport):
     def send(self) -> None:
         url = self.url()
         if not url.startswith(("http://", "https://")):
-            raise TransportError("no Slack webhook URL is configured for this destination any more", permanent=True)
+            raise TransportError(
+                "no Slack webhook URL is configured for this destination any more", permanent=True, channel_broken=True
+            )
         self.post(url, {"text": self.notification.body_text})
 
 

@@ -95,10 +95,9 @@ def _save_rotation(form: RotationForm) -> Rotation:
     with transaction.atomic():
         rotation = form.save()
         RotationMember.objects.filter(rotation=rotation).delete()
-        RotationMember.objects.bulk_create(
-            RotationMember(rotation=rotation, user=user, position=i)
-            for i, user in enumerate(form.cleaned_data["members"])
-        )
+        # One by one (not bulk_create): the audit log records each member (incidents/audit.py).
+        for i, user in enumerate(form.cleaned_data["members"]):
+            RotationMember.objects.create(rotation=rotation, user=user, position=i)
         paging.schedule_next_handoff(rotation)
     return rotation
 

@@ -35,7 +35,7 @@ def test_reset_a_forgotten_password_by_email(client, responder):
     assert response["Location"] == "/accounts/password/reset/sent/"
     assert len(mail.outbox) == 1
     assert mail.outbox[0].subject == "Reset your Beacon password"
-    link = re.search(r"http://testserver(/accounts/password/reset/\S+/)", mail.outbox[0].body).group(1)
+    link = re.search(r"http://127.0.0.1:8000(/accounts/password/reset/\S+/)", mail.outbox[0].body).group(1)
     form = client.get(link, follow=True)
     assert "Choose a new password" in form.content.decode()
     done = client.post(
@@ -62,3 +62,46 @@ def test_profile_sets_time_zone_and_times_follow_it(clients, reporter, responder
     incident = make_incident(by=reporter)
     html = clients["responder"].get(f"/incidents/{incident.ref}/").content.decode()
     assert "JST" in html
+
+
+def test_the_reset_link_comes_from_site_url_never_from_the_host_header(client, responder, settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.SITE_URL = "https://beacon.example.org"
+    client.post("/accounts/password/reset/", {"email": "rob@example.com"}, HTTP_HOST="beacon.example.com:8443")
+    body = mail.outbox[0].body
+    assert "beacon.example.com" not in body
+    assert re.search(r"https://beacon.example.org/accounts/password/reset/\S+/\S+/", body)
+
+
+def test_reset_mails_are_limited_per_address(client, responder, settings):
+    settings.PASSWORD_RESET_PER_ADDRESS = 3
+    for n in range(10):
+        response = client.post("/accounts/password/reset/", {"email": "ROB@example.com"}, REMOTE_ADDR=f"10.0.0.{n}")
+        # The answer never changes: it must not tell whether an account exists or was throttled.
+        assert response["Location"] == "/accounts/password/reset/sent/"
+    assert len(mail.outbox) == 3
+
+
+def test_reset_requests_are_limited_per_client_address(client, responder, manager, settings):
+    settings.PASSWORD_RESET_PER_IP = 4
+    answers = [
+        client.post("/accounts/password/reset/", {"email": f"{who}@example.com"}, REMOTE_ADDR="203.0.113.7")
+        for who in ["rob", "maya", "rob", "maya", "rob", "maya"]
+    ]
+    assert [a.status_code for a in answers] == [302, 302, 302, 302, 429, 429]
+    assert "Too many reset requests" in answers[-1].content.decode()
+    assert len(mail.outbox) == 4
+    # Another address is not affected.
+    other = client.post("/accounts/password/reset/", {"email": "maya@example.com"}, REMOTE_ADDR="198.51.100.2")
+    assert other.status_code == 302 and len(mail.outbox) == 5
+
+
+def test_the_reset_limits_reset_after_the_window(client, responder, settings, time_machine):
+    settings.PASSWORD_RESET_PER_ADDRESS = 1
+    time_machine.move_to("2026-12-01 10:00:00Z")
+    client.post("/accounts/password/reset/", {"email": "rob@example.com"})
+    client.post("/accounts/password/reset/", {"email": "rob@example.com"})
+    assert len(mail.outbox) == 1
+    time_machine.move_to("2026-12-01 11:01:00Z")
+    client.post("/accounts/password/reset/", {"email": "rob@example.com"})
+    assert len(mail.outbox) == 2

@@ -30,6 +30,12 @@ CORE = {
     "incidents.pagination",
     "incidents.markup",
     "incidents.middleware",
+    "incidents.security",
+    "incidents.checks",
+    "incidents.outage",
+    "incidents.idempotency",
+    "incidents.housekeeping",
+    "incidents.audit",
     "incidents.templatetags",
 }
 AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack"}
@@ -37,6 +43,7 @@ AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack"}
 # task paths kept for one release (incidents/tasks.py, paging.py, heartbeat.py).
 TOP = {
     "incidents.views",
+    "incidents.accounts",
     "incidents.urls",
     "incidents.admin",
     "incidents.apps",

@@ -50,6 +50,13 @@ POST_DATA = {
 }
 
 
+def content_of(response) -> bytes:
+    """The body of any answer, streamed ones (a file: /favicon.ico) included."""
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content)
+    return response.content
+
+
 def marked(field: str) -> str:
     return f"{MARK}-{field} secret words"
 
@@ -216,7 +223,7 @@ def test_no_url_shows_a_restricted_incident_to_a_role_not_allowed(role, world, u
                 response = client.post(url, POST_DATA) if method == "post" else client.get(url)
                 if "logout" in route:
                     client = _client(role, users)  # signed in again after signing out
-                body = response.content.decode(errors="replace") + response.get("Location", "")
+                body = content_of(response).decode(errors="replace") + response.get("Location", "")
                 # The requested address echoed back (the sign-in page's ?next=) tells nothing new.
                 body = body.replace(quote(url, safe=""), "").replace(url, "")
                 found = leaks(body, refs)
@@ -248,7 +255,7 @@ def test_searches_lists_and_counts_leave_restricted_incidents_out(role, world, u
                 if "page" in response.context:
                     assert response.context["page"].paginator.count == 0, (url, query)
             else:
-                assert not leaks(response.content.decode(), refs), (url, query)
+                assert not leaks(content_of(response).decode(), refs), (url, query)
     listed = client.get("/incidents/")
     assert listed.context["page"].paginator.count == 1  # the unrestricted one only
     board = client.get("/")
@@ -266,7 +273,7 @@ def test_no_api_endpoint_shows_a_restricted_incident(who, world, users):
     assert listing.json()["count"] == 1
     for query in [f"?q={MARK}", f"?q={refs[0]}", "?type=security", "?open=true"]:
         response = call("get", "/api/incidents" + query, token)
-        assert not leaks(response.content.decode(), refs), query
+        assert not leaks(content_of(response).decode(), refs), query
     for incident in world["restricted"]:
         for method, path, body in [
             ("get", "", None),
@@ -278,7 +285,7 @@ def test_no_api_endpoint_shows_a_restricted_incident(who, world, users):
             assert response.status_code in (403, 404), (who, path, response.status_code)
             # Exactly the answer for a reference that does not exist: existence is information.
             missing = call(method, f"/api/incidents/INC-999999{path}", token, body)
-            assert (response.status_code, response.content.decode().replace(incident.ref, "INC-999999")) == (
+            assert (response.status_code, content_of(response).decode().replace(incident.ref, "INC-999999")) == (
                 missing.status_code,
                 missing.content.decode(),
             )
@@ -374,7 +381,7 @@ def test_the_admin_shows_restricted_incidents_only_to_those_allowed(world, users
         if "?q=INC-" in url:  # the search box and filter links repeat the query: count the results
             assert response.context["cl"].result_count == 0
         else:
-            assert not leaks(response.content.decode(), refs), url
+            assert not leaks(content_of(response).decode(), refs), url
     for incident in world["restricted"]:
         assert client.get(f"/admin/incidents/incident/{incident.pk}/change/").status_code in (302, 404)
     assert client.get(f"/admin/reviews/actionitem/{world['item'].pk}/change/").status_code in (302, 404)

@@ -32,7 +32,7 @@ def test_auto_theme_leaves_the_scheme_to_the_device(clients):
     html = clients["viewer"].get("/").content.decode()
     assert '<html lang="en" data-theme-choice="auto">' in html
     assert '<meta name="color-scheme" content="light dark">' in html
-    assert re.search(r'<script src="/static/js/theme\.js"></script>\s*<link rel="stylesheet"', html)
+    assert re.search(r'<script src="/static/js/theme\.js"( nonce="[^"]+")?></script>\s*<link rel="stylesheet"', html)
 
 
 def test_profile_form_sets_the_theme_and_keeps_it_when_left_out(clients, responder):

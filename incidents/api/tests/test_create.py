@@ -7,6 +7,7 @@ import pytest
 from django.utils.timezone import now
 
 from incidents.api.tests.support import call, personal_token
+from incidents.forms import LOGS_MAX
 from incidents.inbound import MAX_BODY_BYTES
 from incidents.models import Incident, TimelineEntry
 from incidents.tests.factories import ServiceFactory
@@ -176,12 +177,18 @@ def test_a_body_over_one_mib_is_a_413(token):
     assert not Incident.objects.exists()
 
 
-def test_a_body_just_under_one_mib_is_accepted(token):
+def test_a_body_just_under_one_mib_is_read_and_judged_by_its_fields(token):
     body = report(logs="")
     room = MAX_BODY_BYTES - len(json.dumps(body).encode())
+    # Not refused for its size (413) but for its logs, which have their own limit.
     response = call("post", URL, token, report(logs="x" * room))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "logs"
+    # Within every field's limit, a body of many non-ASCII characters is taken whole.
+    logs = "é" * LOGS_MAX
+    response = call("post", URL, token, report(logs=logs))
     assert response.status_code == 201
-    assert len(Incident.objects.get().logs) == room
+    assert Incident.objects.get().logs == logs
 
 
 def test_a_viewer_may_not_report(viewer):

@@ -1,7 +1,9 @@
 """The sweeper: every minute, re-enqueue notifications whose attempt is overdue or whose
 lease expired, send overdue update reminders, and check heartbeats whose window passed.
 At start it re-arms escalations and handoffs (their delayed tasks may have died with a
-worker), and once a day it prunes finished task rows older than two weeks.
+worker); every sweep it marks task rows of killed workers failed (incidents/housekeeping.py)
+and drops spent idempotency and password-reset records; once a day it prunes finished task
+rows (failed ones included) older than two weeks.
 
 Run it beside the workers under the same supervisor (docker-compose service `sweeper`).
 Unlike db_worker it survives database outages: it logs, waits and tries again.
@@ -17,8 +19,9 @@ from django.db import DatabaseError, close_old_connections
 from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 from django_tasks_db.backend import DatabaseBackend
 
+from incidents import housekeeping
 from incidents.alerts import heartbeat
-from incidents.notifications import delivery, reminders
+from incidents.notifications import delivery, health, reminders
 from incidents.oncall import paging
 
 PRUNE_EVERY = 24 * 3600
@@ -41,7 +44,8 @@ class Command(BaseCommand):
             signal.signal(signal.SIGINT, self._stop)
         rearmed = once  # a one-off sweep (cron, tests) leaves escalations alone
         # A long-running sweep prunes at start, then daily; only a database backend keeps task rows.
-        prunes = not once and isinstance(task_backends[DEFAULT_TASK_BACKEND_ALIAS], DatabaseBackend)
+        keeps_task_rows = isinstance(task_backends[DEFAULT_TASK_BACKEND_ALIAS], DatabaseBackend)
+        prunes = not once and keeps_task_rows
         next_prune = time.monotonic() if prunes else None
         while self.running:
             try:
@@ -53,6 +57,12 @@ class Command(BaseCommand):
                 swept = delivery.sweep()
                 reminded = reminders.remind_all_due()
                 silent = heartbeat.check_all_overdue()
+                if keeps_task_rows:
+                    abandoned = housekeeping.fail_abandoned_tasks()
+                    if abandoned:
+                        self.stdout.write(f"marked {abandoned} task(s) of stopped workers failed")
+                housekeeping.prune_records()
+                health.tell_managers()
                 if next_prune is not None and time.monotonic() >= next_prune:
                     call_command("prune_db_task_results", queue_name="*", min_age_days=14, verbosity=0)
                     next_prune = time.monotonic() + PRUNE_EVERY

@@ -92,6 +92,17 @@ def test_outside_stakeholders_hear_only_public_incidents(incident, other_respond
     assert row.user is None
 
 
+def test_outside_stakeholders_of_a_service_hidden_from_the_status_page_hear_nothing(incident, other_responder):
+    Subscription.objects.create(email="cto@partner.example", service=incident.service)
+    type(incident.service).objects.filter(pk=incident.service_id).update(is_public=False)
+    incident.refresh_from_db()
+    workflow.set_public(incident, by=other_responder, public=True)
+    workflow.post_update(incident, by=other_responder, message="Fixed soon.", public=True)
+    workflow.resolve(incident, by=other_responder, summary="Done.", confirmed=True)
+    assert "cto@partner.example" not in emails(incident)
+    assert emails(incident)  # the team still hears
+
+
 def test_users_with_email_off_or_without_a_role_hear_nothing(incident, other_responder, follower, nobody):
     Profile.objects.create(user=follower, email_notifications=False)
     Subscription.objects.create(user=follower, incident=incident)

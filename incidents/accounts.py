@@ -1,0 +1,62 @@
+"""The password-reset form, throttled, its links built from SITE_URL.
+
+Django's own view builds the emailed link from the request's Host header, so a request
+sent with `Host: evil.example` would mail a link to that host. Here the link is always
+`SITE_URL` + the confirm path, and each address gets at most PASSWORD_RESET_PER_ADDRESS
+mails, each client address at most PASSWORD_RESET_PER_IP requests, per
+PASSWORD_RESET_WINDOW_MINUTES.
+"""
+
+import hashlib
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.shortcuts import redirect, render
+from django.utils.timezone import now
+
+from incidents.models import PasswordResetRequest
+from incidents.security import client_ip
+
+
+def email_digest(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    def form_valid(self, form):
+        window = timedelta(minutes=settings.PASSWORD_RESET_WINDOW_MINUTES)
+        since = now() - window
+        PasswordResetRequest.objects.filter(created_at__lt=since).delete()
+        ip = client_ip(self.request) or "unknown"
+        digest = email_digest(form.cleaned_data["email"])
+        recent = PasswordResetRequest.objects.filter(created_at__gte=since)
+        if recent.filter(ip=ip).count() >= settings.PASSWORD_RESET_PER_IP:
+            response = render(
+                self.request,
+                "registration/password_reset_throttled.html",
+                {"minutes": settings.PASSWORD_RESET_WINDOW_MINUTES},
+                status=429,
+            )
+            response["Retry-After"] = str(int(window.total_seconds()))
+            return response
+        # Past the address's limit the answer is the same page as always (it never says
+        # whether an account exists), but no mail goes out.
+        send = recent.filter(email_digest=digest, sent=True).count() < settings.PASSWORD_RESET_PER_ADDRESS
+        PasswordResetRequest.objects.create(email_digest=digest, ip=ip, sent=send)
+        if not send:
+            return redirect(self.get_success_url())
+        site = urlsplit(settings.SITE_URL)
+        form.save(
+            domain_override=site.netloc,
+            use_https=site.scheme == "https",
+            token_generator=self.token_generator,
+            from_email=self.from_email,
+            email_template_name=self.email_template_name,
+            subject_template_name=self.subject_template_name,
+            request=self.request,
+            html_email_template_name=self.html_email_template_name,
+            extra_email_context={"site_url": settings.SITE_URL},
+        )
+        return redirect(self.get_success_url())

@@ -1,0 +1,51 @@
+"""The audit log of configuration changes (django-auditlog): who changed what, when, before
+and after, for roles and group membership, rotations and overrides, integrations and API
+tokens (created, rotated, revoked), services and their stakeholder lists, heartbeats.
+
+Recorded from the models' save/delete signals, so a change through Beacon's own pages (the
+token page, the rotation pages), a management command or the admin is logged alike; the
+actor is the signed-in user (auditlog's middleware) or none for commands. Code that changes
+these models must save rows one by one (no QuerySet.update or bulk_create, which send no
+signals). Managers read the log in the admin (Audit log → Log entries); nobody can add,
+change or delete an entry there.
+
+Registered from IncidentsConfig.ready().
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from incidents.models import (
+    ApiToken,
+    Heartbeat,
+    Integration,
+    Override,
+    Rotation,
+    RotationMember,
+    Service,
+    Subscription,
+)
+
+# Secrets and bookkeeping that change without anyone configuring anything.
+NOT_LOGGED = ["token_hash", "last_used_at", "password", "last_login", "created_at"]
+
+
+def mask(value) -> str:
+    """AUDITLOG_MASK_CALLABLE: a masked field shows that it changed, never any of its value."""
+    return "(secret, set)" if value else ""
+
+
+def register() -> None:
+    from auditlog.registry import auditlog
+
+    auditlog.register(get_user_model(), exclude_fields=NOT_LOGGED, m2m_fields={"groups", "user_permissions"})
+    auditlog.register(Group, m2m_fields={"permissions"})
+    # A service's own Slack webhook URL is a secret: its change is logged, its value masked.
+    auditlog.register(Service, mask_fields=["slack_webhook_url"])
+    auditlog.register(Subscription, exclude_fields=NOT_LOGGED)
+    auditlog.register(Rotation, exclude_fields=NOT_LOGGED, m2m_fields={"services"})
+    auditlog.register(RotationMember)
+    auditlog.register(Override, exclude_fields=NOT_LOGGED)
+    auditlog.register(Integration, exclude_fields=NOT_LOGGED)
+    auditlog.register(ApiToken, exclude_fields=NOT_LOGGED)
+    auditlog.register(Heartbeat, exclude_fields=["last_seen_at", "silent_incident"])
