@@ -265,6 +265,9 @@ UPDATE_REMINDER_MINUTES = {
 REVIEW_REQUIRED_SEVERITIES = [
     s for s in env_list("REVIEW_REQUIRED_SEVERITIES") or ["critical", "high"] if s.lower() != "none"
 ]
+# Reviews: whether one of a review's authors may publish it. Off: another manager must (a
+# second pair of eyes). One-person teams turn it on; the timeline then says the author published.
+REVIEW_SELF_PUBLISH = env_bool("REVIEW_SELF_PUBLISH", default=False)
 # Default due date of a new action item, in weeks, by priority.
 ACTION_ITEM_DUE_WEEKS = {
     "high": env_int("ACTION_ITEM_DUE_WEEKS_HIGH", 4),

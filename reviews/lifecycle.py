@@ -122,7 +122,8 @@ def submit(review: Review, *, by) -> Review:
 
 @transaction.atomic
 def publish(review: Review, *, by) -> Review:
-    """in review → published (managers). The review becomes read-only; the approver is recorded.
+    """in review → published (managers other than its authors, unless REVIEW_SELF_PUBLISH). The
+    review becomes read-only; the approver is recorded.
 
     Tells the incident's people through `notify.queue` (in this transaction).
     """
@@ -133,11 +134,20 @@ def publish(review: Review, *, by) -> Review:
             f"The review of {review.incident.ref} is {review.get_state_display().lower()}; "
             "only a submitted review can be published."
         )
+    own = by is not None and review.authors.filter(pk=by.pk).exists()
+    if own and not settings.REVIEW_SELF_PUBLISH:
+        raise InvalidTransition(
+            "You are one of this review's authors: another manager must approve and publish it "
+            "(REVIEW_SELF_PUBLISH=1 allows it for one-person teams)."
+        )
     review.state = Review.State.PUBLISHED
     review.approver = by
     review.published_at = now()
     review.save()
-    _note(review, by=by, event="published", text="Review approved and published.")
+    if own:
+        _note(review, by=by, event="published", text="Review published by one of its own authors.", self_published=True)
+    else:
+        _note(review, by=by, event="published", text="Review approved and published.")
     followers = notify.followers_of(review)
     notify.queue(notify.review_published(review, followers=followers), incident=review.incident)
     return review

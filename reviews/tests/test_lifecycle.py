@@ -121,3 +121,23 @@ def test_a_manager_publishes_and_withdraws_the_public_summary(responder, manager
         lifecycle.set_public_summary(review, by=manager, text="")
     with pytest.raises(PermissionDenied):
         lifecycle.set_public_summary(review, by=responder, text="Mine.")
+
+
+def test_an_author_cannot_publish_their_own_review(manager, responder):
+    """A second pair of eyes: the manager who wrote (part of) the review may not approve it."""
+    review = make_review(responder=manager)
+    review = lifecycle.submit(review, by=manager)
+    with pytest.raises(InvalidTransition, match="another manager must approve"):
+        lifecycle.publish(review, by=manager)
+    assert Review.objects.get(pk=review.pk).state == Review.State.IN_REVIEW
+    assert _review_events(review) == ["started", "submitted"]
+
+
+def test_one_person_teams_may_self_publish_and_the_timeline_says_so(settings, manager):
+    settings.REVIEW_SELF_PUBLISH = True
+    review = lifecycle.submit(make_review(responder=manager), by=manager)
+    review = lifecycle.publish(review, by=manager)
+    assert review.state == Review.State.PUBLISHED
+    entry = review.incident.timeline.filter(kind="review", data__event="published").get()
+    assert entry.data["self_published"] is True
+    assert entry.text == "Review published by one of its own authors."
