@@ -26,6 +26,9 @@ def test_report_to_close_without_javascript(open_as, reporter, responder, manage
     page.goto("/")
     page.locator("details.nav-menu summary").click()
     page.locator("details.nav-menu").get_by_role("link", name="Report", exact=True).click()
+    # The type first (a plain GET form), then the report with the type's policy filled in.
+    page.check("input[name=type][value=downtime]")
+    page.get_by_role("button", name="Next").click()
     page.fill("input[name=title]", "Checkout returns 500 for card payments")
     page.select_option("select[name=service]", label="Checkout")
     page.check("input[name=severity][value=critical]")
