@@ -38,7 +38,7 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "5"))
 OPEN_INCIDENTS = 40  # open at any time, as on a bad day; the rest is history
-BUSY_ENTRIES = 206  # the incident page's worst case (issue 12)
+BUSY_ENTRIES = 206  # the incident page's worst case measured
 SERVICES = 20
 
 ENV = {

@@ -1,7 +1,7 @@
 """Every benchmark target, in one place (bench/run.py reads them; no unit test is timed).
 
 HTTP mode (`make bench`): each page's requests per second as a share of a reference measured in
-the same run on the same machine and database (issue 12's targets). Intake: payloads per second
+the same run on the same machine and database (the targets of this file). Intake: payloads per second
 as a share of a psycopg loop inserting one row per transaction.
 """
 

@@ -29,7 +29,7 @@ class IncidentFilter(django_filters.FilterSet):
         queryset=IncidentType.objects.all(), to_field_name="slug", empty_label="Any type", label="Type"
     )
     # distinct=False: these are columns of the incident itself, no join can repeat a row, and a
-    # DISTINCT over every column made PostgreSQL sort the whole match (issue 12's filtered list).
+    # DISTINCT over every column made PostgreSQL sort the whole match (the filtered list, bench/).
     severity = django_filters.MultipleChoiceFilter(
         choices=Severity.choices, widget=forms.CheckboxSelectMultiple, distinct=False, method="of_severity"
     )

@@ -5,7 +5,7 @@ import incidents.models.core
 from django.conf import settings
 from django.db import migrations, models
 
-# The three types Beacon ships (issue 14); managers add more in the admin.
+# The three types Beacon ships; managers add more in the admin.
 TYPES = [
     {
         "slug": "downtime",

@@ -61,7 +61,7 @@ def enqueue(rows: list[tuple[int, str]], run_after=None) -> None:
     """Hand rows to the task queues: each channel has its own queue (and worker).
 
     With the database task backend, each channel's tasks are written in one INSERT: resolving an
-    incident with 200 subscribers wrote 200 task rows one by one (issue 12)."""
+    incident with 200 subscribers wrote 200 task rows one by one."""
     by_channel: dict[str, list[int]] = {}
     for pk, channel in rows:
         by_channel.setdefault(channel, []).append(pk)

@@ -1,4 +1,4 @@
-"""The leak test of need-to-know (issue 14): restricted incidents with a marker in every text
+"""The leak test of need-to-know (docs/need-to-know.md): restricted incidents with a marker in every text
 field, then, for every role not allowed to see them, every URL of the URLconf (GET and POST),
 every API endpoint with every kind of token, searches, exports, the handoff summary, and every
 email and Slack message queued: a marker (or the reference, outside the Slack line that may

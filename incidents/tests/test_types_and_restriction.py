@@ -1,5 +1,5 @@
 """Incident types (shipped by migration, chosen on the form, the API and Alertmanager, filtered
-everywhere) and the acts of need-to-know: restricting, lifting, adding people (issue 14)."""
+everywhere) and the acts of need-to-know: restricting, lifting, adding people (docs/need-to-know.md)."""
 
 # ruff: noqa: F811 - pytest fixtures imported from support.py are redefined as arguments
 

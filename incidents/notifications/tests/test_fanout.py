@@ -1,5 +1,5 @@
 """Fan-out: the request that changes an incident writes its notifications and their tasks in a
-constant number of queries, however many people follow it (issue 12: 200 followers took 218)."""
+constant number of queries, however many people follow it (200 followers once took 218)."""
 
 import pytest
 from django.contrib.auth import get_user_model
