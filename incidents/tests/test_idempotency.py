@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, connections
 from django.test import Client
 
-from incidents.api.tests.support import call, personal_token
+from incidents.api.tests.support import call, personal_token, report_body
 from incidents.models import Incident, StatusUpdate, TimelineEntry
 from incidents.tests.factories import ServiceFactory, make_incident
 from incidents.tests.test_report import valid
@@ -99,35 +99,23 @@ def test_two_identical_reports_at_the_same_moment_make_one_incident(reporter):
     assert answers == [incident.get_absolute_url()] * 2
 
 
-def api_body(**fields):
-    body = {
-        "title": "Checkout returns 500",
-        "description": "Card payments fail.",
-        "impact": "Nobody can pay.",
-        "service": "checkout",
-        "severity": "high",
-    }
-    body.update(fields)
-    return body
-
-
 def test_the_api_honours_idempotency_key(reporter, service):
     token = personal_token(reporter)
-    first = call("post", "/api/incidents", token, api_body(), HTTP_IDEMPOTENCY_KEY="c0ffee00-0001")
-    again = call("post", "/api/incidents", token, api_body(), HTTP_IDEMPOTENCY_KEY="c0ffee00-0001")
+    first = call("post", "/api/incidents", token, report_body(), HTTP_IDEMPOTENCY_KEY="c0ffee00-0001")
+    again = call("post", "/api/incidents", token, report_body(), HTTP_IDEMPOTENCY_KEY="c0ffee00-0001")
     assert first.status_code == again.status_code == 201
     assert first.json()["ref"] == again.json()["ref"] and first["Location"] == again["Location"]
     assert again["Idempotent-Replayed"] == "true" and not first.has_header("Idempotent-Replayed")
     assert Incident.objects.count() == 1
 
-    other = call("post", "/api/incidents", token, api_body(title="Other"), HTTP_IDEMPOTENCY_KEY="c0ffee00-0001")
+    other = call("post", "/api/incidents", token, report_body(title="Other"), HTTP_IDEMPOTENCY_KEY="c0ffee00-0001")
     assert other.status_code == 422
     assert other.json()["detail"][0]["field"] == "Idempotency-Key"
-    bad = call("post", "/api/incidents", token, api_body(), HTTP_IDEMPOTENCY_KEY="no")
+    bad = call("post", "/api/incidents", token, report_body(), HTTP_IDEMPOTENCY_KEY="no")
     assert bad.status_code == 422
     assert Incident.objects.count() == 1
 
     # Without a key every request reports.
-    call("post", "/api/incidents", token, api_body())
-    call("post", "/api/incidents", token, api_body())
+    call("post", "/api/incidents", token, report_body())
+    call("post", "/api/incidents", token, report_body())
     assert Incident.objects.count() == 3

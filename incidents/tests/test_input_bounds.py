@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 
-from incidents.api.tests.support import call, personal_token
+from incidents.api.tests.support import call, personal_token, report_body
 from incidents.forms import DESCRIPTION_MAX, IMPACT_MAX, LOGS_MAX
 from incidents.models import Incident, Profile
 from incidents.tests.factories import ServiceFactory, make_incident
@@ -18,18 +18,6 @@ API = "/api/incidents"
 @pytest.fixture
 def service(db):
     return ServiceFactory(name="Checkout")
-
-
-def api_report(**fields):
-    body = {
-        "title": "Checkout returns 500",
-        "description": "Card payments fail.",
-        "impact": "Nobody can pay.",
-        "service": "checkout",
-        "severity": "high",
-    }
-    body.update(fields)
-    return body
 
 
 def api_errors(response) -> dict[str, str]:
@@ -47,7 +35,7 @@ def test_the_form_refuses_a_start_before_2000(clients, service, typed):
 
 def test_the_api_refuses_a_start_before_2000(reporter, service):
     token = personal_token(reporter)
-    response = call("post", API, token, api_report(occurred_at="0001-01-01T00:00:00+00:00"))
+    response = call("post", API, token, report_body(occurred_at="0001-01-01T00:00:00+00:00"))
     assert "before the year 2000" in api_errors(response)["occurred_at"]
     assert not Incident.objects.exists()
 
@@ -80,7 +68,7 @@ def test_long_texts_are_refused_with_their_limit(clients, reporter, service, fie
     assert ok.status_code == 302
 
     token = personal_token(reporter)
-    refused = call("post", API, token, api_report(**{field: "y" * (limit + 1)}))
+    refused = call("post", API, token, report_body(**{field: "y" * (limit + 1)}))
     assert f"at most {limit} characters" in api_errors(refused)[field]
 
 
@@ -107,7 +95,7 @@ def test_titles_must_be_one_visible_line(clients, reporter, service, title, mess
     response = clients["reporter"].post("/incidents/new/", valid(service, title=title))
     assert response.status_code == 422
     assert message in response.content.decode()
-    refused = call("post", API, personal_token(reporter), api_report(title=title))
+    refused = call("post", API, personal_token(reporter), report_body(title=title))
     assert message in api_errors(refused)["title"]
     assert not Incident.objects.exists()
 

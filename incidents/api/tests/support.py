@@ -30,3 +30,15 @@ def call(method: str, url: str, token: str | None = None, body=None, *, client: 
         return client.get(url, **extra)
     data = body if isinstance(body, str | bytes) else json.dumps(body if body is not None else {})
     return getattr(client, method)(url, data=data, content_type="application/json", **extra)
+
+
+def report_body(**fields) -> dict:
+    """A valid POST /api/incidents body (service "checkout"), with `fields` changed."""
+    return {
+        "title": "Checkout returns 500",
+        "description": "Card payments fail.",
+        "impact": "Nobody can pay.",
+        "service": "checkout",
+        "severity": "high",
+        **fields,
+    }
