@@ -47,6 +47,8 @@ ENV = {
     "SECRET_KEY": "bench-only-not-secret-bench-only-not-secret-bench-only",
     "SECURE_SSL_REDIRECT": "0",
     "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+    # Production start-up refuses an open /metrics (incidents/checks.py); the bench never reads it.
+    "METRICS_TOKEN": "bench-only-metrics-token",
 }
 
 
@@ -234,6 +236,8 @@ def start_gunicorn(port: int) -> subprocess.Popen:
 
     deadline, answered = time.monotonic() + 120, 0
     while time.monotonic() < deadline and answered < WORKERS * 4:
+        if process.poll() is not None:
+            sys.exit(f"gunicorn exited with code {process.returncode} before answering (its log is above)")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/hello/", timeout=5) as answer:
                 answered += answer.status == 200

@@ -209,3 +209,32 @@ def test_with_redis_as_the_cache_a_private_incident_drops_at_once(client, respon
     workflow.set_public(shown, by=responder, public=False)
 
     assert "Card payments fail" not in client.get("/status/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_generation_query_is_the_health_check_and_a_dropped_connection_is_replaced(client, shown, monkeypatch):
+    """A cached page costs one round trip, not two, and still survives a connection the database
+    dropped (a restart, an idle timeout): cache.current() reconnects once, the reader sees 200."""
+    if connection.vendor != "postgresql":
+        pytest.skip("connection health checks are PostgreSQL's here (SQLite connections are not kept)")
+    import psycopg
+
+    assert client.get("/status/").status_code == 200  # the connection stays open (CONN_MAX_AGE)
+    assert connection.health_check_enabled and connection.connection is not None
+    checks = []
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or True)
+    # What request_started does under gunicorn (Django's test client leaves it out).
+    connection.close_if_unusable_or_obsolete()
+    assert client.get("/status/").status_code == 200
+    assert checks == [], "Django's SELECT 1 ran besides the generation query"
+
+    old_pid = connection.connection.info.backend_pid
+    params = connection.get_connection_params()
+    with psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [old_pid])
+    monkeypatch.undo()
+    connection.close_if_unusable_or_obsolete()
+    response = client.get("/status/")
+    assert response.status_code == 200
+    assert "Card payments fail" in response.content.decode()
+    assert connection.connection.info.backend_pid != old_pid
