@@ -35,6 +35,10 @@ INCIDENTS = int(os.environ.get("BENCH_INCIDENTS", "100000"))
 ENTRIES = int(os.environ.get("BENCH_ENTRIES", "1000000"))
 USERS = int(os.environ.get("BENCH_USERS", "5000"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+# Each page is loaded ROUNDS times for SECONDS / ROUNDS, each time right after its reference:
+# a ratio is the median of the per-round ratios, so a machine that gets busier or quieter during
+# the run (other processes, CPU frequency) moves a page and its reference together.
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "5"))
 OPEN_INCIDENTS = 40  # open at any time, as on a bad day; the rest is history
@@ -249,8 +253,8 @@ def start_gunicorn(port: int) -> subprocess.Popen:
     return process
 
 
-def wrk(url: str, *, headers: dict[str, str] | None = None, script: str | None = None) -> dict:
-    command = ["wrk", f"-t{min(CONNECTIONS, 2)}", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", "--timeout=10s"]
+def wrk(url: str, *, headers: dict[str, str] | None = None, script: str | None = None, seconds: int = SECONDS) -> dict:
+    command = ["wrk", f"-t{min(CONNECTIONS, 2)}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout=10s"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     if script:
@@ -469,16 +473,41 @@ def main() -> int:
     server = start_gunicorn(port)
     results: dict[str, dict] = {}
     try:
-        for name, (url, headers) in pages.items():
-            if only and name not in only and name not in ("hello", "rows"):
-                continue
+        from bench.targets import HTTP_TARGETS as targets
+
+        chosen = [name for name in pages if not only or name in only or name in ("hello", "rows")]
+        for name in chosen:
+            url, headers = pages[name]
             queries = queries_of(url, headers)
             subprocess.run(  # warm every worker: templates compiled, connections open
                 ["wrk", "-t1", "-c8", "-d1s", *sum((["-H", f"{k}: {v}"] for k, v in headers.items()), [])]
                 + [f"http://127.0.0.1:{port}{url}"],
                 capture_output=True,
             )
-            results[name] = {**wrk(f"http://127.0.0.1:{port}{url}", headers=headers), "queries": queries, "url": url}
+            results[name] = {"runs": [], "queries": queries, "url": url}
+        slice_seconds = max(1, SECONDS // ROUNDS)
+        for _ in range(ROUNDS):
+            for name in chosen:
+                url, headers = pages[name]
+                reference = targets.get(name, (None,))[0]
+                run = wrk(f"http://127.0.0.1:{port}{url}", headers=headers, seconds=slice_seconds)
+                if reference:  # the reference again, at once: the ratio of this round
+                    ref_url, ref_headers = pages[reference]
+                    ref_run = wrk(f"http://127.0.0.1:{port}{ref_url}", headers=ref_headers, seconds=slice_seconds)
+                    results[reference]["runs"].append(ref_run)
+                    run["ratio"] = run["rate"] / ref_run["rate"] if ref_run["rate"] else 0.0
+                results[name]["runs"].append(run)
+        for name in chosen:
+            runs = results[name]["runs"]
+            results[name].update(
+                rate=statistics.median(r["rate"] for r in runs),
+                p50=statistics.median(r["p50"] for r in runs),
+                p99=max(r["p99"] for r in runs),
+                bad=sum(r["bad"] for r in runs),
+                errors="; ".join(r["errors"] for r in runs if r["errors"]),
+            )
+            if any("ratio" in r for r in runs):
+                results[name]["ratio"] = statistics.median(r["ratio"] for r in runs if "ratio" in r)
             print(f"  {name}: {results[name]['rate']:.0f} req/s", flush=True)
         intake_results = {}
         if not only or any(name.startswith("intake") for name in only):
@@ -499,7 +528,7 @@ def main() -> int:
     lines += [header, "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |"]
     for name, r in results.items():
         target = HTTP_TARGETS.get(name)
-        ratio = r["rate"] / results[target[0]]["rate"] if target else None
+        ratio = r.get("ratio") if target else None
         verdict = ""
         if target and ratio < target[1]:
             verdict = " **under**"
@@ -542,7 +571,8 @@ def main() -> int:
     )
     setup = (
         f"PostgreSQL {connection.cursor().connection.info.server_version // 10000}, {sizes}; gunicorn {WORKERS} sync "
-        f"workers, DEBUG off; wrk {CONNECTIONS} connections for {SECONDS} s per page"
+        f"workers, DEBUG off; wrk {CONNECTIONS} connections, each page {ROUNDS} times for "
+        f"{max(1, SECONDS // ROUNDS)} s right after its reference (ratio: the median of the rounds' ratios)"
     )
     table = "\n".join(lines)
     print(f"\n{setup}\n\n{table}\n")

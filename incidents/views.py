@@ -77,7 +77,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     chosen_type = next((t for t in types if t.slug == request.GET.get("type")), None)
     if chosen_type is not None:
         visible = visible.filter(type=chosen_type)
-    open_incidents = visible.open().for_list()
+    open_incidents = visible.open().for_rows()
     counts = open_incidents.aggregate(
         total=Count("pk"),
         unacknowledged=Count("pk", filter=Q(status=Status.REPORTED)),
@@ -89,7 +89,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "severity_counts": [(s, counts[s.value]) for s in Severity],
         "mine": list(open_incidents.filter(lead=request.user).order_by("severity_rank", "reported_at")[:20]),
         "recently_resolved": list(
-            visible.for_list()
+            visible.for_rows()
             .filter(resolved_at__gte=now() - timedelta(hours=24), status__in=[Status.RESOLVED, Status.CLOSED])
             .order_by("-resolved_at")[:20]
         ),
@@ -97,6 +97,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "on_call_board": paging.service_board(),
         "now": now(),
         "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
+        "dashboard_url": reverse("dashboard"),  # each row's forms come back here
         "types": types,
         "chosen_type": chosen_type,
     }
@@ -116,7 +117,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_GET
 def incident_list(request: HttpRequest) -> HttpResponse:
     incidents = IncidentFilter(
-        request.GET, queryset=Incident.objects.visible_to(request.user).for_list(), request=request
+        request.GET, queryset=Incident.objects.visible_to(request.user).for_rows(), request=request
     )
     context = {"filter": incidents, **paginate(request, incidents.qs, settings.INCIDENTS_PER_PAGE)}
     return render(request, "incidents/list.html", context)

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Case, F, Q, When
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
@@ -204,6 +204,30 @@ class DisplayableDateTimeField(models.DateTimeField):
         return name, "django.db.models.DateTimeField", args, kwargs
 
 
+# What a row of the dashboard or the incident list shows (IncidentQuerySet.for_rows).
+ROW_FIELDS = (
+    "title",
+    "severity",
+    "severity_rank",
+    "status",
+    "restricted",
+    "public",
+    "source",
+    "reported_at",
+    "acknowledged_at",
+    "mitigated_at",
+    "resolved_at",
+    "version",
+    "service__name",
+    "service__slug",
+    "type__name",
+    "type__slug",
+    "lead__username",
+    "lead__first_name",
+    "lead__last_name",
+)
+
+
 class IncidentQuerySet(models.QuerySet):
     def open(self):
         return self.filter(status__in=OPEN_STATUSES)
@@ -223,6 +247,15 @@ class IncidentQuerySet(models.QuerySet):
     def for_list(self):
         # One query per page: everything a row shows comes with it.
         return self.select_related("service", "reporter", "lead", "type")
+
+    def for_rows(self):
+        """for_list() for the dashboard and the incident list: only the columns a row shows.
+
+        Without the long texts (description, logs, impact, summary) and the reporter, a page of
+        rows loads and builds about half as much; a template that reads anything else costs a
+        query per row, which the pages' query-count tests catch.
+        """
+        return self.select_related("service", "lead", "type").only(*ROW_FIELDS)
 
     def by_ref(self, ref: str):
         match = REF_RE.match(ref or "")
@@ -356,7 +389,12 @@ class Incident(models.Model):
         return f"{self.ref} {self.title}"
 
     def get_absolute_url(self) -> str:
-        return reverse("incidents:detail", kwargs={"ref": self.ref})
+        return incident_url(self.ref)
+
+    @property
+    def urls(self) -> "IncidentUrls":
+        """`{{ incident.urls.acknowledge }}`: the incident's pages and actions by URL name."""
+        return IncidentUrls(self.ref)
 
     @property
     def ref(self) -> str:
@@ -369,6 +407,41 @@ class Incident(models.Model):
     @property
     def severity_definition(self) -> str:
         return Severity(self.severity).definition
+
+
+# incident_url: URL name and script prefix -> the reversed URL split around the reference.
+_URL_TEMPLATES: dict[tuple, list[str]] = {}
+_PLACEHOLDER = "REF-PLACEHOLDER"
+
+
+def incident_url(ref: str, name: str = "detail") -> str:
+    """reverse(f"incidents:{name}", kwargs={"ref": ref}) at the cost of a dictionary lookup.
+
+    A dashboard draws a few hundred of these; reverse() was a quarter of its template time
+    (bench/results.md). Each URL is reversed once per name, script prefix and URLconf with a
+    placeholder, then the reference is put in its place (references are "INC-<n>", nothing to
+    quote). incidents/tests/test_urls.py compares every incident URL with reverse().
+    """
+    key = (name, get_script_prefix(), get_urlconf())
+    parts = _URL_TEMPLATES.get(key)
+    if parts is None:
+        parts = reverse(f"incidents:{name}", kwargs={"ref": _PLACEHOLDER}).split(_PLACEHOLDER)
+        if len(parts) != 2:  # the placeholder was quoted or repeated: never cache a wrong shape
+            return reverse(f"incidents:{name}", kwargs={"ref": ref})
+        _URL_TEMPLATES[key] = parts
+    return f"{parts[0]}{ref}{parts[1]}"
+
+
+class IncidentUrls:
+    """An incident's URLs by name for templates; an unknown name raises NoReverseMatch."""
+
+    __slots__ = ("ref",)
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+
+    def __getitem__(self, name: str) -> str:
+        return incident_url(self.ref, name)
 
 
 class TimelineEntry(models.Model):

@@ -26,6 +26,7 @@ CORE = {
     "incidents.signals",
     "incidents.inbound",
     "incidents.forms",
+    "incidents.formrender",
     "incidents.filters",
     "incidents.pagination",
     "incidents.markup",

@@ -1,0 +1,190 @@
+"""Forms drawn as crispy-forms' Bootstrap 5 pack draws them, in Python.
+
+`{{ form|crispy }}` renders every field through five or six nested templates; on the incident
+page that was a quarter of the page's time (bench/results.md), for markup that never changes
+shape. `render_form` writes the same HTML directly: the same wrappers, ids, classes, labels,
+required markers, help texts and error blocks, each widget still rendered by Django itself (so
+`required`, `aria-invalid` and `aria-describedby` come from Django as before).
+incidents/tests/test_formrender.py holds every form Beacon shows, blank and with errors, against
+crispy's own rendering, compared as HTML: a difference fails the test.
+
+Widgets it does not know (file inputs, multi-widgets) are handed to crispy unchanged.
+"""
+
+from django import forms
+from django.forms.boundfield import BoundField
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+ASTERISK = mark_safe('<span class="asteriskField">*</span>')
+
+
+def render_form(form: forms.BaseForm) -> SafeString:
+    """The whole form: its non-field errors, then each field (hidden ones as bare inputs)."""
+    parts = [non_field_errors(form)]
+    parts += [render_field(field) for field in form]
+    return mark_safe("".join(parts))
+
+
+def non_field_errors(form: forms.BaseForm) -> str:
+    errors = form.non_field_errors()
+    if not errors:
+        return ""
+    items = format_html_join("", "<li>{}</li>", ((error,) for error in errors))
+    return format_html('<div class="alert alert-block alert-danger"><ul class="m-0">{}</ul></div>', items)
+
+
+def render_field(field: BoundField) -> str:
+    widget = field.field.widget
+    if field.is_hidden:
+        return str(field)
+    if isinstance(widget, forms.FileInput | forms.MultiWidget) or hasattr(widget, "widget"):
+        from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field
+
+        return as_crispy_field(field)
+    if isinstance(widget, forms.CheckboxInput):
+        return _checkbox(field)
+    if isinstance(widget, forms.RadioSelect | forms.CheckboxSelectMultiple):
+        return _choices(field)
+    bootstrap = "form-select" if isinstance(widget, forms.Select) else "form-control"
+    return format_html(
+        '<div id="div_{}" class="mb-3{}">{}{}{}</div>',
+        field.auto_id,
+        _extra_classes(field),
+        _label(field, "label"),
+        _widget(field, bootstrap),
+        _help_and_errors(field),
+    )
+
+
+def _extra_classes(field: BoundField) -> str:
+    classes = field.css_classes()
+    return f" {classes}" if classes else ""
+
+
+def _required(field: BoundField) -> str:
+    return " requiredField" if field.field.required else ""
+
+
+def _label(field: BoundField, tag: str) -> str:
+    if not field.label:
+        return ""
+    target = format_html('for="{}" ', field.id_for_label) if field.id_for_label else ""
+    fieldset = " fs-6" if tag == "legend" else ""
+    return format_html(
+        '<{} {}class="form-label{}{}">{}{}</{}>',
+        mark_safe(tag),
+        target,
+        _required(field),
+        fieldset,
+        field.label,
+        ASTERISK if field.field.required else "",
+        mark_safe(tag),
+    )
+
+
+def _widget(field: BoundField, bootstrap: str) -> str:
+    """The widget with crispy's classes: its own class name (textinput, select…), then Bootstrap's."""
+    widget = field.field.widget
+    name = type(widget).__name__.lower()
+    classes = widget.attrs.get("class", "")
+    if not classes:
+        classes = name
+    elif name not in classes:
+        classes += f" {name}"
+    words = classes.split()
+    for word in (bootstrap, "is-invalid") if field.errors else (bootstrap,):
+        if word not in words:
+            words.append(word)
+    return field.as_widget(attrs={"class": " ".join(words)})
+
+
+def _help_text(field: BoundField) -> str:
+    if not field.help_text:
+        return ""
+    identity = format_html('id="{}_helptext" ', field.auto_id) if field.auto_id else ""
+    # crispy marks help texts safe: they are written by Beacon's forms, never by users.
+    return format_html('<div {}class="form-text">{}</div>', identity, mark_safe(field.help_text))
+
+
+def _errors(field: BoundField, tag: str) -> str:
+    if not field.errors:
+        return ""
+    items = format_html_join(
+        "",
+        "<{} id=\"error_{}_{}\"><strong>{}</strong></{}>",
+        ((mark_safe(tag), number, field.auto_id, error, mark_safe(tag)) for number, error in enumerate(field.errors, 1)),
+    )
+    return format_html('<div id="{}_error" class="invalid-feedback">{}</div>', field.errors.field_id, items)
+
+
+def _help_and_errors(field: BoundField) -> str:
+    return mark_safe(_errors(field, "p") + _help_text(field))  # both built by format_html
+
+
+def _checkbox(field: BoundField) -> str:
+    return format_html(
+        '<div class="mb-3"><div id="div_{}" class="form-check{}">{}<label for="{}" class="form-check-label{}">{}{}</label>'
+        "{}</div></div>",
+        field.auto_id,
+        _extra_classes(field),
+        _widget(field, "form-check-input"),
+        field.id_for_label,
+        _required(field),
+        field.label,
+        ASTERISK if field.field.required else "",
+        _help_and_errors(field),
+    )
+
+
+def _attributes(attrs: dict) -> str:
+    return format_html_join(
+        "",
+        "{}",
+        (
+            (format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value),)
+            for name, value in attrs.items()
+            if value is not False
+        ),
+    )
+
+
+def _choices(field: BoundField) -> str:
+    """Radio buttons or checkboxes in a fieldset, as crispy's radio_checkbox_select.html."""
+    widget = field.field.widget
+    identity = widget.attrs.get("id") or field.auto_id
+    attrs = field.build_widget_attrs({"id": identity} if identity else {})
+    groups = widget.optgroups(field.html_name, widget.format_value(field.value()), attrs)
+    invalid = " is-invalid" if field.errors else ""
+    options = []
+    for group_number, (group, choices, _) in enumerate(groups):
+        if group:
+            options.append(format_html("<strong>{}</strong>", group))
+        for number, option in enumerate(choices):
+            last = group_number == len(groups) - 1 and number == len(choices) - 1
+            options.append(
+                format_html(
+                    '<div class="form-check"><input type="{}" class="form-check-input{}" name="{}" value="{}"{}>'
+                    '<label for="{}" class="form-check-label">{}</label>{}</div>',
+                    option["type"],
+                    invalid,
+                    field.html_name,
+                    str(option["value"]),
+                    _attributes(option["attrs"]),
+                    option["attrs"].get("id", ""),
+                    str(option["label"]),
+                    _errors(field, "p") if last else "",
+                )
+            )
+    body = format_html("<div>{}</div>{}", mark_safe("".join(options)), _help_text(field))
+    if not field.label:
+        return format_html('<div id="div_{}" class="mb-3{}">{}</div>', field.auto_id, _extra_classes(field), body)
+    described = format_html(' aria-describedby="{}"', field.aria_describedby) if field.aria_describedby else ""
+    legend = _label(field, "legend" if field.use_fieldset else "label")
+    if field.use_fieldset:
+        body = format_html("<fieldset{}>{}{}</fieldset>", described, legend, body)
+    else:
+        body = mark_safe(legend + body)  # both built by format_html
+    return format_html('<div id="div_{}" class="mb-3{}">{}</div>', field.auto_id, _extra_classes(field), body)
+
+

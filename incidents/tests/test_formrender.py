@@ -1,0 +1,207 @@
+"""incidents/formrender.py draws every form exactly as crispy-forms' Bootstrap 5 pack does.
+
+Each form Beacon shows is rendered both ways, blank and bound with errors, and compared as HTML
+(attribute order and whitespace aside). A new form class anywhere in Beacon must be listed in
+FORMS, or test_every_form_class_is_compared fails.
+"""
+
+import difflib
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+from django import forms
+from django.contrib.auth import forms as auth_forms
+from django.template import Context, Template
+from django.test.html import parse_html
+
+import incidents
+import reviews
+from incidents import formrender
+from incidents.models import Incident
+from incidents.tests.factories import make_incident
+
+CRISPY = Template("{% load crispy_forms_tags %}{{ form|crispy }}")
+
+
+def crispy(form) -> str:
+    return CRISPY.render(Context({"form": form}))
+
+
+def incident(responder) -> Incident:
+    return make_incident(by=responder, title="Checkout <b>down</b>", severity="high")
+
+
+# name -> (factory(responder) -> unbound form, factory(responder) -> bound form with errors or None)
+def _forms():
+    from incidents.api.tokens import ApiTokenForm
+    from incidents.forms import (
+        EditIncidentForm,
+        IncidentForm,
+        LeadForm,
+        LiftRestrictionForm,
+        MitigateForm,
+        NoteForm,
+        ParticipantForm,
+        ProfileForm,
+        ReactivateForm,
+        ReopenForm,
+        ResolveForm,
+        RestrictForm,
+        SeverityForm,
+        StatusUpdateForm,
+    )
+    from incidents.notifications.views import NotificationSettingsForm
+    from incidents.oncall.forms import OverrideForm, RotationForm
+    from incidents.views import ThemeForm, VisibilityForm
+    from reviews.forms import (
+        ActionItemForm,
+        ActionItemStateForm,
+        PublicSummaryForm,
+        ReasonForm,
+        ReviewForm,
+        RunbookForm,
+    )
+
+    def plain(cls, bad=None):
+        return (lambda r: cls(), lambda r: cls(bad if bad is not None else {}))
+
+    return {
+        "IncidentForm": plain(IncidentForm, {"title": "x\x00", "occurred_at": "0001-01-01T00:00"}),
+        "EditIncidentForm": (
+            lambda r: EditIncidentForm(instance=incident(r)),
+            lambda r: EditIncidentForm({"title": ""}, instance=incident(r)),
+        ),
+        "NoteForm": plain(NoteForm),
+        "ResolveForm": plain(ResolveForm),
+        "StatusUpdateForm": plain(StatusUpdateForm),
+        "ReopenForm": plain(ReopenForm),
+        "ReactivateForm": plain(ReactivateForm),
+        "MitigateForm": plain(MitigateForm),
+        "SeverityForm": (lambda r: SeverityForm(initial={"severity": "high"}), lambda r: SeverityForm({"severity": "x"})),
+        "RestrictForm": plain(RestrictForm),
+        "LiftRestrictionForm": plain(LiftRestrictionForm),
+        "ParticipantForm": plain(ParticipantForm),
+        "LeadForm": (lambda r: LeadForm(initial={"lead": r.pk}), lambda r: LeadForm({"lead": "999999"})),
+        "ProfileForm": plain(ProfileForm, {"time_zone": "Mars/Olympus", "theme": "neon"}),
+        "ApiTokenForm": (lambda r: ApiTokenForm(user=r), lambda r: ApiTokenForm({}, user=r)),
+        "NotificationSettingsForm": plain(NotificationSettingsForm, {"min_severity": "apocalyptic"}),
+        "RotationForm": plain(RotationForm, {"name": "", "start_date": "soon"}),
+        "OverrideForm": (
+            lambda r: OverrideForm(rotation=_rotation()),
+            lambda r: OverrideForm({"start": "x"}, rotation=_rotation()),
+        ),
+        "VisibilityForm": plain(VisibilityForm),
+        "ThemeForm": plain(ThemeForm),
+        "ReviewForm": plain(ReviewForm),
+        "ReasonForm": plain(ReasonForm),
+        "PublicSummaryForm": plain(PublicSummaryForm),
+        "ActionItemForm": plain(ActionItemForm, {"title": "", "due_date": "never", "tracker_url": "ftp:x"}),
+        "ActionItemStateForm": plain(ActionItemStateForm),
+        "RunbookForm": plain(RunbookForm),
+        "IncidentFilter": (
+            lambda r: _filter("incidents.filters", "IncidentFilter", {}),
+            lambda r: _filter("incidents.filters", "IncidentFilter", {"severity": ["x"], "reported_after": "no"}),
+        ),
+        "ReviewFilter": (
+            lambda r: _filter("reviews.filters", "ReviewFilter", {}),
+            lambda r: _filter("reviews.filters", "ReviewFilter", {"state": "x"}),
+        ),
+        "ActionItemFilter": (
+            lambda r: _filter("reviews.filters", "ActionItemFilter", {}),
+            lambda r: _filter("reviews.filters", "ActionItemFilter", {"state": "x", "priority": "y"}),
+        ),
+        # Django's own, shown through templates/_form.html.
+        "AuthenticationForm": (
+            lambda r: auth_forms.AuthenticationForm(),
+            lambda r: auth_forms.AuthenticationForm(data={"username": "", "password": ""}),
+        ),
+        "PasswordResetForm": plain(auth_forms.PasswordResetForm, {"email": "not an address"}),
+        "SetPasswordForm": (
+            lambda r: auth_forms.SetPasswordForm(r),
+            lambda r: auth_forms.SetPasswordForm(r, {"new_password1": "a", "new_password2": "b"}),
+        ),
+        "PasswordChangeForm": (
+            lambda r: auth_forms.PasswordChangeForm(r),
+            lambda r: auth_forms.PasswordChangeForm(r, {"old_password": "x"}),
+        ),
+    }
+
+
+def _rotation():
+    from incidents.models import Rotation
+
+    return Rotation.objects.get_or_create(name="Primary", defaults={"start_date": "2026-01-05"})[0]
+
+
+def _filter(module: str, name: str, data: dict):
+    filterset = getattr(importlib.import_module(module), name)
+    found = filterset(data, queryset=filterset._meta.model.objects.none())
+    found.is_valid()
+    return found.form
+
+
+FORMS = _forms()
+# Forms Beacon never draws with crispy: the admin draws its own, a mixin is not a form.
+NOT_DRAWN = {"IdempotentForm", "IncidentAdminForm"}
+# Forms every field of which may be left empty: their "with errors" case is a bound valid form.
+NOTHING_REQUIRED = {"MitigateForm", "PublicSummaryForm"}
+
+
+def assert_same_html(ours: str, theirs: str) -> None:
+    ours_tree, theirs_tree = parse_html(ours), parse_html(theirs)
+    if ours_tree != theirs_tree:
+        diff = difflib.unified_diff(str(theirs_tree).splitlines(), str(ours_tree).splitlines(), "crispy", "ours", lineterm="")
+        pytest.fail("\n".join(diff))
+
+
+@pytest.mark.parametrize("name", sorted(FORMS))
+@pytest.mark.parametrize("bound", [False, True], ids=["blank", "with errors"])
+def test_a_form_is_drawn_as_crispy_draws_it(name, bound, responder):
+    make = FORMS[name][bound]
+    ours, theirs = make(responder), make(responder)
+    if "idempotency_token" in ours.fields:  # a fresh random token per form: the same for both
+        ours.initial["idempotency_token"] = theirs.initial["idempotency_token"] = "same"
+        if bound:
+            ours.data = theirs.data = {**ours.data, "idempotency_token": "same"}
+    if bound:
+        ours.is_valid(), theirs.is_valid()
+    assert_same_html(str(formrender.render_form(ours)), crispy(theirs))
+
+
+def test_the_bound_cases_do_show_errors(responder):
+    """The 'with errors' cases above compare error markup, not two blank forms."""
+    wrong = []
+    for name, (_, make) in FORMS.items():
+        form = make(responder)
+        if form.is_valid() != (name in NOTHING_REQUIRED):
+            wrong.append(name)
+        elif not form.is_valid() and 'class="invalid-feedback"' not in str(formrender.render_form(form)):
+            assert form.non_field_errors(), name
+    assert wrong == []
+
+
+def test_user_text_in_values_labels_and_errors_is_escaped(responder):
+    from incidents.forms import NoteForm
+
+    form = NoteForm({"text": '</textarea><script>alert("x")</script>'})
+    form.is_valid()
+    html = str(formrender.render_form(form))
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert_same_html(html, crispy(NoteForm({"text": '</textarea><script>alert("x")</script>'})))
+
+
+def test_every_form_class_is_compared():
+    found = set()
+    for package in (incidents, reviews):
+        for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            if ".tests" in module.name or ".migrations" in module.name or module.name.endswith("management.commands"):
+                continue
+            loaded = importlib.import_module(module.name)
+            for name, value in vars(loaded).items():
+                if not inspect.isclass(value) or not value.__module__.startswith(("incidents", "reviews")):
+                    continue
+                if issubclass(value, forms.BaseForm) or name.endswith("Filter") and hasattr(value, "base_filters"):
+                    found.add(name)
+    assert found - NOT_DRAWN <= set(FORMS), f"compare these too: {sorted(found - NOT_DRAWN - set(FORMS))}"
