@@ -112,8 +112,11 @@ def _errors(field: BoundField, tag: str) -> str:
         return ""
     items = format_html_join(
         "",
-        "<{} id=\"error_{}_{}\"><strong>{}</strong></{}>",
-        ((mark_safe(tag), number, field.auto_id, error, mark_safe(tag)) for number, error in enumerate(field.errors, 1)),
+        '<{} id="error_{}_{}"><strong>{}</strong></{}>',
+        (
+            (mark_safe(tag), number, field.auto_id, error, mark_safe(tag))
+            for number, error in enumerate(field.errors, 1)
+        ),
     )
     return format_html('<div id="{}_error" class="invalid-feedback">{}</div>', field.errors.field_id, items)
 
@@ -124,8 +127,8 @@ def _help_and_errors(field: BoundField) -> str:
 
 def _checkbox(field: BoundField) -> str:
     return format_html(
-        '<div class="mb-3"><div id="div_{}" class="form-check{}">{}<label for="{}" class="form-check-label{}">{}{}</label>'
-        "{}</div></div>",
+        '<div class="mb-3"><div id="div_{}" class="form-check{}">{}'
+        '<label for="{}" class="form-check-label{}">{}{}</label>{}</div></div>',
         field.auto_id,
         _extra_classes(field),
         _widget(field, "form-check-input"),
@@ -186,5 +189,3 @@ def _choices(field: BoundField) -> str:
     else:
         body = mark_safe(legend + body)  # both built by format_html
     return format_html('<div id="div_{}" class="mb-3{}">{}</div>', field.auto_id, _extra_classes(field), body)
-
-

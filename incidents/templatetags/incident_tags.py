@@ -21,6 +21,7 @@ def bootstrap(form):
     faster (incidents/formrender.py)."""
     return render_form(form)
 
+
 SEVERITY_CLASSES = {
     "critical": "text-bg-danger",
     "high": "text-bg-warning",

@@ -79,7 +79,10 @@ def _forms():
         "ReopenForm": plain(ReopenForm),
         "ReactivateForm": plain(ReactivateForm),
         "MitigateForm": plain(MitigateForm),
-        "SeverityForm": (lambda r: SeverityForm(initial={"severity": "high"}), lambda r: SeverityForm({"severity": "x"})),
+        "SeverityForm": (
+            lambda r: SeverityForm(initial={"severity": "high"}),
+            lambda r: SeverityForm({"severity": "x"}),
+        ),
         "RestrictForm": plain(RestrictForm),
         "LiftRestrictionForm": plain(LiftRestrictionForm),
         "ParticipantForm": plain(ParticipantForm),
@@ -152,7 +155,9 @@ NOTHING_REQUIRED = {"MitigateForm", "PublicSummaryForm"}
 def assert_same_html(ours: str, theirs: str) -> None:
     ours_tree, theirs_tree = parse_html(ours), parse_html(theirs)
     if ours_tree != theirs_tree:
-        diff = difflib.unified_diff(str(theirs_tree).splitlines(), str(ours_tree).splitlines(), "crispy", "ours", lineterm="")
+        diff = difflib.unified_diff(
+            str(theirs_tree).splitlines(), str(ours_tree).splitlines(), "crispy", "ours", lineterm=""
+        )
         pytest.fail("\n".join(diff))
 
 
