@@ -53,6 +53,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template, render_to_string
+from django.utils.html import escape
 
 from incidents import roles
 from incidents.access import allowed_user_ids, may_see
@@ -135,7 +136,8 @@ def queue_for_entry(entry: TimelineEntry) -> None:
         # title and every change.
         if event is None:
             return
-        rows = [_email_row(entry, incident, event, r) for r in email_recipients(entry, incident, event)]
+        rendered: dict = {}
+        rows = [_email_row(entry, incident, event, r, rendered) for r in email_recipients(entry, incident, event)]
         if event == NEW:
             rows += _slack_rows(entry, restricted_slack_text(incident))
         write(rows)
@@ -143,7 +145,8 @@ def queue_for_entry(entry: TimelineEntry) -> None:
     # The incident's own Slack channel hears every change, pages and alerts included.
     rows = slackapp.channel_rows(entry, lambda: _channel_text(entry, incident, event))
     if event is not None:
-        rows += [_email_row(entry, incident, event, r) for r in email_recipients(entry, incident, event)]
+        rendered: dict = {}
+        rows += [_email_row(entry, incident, event, r, rendered) for r in email_recipients(entry, incident, event)]
         if event in SLACK_EVENTS:
             rows += _slack_rows(entry, _slack_text(entry, incident, event))
         rows += slackapp.message_rows(entry)
@@ -281,25 +284,43 @@ def subject_for(incident: Incident, headline: str) -> str:
     return clean_header(f"[{incident.ref}][{severity}] {incident.title} — {headline}")
 
 
-def _email(template: str, context: dict, **fields) -> Notification:
+# Stands for each row's own unsubscribe link while a message is rendered (see _email).
+UNSUBSCRIBE_PLACEHOLDER = "https://beacon.invalid/unsubscribe-placeholder/"
+
+
+def _email(template: str, context: dict, rendered: dict | None = None, key=None, **fields) -> Notification:
     """An email row with `fields`: the plain-text part rendered from `template`, the HTML part
-    from its ".html" twin when there is one, both with the row's own unsubscribe link."""
+    from its ".html" twin when there is one, both with the row's own unsubscribe link.
+
+    The link is the only thing that differs between the subscribers of one message, so the
+    message is rendered with a placeholder and the link put in its place. With a `rendered`
+    dict and a `key` naming everything else the context holds, each distinct message of a
+    fan-out is rendered once (200 followers: one rendering, not 200).
+    """
     row = Notification(channel=Notification.Channel.EMAIL, **fields)
-    context = {
-        **context,
-        "unsubscribe_url": unsubscribe_url(row),
-        "link_minutes": settings.EMAIL_ACTION_LINK_MINUTES,
-    }
-    row.body_text = render_to_string(template, context)
-    if template.endswith(".txt"):
-        try:
-            row.body_html = get_template(template.removesuffix(".txt") + ".html").render(context)
-        except TemplateDoesNotExist:
-            pass
+    found = rendered.get(key) if rendered is not None and key is not None else None
+    if found is None:
+        context = {
+            **context,
+            "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,
+            "link_minutes": settings.EMAIL_ACTION_LINK_MINUTES,
+        }
+        body_html = ""
+        if template.endswith(".txt"):
+            try:
+                body_html = get_template(template.removesuffix(".txt") + ".html").render(context)
+            except TemplateDoesNotExist:
+                pass
+        found = (render_to_string(template, context), body_html)
+        if rendered is not None and key is not None:
+            rendered[key] = found
+    link = unsubscribe_url(row)
+    row.body_text = found[0].replace(UNSUBSCRIBE_PLACEHOLDER, link)
+    row.body_html = found[1].replace(UNSUBSCRIBE_PLACEHOLDER, str(escape(link)))
     return row
 
 
-def _email_row(entry, incident, event, recipient: Recipient) -> Notification:
+def _email_row(entry, incident, event, recipient: Recipient, rendered: dict | None = None) -> Notification:
     public = recipient.audience == Audience.PUBLIC
     headline = _headline(entry, incident, event)
     context = {
@@ -317,9 +338,13 @@ def _email_row(entry, incident, event, recipient: Recipient) -> Notification:
         if recipient.user is not None and recipient.subscription is None and not public
         else [],
     }
+    # Subscribers of one audience and reason get the same message; the lead's carries its own links.
+    key = None if context["actions"] else (public, context["reason"])
     return _email(
         "notifications/email.txt",
         context,
+        rendered,
+        key,
         event_key=f"entry:{entry.pk}",
         recipient=recipient.address,
         audience=recipient.audience,

@@ -1,6 +1,8 @@
 """Fan-out: the request that changes an incident writes its notifications and their tasks in a
 constant number of queries, however many people follow it (200 followers once took 218)."""
 
+from urllib.parse import urlsplit
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -79,3 +81,37 @@ def test_without_a_database_task_backend_each_row_is_enqueued_as_before(
     assert {m.to[0] for m in mailoutbox if "Payments work again." in m.body} >= {
         f"follower{n}@example.com" for n in range(3)
     }
+
+
+def test_followers_share_one_rendering_and_each_keeps_its_own_unsubscribe_link(client, reporter, responder):
+    """The message is rendered once per audience and reason, not once per follower; the only
+    part that differs, the unsubscribe link, is each row's own and stops that row's subscription."""
+    from django.test.signals import template_rendered
+
+    incident = make_incident(by=reporter)
+    workflow.acknowledge(incident, by=responder)
+    followed_by(incident, 30, 0)
+    rendered = []
+
+    def seen(sender, template, **kwargs):
+        rendered.append(template.name)
+
+    template_rendered.connect(seen)
+    try:
+        workflow.post_update(incident, by=responder, message="Payments work again.", public=True)
+    finally:
+        template_rendered.disconnect(seen)
+    assert rendered.count("notifications/email.txt") <= 3  # followers, the lead, the reporter: not 30
+
+    rows = list(Notification.objects.filter(incident=incident, channel="email", recipient__startswith="follower"))
+    assert len(rows) == 30
+    links = {row.pk: next(w for w in row.body_text.split() if "/unsubscribe/" in w) for row in rows}
+    assert len(set(links.values())) == 30
+    for row in rows:
+        assert links[row.pk] in row.body_html.replace("&amp;", "&")
+        assert "placeholder" not in row.body_text + row.body_html
+    chosen = rows[7]
+    answer = client.post(urlsplit(links[chosen.pk]).path)
+    assert answer.status_code == 200
+    remaining = set(Subscription.objects.filter(incident=incident).values_list("user__email", flat=True))
+    assert chosen.recipient not in remaining and len(remaining & {r.recipient for r in rows}) == 29
