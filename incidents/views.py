@@ -211,7 +211,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
 # the top on a phone): the newest TIMELINE_RECENT in view, the rest folded under "Older entries".
 # "Show earlier entries" asks for TIMELINE_SHOWN more each time (?entries=N, at most TIMELINE_MAX):
 # a long incident's page stays as fast as a short one's.
-TIMELINE_SHOWN = 50
+TIMELINE_SHOWN = 25
 TIMELINE_MAX = 5000
 
 
