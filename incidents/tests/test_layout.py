@@ -26,6 +26,7 @@ CORE = {
     "incidents.signals",
     "incidents.inbound",
     "incidents.forms",
+    "incidents.typefields",
     "incidents.filters",
     "incidents.pagination",
     "incidents.markup",
