@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 
 from conftest import make_user
 from incidents import roles, typefields, workflow
-from incidents.models import CustomField, Incident, IncidentType, TimelineEntry
+from incidents.models import CustomField, Incident, IncidentType, Notification, Subscription, TimelineEntry
 from incidents.tests.factories import ServiceFactory, make_incident
 
 Kind = CustomField.Kind
@@ -322,3 +322,31 @@ def test_the_report_form_and_incident_page_run_a_fixed_number_of_queries(
     assert page.content.decode().count("Responder") >= 10
     with django_assert_max_num_queries(12):
         client.get(f"/incidents/{incident.ref}/edit/")
+
+
+# --- public surfaces ----------------------------------------------------------------------
+
+
+def test_values_never_reach_the_status_page_or_outside_stakeholders(clients, reporter, responder):
+    downtime = IncidentType.objects.get(slug="downtime")
+    CustomField.objects.create(type=downtime, label="Customer ticket", kind=Kind.TEXT)
+    service = ServiceFactory(name="Checkout")
+    Subscription.objects.create(email="press@outside.example", service=service)
+    incident = make_incident(by=reporter, service=service, custom_fields={"customer_ticket": "FIELDMARK-1"})
+    workflow.set_public(incident, by=responder, public=True)
+    workflow.post_update(incident, by=responder, message="We are on it.", public=True)
+    incident.refresh_from_db()
+    changes = {"custom_fields": {"customer_ticket": "FIELDMARK-2"}}
+    workflow.edit(incident, by=responder, version=incident.version, changes=changes)
+    workflow.change_severity(incident, by=responder, severity="critical", reason="Spreading.")
+    workflow.resolve(incident, by=responder, summary="Fixed.", confirmed=True)
+    outside = list(Notification.objects.filter(recipient="press@outside.example"))
+    assert len(outside) >= 2  # the public update, the raise, the resolution: the test reads real mail
+    for row in outside:
+        assert "FIELDMARK" not in f"{row.subject}{row.body_text}{row.body_html}"
+    for url in ["/status/", f"/status/incidents/{incident.ref}/", "/status/feed.atom"]:
+        response = clients["anonymous"].get(url)
+        assert response.status_code == 200, url
+        assert "FIELDMARK" not in response.content.decode(), url
+    # …while the team sees both values, the edit on the timeline.
+    assert "FIELDMARK-1</del> → FIELDMARK-2" in clients["viewer"].get(incident.get_absolute_url()).content.decode()
