@@ -179,7 +179,7 @@ def _as_input(definition: CustomField, value) -> tuple[str | None, str | None]:
     if isinstance(value, str) and ("\x00" in value or not _encodable(value)):
         return None, "Contains a character Beacon cannot store (a null character or an unpaired surrogate)."
     if not isinstance(value, str):
-        expected = {
+        expected: dict[str, str] = {
             Kind.TEXT: "Enter text (a JSON string).",
             Kind.CHOICE: f"Choose one of: {', '.join(definition.choice_list)}.",
             Kind.DATE: "Enter a date like 2026-12-31 (a JSON string).",
@@ -252,7 +252,9 @@ def shown(definition: CustomField, value, names: dict[int, str]) -> str:
 
 
 def _names(defs: list[CustomField], *value_dicts: dict) -> dict[int, str]:
-    ids = {v.get(d.name) for v in value_dicts for d in defs if d.kind == Kind.USER and isinstance(v.get(d.name), int)}
+    ids: set[int] = {
+        v[d.name] for v in value_dicts for d in defs if d.kind == Kind.USER and isinstance(v.get(d.name), int)
+    }
     if not ids:
         return {}
     return {user.pk: display_name(user) for user in get_user_model().objects.filter(pk__in=ids)}

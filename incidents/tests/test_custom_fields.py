@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from conftest import make_user
-from incidents import roles, typefields, workflow
+from incidents import roles, workflow
 from incidents.models import CustomField, Incident, IncidentType, Notification, Subscription, TimelineEntry
 from incidents.tests.factories import ServiceFactory, make_incident
 

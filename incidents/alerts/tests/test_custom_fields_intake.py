@@ -3,10 +3,13 @@ the alert: the incident opens, the field stays not set, and the timeline says wh
 
 import pytest
 
-from incidents.alerts.tests.support import am, integration, load  # noqa: F401
+from incidents.alerts.tests import support
+from incidents.alerts.tests.support import load
 from incidents.models import Alert, CustomField, Incident, IncidentType, TimelineEntry
 
 Kind = CustomField.Kind
+# The intake tests' fixtures: a poster with an integration's token.
+am, integration = support.am, support.integration
 
 
 @pytest.fixture
