@@ -306,7 +306,7 @@ def timeline(request: HttpRequest, ref: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def edit(request: HttpRequest, ref: str) -> HttpResponse:
     """The report's fields and its type's custom fields, saved together under the version check."""
-    incident = get_incident_for(request, ref, queryset=Incident.objects.select_related("type"))
+    incident = get_incident_for(request, ref)
     if not workflow.may_edit(request.user, incident):
         raise PermissionDenied
     form = EditIncidentForm(request.POST or None, instance=incident)
