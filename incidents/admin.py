@@ -10,13 +10,43 @@ from django.utils.html import format_html
 from incidents import roles, workflow
 from incidents.access import NeedToKnowAdmin
 from incidents.forms import check_occurred_at, check_title, limit_text_fields
-from incidents.models import ApiToken, Incident, IncidentType, Profile, Service, TimelineEntry
+from incidents.models import (
+    ApiToken,
+    CustomField,
+    Incident,
+    IncidentType,
+    Profile,
+    ReviewSection,
+    Service,
+    TimelineEntry,
+)
 from incidents.notifications.admin import StakeholderInline
+
+
+class CustomFieldInline(admin.StackedInline):
+    """The type's extra fields (docs/incident-types.md): asked on the report form, the API and
+    read from alert labels of the same name."""
+
+    model = CustomField
+    extra = 0
+    max_num = 20
+    fields = [("label", "name"), ("kind", "required", "position"), "help_text", "choices"]
+
+
+class ReviewSectionInline(admin.TabularInline):
+    """Sections the post-incident review of this type must fill in before it is published."""
+
+    model = ReviewSection
+    extra = 0
+    max_num = 20
+    fields = ["title", "name", "guidance", "position"]
 
 
 @admin.register(IncidentType)
 class IncidentTypeAdmin(admin.ModelAdmin):
     """Managers add types (e.g. Data loss) here; the three shipped ones come from a migration."""
+
+    inlines = [CustomFieldInline, ReviewSectionInline]
 
     list_display = ["name", "slug", "default_severity", "restricted_by_default", "position"]
     list_editable = ["position"]

@@ -16,7 +16,7 @@ from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from incidents import idempotency, panels, roles, workflow
+from incidents import idempotency, panels, roles, typefields, workflow
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.forms import (
@@ -123,25 +123,67 @@ def incident_list(request: HttpRequest) -> HttpResponse:
     return render(request, "incidents/list.html", context)
 
 
+def _posted_type(request: HttpRequest, fallback: IncidentType | None = None) -> IncidentType | None:
+    slug = request.POST.get("type", "")
+    return IncidentType.objects.filter(slug=slug).first() if slug else fallback
+
+
+def _swap_type_fields(request: HttpRequest, form) -> None:
+    """With JavaScript, choosing another type swaps in its fields (htmx); without, the form is
+    posted and the page comes back with them (`_fields_moved`)."""
+    form.fields["type"].widget.attrs.update(
+        {
+            "hx-get": reverse("incidents:report"),
+            "hx-target": "#type-fields",
+            "hx-swap": "outerHTML",
+            "hx-trigger": "change",
+        }
+    )
+
+
+def _fields_moved(request: HttpRequest, chosen: IncidentType | None, fields_form) -> bool:
+    """The type was changed on the full form: the fields shown were another type's. The page
+    comes back with the chosen type's fields to fill in, rather than errors about fields the
+    reporter never saw."""
+    return (
+        chosen is not None
+        and request.POST.get("fields_for", chosen.slug) != chosen.slug
+        and bool(fields_form.definitions)
+    )
+
+
 @role_required(roles.ADD_INCIDENT)
 @require_http_methods(["GET", "POST"])
 def report(request: HttpRequest) -> HttpResponse:
     """The type first (a plain GET form, so it works without JavaScript), then the report with the
-    type's policy filled in."""
+    type's policy filled in and its custom fields (incidents/typefields.py) asked for."""
     if request.method == "GET":
         slug = request.GET.get("type", "")
         chosen = IncidentType.objects.filter(slug=slug).first() if slug else None
         if chosen is None:
             context = {"types": IncidentType.objects.order_by("position", "name"), "unknown_type": slug[:100]}
             return render(request, "incidents/report.html", context, status=404 if slug else 200)
-        return render(request, "incidents/report.html", {"form": IncidentForm(initial={"type": chosen})})
+        fields_form = typefields.CustomFieldsForm(incident_type=chosen)
+        if request.htmx and request.htmx.target == "type-fields":
+            return render(request, "incidents/report.html#type-fields", {"fields_form": fields_form})
+        form = IncidentForm(initial={"type": chosen})
+        _swap_type_fields(request, form)
+        return render(request, "incidents/report.html", {"form": form, "fields_form": fields_form})
     form = IncidentForm(request.POST)
-    if form.is_valid():
+    _swap_type_fields(request, form)
+    chosen = _posted_type(request)
+    fields_form = typefields.CustomFieldsForm(request.POST, incident_type=chosen)
+    if _fields_moved(request, chosen, fields_form):
+        form.is_valid()  # its own errors shown beside the new fields
+        fields_form = typefields.CustomFieldsForm(incident_type=chosen)
+        messages.info(request, f"Now a {chosen}: fill in its fields below, then report it.")
+        return render(request, "incidents/report.html", {"form": form, "fields_form": fields_form}, status=422)
+    if form.is_valid() & fields_form.is_valid():
         done = idempotency.once(
             owner=f"user:{request.user.pk}",
             scope="report",
             key=form.idempotency_token,
-            create=lambda: workflow.report(by=request.user, **form.cleaned_data),
+            create=lambda: workflow.report(by=request.user, custom_fields=fields_form.values(), **form.cleaned_data),
             url_of=lambda incident: incident.get_absolute_url(),
             ref_of=lambda incident: incident.ref,
         )
@@ -156,7 +198,7 @@ def report(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"{done.ref} reported. Thank you — responders can see it now.")
         return redirect(done.url)
-    return render(request, "incidents/report.html", {"form": form}, status=422)
+    return render(request, "incidents/report.html", {"form": form, "fields_form": fields_form}, status=422)
 
 
 # The incident page holds several forms whose fields share names (text, reason): each form's
@@ -198,6 +240,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
         "severity_form": forms.get("severity_form")
         or SeverityForm(initial={"severity": incident.severity}, auto_id=ids["severity_form"]),
     }
+    context["custom_fields"] = typefields.display(incident.type, incident.custom_fields)
     context["panels"] = panels.render_context(request, incident)
     context["access"] = access_panel_context(request, incident, **forms)
     if may_respond:
@@ -263,28 +306,47 @@ def timeline(request: HttpRequest, ref: str) -> HttpResponse:
 @role_required(VIEW)
 @require_http_methods(["GET", "POST"])
 def edit(request: HttpRequest, ref: str) -> HttpResponse:
+    """The report's fields and its type's custom fields, saved together under the version check."""
     incident = get_incident_for(request, ref)
     if not workflow.may_edit(request.user, incident):
         raise PermissionDenied
     form = EditIncidentForm(request.POST or None, instance=incident)
-    if request.method == "POST" and form.is_valid():
-        changes = {field: form.cleaned_data[field] for field in workflow.REPORT_FIELDS}
+    _swap_type_fields(request, form)
+    chosen = _posted_type(request, incident.type) if request.method == "POST" else incident.type
+    fields_form = typefields.CustomFieldsForm(request.POST or None, incident_type=chosen, values=incident.custom_fields)
+    context = {"form": form, "fields_form": fields_form, "incident": incident}
+    if request.method == "POST" and _fields_moved(request, chosen, fields_form):
+        form.is_valid()
+        context["fields_form"] = typefields.CustomFieldsForm(incident_type=chosen, values=incident.custom_fields)
+        messages.info(request, f"Now a {chosen}: fill in its fields below, then save.")
+        return render(request, "incidents/edit.html", context, status=422)
+    if request.method == "POST" and form.is_valid() & fields_form.is_valid():
+        changes = {field: form.cleaned_data[field] for field in workflow.REPORT_FIELDS if field in form.cleaned_data}
+        changes["custom_fields"] = fields_form.values()
         try:
             workflow.edit(incident, by=request.user, version=form.cleaned_data["version"], changes=changes)
         except workflow.Conflict as conflict:
             # Show the current values; what this user typed is kept beside them to copy from.
             fresh = Incident.objects.visible_to(request.user).for_list().get(pk=conflict.current.pk)
             messages.error(request, str(conflict))
+            submitted = dict(form.cleaned_data)
+            submitted.update({f.label: fields_form.cleaned_data.get(name) for name, f in fields_form.fields.items()})
+            fresh_fields = typefields.CustomFieldsForm(incident_type=fresh.type, values=fresh.custom_fields)
             return render(
                 request,
                 "incidents/edit.html",
-                {"form": EditIncidentForm(instance=fresh), "incident": fresh, "submitted": form.cleaned_data},
+                {
+                    "form": EditIncidentForm(instance=fresh),
+                    "fields_form": fresh_fields,
+                    "incident": fresh,
+                    "submitted": submitted,
+                },
                 status=409,
             )
         messages.success(request, f"{incident.ref} updated.")
         return redirect(incident)
     status = 422 if form.is_bound else 200
-    return render(request, "incidents/edit.html", {"form": form, "incident": incident}, status=status)
+    return render(request, "incidents/edit.html", context, status=status)
 
 
 # --- workflow actions: every one a POST that ends in a redirect --------------------------

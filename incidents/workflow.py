@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.timezone import now
 
-from incidents import roles
+from incidents import roles, typefields
 from incidents.models import (
     DEFAULT_TYPE_SLUG,
     OPEN_STATUSES,
@@ -44,7 +44,17 @@ from incidents.people import display_name
 Kind = TimelineEntry.Kind
 
 # Fields of the report itself; edits to them bump `version` (lost-update protection).
-REPORT_FIELDS = ["type", "title", "description", "impact", "logs", "occurred_at", "service", "severity"]
+REPORT_FIELDS = [
+    "type",
+    "title",
+    "description",
+    "impact",
+    "logs",
+    "occurred_at",
+    "service",
+    "severity",
+    "custom_fields",
+]
 
 # Where the current action came from; set by each entry point with `via(...)`.
 VIA_WEB, VIA_EMAIL, VIA_SLACK, VIA_API, VIA_ALERT = "web", "email", "slack", "api", "alert"
@@ -165,9 +175,11 @@ def report(
     public: bool = False,
     type: IncidentType | None = None,
     restricted: bool = False,
+    custom_fields: dict | None = None,
 ) -> Incident:
     """Store a new incident (reference INC-<pk> at once) and its `reported` timeline entry.
 
+    `custom_fields` are the type's field values, already validated (incidents/typefields.py).
     `type` defaults to Downtime. The incident is restricted (need-to-know) when asked, or when
     its type is restricted by default; a restricted incident is never public.
     """
@@ -191,6 +203,7 @@ def report(
         reporter=by,
         public=public and not restricted,
         reported_at=now(),
+        custom_fields=custom_fields or {},
     )
     data: dict[str, Any] = {"severity": severity, "source": source, "type": type.name}
     if restricted:
@@ -232,13 +245,23 @@ def edit(incident: Incident, *, by, version: int, changes: dict) -> Incident:
             incident,
         )
     diff = {}
+    old_type = incident.type
     for field, value in changes.items():
         if field not in REPORT_FIELDS:
             raise ValueError(f"{field} is not a field of the report")
         old = getattr(incident, field)
+        if field == "custom_fields":
+            continue
         if old != value:
             diff[field] = [_plain(old), _plain(value)]
             setattr(incident, field, value)
+    if "custom_fields" in changes and changes["custom_fields"] != incident.custom_fields:
+        # Each custom field by its label, as people read it (a person by name, not by id).
+        for label, values in typefields.changes(
+            old_type, incident.type, incident.custom_fields, changes["custom_fields"]
+        ).items():
+            diff[label] = values
+        incident.custom_fields = changes["custom_fields"]
     if not diff:
         return incident
     incident.version = F("version") + 1

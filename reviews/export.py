@@ -19,7 +19,7 @@ def as_markdown(review: Review) -> str:
         "review": review,
         "incident": incident,
         "times_table": prefill.durations_markdown(times),
-        "sections": review.sections(),
+        "sections": review.sections() + [(s["name"], s["title"], s["text"]) for s in review.required_sections()],
         "action_items": review.action_items.select_related("owner").order_by("due_date", "pk"),
         "authors": review.authors.order_by("first_name", "username"),
         "revisions": review.runbook_revisions.select_related("service", "author"),

@@ -47,6 +47,23 @@ class ReviewForm(forms.ModelForm):
         self.fields["timeline"].widget.attrs["rows"] = 12
         if not self.is_bound:
             self.initial["version"] = self.instance.version
+        # The sections the incident's type requires (e.g. "Data exposure"), after the usual ones:
+        # `type_<name>`; the review cannot be published while one is empty (reviews/lifecycle.py).
+        self.required_sections = self.instance.required_sections() if self.instance.pk else []
+        for section in self.required_sections:
+            name = f"type_{section['name']}"
+            self.fields[name] = forms.CharField(
+                label=section["title"],
+                required=False,
+                help_text=" ".join(filter(None, [section["guidance"], "Required before the review is published."])),
+                widget=forms.Textarea(attrs={"rows": 4}),
+                validators=[MaxLengthValidator(SECTION_MAX)],
+            )
+            self.initial.setdefault(name, section["text"])
+
+    def type_sections(self) -> dict[str, str]:
+        """The cleaned texts of the type's sections, by section name."""
+        return {s["name"]: self.cleaned_data.get(f"type_{s['name']}", "") for s in self.required_sections}
 
     def clean(self):
         return _check_hidden(self, "version")

@@ -40,7 +40,7 @@ def _require(user, perm: str) -> None:
 def _lock(review: Review) -> Review:
     # select_for_update on the incident, then the review: a reviewer and a manager may press buttons at once.
     Incident.objects.select_for_update().get(pk=review.incident_id)
-    return Review.objects.select_for_update(of=("self",)).select_related("incident").get(pk=review.pk)
+    return Review.objects.select_for_update(of=("self",)).select_related("incident__type").get(pk=review.pk)
 
 
 def _note(review: Review, *, by, event: str, text: str = "", **data) -> TimelineEntry:
@@ -93,6 +93,10 @@ def edit(review: Review, *, by, version: int, changes: dict[str, str]) -> Review
             review,
         )
     for field, value in changes.items():
+        if field == "type_sections":
+            # The sections the incident's type requires, by name; others the review had are kept.
+            review.type_sections = {**(review.type_sections or {}), **value}
+            continue
         if field not in SECTION_FIELDS:
             raise ValueError(f"{field} is not a section of a review")
         setattr(review, field, value)
@@ -134,6 +138,12 @@ def publish(review: Review, *, by) -> Review:
             f"The review of {review.incident.ref} is {review.get_state_display().lower()}; "
             "only a submitted review can be published."
         )
+    empty = review.empty_required_sections()
+    if empty:
+        raise InvalidTransition(
+            f"The review of {review.incident.ref} cannot be published yet: a {review.incident.type.name} review "
+            f"needs {_listing(empty)} written. Edit the review to write {'it' if len(empty) == 1 else 'them'}."
+        )
     own = by is not None and review.authors.filter(pk=by.pk).exists()
     if own and not settings.REVIEW_SELF_PUBLISH:
         raise InvalidTransition(
@@ -151,6 +161,11 @@ def publish(review: Review, *, by) -> Review:
     followers = notify.followers_of(review)
     notify.queue(notify.review_published(review, followers=followers), incident=review.incident)
     return review
+
+
+def _listing(titles: list[str]) -> str:
+    quoted = [f"“{t}”" for t in titles]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.timezone import localdate, now
 
-from incidents.models import Incident, Service, access_condition
+from incidents.models import Incident, ReviewSection, Service, access_condition
 
 # The written sections of a review, in the order the page and the Markdown export show them.
 SECTIONS = [
@@ -63,6 +63,10 @@ class Review(models.Model):
     went_badly = models.TextField("what went badly", blank=True)
     lucky = models.TextField("where we got lucky", blank=True)
     lessons_learned = models.TextField(blank=True)
+
+    # The texts of the sections the incident's type requires ({ReviewSection.name: text}):
+    # publishing waits until each is written (reviews/lifecycle.py).
+    type_sections = models.JSONField(default=dict, blank=True)
 
     # Everyone who started, edited or submitted it; shown on the review.
     authors = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="authored_reviews", blank=True)
@@ -117,6 +121,19 @@ class Review(models.Model):
     def sections(self) -> list[tuple[str, str, str]]:
         """(field, heading, text) for every section, in order."""
         return [(name, label, getattr(self, name)) for name, label in SECTIONS]
+
+    def required_sections(self) -> list[dict]:
+        """The sections the incident's type requires (one query), each with its text so far:
+        [{name, title, guidance, text}]."""
+        found = ReviewSection.objects.filter(type_id=self.incident.type_id).order_by("position", "pk")
+        texts = self.type_sections or {}
+        return [
+            {"name": s.name, "title": s.title, "guidance": s.guidance, "text": texts.get(s.name, "")} for s in found
+        ]
+
+    def empty_required_sections(self) -> list[str]:
+        """Titles of the type's required sections not written yet: publishing waits for them."""
+        return [s["title"] for s in self.required_sections() if not s["text"].strip()]
 
 
 class ActionItemQuerySet(models.QuerySet):

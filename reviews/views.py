@@ -97,9 +97,12 @@ def _detail_context(request: HttpRequest, review: Review, **forms) -> dict:
     items = list(review.action_items.select_related("owner").order_by("due_date", "pk"))
     for item in items:
         item.may_change = lifecycle.may_change_item(user, item)
+    required_sections = review.required_sections()
     return {
         "review": review,
         "incident": incident,
+        "required_sections": required_sections,
+        "empty_required": [s["title"] for s in required_sections if not s["text"].strip()],
         "times": prefill.key_times(incident),
         "authors": list(review.authors.order_by("first_name", "username")),
         "action_items": items,
@@ -149,12 +152,16 @@ def edit(request: HttpRequest, ref: str) -> HttpResponse:
     form = ReviewForm(request.POST or None, instance=review)
     if request.method == "POST" and form.is_valid():
         changes = {field: form.cleaned_data[field] for field in form.Meta.fields}
+        if form.required_sections:
+            changes["type_sections"] = form.type_sections()
         try:
             lifecycle.edit(review, by=request.user, version=form.cleaned_data["version"], changes=changes)
         except Conflict as conflict:
             fresh = conflict.current  # the review as lifecycle.edit read it under its lock
             messages.error(request, str(conflict))
-            context = {"form": ReviewForm(instance=fresh), "review": fresh, "submitted": changes}
+            submitted = {k: v for k, v in changes.items() if k != "type_sections"}
+            submitted.update({s["title"]: form.type_sections()[s["name"]] for s in form.required_sections})
+            context = {"form": ReviewForm(instance=fresh), "review": fresh, "submitted": submitted}
             return render(request, "reviews/edit.html", context, status=409)
         except InvalidTransition as refusal:
             messages.error(request, str(refusal))

@@ -25,7 +25,7 @@ from django.utils.text import slugify
 from django.utils.timezone import now
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from incidents import workflow
+from incidents import typefields, workflow
 from incidents.alerts import heartbeat
 from incidents.models import (
     Alert,
@@ -313,7 +313,10 @@ def _open_incident(integration: Integration, payload: Payload, new: list[AlertIn
     incident_type = _incident_type(integration, labels.get("incident_type", ""), outcome)
     annotations = {**first.annotations, **payload.commonAnnotations}
     severity = min((_severity(a.labels) for a in firing), key=lambda s: Severity(s).rank)
-    return workflow.report(
+    # The type's custom fields from labels or annotations of the same name (labels win). An
+    # invalid value never loses the alert: it is left unset, and said on the timeline.
+    custom_fields, invalid = typefields.from_labels(incident_type, {**annotations, **labels})
+    incident = workflow.report(
         by=None,
         title=_title(first, payload.commonAnnotations, len(firing)),
         description=annotations.get("description") or annotations.get("summary") or _describe(first) + ".",
@@ -325,7 +328,25 @@ def _open_incident(integration: Integration, payload: Payload, new: list[AlertIn
         service=_service(labels.get("service") or labels.get("job") or ""),
         source=Incident.Source.ALERTMANAGER,
         type=incident_type,
+        custom_fields=custom_fields,
     )
+    if invalid:
+        _note_invalid_fields(incident, invalid, outcome)
+    return incident
+
+
+def _note_invalid_fields(incident: Incident, invalid: list[tuple[str, str, str]], outcome: Outcome) -> None:
+    """One timeline entry naming each custom field an alert gave an invalid value, left unset."""
+    lines = [f"- `{name}`: “{value[:200]}” — {message}" for name, value, message in invalid]
+    workflow.record(
+        incident,
+        by=None,
+        kind=Kind.NOTE,
+        text="Alert labels gave invalid values for these fields; they were left not set:\n\n" + "\n".join(lines),
+        custom_fields_not_set=[name for name, _, _ in invalid],
+    )
+    for name, _, message in invalid:
+        outcome.warnings.append({"field": f"labels.{name}", "message": f"Left not set: {message}"})
 
 
 def _incident_type(integration: Integration, label: str, outcome: Outcome) -> IncidentType:

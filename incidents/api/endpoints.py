@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from ninja import NinjaAPI, Query, Status
 
-from incidents import idempotency, workflow
+from incidents import idempotency, typefields, workflow
 from incidents.access import may_see
 from incidents.api.auth import REPORT, RESPOND, VIEW, TokenAuth
 from incidents.api.docs import VendoredSwagger, docs_access
@@ -92,6 +92,7 @@ def _restricted_receipt(incident: Incident) -> Incident:
     receipt = Incident.objects.for_list().get(pk=incident.pk)
     for field in ("title", "description", "impact", "logs", "resolution_summary"):
         setattr(receipt, field, "")
+    receipt.custom_fields = {}
     receipt._prefetched_objects_cache = {"updates": StatusUpdate.objects.none()}
     return receipt
 
@@ -211,8 +212,11 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
     )
     form.fields["service"].to_field_name = "slug"
     form.fields["service"].error_messages["invalid_choice"] = f"There is no service with the slug “{payload.service}”."
-    if not form.is_valid():
-        raise form_errors(form)
+    # The type's custom fields, through the report page's own field form (incidents/typefields.py).
+    custom_fields, field_problems = typefields.from_json(incident_type, payload.fields)
+    if not form.is_valid() or field_problems:
+        errors = form_errors(form).errors if form.errors else []
+        raise FieldErrors(errors + [(f"fields.{name}", message) for name, message in field_problems])
     key = request.headers.get("Idempotency-Key", "")
     if key and not idempotency.TOKEN_RE.match(key):
         raise FieldErrors([("Idempotency-Key", "Use 8 to 100 letters, digits or - _ . : (a UUID is fine).")])
@@ -223,7 +227,9 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
                 owner=f"user:{caller.user.pk}" if caller.user is not None else f"integration:{caller.integration.pk}",
                 scope="api:report",
                 key=key,
-                create=lambda: workflow.report(by=caller.by, source=Incident.Source.API, **form.cleaned_data),
+                create=lambda: workflow.report(
+                    by=caller.by, source=Incident.Source.API, custom_fields=custom_fields, **form.cleaned_data
+                ),
                 url_of=lambda incident: incident.get_absolute_url(),
                 ref_of=lambda incident: incident.ref,
                 request_fingerprint=idempotency.fingerprint(payload.dict()),

@@ -5,12 +5,13 @@ surrogates) here, so such input is a 422 that names the field, never a 500.
 """
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from ninja import Field, Schema
 from pydantic import AfterValidator, ConfigDict
 
+from incidents import typefields
 from incidents.forms import DESCRIPTION_MAX, IMPACT_MAX, LOGS_MAX, TITLE_MAX
 from incidents.models import Incident, Severity, Status
 
@@ -94,14 +95,23 @@ class UpdateOut(Schema):
 
 
 class IncidentOut(IncidentSummary):
-    """One incident in full, with its status updates (oldest first)."""
+    """One incident in full, with its type's custom fields and its status updates (oldest first)."""
 
     description: str
     impact: str
     logs: str
+    fields: dict[str, Any] = Field(
+        description="The type's custom fields that are set, by name: text and choices as strings, numbers as "
+        "numbers, dates as YYYY-MM-DD, people by username. Unset fields are absent.",
+        examples=[{"data_affected": "unknown", "customers_notified": "no"}],
+    )
     source_resolved_at: datetime | None
     resolution_summary: str
     updates: list[UpdateOut]
+
+    @staticmethod
+    def resolve_fields(incident: Incident) -> dict:
+        return typefields.api_values(incident.type, incident.custom_fields)
 
     @staticmethod
     def resolve_updates(incident: Incident) -> list:
@@ -169,6 +179,14 @@ class IncidentIn(Input):
     )
     logs: Text = Field(
         "", json_schema_extra={"maxLength": LOGS_MAX}, description="Logs or error messages, kept exactly as sent."
+    )
+    fields: dict[Text, Any] = Field(
+        {},
+        description="The type's custom fields, by name (the admin lists each type's fields): text as a string, "
+        "a number as a number, a choice as one of its choices, a date as YYYY-MM-DD, a person as a Beacon "
+        "username; null leaves a field unset. A required field must be given; an unknown name, a value of the "
+        "wrong kind, an unknown choice, date or user is a 422 naming `fields.<name>`.",
+        examples=[{"data_affected": "unknown", "customers_notified": "no"}],
     )
 
 

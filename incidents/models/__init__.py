@@ -30,4 +30,5 @@ from incidents.models.oncall import Handoff, Override, Rotation, RotationMember 
 from incidents.models.security import IdempotencyKey, PasswordResetRequest  # noqa: F401, E402
 from incidents.models.statuspage import StatusPageGeneration  # noqa: F401, E402
 from incidents.models.tokens import ApiToken, Integration, hash_token  # noqa: F401, E402
+from incidents.models.typefields import CustomField, ReviewSection  # noqa: F401, E402
 from incidents.models.updates import StatusUpdate  # noqa: F401, E402

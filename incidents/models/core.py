@@ -306,6 +306,9 @@ class Incident(models.Model):
         editable=False,
         help_text="Changed on the incident page, with a reason.",
     )
+    # The values of the type's custom fields, {name: value} (incidents/typefields.py validates
+    # them; docs/incident-types.md). Incident text: seen only by those who see the incident.
+    custom_fields = models.JSONField(default=dict, blank=True, editable=False)
     participants = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,

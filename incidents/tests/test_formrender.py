@@ -54,6 +54,7 @@ def _forms():
     )
     from incidents.notifications.views import NotificationSettingsForm
     from incidents.oncall.forms import OverrideForm, RotationForm
+    from incidents.typefields import CustomFieldsForm
     from incidents.views import ThemeForm, VisibilityForm
     from reviews.forms import (
         ActionItemForm,
@@ -96,6 +97,12 @@ def _forms():
             lambda r: OverrideForm({"start": "x"}, rotation=_rotation()),
         ),
         "VisibilityForm": plain(VisibilityForm),
+        "CustomFieldsForm": (
+            lambda r: CustomFieldsForm(incident_type=_security_fields()),
+            lambda r: CustomFieldsForm(
+                {"fields-records": "many", "fields-detected_on": "soon"}, incident_type=_security_fields()
+            ),
+        ),
         "ThemeForm": plain(ThemeForm),
         "ReviewForm": plain(ReviewForm),
         "ReasonForm": plain(ReasonForm),
@@ -130,6 +137,23 @@ def _forms():
             lambda r: auth_forms.PasswordChangeForm(r, {"old_password": "x"}),
         ),
     }
+
+
+def _security_fields():
+    """The Security type with one field of each kind (one required, one with help text)."""
+    from incidents.models import CustomField, IncidentType
+
+    security = IncidentType.objects.get(slug="security")
+    if not CustomField.objects.filter(type=security).exists():
+        Kind = CustomField.Kind
+        CustomField.objects.create(
+            type=security, label="Data affected?", kind=Kind.CHOICE, choices="yes\nno", required=True, position=1
+        )
+        CustomField.objects.create(type=security, label="Records", kind=Kind.NUMBER, position=2, help_text="<b>n</b>")
+        CustomField.objects.create(type=security, label="Detected on", kind=Kind.DATE, position=3)
+        CustomField.objects.create(type=security, label="Legal contact", kind=Kind.USER, position=4)
+        CustomField.objects.create(type=security, label="Ticket", kind=Kind.TEXT, position=5)
+    return security
 
 
 def _rotation():

@@ -27,6 +27,7 @@ CORE = {
     "incidents.inbound",
     "incidents.forms",
     "incidents.formrender",
+    "incidents.typefields",
     "incidents.filters",
     "incidents.pagination",
     "incidents.markup",

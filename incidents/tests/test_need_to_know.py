@@ -22,7 +22,15 @@ from django.utils.timezone import localdate, now
 from conftest import make_user
 from incidents import roles, workflow
 from incidents.api.tests.support import call, integration_token, personal_token
-from incidents.models import IncidentType, Notification, StatusUpdate, Subscription, TimelineEntry
+from incidents.models import (
+    CustomField,
+    IncidentType,
+    Notification,
+    ReviewSection,
+    StatusUpdate,
+    Subscription,
+    TimelineEntry,
+)
 from incidents.oncall import paging
 from incidents.oncall.tests.data import give_calendar_token, make_rotation
 from incidents.tests.factories import ServiceFactory
@@ -79,10 +87,18 @@ def world(db, settings, users, other_responder):
     Subscription.objects.create(user=viewer, min_severity="low")
     Subscription.objects.create(email="press@outside.example", service=service)
 
+    # The Security type's custom fields and review sections: their values are incident text too.
+    security_type = IncidentType.objects.get(slug="security")
+    CustomField.objects.create(type=security_type, label="Data affected?", kind="choice", choices="yes\nno")
+    CustomField.objects.create(type=security_type, label="What leaked", kind="text")
+    CustomField.objects.create(type=security_type, label="Leak notes", kind="text")
+    ReviewSection.objects.create(type=security_type, title="Data exposure")
+
     def restricted_incident(**extra):
         incident = workflow.report(
             by=security,
-            type=IncidentType.objects.get(slug="security"),
+            type=security_type,
+            custom_fields={"data_affected": "yes", "what_leaked": marked("custom-field")},
             title=marked("title"),
             description=marked("description"),
             impact=marked("impact"),
@@ -100,6 +116,10 @@ def world(db, settings, users, other_responder):
         workflow.change_severity(incident, by=security, severity="high", reason=marked("severity-reason"))
         workflow.change_severity(incident, by=security, severity="critical", reason=marked("raise-reason"))
         workflow.acknowledge(incident, by=security)
+        # A changed value is an edit entry on the timeline, old and new value both.
+        fields = {"data_affected": "yes", "what_leaked": marked("custom-field-edited"), "leak_notes": marked("notes")}
+        incident.refresh_from_db()
+        workflow.edit(incident, by=security, version=incident.version, changes={"custom_fields": fields})
         return incident
 
     open_one = restricted_incident()
@@ -111,6 +131,7 @@ def world(db, settings, users, other_responder):
     workflow.resolve(resolved, by=security, summary=marked("resolution"), confirmed=True)
     review = lifecycle.start(resolved, by=security)
     sections = {name: marked(f"review-{name}") for name in ("summary", "root_cause", "lessons_learned")}
+    sections["type_sections"] = {"data_exposure": marked("review-data-exposure")}
     review = lifecycle.edit(review, by=security, version=review.version, changes=sections)
     # Owned by someone who may not see the incident: they must not hear of it either.
     item = lifecycle.add_action_item(
@@ -301,12 +322,20 @@ def test_managers_security_and_participants_do_see_them(world, users):
             page = client.get(f"/incidents/{incident.ref}/")
             assert page.status_code == 200
             assert marked("title") in page.content.decode()
+            # The custom field values are on the page (and the edit entry): the walk above would see them.
+            assert marked("custom-field-edited") in page.content.decode()
+            assert marked("custom-field") in page.content.decode()
         assert client.get("/incidents/").context["page"].paginator.count == 3
         token = personal_token(user, name=f"t-{user.pk}")
         assert call("get", "/api/incidents", token).json()["count"] == 3
     review = Client()
     review.force_login(world["participant"])
-    assert marked("review-root_cause") in review.get(f"/reviews/{world['restricted'][1].ref}/").content.decode()
+    review_page = review.get(f"/reviews/{world['restricted'][1].ref}/").content.decode()
+    assert marked("review-root_cause") in review_page
+    assert marked("review-data-exposure") in review_page
+    token = personal_token(world["participant"], name="participant")
+    fields = call("get", f"/api/incidents/{world['restricted'][0].ref}", token).json()["fields"]
+    assert fields["leak_notes"] == marked("notes")
 
 
 def test_no_email_or_slack_message_tells_anyone_not_allowed(world, users):

@@ -106,6 +106,17 @@ def test_seed_demo_is_idempotent(db, settings, capsys):
     restricted = Incident.objects.get(restricted=True)
     assert restricted.type.slug == "security" and restricted.lead.username == "security"
     assert restricted.participants.filter(username="viewer").exists()
+    # The Security type asks its fields and review sections; the demo incident has values.
+    assert list(restricted.type.custom_fields.values_list("name", flat=True)) == [
+        "data_affected",
+        "customers_notified",
+        "credentials_rotated_on",
+    ]
+    assert list(restricted.type.review_sections.values_list("title", flat=True)) == [
+        "Data exposure",
+        "Disclosure obligations",
+    ]
+    assert restricted.custom_fields == {"data_affected": "unknown", "customers_notified": "no"}
     out = capsys.readouterr().out
     for role in ["reporter", "responder", "manager", "viewer"]:
         assert role in out

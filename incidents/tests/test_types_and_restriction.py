@@ -43,7 +43,23 @@ def test_an_incident_without_a_type_is_downtime(reporter):
 def test_managers_add_types_in_the_admin(clients, reporter):
     response = clients["manager"].post(
         "/admin/incidents/incidenttype/add/",
-        {"name": "Data loss", "slug": "data-loss", "default_severity": "critical", "position": "40"},
+        {
+            "name": "Data loss",
+            "slug": "data-loss",
+            "default_severity": "critical",
+            "position": "40",
+            # The custom fields and review sections (inlines on the same page): none here.
+            **{
+                f"{inline}-{key}": value
+                for inline in ("custom_fields", "review_sections")
+                for key, value in {
+                    "TOTAL_FORMS": "0",
+                    "INITIAL_FORMS": "0",
+                    "MIN_NUM_FORMS": "0",
+                    "MAX_NUM_FORMS": "20",
+                }.items()
+            },
+        },
     )
     assert response.status_code == 302
     added = IncidentType.objects.get(slug="data-loss")

@@ -13,7 +13,7 @@ reached only from an email's link with a valid token.
 import datetime as dt
 
 from incidents import workflow
-from incidents.models import Notification, Subscription
+from incidents.models import CustomField, IncidentType, Notification, ReviewSection, Subscription
 from incidents.notifications.unsubscribe import unsubscribe_token
 from incidents.oncall.tests.data import give_calendar_token, make_override, make_rotation
 from incidents.tests.factories import ServiceFactory, make_incident
@@ -30,6 +30,7 @@ PAGES = [
     ("/incidents/", SIGNED_IN),
     ("/incidents/?open=true&severity=critical", SIGNED_IN),
     ("/incidents/new/", ("reporter", "responder", "manager")),
+    ("/incidents/new/?type=downtime", ("reporter", "responder", "manager")),  # the type's custom fields
     ("/incidents/{waiting}/", SIGNED_IN),  # reported, unacknowledged: Acknowledge, Mitigate…, Resolve…
     ("/incidents/{mitigated}/", SIGNED_IN),  # mitigated, a long timeline: Not mitigated…, older entries
     ("/incidents/{reviewed}/", SIGNED_IN),  # resolved, review in review: Reopen…, Close
@@ -76,8 +77,24 @@ def build_world(users: dict) -> dict:
     give_calendar_token(responder)
     Subscription.objects.create(user=reporter, service=checkout)
 
+    # Downtime asks one field of each kind, and its reviews need a section: the report form, the
+    # incident page, its edit page and the review pages show them.
+    downtime = IncidentType.objects.get(slug="downtime")
+    for position, (label, kind, choices) in enumerate(
+        [
+            ("Customers notified?", "choice", "yes\nno"),
+            ("Orders lost", "number", ""),
+            ("Detected on", "date", ""),
+            ("Customer contact", "user", ""),
+            ("Support ticket", "text", ""),
+        ]
+    ):
+        CustomField.objects.create(type=downtime, label=label, kind=kind, choices=choices, position=position)
+    ReviewSection.objects.create(type=downtime, title="Customer communication", guidance="Who was told what, when.")
+
     waiting = make_incident(
         by=reporter,
+        custom_fields={"customers_notified": "no", "orders_lost": 12, "customer_contact": manager.pk},
         title="Checkout returns 500 for card payments after the 03:10 deploy",
         severity="critical",
         service=checkout,

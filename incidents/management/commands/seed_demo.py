@@ -13,8 +13,10 @@ from django.utils.timezone import now
 
 from incidents import roles, workflow
 from incidents.models import (
+    CustomField,
     Incident,
     IncidentType,
+    ReviewSection,
     Rotation,
     RotationMember,
     Service,
@@ -115,9 +117,12 @@ class Command(BaseCommand):
             security.save()
         security.groups.add(Group.objects.get(name=roles.RESPONDER), Group.objects.get(name=roles.SECURITY))
         security = User.objects.get(pk=security.pk)
+        security_type = IncidentType.objects.get(slug="security")
+        self.create_security_policy(security_type)
         incident = workflow.report(
             by=security,
-            type=IncidentType.objects.get(slug="security"),
+            type=security_type,
+            custom_fields={"data_affected": "unknown", "customers_notified": "no"},
             title="API keys of the payment provider found in a public repository",
             description="A contractor's fork on GitHub contains .env with the live payment API key.",
             impact="None known yet: assess whether the key was used.",
@@ -130,6 +135,51 @@ class Command(BaseCommand):
         workflow.add_participant(incident, by=security, user=users[roles.VIEWER])
         workflow.add_note(incident, by=security, text="Key revoked at the provider; new key deployed.")
         return incident
+
+    def create_security_policy(self, security_type: IncidentType) -> None:
+        """The Security type's custom fields and required review sections (docs/incident-types.md)."""
+        fields = [
+            (
+                "data_affected",
+                "Data affected?",
+                CustomField.Kind.CHOICE,
+                True,
+                "yes\nno\nunknown",
+                "Personal or customer data.",
+            ),
+            ("customers_notified", "Customers notified?", CustomField.Kind.CHOICE, False, "yes\nno", ""),
+            (
+                "credentials_rotated_on",
+                "Credentials rotated on",
+                CustomField.Kind.DATE,
+                False,
+                "",
+                "When the exposed secrets were replaced.",
+            ),
+        ]
+        for position, (name, label, kind, required, choices, help_text) in enumerate(fields, start=1):
+            CustomField.objects.get_or_create(
+                type=security_type,
+                name=name,
+                defaults={
+                    "label": label,
+                    "kind": kind,
+                    "required": required,
+                    "choices": choices,
+                    "help_text": help_text,
+                    "position": position * 10,
+                },
+            )
+        sections = [
+            ("data_exposure", "Data exposure", "What data was exposed, to whom, for how long."),
+            ("disclosure_obligations", "Disclosure obligations", "Who must be told (regulators, customers) and when."),
+        ]
+        for position, (name, title, guidance) in enumerate(sections, start=1):
+            ReviewSection.objects.get_or_create(
+                type=security_type,
+                name=name,
+                defaults={"title": title, "guidance": guidance, "position": position * 10},
+            )
 
     def create_services(self) -> list[Service]:
         return [
