@@ -621,7 +621,9 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
-    profile, _ = Profile.objects.get_or_create(user=request.user)
+    # Not created by looking at the page: the first save creates it (one audit log entry, with
+    # what was chosen).
+    profile = Profile.objects.filter(user=request.user).first() or Profile(user=request.user)
     form = ProfileForm(
         request.POST or None,
         initial={
