@@ -50,7 +50,7 @@ def kept_fields(request: HttpRequest) -> list[dict]:
         posted = list(request.POST.lists())
     except Exception:  # noqa: BLE001 - a body that cannot be read (too big, malformed) has nothing to give back
         return []
-    fields = []
+    fields: list[dict] = []
     for name, values in posted:
         if name != "idempotency_token" and CREDENTIAL.search(name):
             continue
