@@ -179,6 +179,7 @@ def stack():
             ALLOWED_HOSTS="127.0.0.1",
             METRICS_PUBLIC="1",
             SECURE_SSL_REDIRECT="0",
+            TIME_ZONE="UTC",  # the report's time below is written in UTC
         )
         marks = {"cluster": time.monotonic() - started}
         # One process migrates and seeds (a second Django start-up costs seconds).
@@ -236,12 +237,15 @@ def alert_payload(n: int) -> bytes:
 
 
 def requests_of_every_kind(browser: Browser, tokens: dict, n: int) -> list[tuple[str, int, dict, str]]:
-    """One page, one API and one intake request: (what, status, headers, body)."""
+    """Pages, the public status page, the health check, the API and the intake: (what, status,
+    headers, body) of each."""
     answers = []
     for what, method, path, extra in [
         ("dashboard", "GET", "/", {}),
         ("incident list", "GET", "/incidents/", {}),
         ("report form", "GET", "/incidents/new/?type=downtime", {}),
+        ("status page", "GET", "/status/", {}),
+        ("health check", "GET", "/healthz", {}),
         ("api", "GET", "/api/incidents", {"headers": {"Authorization": f"Bearer {tokens['api']}"}}),
         (
             "intake",
