@@ -30,6 +30,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -158,6 +159,12 @@ class Browser:
 
 @pytest.fixture(scope="module")
 def stack():
+    with serving() as running:
+        yield running
+
+
+@contextmanager
+def serving():
     """The cluster, migrated and seeded, and gunicorn serving Beacon from it."""
     needs_a_private_cluster()
     started = time.monotonic()
@@ -361,75 +368,3 @@ def test_stopping_postgresql_answers_503_everywhere_and_starting_it_again_heals(
     assert incidents >= 2 and without_report == 0 and alerts_without_incident == 0 and unresolved_keys == 0
     assert reports == 1
     print(f"set-up {stack['setup']:.1f} s, stop/start and checks {time.monotonic() - started:.1f} s")
-
-
-@pytest.mark.browser
-def test_the_503_pages_form_sends_the_report_again_without_javascript(stack):
-    """In Chromium with JavaScript off, on a phone: the report is sent while the cluster is
-    stopped, comes back on the 503 page, and its "Send again" reports it once the cluster is back."""
-    from tests.browser.conftest import ARGS, CHROMIUM, PHONE, axe, horizontal_overflow
-
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Chromium not found at {CHROMIUM}")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import expect, sync_playwright
-
-    cluster, base = stack["cluster"], stack["base"]
-    description = "Card payments fail since 03:10.\nProvider answers 502 <b>sometimes</b>."
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            context = browser.new_context(base_url=base, java_script_enabled=False, viewport=PHONE)
-            context.set_default_timeout(15_000)
-            page = context.new_page()
-            page.goto("/accounts/login/")
-            page.fill("input[name=username]", "rob")
-            page.fill("input[name=password]", "pw-rob-1234")
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{base}/")
-            page.goto("/incidents/new/?type=downtime")
-            page.fill("input[name=title]", "Payments down at 3 a.m.")
-            page.select_option("select[name=service]", label="Checkout")
-            page.check("input[name=severity][value=critical]")
-            page.fill("textarea[name=description]", description)
-            page.fill("textarea[name=impact]", "No customer can pay.")
-
-            cluster.stop()
-            page.get_by_role("button", name="Report incident").click()
-            expect(page.locator("h1")).to_have_text("Beacon can't reach its database")
-            expect(page.get_by_label("Description")).to_have_value(description)
-            expect(page.get_by_label("Title")).to_have_value("Payments down at 3 a.m.")
-            assert horizontal_overflow(page) <= 0  # usable at 390 px
-            # axe-core needs script: the same 503 page in a context with JavaScript, reached by
-            # posting the kept form again while the database is still away.
-            kept = FormReader.read(page.content()).data()
-            scripted = browser.new_context(base_url=base, viewport=PHONE, bypass_csp=True)
-            scripted.add_cookies(context.cookies())
-            again = scripted.new_page()
-            body = urllib.parse.urlencode(kept, doseq=True)
-            again.route(
-                "**/incidents/new/",
-                lambda route: route.continue_(
-                    method="POST",
-                    post_data=body,
-                    headers={**route.request.headers, "content-type": "application/x-www-form-urlencoded"},
-                ),
-            )
-            assert again.goto("/incidents/new/").status == 503
-            expect(again.get_by_label("Description")).to_have_value(description)
-            assert axe(again) == []
-            scripted.close()
-
-            cluster.start()
-            page.get_by_role("button", name="Send again").click()
-            page.wait_for_url(re.compile(r".*/incidents/INC-\d+/$"))
-            expect(page.locator("h1")).to_contain_text("Payments down at 3 a.m.")
-            expect(page.locator("#messages")).to_contain_text("reported")
-        finally:
-            browser.close()
-    with psycopg.connect(cluster.url(), autocommit=True) as conn:
-        stored = conn.execute(
-            "SELECT description FROM incidents_incident WHERE title = 'Payments down at 3 a.m.'"
-        ).fetchall()
-    assert [row[0].replace("\r\n", "\n") for row in stored] == [description]
