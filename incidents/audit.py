@@ -1,13 +1,18 @@
 """The audit log of configuration changes (django-auditlog): who changed what, when, before
 and after, for roles and group membership, rotations and overrides, integrations and API
-tokens (created, rotated, revoked), services and their stakeholder lists, heartbeats.
+tokens (created, rotated, revoked), services (their runbooks included) and their stakeholder
+lists, incident types, heartbeats, and each person's own settings: the profile (time zone,
+email on or off, Slack member ID, colour scheme, the calendar feed's address), what they follow
+and their severity threshold, their password (that it changed, never a value).
 
 Recorded from the models' save/delete signals, so a change through Beacon's own pages (the
-token page, the rotation pages), a management command or the admin is logged alike; the
-actor is the signed-in user (auditlog's middleware) or none for commands. Code that changes
-these models must save rows one by one (no QuerySet.update or bulk_create, which send no
-signals). Managers read the log in the admin (Audit log → Log entries); nobody can add,
-change or delete an entry there.
+profile and notification settings, the token page, the rotation and override pages, the
+runbook editor), a management command or the admin is logged alike; the actor is the
+signed-in user (auditlog's middleware) or none for commands and for the signed links of
+emails (unsubscribe, password reset: the entry's object names whose setting it was). Code
+that changes these models must save rows one by one (no QuerySet.update or bulk_create, which
+send no signals). Managers read the log in the admin (Audit log → Log entries); nobody can
+add, change or delete an entry there.
 
 Registered from IncidentsConfig.ready().
 """
@@ -18,8 +23,10 @@ from django.contrib.auth.models import Group
 from incidents.models import (
     ApiToken,
     Heartbeat,
+    IncidentType,
     Integration,
     Override,
+    Profile,
     Rotation,
     RotationMember,
     Service,
@@ -31,14 +38,22 @@ NOT_LOGGED = ["token_hash", "last_used_at", "password", "last_login", "created_a
 
 
 def mask(value) -> str:
-    """AUDITLOG_MASK_CALLABLE: a masked field shows that it changed, never any of its value."""
-    return "(secret, set)" if value else ""
+    """AUDITLOG_MASK_CALLABLE: a masked field shows that it changed (set, or emptied), never any
+    of its value. auditlog hands over "None" for the side of a row that did not exist yet."""
+    return "(secret, set)" if value and value != "None" else ""
 
 
 def register() -> None:
     from auditlog.registry import auditlog
 
-    auditlog.register(get_user_model(), exclude_fields=NOT_LOGGED, m2m_fields={"groups", "user_permissions"})
+    # A password change (the password page, a reset link, the admin) is logged masked: that it
+    # changed, by whom, when. (A hash Django upgrades at sign-in after an upgrade shows the same.)
+    auditlog.register(
+        get_user_model(),
+        exclude_fields=["last_login"],
+        mask_fields=["password"],
+        m2m_fields={"groups", "user_permissions"},
+    )
     auditlog.register(Group, m2m_fields={"permissions"})
     # A service's own Slack webhook URL is a secret: its change is logged, its value masked.
     auditlog.register(Service, mask_fields=["slack_webhook_url"])
@@ -49,3 +64,6 @@ def register() -> None:
     auditlog.register(Integration, exclude_fields=NOT_LOGGED)
     auditlog.register(ApiToken, exclude_fields=NOT_LOGGED)
     auditlog.register(Heartbeat, exclude_fields=["last_seen_at", "silent_incident"])
+    auditlog.register(IncidentType)
+    # The calendar token is the secret in the feed's address: a new one or none, never its value.
+    auditlog.register(Profile, mask_fields=["calendar_token"])

@@ -16,7 +16,7 @@ from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from incidents import idempotency, panels, roles, typefields, workflow
+from incidents import idempotency, outage, panels, roles, typefields, workflow
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.forms import (
@@ -684,7 +684,9 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
-    profile, _ = Profile.objects.get_or_create(user=request.user)
+    # Not created by looking at the page: the first save creates it (one audit log entry, with
+    # what was chosen).
+    profile = Profile.objects.filter(user=request.user).first() or Profile(user=request.user)
     form = ProfileForm(
         request.POST or None,
         initial={
@@ -749,5 +751,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as error:  # noqa: BLE001 - any database failure means "not healthy"
-        return JsonResponse({"status": "unavailable", "error": type(error).__name__}, status=503)
+        response = JsonResponse({"status": "unavailable", "error": type(error).__name__}, status=503)
+        response["Retry-After"] = str(outage.RETRY_AFTER_SECONDS)
+        return response
     return JsonResponse({"status": "ok"})

@@ -4,16 +4,24 @@ do (JSON on the API), never a bare 500; /healthz answers without the session.
 On PostgreSQL (SQLite keeps its in-memory test database open: there is nothing to stop).
 """
 
+import json
+import re
 import socket
 from contextlib import contextmanager
+from datetime import timedelta
+from html.parser import HTMLParser
 
 import psycopg
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections
-from django.test import Client
+from django.test import Client, RequestFactory
+from django.utils.timezone import localtime
 
+from incidents import outage
 from incidents.api.tests.support import personal_token
-from incidents.tests.factories import make_incident
+from incidents.models import Incident
+from incidents.tests.factories import ServiceFactory, make_incident
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
@@ -122,3 +130,145 @@ def test_healthz_never_reads_the_session(responder, django_assert_num_queries):
     with database_stopped():
         response = client.get("/healthz")
     assert response.status_code == 503 and response.json()["status"] == "unavailable"
+    assert response["Retry-After"] == "10"
+
+
+# --- the 503 page gives back what was posted ----------------------------------------------
+
+
+class FormReader(HTMLParser):
+    """The first <form> of a page as a browser would send it: its action and its fields in order
+    (a textarea's first line break dropped, as browsers do)."""
+
+    def __init__(self):
+        super().__init__()
+        self.action, self.method, self.fields, self._textarea, self._forms = None, None, [], None, 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self._forms += 1
+            if self._forms == 1:
+                self.action, self.method = attrs.get("action"), attrs.get("method")
+        elif self._forms == 1 and tag == "input" and attrs.get("name"):
+            self.fields.append([attrs["name"], attrs.get("value", "")])
+        elif self._forms == 1 and tag == "textarea":
+            self._textarea = [attrs["name"], ""]
+            self.fields.append(self._textarea)
+
+    def handle_data(self, data):
+        if self._textarea is not None:
+            self._textarea[1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "textarea" and self._textarea is not None:
+            self._textarea[1] = self._textarea[1].removeprefix("\r\n").removeprefix("\n")
+            self._textarea = None
+        elif tag == "form":
+            self._forms += 1
+
+    @classmethod
+    def read(cls, html: str) -> "FormReader":
+        reader = cls()
+        reader.feed(html)
+        reader.close()
+        return reader
+
+    def data(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name, value in self.fields:
+            out.setdefault(name, []).append(value)
+        return out
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+
+
+TYPED = {
+    "title": "Checkout <script>alert('x')</script> returns 500",
+    "description": "Card payments fail.\nSince 03:00 — “all of them”.\n</textarea><b>not bold</b>",
+    "impact": 'Nobody can pay & "nothing" works',
+    "logs": "",
+    "severity": "critical",
+}
+
+
+def test_a_form_posted_during_an_outage_comes_back_and_sends_again(reporter):
+    service = ServiceFactory(name="Checkout")
+    browser = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    browser.force_login(reporter)
+    page = browser.get("/incidents/new/?type=downtime").content.decode()
+    shown = FormReader.read(page[page.index('<form method="post" novalidate>') :]).data()
+    sent = {
+        **{name: values[0] for name, values in shown.items()},
+        **TYPED,
+        "service": str(service.pk),
+        "occurred_at": (localtime() - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    with database_stopped():
+        response = browser.post("/incidents/new/", sent)
+    assert response.status_code == 503 and response["Retry-After"] == "10"
+    html = response.content.decode()
+    assert "Nothing you typed is lost" in html
+    # Everything typed is escaped: no markup of the user's reaches the page.
+    assert "<script>alert" not in html and "<b>not bold</b>" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    form = FormReader.read(html)
+    assert (form.method, form.action) == ("post", "/incidents/new/")
+    kept = form.data()
+    for name, value in TYPED.items():
+        assert kept[name] == [value], name
+    assert kept["idempotency_token"] == [sent["idempotency_token"]]
+    assert kept["csrfmiddlewaretoken"] != [sent["csrfmiddlewaretoken"]]  # a fresh one
+
+    # The database is back: the page's own form, sent as it is, reports the incident once.
+    resend = {name: values if len(values) > 1 else values[0] for name, values in kept.items()}
+    first = browser.post(form.action, resend)
+    assert first.status_code == 302, first.context["form"].errors
+    incident = Incident.objects.get()
+    assert first["Location"] == incident.get_absolute_url()
+    assert (incident.title, incident.description, incident.impact) == (
+        "Checkout <script>alert('x')</script> returns 500",
+        TYPED["description"],
+        TYPED["impact"],
+    )
+    again = browser.post(form.action, resend)  # "Send again" clicked twice
+    assert again["Location"] == incident.get_absolute_url() and Incident.objects.count() == 1
+
+
+def test_credentials_csrf_tokens_and_files_never_come_back(reporter):
+    browser = no_raise_client(reporter)
+    with database_stopped():
+        login = browser.post("/accounts/login/", {"username": "rita", "password": "hunter2-secret", "next": "/x/"})
+        upload = browser.post(
+            "/incidents/new/",
+            {
+                "title": "Kept title",
+                "attachment": SimpleUploadedFile("dump.txt", b"file-content-zzz"),
+                "api_token": "tok-zzz",
+                "secret": "sec-zzz",
+                "old_password": "old-zzz",
+                "csrfmiddlewaretoken": "posted-csrf-zzz",
+            },
+        )
+    assert login.status_code == upload.status_code == 503
+    kept = FormReader.read(login.content.decode()).data()
+    assert set(kept) == {"csrfmiddlewaretoken", "username", "next"}
+    assert (kept["username"], kept["next"]) == (["rita"], ["/x/"])
+    assert "hunter2" not in login.content.decode()
+    page = upload.content.decode()
+    assert set(FormReader.read(page).data()) == {"csrfmiddlewaretoken", "title"}
+    for secret in ["file-content-zzz", "dump.txt", "tok-zzz", "sec-zzz", "old-zzz", "posted-csrf-zzz"]:
+        assert secret not in page
+
+
+def test_pages_answered_without_a_post_have_no_form_and_machines_get_json(reporter):
+    browser = no_raise_client(reporter)
+    with database_stopped():
+        page = browser.get("/incidents/?q=<i>x</i>")
+    assert page.status_code == 503 and "<form" not in page.content.decode()
+    # The Slack and Alertmanager intakes answer JSON, and never echo what was posted.
+    request = RequestFactory().post("/integrations/slack/commands/", {"text": "report db down", "token": "t"})
+    answer = outage.unavailable(request)
+    assert answer.status_code == 503 and json.loads(answer.content) == {"detail": outage.MESSAGE}

@@ -33,8 +33,9 @@ def call(method: str, url: str, token: str | None = None, body=None, *, client: 
 
 
 def report_body(**fields) -> dict:
-    """A valid POST /api/incidents body (service "checkout"), with `fields` changed."""
-    return {
+    """A valid POST /api/incidents body (service "checkout"), with `fields` changed; a field
+    given as `...` is left out."""
+    body = {
         "title": "Checkout returns 500",
         "description": "Card payments fail.",
         "impact": "Nobody can pay.",
@@ -42,3 +43,4 @@ def report_body(**fields) -> dict:
         "severity": "high",
         **fields,
     }
+    return {name: value for name, value in body.items() if value is not ...}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils.timezone import now
 
-from incidents.api.tests.support import call, personal_token
+from incidents.api.tests.support import call, personal_token, report_body
 from incidents.forms import LOGS_MAX
 from incidents.inbound import MAX_BODY_BYTES
 from incidents.models import Incident, TimelineEntry
@@ -22,21 +22,15 @@ def token(reporter):
 
 
 def report(**fields):
-    body = {
-        "title": "Checkout returns 500 for card payments",
-        "description": "Every card payment fails since 14:00.",
-        "impact": "No customer can pay by card.",
-        "service": "checkout",
-        "severity": "critical",
-        "occurred_at": "2026-03-01T14:05:00+01:00",
-        "logs": "Traceback (most recent call last): …",
-    }
-    for name, value in fields.items():
-        if value is ...:
-            body.pop(name)
-        else:
-            body[name] = value
-    return body
+    """report_body() with every field the API takes, the optional time and logs included."""
+    return report_body(
+        **{
+            "severity": "critical",
+            "occurred_at": "2026-03-01T14:05:00+01:00",
+            "logs": "Traceback (most recent call last): …",
+            **fields,
+        }
+    )
 
 
 def errors(response) -> dict[str, str]:
@@ -52,7 +46,7 @@ def test_it_reports_an_incident(token, reporter):
     incident = Incident.objects.get()
     assert body["ref"] == incident.ref
     assert response["Location"] == f"http://testserver/api/incidents/{incident.ref}"
-    assert body["title"] == incident.title == "Checkout returns 500 for card payments"
+    assert body["title"] == incident.title == "Checkout returns 500"
     assert body["severity"] == "critical"
     assert body["status"] == "reported"
     assert body["service"] == {"slug": "checkout", "name": "Checkout"}
