@@ -10,7 +10,7 @@ import time_machine
 
 from incidents import workflow
 from incidents.alerts.tests.support import am, integration, load, variant  # noqa: F401
-from incidents.models import Alert, AlertGroup, Incident, Integration, Service, TimelineEntry
+from incidents.models import Alert, AlertGroup, Incident, IncidentType, Integration, Service, TimelineEntry
 from incidents.tests.factories import ServiceFactory
 
 Kind = TimelineEntry.Kind
@@ -181,6 +181,20 @@ def test_new_alerts_of_an_open_group_join_its_incident(am):
     added = incident.timeline.filter(kind=Kind.ALERT_FIRED).last()
     assert added.data["initial"] is False
     assert added.data["alerts"][0]["instance"] == "b:9"
+
+
+def test_new_alerts_join_an_acknowledged_incident(am, responder):
+    """Only a closed incident, or one resolved longer ago than the window, starts the group afresh."""
+    firing = load("firing")
+    am.post(firing)
+    workflow.acknowledge(only_incident(), by=responder)
+
+    response = am.post(_second_alert(firing))
+
+    assert response.status_code == 200 and response.json()["created"] is False
+    incident = only_incident()
+    assert incident.status == Incident.Status.ACKNOWLEDGED
+    assert incident.alert_group.alerts.count() == 2
 
 
 def test_another_group_opens_another_incident(am):
@@ -390,6 +404,14 @@ def test_a_resolved_alert_never_seen_firing_and_without_a_usable_end_ended_now(a
     assert resolved.data["ends_at"] == at.isoformat()
 
 
+def test_a_resolved_alerts_end_is_kept_however_early_unless_it_is_alertmanagers_year_one(am):
+    """Alertmanager's "no end" is 0001-01-01; any end from the Unix epoch on is a real one."""
+    resolved = load("resolved")
+    resolved["alerts"][0]["endsAt"] = "1970-01-01T00:00:01Z"
+    assert am.post(resolved).status_code == 200
+    assert Alert.objects.get().ends_at == datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
     "ends_at",
     ["2026-11-27T10:45:00+01:00", "2026-11-27T09:45:00Z", "2026-11-27T09:45:00"],
@@ -435,7 +457,7 @@ def _group_of(count: int) -> dict:
     return payload
 
 
-@pytest.mark.parametrize("count, more", [(2, ""), (20, ""), (21, " and 1 more")])
+@pytest.mark.parametrize("count, more", [(2, ""), (20, ""), (21, " and 1 more"), (45, " and 25 more")])
 def test_alert_lists_name_twenty_alerts_then_count_the_rest(am, count, more):
     assert am.post(_group_of(count)).status_code == 200
     incident = only_incident()
@@ -444,7 +466,10 @@ def test_alert_lists_name_twenty_alerts_then_count_the_rest(am, count, more):
     assert fired.text.startswith(f"{count} alert(s) fired: TargetDown on 10.0.0.0:9100, "), fired.text
     assert fired.text.endswith(f"TargetDown on 10.0.0.{last}:9100{more}."), fired.text
     assert len(fired.data["alerts"]) == min(count, 20)
-    assert ("… and 1 more alerts" in incident.logs) is (count == 21)
+    if count > 20:
+        assert f"… and {count - 20} more alerts (see the alert group panel)." in incident.logs
+    else:
+        assert "more alerts" not in incident.logs
 
 
 def test_the_answer_says_what_a_payload_changed(am):
@@ -456,7 +481,8 @@ def test_the_answer_says_what_a_payload_changed(am):
     assert (added["message"], added["changed"]) == (f"{ref}: 1 new alert(s).", True)
     assert am.post(load("resolved-grouped-2")).json()["message"] == f"{ref}: 2 resolved."
     again = am.post(load("resolved-grouped-2")).json()
-    assert again["message"].startswith("Nothing new") and again["changed"] is False
+    assert again["message"] == f"Nothing new: every alert of this payload is already stored ({ref})."
+    assert again["changed"] is False
 
 
 def test_a_long_receiver_name_is_kept_to_its_200_characters(am):
@@ -493,3 +519,23 @@ def test_a_payload_without_truncated_alerts_left_none_out(am):
 def test_a_long_service_label_names_a_service_of_100_characters(am):
     am.post(_with_labels(service="s" * 150))
     assert only_incident().service.name == "s" * 100
+
+
+# --- the incident type -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", ["leak", "LEAK", "Data leak", " data LEAK "])
+def test_the_type_label_names_a_type_by_its_slug_or_its_name_in_any_case(am, label):
+    leak = IncidentType.objects.create(name="Data leak", slug="leak")
+    payload = load("firing")
+    payload["commonLabels"]["incident_type"] = label
+    body = am.post(payload).json()
+    assert body["type"] == "leak" and "warnings" not in body
+    assert only_incident().type == leak
+
+
+def test_an_unknown_type_label_is_quoted_to_its_first_100_characters(am):
+    payload = load("firing")
+    payload["commonLabels"]["incident_type"] = "x" * 99 + "yz"
+    warning = am.post(payload).json()["warnings"][0]
+    assert warning["message"].startswith(f"There is no incident type “{'x' * 99}y”; downtime was used. ")

@@ -284,10 +284,10 @@ def test_the_message_names_the_first_problem_and_counts_the_others(am):
     payload = _without("groupKey")
     del payload["alerts"]
     two = assert_refused(am.post(payload), 422)
-    assert two.endswith(" (and 1 more problems)"), two
+    assert two.startswith("groupKey: ") and two.endswith(" (and 1 more problems)"), two
     del payload["version"]
     three = assert_refused(am.post(payload), 422)
-    assert three.endswith(" (and 2 more problems)"), three
+    assert three.startswith("version: ") and three.endswith(" (and 2 more problems)"), three
     assert len(am.post(payload).json()["errors"]) == 3
 
 
