@@ -1,6 +1,7 @@
 """Who hears what: the outbox rows each workflow change writes, in its own transaction."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import transaction
 
 from conftest import make_user
@@ -218,3 +219,55 @@ def test_queue_direct_respects_email_off(responder):
     )
     assert row is None
     assert not Notification.objects.exists()
+
+
+def test_of_the_status_changes_only_the_resolution_is_broadcast(settings, reporter, responder, follower):
+    settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:19210/services/T/B/X"
+    incident = make_incident(by=reporter)
+    Subscription.objects.create(user=follower, service=incident.service)
+    workflow.acknowledge(incident, by=responder)
+    workflow.mitigate(incident, by=responder, text="Failed over.")
+    assert "fay@example.com" not in emails(incident)
+    assert Notification.objects.filter(incident=incident, channel="slack").count() == 1  # the new incident
+    workflow.resolve(incident, by=responder, summary="Rolled back.", confirmed=True)
+    assert emails(incident).count("fay@example.com") == 1
+    assert Notification.objects.filter(incident=incident, channel="slack").count() == 2
+
+
+def test_severity_subscribers_hear_a_raise_that_jumps_past_their_threshold(reporter, responder, follower):
+    Subscription.objects.create(user=follower, min_severity="high")
+    incident = make_incident(by=reporter, severity="low")
+    workflow.change_severity(incident, by=responder, severity="critical")
+    assert emails(incident) == ["fay@example.com"]
+
+
+def test_a_lead_change_tells_the_new_lead_who_led_before(incident, manager, other_responder):
+    workflow.set_lead(incident, by=manager, lead=other_responder)
+    row = Notification.objects.get(incident=incident, channel="email", recipient="ola@example.com")
+    assert "Lead Rob Responder → Ola Oncall" in row.body_text
+
+
+def test_a_viewer_granted_the_view_permission_directly_as_well_still_hears(incident, other_responder, follower):
+    follower.user_permissions.add(Permission.objects.get(codename=roles.codename(roles.VIEW_INCIDENT)))
+    Subscription.objects.create(user=follower, incident=incident)
+    workflow.post_update(incident, by=other_responder, message="Update.", public=True)
+    assert "fay@example.com" in emails(incident)
+
+
+def test_an_entry_read_back_from_the_database_is_the_same_event(incident, responder, other_responder):
+    """event_of classifies an entry by its stored kind, not by the object the workflow built."""
+    workflow.post_update(incident, by=other_responder, message="Public.", public=True)
+    workflow.post_update(incident, by=other_responder, message="Internal.", public=False)
+    workflow.change_severity(incident, by=responder, severity="critical")
+    workflow.change_severity(incident, by=responder, severity="low")
+    workflow.resolve(incident, by=responder, summary="Done.", confirmed=True)
+    events = [notifications.event_of(entry) for entry in incident.timeline.order_by("pk")]
+    assert events == [
+        notifications.NEW,
+        notifications.OTHER,  # acknowledged
+        notifications.PUBLIC_UPDATE,
+        notifications.INTERNAL_UPDATE,
+        notifications.RAISED,
+        notifications.LOWERED,
+        notifications.RESOLVED,
+    ]
