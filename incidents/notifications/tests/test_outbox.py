@@ -6,9 +6,11 @@ from django.db import transaction
 
 from conftest import make_user
 from incidents import roles, workflow
-from incidents.models import Notification, Profile, Subscription
+from incidents.models import Notification, Profile, Subscription, TimelineEntry
 from incidents.notifications import outbox as notifications
 from incidents.tests.factories import ServiceFactory, make_incident
+
+Kind = TimelineEntry.Kind
 
 
 def emails(incident, **filters):
@@ -271,3 +273,34 @@ def test_an_entry_read_back_from_the_database_is_the_same_event(incident, respon
         notifications.LOWERED,
         notifications.RESOLVED,
     ]
+
+
+def test_the_lead_hears_what_an_edit_changed(incident, other_responder):
+    workflow.edit(incident, by=other_responder, version=incident.version, changes={"title": "Checkout down"})
+    row = Notification.objects.filter(incident=incident, channel="email", recipient="rob@example.com").last()
+    assert "Changed: title" in row.body_text
+
+
+def test_the_subject_names_the_kind_of_an_entry_without_a_headline_of_its_own(incident, other_responder):
+    workflow.add_note(incident, by=other_responder, text="Disk full on db-2.")
+    row = Notification.objects.filter(incident=incident, channel="email", recipient="rob@example.com").last()
+    assert row.subject.endswith(" — Note"), row.subject
+
+
+def test_severity_subscribers_hear_of_an_incident_once_when_it_gets_worse_within_their_threshold(
+    reporter, responder, follower
+):
+    Subscription.objects.create(user=follower, min_severity="high")
+    incident = make_incident(by=reporter, severity="high")
+    workflow.change_severity(incident, by=responder, severity="critical")
+    assert emails(incident) == ["fay@example.com"]  # the new incident; the raise is no news to them
+
+
+def test_alerts_joining_an_incident_later_are_news_for_the_lead_the_opening_ones_are_not(incident):
+    incident.refresh_from_db()  # rob leads it
+    with transaction.atomic():
+        workflow.record(incident, by=None, kind=Kind.ALERT_FIRED, text="1 alert(s) fired: opening", initial=True)
+    assert emails(incident) == []
+    with transaction.atomic():
+        workflow.record(incident, by=None, kind=Kind.ALERT_FIRED, text="1 alert(s) fired: later", initial=False)
+    assert emails(incident) == ["rob@example.com"]

@@ -203,3 +203,13 @@ def test_it_answers_head_for_monitors_and_caches_and_refuses_writes(client, db):
     assert client.head("/status/").status_code == 200
     assert client.head("/status/feed.atom").status_code == 200
     assert client.post("/status/").status_code == 405
+
+
+@pytest.mark.parametrize("count, truncated", [(1, False), (2, False), (3, True)])
+def test_the_resolved_list_says_it_is_cut_only_when_more_than_its_limit_exist(responder, monkeypatch, count, truncated):
+    monkeypatch.setattr(status_page, "RESOLVED_LIMIT", 2)
+    for _ in range(count):
+        incident_in("resolved", by=responder)
+    overview = status_page.overview()
+    assert len(overview.resolved) == min(count, 2)
+    assert overview.resolved_truncated is truncated
