@@ -472,6 +472,14 @@ def test_alert_lists_name_twenty_alerts_then_count_the_rest(am, count, more):
         assert "more alerts" not in incident.logs
 
 
+@pytest.mark.parametrize("count", [2, 3, 5])
+def test_without_a_common_summary_the_title_counts_the_other_alerts(am, count):
+    payload = _group_of(count)
+    payload["commonAnnotations"] = {}
+    assert am.post(payload).status_code == 200
+    assert only_incident().title.endswith(f" (+{count - 1} more)"), only_incident().title
+
+
 def test_the_answer_says_what_a_payload_changed(am):
     first = load("firing-grouped-2")
     first["alerts"] = first["alerts"][:1]

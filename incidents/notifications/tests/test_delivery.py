@@ -150,3 +150,10 @@ def test_the_sweeper_command_sweeps(row, mailoutbox, django_capture_on_commit_ca
     row.refresh_from_db()
     assert row.state == "sent"
     assert [m.to for m in mailoutbox] == [["rob@example.com"]]
+
+
+def test_a_failures_message_keeps_its_first_2000_characters(row):
+    delivery.claim(row.pk)
+    delivery.record_failure(row, "a" * 1999 + "bc" + "d" * 1000, permanent=True)
+    row.refresh_from_db()
+    assert (row.state, row.last_error) == ("failed", "a" * 1999 + "b")

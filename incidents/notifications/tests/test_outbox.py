@@ -119,6 +119,25 @@ def test_one_email_per_address_even_with_several_reasons(incident, other_respond
     Subscription.objects.create(user=responder, service=incident.service)
     workflow.post_update(incident, by=other_responder, message="Update.", public=True)
     assert emails(incident) == ["rob@example.com"]
+    assert Notification.objects.get(incident=incident, channel="email").reason == "lead"  # the first cause
+
+
+def test_a_team_copy_wins_over_a_public_one_for_the_same_address(incident, other_responder, follower):
+    Subscription.objects.create(email="fay@example.com", service=incident.service)  # on the stakeholder list
+    Subscription.objects.create(user=follower, service=incident.service)  # and following it as a viewer
+    workflow.set_public(incident, by=other_responder, public=True)
+    workflow.post_update(incident, by=other_responder, message="Fixed soon.", public=True)
+    (row,) = Notification.objects.filter(incident=incident, channel="email", recipient="fay@example.com")
+    assert row.audience == "team" and row.user == follower
+
+
+def test_a_raise_and_a_lowering_say_which_in_the_subject(incident, other_responder):
+    workflow.change_severity(incident, by=other_responder, severity="critical")
+    workflow.change_severity(incident, by=other_responder, severity="low")
+    rows = Notification.objects.filter(incident=incident, recipient="rob@example.com").order_by("pk")
+    subjects = [r.subject for r in rows]
+    assert subjects[-2].endswith(" — Severity raised to Critical"), subjects
+    assert subjects[-1].endswith(" — Severity lowered to Low"), subjects
 
 
 def test_slack_gets_new_incidents_raises_public_updates_and_resolutions(settings, reporter, responder):

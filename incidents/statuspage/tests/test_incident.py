@@ -59,6 +59,9 @@ def test_it_says_nothing_is_left_out_when_nothing_is(client, responder, monkeypa
     for n in range(2):
         workflow.post_update(incident, by=responder, message=f"Update {n}", public=True)
     assert "latest updates are shown" not in client.get(f"/status/incidents/{incident.ref}/").content.decode()
+    fewer = incident_in("acknowledged", by=responder)
+    workflow.post_update(fewer, by=responder, message="The only one", public=True)
+    assert "latest updates are shown" not in client.get(f"/status/incidents/{fewer.ref}/").content.decode()
 
 
 def test_missing_internal_and_hidden_service_incidents_get_the_same_404(clients, responder):
