@@ -236,3 +236,13 @@ def test_pages_of_the_list_stay_bounded_for_someone_not_allowed(clients, reporte
     with django_assert_max_num_queries(12):
         response = clients["viewer"].get("/incidents/")
     assert response.context["page"].paginator.count == 15
+
+
+def test_whoever_reported_and_leads_a_restricted_incident_sees_it(clients, responder):
+    """Reporter, lead, participant: each reason is enough, and two at once too."""
+    incident = make_incident(by=responder, type=security_type())
+    workflow.take(incident, by=responder)
+    incident.refresh_from_db()
+    assert (incident.reporter_id, incident.lead_id) == (responder.pk, responder.pk) and incident.restricted
+    assert list(Incident.objects.visible_to(responder)) == [incident]
+    assert clients["responder"].get(f"/incidents/{incident.ref}/").status_code == 200

@@ -25,7 +25,8 @@ def test_claim_is_a_compare_and_set(row):
     assert delivery.claim(row.pk) is None  # a second worker gets nothing while the lease lives
     row.refresh_from_db()
     assert row.state == "sending" and row.attempts == 1
-    assert row.lease_until == pytest.approx(now() + delivery.LEASE, abs=timedelta(seconds=5))
+    # The lease of 2 minutes docs/notifications.md names.
+    assert row.lease_until == pytest.approx(now() + timedelta(minutes=2), abs=timedelta(seconds=5))
 
 
 def test_an_expired_lease_can_be_claimed_again(row):
@@ -157,3 +158,10 @@ def test_a_failures_message_keeps_its_first_2000_characters(row):
     delivery.record_failure(row, "a" * 1999 + "bc" + "d" * 1000, permanent=True)
     row.refresh_from_db()
     assert (row.state, row.last_error) == ("failed", "a" * 1999 + "b")
+
+
+def test_a_temporary_failures_message_keeps_its_first_2000_characters(row):
+    delivery.claim(row.pk)
+    assert delivery.record_failure(row, "a" * 1999 + "bc" + "d" * 1000, permanent=False) == "retry"
+    row.refresh_from_db()
+    assert (row.state, row.last_error) == ("pending", "a" * 1999 + "b")
