@@ -1,7 +1,7 @@
 """Mutation testing of the modules that carry Beacon's promises (`make mutate`), with Cosmic Ray.
 
     python mutation/run.py [NAME ...]             names from mutation/modules.toml (default: all of them)
-    python mutation/run.py --recheck NAME ...     run only the last run's survivors again (after new tests)
+    python mutation/run.py --recheck NAME ...     run the last run's unexplained survivors again (after new tests)
     python mutation/run.py --resume NAME ...      go on with an interrupted run (the module unchanged)
     python mutation/run.py --report NAME ...      report the last run as it stands (partial if interrupted)
 
@@ -290,11 +290,18 @@ def recheck(name: str, spec: dict) -> dict:
     work = WORK / name
     session = work / "session.sqlite"
     command = f"{sys.executable} {PYTEST} {' '.join(spec['tests'])}"
+    known, module = equivalents(), work / "module.py"
     with use_db(str(session), WorkDB.Mode.open) as db:
         items = {item.job_id: item for item in db.work_items}
         total = len(items)
         survivors = [items[job] for job, result in db.results if result.test_outcome == TestOutcome.SURVIVED]
-    print(f"== {name}: rechecking {len(survivors)} survivors", flush=True)
+    # Those explained in mutation/equivalent.toml would only run the whole list again to survive.
+    survivors = [
+        item
+        for item in survivors
+        if not explained(name, item.mutations[0], line_of(module, item.mutations[0].start_pos[0]), known)
+    ]
+    print(f"== {name}: rechecking {len(survivors)} unexplained survivors", flush=True)
     results = run_items(work, "recheck", survivors, command, 600, session, total, time.monotonic())
     notes = []
     for item in survivors:
