@@ -213,3 +213,9 @@ def test_the_resolved_list_says_it_is_cut_only_when_more_than_its_limit_exist(re
     overview = status_page.overview()
     assert len(overview.resolved) == min(count, 2)
     assert overview.resolved_truncated is truncated
+
+
+def test_the_resolved_list_reaches_back_exactly_14_days(responder):
+    inside = move_back(incident_in("resolved", by=responder, title="Thirteen and a half days ago"), 13.5)
+    move_back(incident_in("resolved", by=responder, title="Fourteen and a half days ago"), 14.5)
+    assert [i.ref for i in status_page.overview().resolved] == [inside.ref]
