@@ -323,3 +323,20 @@ def test_alerts_joining_an_incident_later_are_news_for_the_lead_the_opening_ones
     with transaction.atomic():
         workflow.record(incident, by=None, kind=Kind.ALERT_FIRED, text="1 alert(s) fired: later", initial=False)
     assert emails(incident) == ["rob@example.com"]
+    assert "1 alert(s) fired: later" in Notification.objects.get(incident=incident, channel="email").body_text
+
+
+def test_only_the_leads_own_email_carries_action_links_not_a_followers(reporter, responder, follower):
+    incident = make_incident(by=reporter)
+    Subscription.objects.create(user=follower, incident=incident)
+    workflow.post_update(incident, by=responder, message="Looking.", public=True)
+    (row,) = Notification.objects.filter(incident=incident, channel="email", recipient="fay@example.com")
+    assert "Take the lead:" not in row.body_text and "Acknowledge:" not in row.body_text
+
+
+def test_a_subject_is_one_line_of_at_most_250_characters(reporter, manager):
+    long_named = make_user("lena", roles.RESPONDER, first_name="L" * 100, last_name="N" * 100)
+    incident = make_incident(by=reporter, title="T" * 200)
+    workflow.set_lead(incident, by=manager, lead=long_named)  # "… — Lead: LLL… NNN…"
+    row = Notification.objects.get(incident=incident, channel="email", recipient="lena@example.com")
+    assert len(row.subject) == 250 and row.subject.startswith(f"[{incident.ref}][")
