@@ -165,3 +165,15 @@ def test_a_temporary_failures_message_keeps_its_first_2000_characters(row):
     assert delivery.record_failure(row, "a" * 1999 + "bc" + "d" * 1000, permanent=False) == "retry"
     row.refresh_from_db()
     assert (row.state, row.last_error) == ("pending", "a" * 1999 + "b")
+
+
+def test_the_log_says_whether_a_row_failed_for_good_or_ran_out_of_attempts(row, caplog):
+    """What an operator reads in the worker's log: "permanent" (a 5xx, a gone webhook) or "gave up"."""
+    delivery.claim(row.pk)
+    row.refresh_from_db()
+    delivery.record_failure(row, "550 no such user", permanent=True)
+    assert f"Notification {row.pk} failed (permanent): 550 no such user" in caplog.text
+    row.attempts = delivery.MAX_ATTEMPTS
+    Notification.objects.filter(pk=row.pk).update(state="sending", attempts=delivery.MAX_ATTEMPTS)
+    delivery.record_failure(row, "421 try later", permanent=False)
+    assert f"Notification {row.pk} failed (gave up): 421 try later" in caplog.text
