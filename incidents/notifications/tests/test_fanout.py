@@ -79,3 +79,27 @@ def test_without_a_database_task_backend_each_row_is_enqueued_as_before(
     assert {m.to[0] for m in mailoutbox if "Payments work again." in m.body} >= {
         f"follower{n}@example.com" for n in range(3)
     }
+
+
+@pytest.mark.usefixtures("database_tasks")
+def test_the_one_insert_sends_task_enqueued_for_every_task_as_enqueue_does(reporter, responder):
+    """delivery._enqueue_in_one_insert promises what DatabaseBackend.enqueue does, the signal too."""
+    from django_tasks.signals import task_enqueued
+
+    from incidents.notifications import delivery
+
+    incident = make_incident(by=reporter)
+    rows = [
+        Notification.objects.create(incident=incident, channel="email", recipient=f"r{n}@example.com") for n in range(3)
+    ]
+    heard = []
+
+    def listener(sender, task_result, **kwargs):
+        heard.append(task_result.args)
+
+    task_enqueued.connect(listener)
+    try:
+        delivery.enqueue([(row.pk, "email") for row in rows])
+    finally:
+        task_enqueued.disconnect(listener)
+    assert sorted(heard) == sorted([[row.pk] for row in rows])
