@@ -100,6 +100,20 @@ def test_two_alerts_of_one_group_make_one_incident_mitigated_when_both_resolve(a
     assert Incident.objects.count() == 1
 
 
+def test_a_new_alert_that_arrives_already_resolved_leaves_a_mitigated_incident_mitigated(am):
+    am.post(load("firing"))
+    am.post(load("resolved"))
+    incident = only_incident()
+    assert incident.status == Incident.Status.MITIGATED
+    late = _second_alert(load("resolved"))  # a new fingerprint, resolved before Beacon saw it fire
+
+    assert am.post(late).status_code == 200
+
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.MITIGATED
+    assert incident.alert_group.alerts.count() == 2 and Incident.objects.count() == 1
+
+
 def test_a_resolved_payload_for_a_group_never_seen_opens_it_already_mitigated(am):
     response = am.post(load("resolved"))
 
@@ -357,6 +371,18 @@ def test_the_oldest_service_matching_by_name_or_slug_is_used(am):
     assert Service.objects.count() == 2
 
 
+@pytest.mark.parametrize(
+    "name, slug",
+    [("APP", "application"), ("Application", "app")],
+    ids=["by name, any case", "by slug"],
+)
+def test_a_service_matching_the_label_by_name_or_by_slug_alone_is_used(am, name, slug):
+    known = ServiceFactory(name=name, slug=slug)
+    am.post(load("firing"))  # service="app"
+    assert only_incident().service == known
+    assert Service.objects.count() == 1
+
+
 def test_alerts_without_service_or_job_go_to_a_catch_all_service(am):
     am.post(_with_labels())
     assert only_incident().service.name == "Unlabelled alerts"
@@ -404,12 +430,20 @@ def test_a_resolved_alert_never_seen_firing_and_without_a_usable_end_ended_now(a
     assert resolved.data["ends_at"] == at.isoformat()
 
 
-def test_a_resolved_alerts_end_is_kept_however_early_unless_it_is_alertmanagers_year_one(am):
-    """Alertmanager's "no end" is 0001-01-01; any end from the Unix epoch on is a real one."""
+@pytest.mark.parametrize(
+    "ends_at, stored",
+    [
+        ("1970-01-01T00:00:01Z", datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)),
+        ("1969-12-31T23:59:59Z", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),  # no usable end: now
+    ],
+)
+def test_a_resolved_alerts_end_is_kept_from_the_unix_epoch_on(am, ends_at, stored):
+    """Alertmanager's "no end" is its zero time, 0001-01-01: anything before 1970 is read as that."""
     resolved = load("resolved")
-    resolved["alerts"][0]["endsAt"] = "1970-01-01T00:00:01Z"
-    assert am.post(resolved).status_code == 200
-    assert Alert.objects.get().ends_at == datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
+    resolved["alerts"][0]["endsAt"] = ends_at
+    with time_machine.travel(datetime(2026, 11, 27, 10, 0, tzinfo=UTC), tick=False):
+        assert am.post(resolved).status_code == 200
+    assert Alert.objects.get().ends_at == stored
 
 
 @pytest.mark.parametrize(
@@ -526,7 +560,8 @@ def test_a_payload_without_truncated_alerts_left_none_out(am):
 
 def test_a_long_service_label_names_a_service_of_100_characters(am):
     am.post(_with_labels(service="s" * 150))
-    assert only_incident().service.name == "s" * 100
+    service = only_incident().service
+    assert (service.name, service.slug) == ("s" * 100, "s" * 100)
 
 
 # --- the incident type -------------------------------------------------------------------

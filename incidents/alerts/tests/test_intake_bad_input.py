@@ -141,6 +141,8 @@ def _with(path: str, value) -> dict:
         (_with("alerts.0.labels", {"severity": 5}), "alerts.0.labels.severity"),
         (_with("alerts.0.annotations", ["summary"]), "alerts.0.annotations"),
         (_with("alerts.0.fingerprint", "f" * 129), "alerts.0.fingerprint"),
+        (_with("alerts.0.fingerprint", ""), "alerts.0.fingerprint"),
+        (_with("groupKey", "g" * 4001), "groupKey"),
     ],
 )
 def test_it_answers_422_naming_the_field(am, payload, field):
@@ -320,3 +322,7 @@ def test_a_payload_carries_at_most_10000_alerts(count, accepted):
 
 def test_a_one_character_group_key_is_enough(am):
     assert am.post(_with("groupKey", "x")).status_code == 200
+
+
+def test_a_group_key_of_4000_characters_is_taken(am):
+    assert am.post(_with("groupKey", "g" * 4000)).status_code == 200
