@@ -106,11 +106,13 @@ def test_a_new_alert_that_arrives_already_resolved_leaves_a_mitigated_incident_m
     incident = only_incident()
     assert incident.status == Incident.Status.MITIGATED
     late = _second_alert(load("resolved"))  # a new fingerprint, resolved before Beacon saw it fire
+    changes = incident.timeline.filter(kind=Kind.STATUS_CHANGE).count()
 
     assert am.post(late).status_code == 200
 
     incident.refresh_from_db()
     assert incident.status == Incident.Status.MITIGATED
+    assert incident.timeline.filter(kind=Kind.STATUS_CHANGE).count() == changes  # never active again
     assert incident.alert_group.alerts.count() == 2 and Incident.objects.count() == 1
 
 
@@ -558,10 +560,15 @@ def test_a_payload_without_truncated_alerts_left_none_out(am):
     assert "more alerts" not in incident.logs
 
 
-def test_a_long_service_label_names_a_service_of_100_characters(am):
-    am.post(_with_labels(service="s" * 150))
+@pytest.mark.parametrize(
+    "label, slug",
+    [("s" * 150, "s" * 100), ("\ufb01" * 150, "fi" * 50)],  # "ﬁ" (a ligature) slugifies to two letters
+    ids=["plain", "ligatures"],
+)
+def test_a_long_service_label_names_a_service_of_100_characters(am, label, slug):
+    assert am.post(_with_labels(service=label)).status_code == 200
     service = only_incident().service
-    assert (service.name, service.slug) == ("s" * 100, "s" * 100)
+    assert (service.name, service.slug) == (label[:100], slug)
 
 
 # --- the incident type -------------------------------------------------------------------
