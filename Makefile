@@ -9,7 +9,7 @@
 #   make bench    benchmarks: HTTP mode with gunicorn and wrk on PostgreSQL (bench/loadtest.py);
 #                 BENCH_MODE=client for the in-process one (bench/run.py)
 #   make mutate   mutation testing of the modules that carry promises (MODULE="workflow intake" for some;
-#                 RECHECK=1 reruns the last survivors, RESUME=1 goes on, REPORT=1 reports; docs/mutation.md)
+#                 RECHECK=1 reruns the last unexplained survivors, RESUME=1 goes on, REPORT=1 reports; docs/mutation.md)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c

@@ -252,3 +252,21 @@ def test_pages_of_the_list_stay_bounded_for_someone_not_allowed(clients, reporte
     with django_assert_max_num_queries(12):
         response = clients["viewer"].get("/incidents/")
     assert response.context["page"].paginator.count == 15
+
+
+def test_two_reasons_at_once_to_see_a_restricted_incident_are_as_good_as_one(
+    clients, responder, other_responder, manager
+):
+    """Reporter, lead, participant: each reason is enough, and two at once too."""
+    incident = make_incident(by=responder, type=security_type())
+    workflow.take(incident, by=responder)
+    incident.refresh_from_db()
+    assert (incident.reporter_id, incident.lead_id) == (responder.pk, responder.pk) and incident.restricted
+    assert list(Incident.objects.visible_to(responder)) == [incident]
+    assert clients["responder"].get(f"/incidents/{incident.ref}/").status_code == 200
+    workflow.add_participant(incident, by=manager, user=other_responder)
+    workflow.set_lead(incident, by=manager, lead=other_responder)  # a participant who now leads it
+    assert list(Incident.objects.visible_to(other_responder)) == [incident]
+    client = Client()
+    client.force_login(other_responder)
+    assert client.get(f"/incidents/{incident.ref}/").status_code == 200

@@ -10,7 +10,7 @@ import time_machine
 
 from incidents import workflow
 from incidents.alerts.tests.support import am, integration, load, variant  # noqa: F401
-from incidents.models import Alert, AlertGroup, Incident, Integration, Service, TimelineEntry
+from incidents.models import Alert, AlertGroup, Incident, IncidentType, Integration, Service, TimelineEntry
 from incidents.tests.factories import ServiceFactory
 
 Kind = TimelineEntry.Kind
@@ -100,6 +100,22 @@ def test_two_alerts_of_one_group_make_one_incident_mitigated_when_both_resolve(a
     assert Incident.objects.count() == 1
 
 
+def test_a_new_alert_that_arrives_already_resolved_leaves_a_mitigated_incident_mitigated(am):
+    am.post(load("firing"))
+    am.post(load("resolved"))
+    incident = only_incident()
+    assert incident.status == Incident.Status.MITIGATED
+    late = _second_alert(load("resolved"))  # a new fingerprint, resolved before Beacon saw it fire
+    changes = incident.timeline.filter(kind=Kind.STATUS_CHANGE).count()
+
+    assert am.post(late).status_code == 200
+
+    incident.refresh_from_db()
+    assert incident.status == Incident.Status.MITIGATED
+    assert incident.timeline.filter(kind=Kind.STATUS_CHANGE).count() == changes  # never active again
+    assert incident.alert_group.alerts.count() == 2 and Incident.objects.count() == 1
+
+
 def test_a_resolved_payload_for_a_group_never_seen_opens_it_already_mitigated(am):
     response = am.post(load("resolved"))
 
@@ -181,6 +197,20 @@ def test_new_alerts_of_an_open_group_join_its_incident(am):
     added = incident.timeline.filter(kind=Kind.ALERT_FIRED).last()
     assert added.data["initial"] is False
     assert added.data["alerts"][0]["instance"] == "b:9"
+
+
+def test_new_alerts_join_an_acknowledged_incident(am, responder):
+    """Only a closed incident, or one resolved longer ago than the window, starts the group afresh."""
+    firing = load("firing")
+    am.post(firing)
+    workflow.acknowledge(only_incident(), by=responder)
+
+    response = am.post(_second_alert(firing))
+
+    assert response.status_code == 200 and response.json()["created"] is False
+    incident = only_incident()
+    assert incident.status == Incident.Status.ACKNOWLEDGED
+    assert incident.alert_group.alerts.count() == 2
 
 
 def test_another_group_opens_another_incident(am):
@@ -343,6 +373,18 @@ def test_the_oldest_service_matching_by_name_or_slug_is_used(am):
     assert Service.objects.count() == 2
 
 
+@pytest.mark.parametrize(
+    "name, slug",
+    [("APP", "application"), ("Application", "app")],
+    ids=["by name, any case", "by slug"],
+)
+def test_a_service_matching_the_label_by_name_or_by_slug_alone_is_used(am, name, slug):
+    known = ServiceFactory(name=name, slug=slug)
+    am.post(load("firing"))  # service="app"
+    assert only_incident().service == known
+    assert Service.objects.count() == 1
+
+
 def test_alerts_without_service_or_job_go_to_a_catch_all_service(am):
     am.post(_with_labels())
     assert only_incident().service.name == "Unlabelled alerts"
@@ -391,6 +433,22 @@ def test_a_resolved_alert_never_seen_firing_and_without_a_usable_end_ended_now(a
 
 
 @pytest.mark.parametrize(
+    "ends_at, stored",
+    [
+        ("1970-01-01T00:00:01Z", datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)),
+        ("1969-12-31T23:59:59Z", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),  # no usable end: now
+    ],
+)
+def test_a_resolved_alerts_end_is_kept_from_the_unix_epoch_on(am, ends_at, stored):
+    """Alertmanager's "no end" is its zero time, 0001-01-01: anything before 1970 is read as that."""
+    resolved = load("resolved")
+    resolved["alerts"][0]["endsAt"] = ends_at
+    with time_machine.travel(datetime(2026, 11, 27, 10, 0, tzinfo=UTC), tick=False):
+        assert am.post(resolved).status_code == 200
+    assert Alert.objects.get().ends_at == stored
+
+
+@pytest.mark.parametrize(
     "ends_at",
     ["2026-11-27T10:45:00+01:00", "2026-11-27T09:45:00Z", "2026-11-27T09:45:00"],
     ids=["+01:00", "Z", "naive"],
@@ -435,7 +493,7 @@ def _group_of(count: int) -> dict:
     return payload
 
 
-@pytest.mark.parametrize("count, more", [(2, ""), (20, ""), (21, " and 1 more")])
+@pytest.mark.parametrize("count, more", [(2, ""), (20, ""), (21, " and 1 more"), (45, " and 25 more")])
 def test_alert_lists_name_twenty_alerts_then_count_the_rest(am, count, more):
     assert am.post(_group_of(count)).status_code == 200
     incident = only_incident()
@@ -444,7 +502,18 @@ def test_alert_lists_name_twenty_alerts_then_count_the_rest(am, count, more):
     assert fired.text.startswith(f"{count} alert(s) fired: TargetDown on 10.0.0.0:9100, "), fired.text
     assert fired.text.endswith(f"TargetDown on 10.0.0.{last}:9100{more}."), fired.text
     assert len(fired.data["alerts"]) == min(count, 20)
-    assert ("… and 1 more alerts" in incident.logs) is (count == 21)
+    if count > 20:
+        assert f"… and {count - 20} more alerts (see the alert group panel)." in incident.logs
+    else:
+        assert "more alerts" not in incident.logs
+
+
+@pytest.mark.parametrize("count", [2, 3, 5])
+def test_without_a_common_summary_the_title_counts_the_other_alerts(am, count):
+    payload = _group_of(count)
+    payload["commonAnnotations"] = {}
+    assert am.post(payload).status_code == 200
+    assert only_incident().title.endswith(f" (+{count - 1} more)"), only_incident().title
 
 
 def test_the_answer_says_what_a_payload_changed(am):
@@ -456,7 +525,8 @@ def test_the_answer_says_what_a_payload_changed(am):
     assert (added["message"], added["changed"]) == (f"{ref}: 1 new alert(s).", True)
     assert am.post(load("resolved-grouped-2")).json()["message"] == f"{ref}: 2 resolved."
     again = am.post(load("resolved-grouped-2")).json()
-    assert again["message"].startswith("Nothing new") and again["changed"] is False
+    assert again["message"] == f"Nothing new: every alert of this payload is already stored ({ref})."
+    assert again["changed"] is False
 
 
 def test_a_long_receiver_name_is_kept_to_its_200_characters(am):
@@ -490,6 +560,32 @@ def test_a_payload_without_truncated_alerts_left_none_out(am):
     assert "more alerts" not in incident.logs
 
 
-def test_a_long_service_label_names_a_service_of_100_characters(am):
-    am.post(_with_labels(service="s" * 150))
-    assert only_incident().service.name == "s" * 100
+@pytest.mark.parametrize(
+    "label, slug",
+    [("s" * 150, "s" * 100), ("\ufb01" * 150, "fi" * 50)],  # "ﬁ" (a ligature) slugifies to two letters
+    ids=["plain", "ligatures"],
+)
+def test_a_long_service_label_names_a_service_of_100_characters(am, label, slug):
+    assert am.post(_with_labels(service=label)).status_code == 200
+    service = only_incident().service
+    assert (service.name, service.slug) == (label[:100], slug)
+
+
+# --- the incident type -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", ["leak", "LEAK", "Data leak", " data LEAK "])
+def test_the_type_label_names_a_type_by_its_slug_or_its_name_in_any_case(am, label):
+    leak = IncidentType.objects.create(name="Data leak", slug="leak")
+    payload = load("firing")
+    payload["commonLabels"]["incident_type"] = label
+    body = am.post(payload).json()
+    assert body["type"] == "leak" and "warnings" not in body
+    assert only_incident().type == leak
+
+
+def test_an_unknown_type_label_is_quoted_to_its_first_100_characters(am):
+    payload = load("firing")
+    payload["commonLabels"]["incident_type"] = "x" * 99 + "yz"
+    warning = am.post(payload).json()["warnings"][0]
+    assert warning["message"].startswith(f"There is no incident type “{'x' * 99}y”; downtime was used. ")

@@ -141,6 +141,8 @@ def _with(path: str, value) -> dict:
         (_with("alerts.0.labels", {"severity": 5}), "alerts.0.labels.severity"),
         (_with("alerts.0.annotations", ["summary"]), "alerts.0.annotations"),
         (_with("alerts.0.fingerprint", "f" * 129), "alerts.0.fingerprint"),
+        (_with("alerts.0.fingerprint", ""), "alerts.0.fingerprint"),
+        (_with("groupKey", "g" * 4001), "groupKey"),
     ],
 )
 def test_it_answers_422_naming_the_field(am, payload, field):
@@ -284,10 +286,10 @@ def test_the_message_names_the_first_problem_and_counts_the_others(am):
     payload = _without("groupKey")
     del payload["alerts"]
     two = assert_refused(am.post(payload), 422)
-    assert two.endswith(" (and 1 more problems)"), two
+    assert two.startswith("groupKey: ") and two.endswith(" (and 1 more problems)"), two
     del payload["version"]
     three = assert_refused(am.post(payload), 422)
-    assert three.endswith(" (and 2 more problems)"), three
+    assert three.startswith("version: ") and three.endswith(" (and 2 more problems)"), three
     assert len(am.post(payload).json()["errors"]) == 3
 
 
@@ -320,3 +322,7 @@ def test_a_payload_carries_at_most_10000_alerts(count, accepted):
 
 def test_a_one_character_group_key_is_enough(am):
     assert am.post(_with("groupKey", "x")).status_code == 200
+
+
+def test_a_group_key_of_4000_characters_is_taken(am):
+    assert am.post(_with("groupKey", "g" * 4000)).status_code == 200

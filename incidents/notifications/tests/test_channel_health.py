@@ -130,3 +130,13 @@ def test_smtp_sign_in_refused_breaks_email_and_keeps_the_messages(smtp_with_logi
     Notification.objects.filter(pk=row.pk).update(next_attempt_at=now())  # its retry is due
     assert delivery.deliver(row.pk) == "sent"
     assert not ChannelProblem.objects.exists()
+
+
+def test_a_broken_channels_error_keeps_its_first_2000_characters(db):
+    row = Notification(channel=Notification.Channel.SLACK, recipient="site")
+    delivery.mark_broken(row, "a" * 1999 + "bc" + "d" * 1000)
+    (problem,) = ChannelProblem.objects.all()
+    assert problem.error == "a" * 1999 + "b"
+    delivery.mark_broken(row, "x" * 1999 + "yz" + "w" * 1000)  # the same destination fails again
+    problem.refresh_from_db()
+    assert problem.error == "x" * 1999 + "y"

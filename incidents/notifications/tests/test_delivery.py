@@ -25,7 +25,8 @@ def test_claim_is_a_compare_and_set(row):
     assert delivery.claim(row.pk) is None  # a second worker gets nothing while the lease lives
     row.refresh_from_db()
     assert row.state == "sending" and row.attempts == 1
-    assert row.lease_until == pytest.approx(now() + delivery.LEASE, abs=timedelta(seconds=5))
+    # The lease of 2 minutes docs/notifications.md names.
+    assert row.lease_until == pytest.approx(now() + timedelta(minutes=2), abs=timedelta(seconds=5))
 
 
 def test_an_expired_lease_can_be_claimed_again(row):
@@ -150,3 +151,29 @@ def test_the_sweeper_command_sweeps(row, mailoutbox, django_capture_on_commit_ca
     row.refresh_from_db()
     assert row.state == "sent"
     assert [m.to for m in mailoutbox] == [["rob@example.com"]]
+
+
+def test_a_failures_message_keeps_its_first_2000_characters(row):
+    delivery.claim(row.pk)
+    delivery.record_failure(row, "a" * 1999 + "bc" + "d" * 1000, permanent=True)
+    row.refresh_from_db()
+    assert (row.state, row.last_error) == ("failed", "a" * 1999 + "b")
+
+
+def test_a_temporary_failures_message_keeps_its_first_2000_characters(row):
+    delivery.claim(row.pk)
+    assert delivery.record_failure(row, "a" * 1999 + "bc" + "d" * 1000, permanent=False) == "retry"
+    row.refresh_from_db()
+    assert (row.state, row.last_error) == ("pending", "a" * 1999 + "b")
+
+
+def test_the_log_says_whether_a_row_failed_for_good_or_ran_out_of_attempts(row, caplog):
+    """What an operator reads in the worker's log: "permanent" (a 5xx, a gone webhook) or "gave up"."""
+    delivery.claim(row.pk)
+    row.refresh_from_db()
+    delivery.record_failure(row, "550 no such user", permanent=True)
+    assert f"Notification {row.pk} failed (permanent): 550 no such user" in caplog.text
+    row.attempts = delivery.MAX_ATTEMPTS
+    Notification.objects.filter(pk=row.pk).update(state="sending", attempts=delivery.MAX_ATTEMPTS)
+    delivery.record_failure(row, "421 try later", permanent=False)
+    assert f"Notification {row.pk} failed (gave up): 421 try later" in caplog.text

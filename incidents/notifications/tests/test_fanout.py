@@ -115,3 +115,27 @@ def test_followers_share_one_rendering_and_each_keeps_its_own_unsubscribe_link(c
     assert answer.status_code == 200
     remaining = set(Subscription.objects.filter(incident=incident).values_list("user__email", flat=True))
     assert chosen.recipient not in remaining and len(remaining & {r.recipient for r in rows}) == 29
+
+
+@pytest.mark.usefixtures("database_tasks")
+def test_the_one_insert_sends_task_enqueued_for_every_task_as_enqueue_does(reporter, responder):
+    """delivery._enqueue_in_one_insert promises what DatabaseBackend.enqueue does, the signal too."""
+    from django_tasks.signals import task_enqueued
+
+    from incidents.notifications import delivery
+
+    incident = make_incident(by=reporter)
+    rows = [
+        Notification.objects.create(incident=incident, channel="email", recipient=f"r{n}@example.com") for n in range(3)
+    ]
+    heard = []
+
+    def listener(sender, task_result, **kwargs):
+        heard.append(task_result.args)
+
+    task_enqueued.connect(listener)
+    try:
+        delivery.enqueue([(row.pk, "email") for row in rows])
+    finally:
+        task_enqueued.disconnect(listener)
+    assert sorted(heard) == sorted([[row.pk] for row in rows])

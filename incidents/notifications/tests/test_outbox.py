@@ -1,13 +1,16 @@
 """Who hears what: the outbox rows each workflow change writes, in its own transaction."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import transaction
 
 from conftest import make_user
 from incidents import roles, workflow
-from incidents.models import Notification, Profile, Subscription
+from incidents.models import Notification, Profile, Subscription, TimelineEntry
 from incidents.notifications import outbox as notifications
 from incidents.tests.factories import ServiceFactory, make_incident
+
+Kind = TimelineEntry.Kind
 
 
 def emails(incident, **filters):
@@ -116,6 +119,25 @@ def test_one_email_per_address_even_with_several_reasons(incident, other_respond
     Subscription.objects.create(user=responder, service=incident.service)
     workflow.post_update(incident, by=other_responder, message="Update.", public=True)
     assert emails(incident) == ["rob@example.com"]
+    assert Notification.objects.get(incident=incident, channel="email").reason == "lead"  # the first cause
+
+
+def test_a_team_copy_wins_over_a_public_one_for_the_same_address(incident, other_responder, follower):
+    Subscription.objects.create(email="fay@example.com", service=incident.service)  # on the stakeholder list
+    Subscription.objects.create(user=follower, service=incident.service)  # and following it as a viewer
+    workflow.set_public(incident, by=other_responder, public=True)
+    workflow.post_update(incident, by=other_responder, message="Fixed soon.", public=True)
+    (row,) = Notification.objects.filter(incident=incident, channel="email", recipient="fay@example.com")
+    assert row.audience == "team" and row.user == follower
+
+
+def test_a_raise_and_a_lowering_say_which_in_the_subject(incident, other_responder):
+    workflow.change_severity(incident, by=other_responder, severity="critical")
+    workflow.change_severity(incident, by=other_responder, severity="low")
+    rows = Notification.objects.filter(incident=incident, recipient="rob@example.com").order_by("pk")
+    subjects = [r.subject for r in rows]
+    assert subjects[-2].endswith(" — Severity raised to Critical"), subjects
+    assert subjects[-1].endswith(" — Severity lowered to Low"), subjects
 
 
 def test_slack_gets_new_incidents_raises_public_updates_and_resolutions(settings, reporter, responder):
@@ -218,3 +240,103 @@ def test_queue_direct_respects_email_off(responder):
     )
     assert row is None
     assert not Notification.objects.exists()
+
+
+def test_of_the_status_changes_only_the_resolution_is_broadcast(settings, reporter, responder, follower):
+    settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:19210/services/T/B/X"
+    incident = make_incident(by=reporter)
+    Subscription.objects.create(user=follower, service=incident.service)
+    workflow.acknowledge(incident, by=responder)
+    workflow.mitigate(incident, by=responder, text="Failed over.")
+    assert "fay@example.com" not in emails(incident)
+    assert Notification.objects.filter(incident=incident, channel="slack").count() == 1  # the new incident
+    workflow.resolve(incident, by=responder, summary="Rolled back.", confirmed=True)
+    assert emails(incident).count("fay@example.com") == 1
+    assert Notification.objects.filter(incident=incident, channel="slack").count() == 2
+
+
+def test_severity_subscribers_hear_a_raise_that_jumps_past_their_threshold(reporter, responder, follower):
+    Subscription.objects.create(user=follower, min_severity="high")
+    incident = make_incident(by=reporter, severity="low")
+    workflow.change_severity(incident, by=responder, severity="critical")
+    assert emails(incident) == ["fay@example.com"]
+
+
+def test_a_lead_change_tells_the_new_lead_who_led_before(incident, manager, other_responder):
+    workflow.set_lead(incident, by=manager, lead=other_responder)
+    row = Notification.objects.get(incident=incident, channel="email", recipient="ola@example.com")
+    assert "Lead Rob Responder → Ola Oncall" in row.body_text
+
+
+def test_a_viewer_granted_the_view_permission_directly_as_well_still_hears(incident, other_responder, follower):
+    follower.user_permissions.add(Permission.objects.get(codename=roles.codename(roles.VIEW_INCIDENT)))
+    Subscription.objects.create(user=follower, incident=incident)
+    workflow.post_update(incident, by=other_responder, message="Update.", public=True)
+    assert "fay@example.com" in emails(incident)
+
+
+def test_an_entry_read_back_from_the_database_is_the_same_event(incident, responder, other_responder):
+    """event_of classifies an entry by its stored kind, not by the object the workflow built."""
+    workflow.post_update(incident, by=other_responder, message="Public.", public=True)
+    workflow.post_update(incident, by=other_responder, message="Internal.", public=False)
+    workflow.change_severity(incident, by=responder, severity="critical")
+    workflow.change_severity(incident, by=responder, severity="low")
+    workflow.resolve(incident, by=responder, summary="Done.", confirmed=True)
+    events = [notifications.event_of(entry) for entry in incident.timeline.order_by("pk")]
+    assert events == [
+        notifications.NEW,
+        notifications.OTHER,  # acknowledged
+        notifications.PUBLIC_UPDATE,
+        notifications.INTERNAL_UPDATE,
+        notifications.RAISED,
+        notifications.LOWERED,
+        notifications.RESOLVED,
+    ]
+
+
+def test_the_lead_hears_what_an_edit_changed(incident, other_responder):
+    workflow.edit(incident, by=other_responder, version=incident.version, changes={"title": "Checkout down"})
+    row = Notification.objects.filter(incident=incident, channel="email", recipient="rob@example.com").last()
+    assert "Changed: title" in row.body_text
+
+
+def test_the_subject_names_the_kind_of_an_entry_without_a_headline_of_its_own(incident, other_responder):
+    workflow.add_note(incident, by=other_responder, text="Disk full on db-2.")
+    row = Notification.objects.filter(incident=incident, channel="email", recipient="rob@example.com").last()
+    assert row.subject.endswith(" — Note"), row.subject
+
+
+def test_severity_subscribers_hear_of_an_incident_once_when_it_gets_worse_within_their_threshold(
+    reporter, responder, follower
+):
+    Subscription.objects.create(user=follower, min_severity="high")
+    incident = make_incident(by=reporter, severity="high")
+    workflow.change_severity(incident, by=responder, severity="critical")
+    assert emails(incident) == ["fay@example.com"]  # the new incident; the raise is no news to them
+
+
+def test_alerts_joining_an_incident_later_are_news_for_the_lead_the_opening_ones_are_not(incident):
+    incident.refresh_from_db()  # rob leads it
+    with transaction.atomic():
+        workflow.record(incident, by=None, kind=Kind.ALERT_FIRED, text="1 alert(s) fired: opening", initial=True)
+    assert emails(incident) == []
+    with transaction.atomic():
+        workflow.record(incident, by=None, kind=Kind.ALERT_FIRED, text="1 alert(s) fired: later", initial=False)
+    assert emails(incident) == ["rob@example.com"]
+    assert "1 alert(s) fired: later" in Notification.objects.get(incident=incident, channel="email").body_text
+
+
+def test_only_the_leads_own_email_carries_action_links_not_a_followers(reporter, responder, follower):
+    incident = make_incident(by=reporter)
+    Subscription.objects.create(user=follower, incident=incident)
+    workflow.post_update(incident, by=responder, message="Looking.", public=True)
+    (row,) = Notification.objects.filter(incident=incident, channel="email", recipient="fay@example.com")
+    assert "Take the lead:" not in row.body_text and "Acknowledge:" not in row.body_text
+
+
+def test_a_subject_is_one_line_of_at_most_250_characters(reporter, manager):
+    long_named = make_user("lena", roles.RESPONDER, first_name="L" * 100, last_name="N" * 100)
+    incident = make_incident(by=reporter, title="T" * 200)
+    workflow.set_lead(incident, by=manager, lead=long_named)  # "… — Lead: LLL… NNN…"
+    row = Notification.objects.get(incident=incident, channel="email", recipient="lena@example.com")
+    assert len(row.subject) == 250 and row.subject.startswith(f"[{incident.ref}][")

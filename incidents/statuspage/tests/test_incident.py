@@ -1,6 +1,11 @@
 """/status/incidents/INC-<n>/: one public incident's public history; anything else is one and the same 404."""
 
+from datetime import timedelta
+
+from django.utils.timezone import now
+
 from incidents import workflow
+from incidents.models import StatusUpdate
 from incidents.statuspage.tests.data import incident_in
 from incidents.tests.factories import ServiceFactory
 
@@ -59,6 +64,9 @@ def test_it_says_nothing_is_left_out_when_nothing_is(client, responder, monkeypa
     for n in range(2):
         workflow.post_update(incident, by=responder, message=f"Update {n}", public=True)
     assert "latest updates are shown" not in client.get(f"/status/incidents/{incident.ref}/").content.decode()
+    fewer = incident_in("acknowledged", by=responder)
+    workflow.post_update(fewer, by=responder, message="The only one", public=True)
+    assert "latest updates are shown" not in client.get(f"/status/incidents/{fewer.ref}/").content.decode()
 
 
 def test_missing_internal_and_hidden_service_incidents_get_the_same_404(clients, responder):
@@ -83,3 +91,17 @@ def test_making_an_incident_internal_again_hides_it(client, responder):
     assert client.get(f"/status/incidents/{incident.ref}/").status_code == 200
     workflow.set_public(incident, by=responder, public=False)
     assert client.get(f"/status/incidents/{incident.ref}/").status_code == 404
+
+
+def test_the_history_shows_the_200_newest_updates_and_says_so(client, responder):
+    """docs/status-page.md: all public updates, the 200 newest when there are more."""
+    incident = incident_in("acknowledged", by=responder)
+    start = now() - timedelta(days=1)
+    StatusUpdate.objects.bulk_create(
+        StatusUpdate(incident=incident, message=f"Update {n}", public=True, created_at=start + timedelta(minutes=n))
+        for n in range(201)
+    )
+    response = client.get(f"/status/incidents/{incident.ref}/")
+    shown = [u.message for u in response.context["incident"].updates]
+    assert len(shown) == 200 and shown[0] == "Update 200" and shown[-1] == "Update 1"
+    assert "Only the 200 latest updates are shown." in response.content.decode()

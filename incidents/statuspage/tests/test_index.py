@@ -203,3 +203,19 @@ def test_it_answers_head_for_monitors_and_caches_and_refuses_writes(client, db):
     assert client.head("/status/").status_code == 200
     assert client.head("/status/feed.atom").status_code == 200
     assert client.post("/status/").status_code == 405
+
+
+@pytest.mark.parametrize("count, truncated", [(1, False), (2, False), (3, True)])
+def test_the_resolved_list_says_it_is_cut_only_when_more_than_its_limit_exist(responder, monkeypatch, count, truncated):
+    monkeypatch.setattr(status_page, "RESOLVED_LIMIT", 2)
+    for _ in range(count):
+        incident_in("resolved", by=responder)
+    overview = status_page.overview()
+    assert len(overview.resolved) == min(count, 2)
+    assert overview.resolved_truncated is truncated
+
+
+def test_the_resolved_list_reaches_back_exactly_14_days(responder):
+    inside = move_back(incident_in("resolved", by=responder, title="Thirteen and a half days ago"), 13.5)
+    move_back(incident_in("resolved", by=responder, title="Fourteen and a half days ago"), 14.5)
+    assert [i.ref for i in status_page.overview().resolved] == [inside.ref]
