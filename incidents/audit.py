@@ -1,6 +1,7 @@
 """The audit log of configuration changes (django-auditlog): who changed what, when, before
 and after, for roles and group membership, rotations and overrides, integrations and API
-tokens (created, rotated, revoked), services and their stakeholder lists, heartbeats.
+tokens (created, rotated, revoked), services and their stakeholder lists, heartbeats, the
+response roles and the types' checklists (what must be done before a resolve).
 
 Recorded from the models' save/delete signals, so a change through Beacon's own pages (the
 token page, the rotation pages), a management command or the admin is logged alike; the
@@ -17,9 +18,11 @@ from django.contrib.auth.models import Group
 
 from incidents.models import (
     ApiToken,
+    ChecklistItem,
     Heartbeat,
     Integration,
     Override,
+    ResponseRole,
     Rotation,
     RotationMember,
     Service,
@@ -49,3 +52,5 @@ def register() -> None:
     auditlog.register(Integration, exclude_fields=NOT_LOGGED)
     auditlog.register(ApiToken, exclude_fields=NOT_LOGGED)
     auditlog.register(Heartbeat, exclude_fields=["last_seen_at", "silent_incident"])
+    auditlog.register(ResponseRole)
+    auditlog.register(ChecklistItem)
