@@ -15,6 +15,7 @@ from incidents import roles, workflow
 from incidents.models import (
     Incident,
     IncidentType,
+    ResponseRole,
     Rotation,
     RotationMember,
     Service,
@@ -129,6 +130,19 @@ class Command(BaseCommand):
         workflow.take(incident, by=security)
         workflow.add_participant(incident, by=security, user=users[roles.VIEWER])
         workflow.add_note(incident, by=security, text="Key revoked at the provider; new key deployed.")
+        # Its response: the security checklist, half done, and the roles filled.
+        for slug, person in [
+            ("commander", security),
+            ("communications", users[roles.MANAGER]),
+            ("scribe", users[roles.VIEWER]),
+        ]:
+            workflow.assign_role(incident, by=security, role=ResponseRole.objects.get(slug=slug), user=person)
+        tasks = {task.title: task for task in incident.tasks.all()}
+        for title in ["Preserve evidence (logs, disk images) before changing systems", "Rotate credentials"]:
+            if title in tasks:
+                workflow.tick_task(incident, by=security, task=tasks[title], done=True)
+        if "Assess data exposure" in tasks:
+            workflow.assign_task(incident, by=security, task=tasks["Assess data exposure"], user=security)
         return incident
 
     def create_services(self) -> list[Service]:
