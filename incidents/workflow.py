@@ -761,7 +761,8 @@ def assign_task(incident: Incident, *, by, task: Task | int, user, expected=ANY)
             task,
         )
     if (user.pk if user is not None else None) == task.assignee_id:
-        raise InvalidTransition(f"“{task.title}” is already {'with ' + _display(user) if user else 'unassigned'}.")
+        holder = f"with {_display(user)}" if user is not None else "unassigned"
+        raise InvalidTransition(f"“{task.title}” is already {holder}.")
     if user is not None:
         _ensure_may_hold(user, incident, "this task")
     old = task.assignee

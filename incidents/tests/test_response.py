@@ -3,7 +3,6 @@ report time, resolve refused while required tasks are open, assigning and tickin
 incident page per role, need-to-know for assignees, the assignee's notifications, "My roles" on
 the dashboard, and bounded queries."""
 
-
 import pytest
 from django.contrib.auth.models import Group
 
