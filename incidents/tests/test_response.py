@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 
 from conftest import make_user
 from incidents import roles, workflow
+from incidents.alerts.tests.support import am, integration  # noqa: F401 - fixtures
 from incidents.models import (
     ChecklistItem,
     IncidentType,
@@ -90,6 +91,18 @@ def test_the_report_form_path_copies_the_checklist_too(clients, responder):
     assert response.status_code == 302
     task_titles = Task.objects.filter(incident__title="Leaked key").values_list("title", flat=True)
     assert "Rotate credentials" in task_titles
+
+
+def test_an_alertmanager_incident_gets_its_types_checklist(am):  # noqa: F811 - the fixture
+    from incidents.alerts.tests.support import load
+    from incidents.models import Incident
+
+    payload = load("firing")
+    payload["commonLabels"]["incident_type"] = "security"
+    assert am.post(payload).status_code == 200
+    incident = Incident.objects.get()
+    assert incident.tasks.filter(required=True).count() == 4
+    assert incident.timeline.get(kind=Kind.REPORTED).data["tasks"] == 5
 
 
 # --- resolving with required tasks open -----------------------------------------------------------
