@@ -472,3 +472,19 @@ def test_the_incident_page_runs_a_fixed_number_of_queries(clients, reporter, res
     with django_assert_max_num_queries(few):
         html = clients["responder"].get(f"/incidents/{incident.ref}/").content.decode()
     assert "Task 59" in html and "Role 7" in html
+
+
+def test_managers_edit_roles_and_checklists_in_the_admin_and_it_is_audited(clients, manager):
+    from auditlog.models import LogEntry
+
+    security = IncidentType.objects.get(slug="security")
+    page = clients["manager"].get(f"/admin/incidents/incidenttype/{security.pk}/change/").content.decode()
+    assert "response checklist" in page.lower() and "Rotate credentials" in page
+    assert "Incident commander" in clients["manager"].get("/admin/incidents/responserole/").content.decode()
+    response = clients["manager"].post(
+        "/admin/incidents/responserole/add/", {"name": "Liaison to legal", "slug": "legal", "position": 40}
+    )
+    assert response.status_code == 302
+    assert ResponseRole.objects.filter(slug="legal").exists()
+    assert LogEntry.objects.get_for_model(ResponseRole).filter(actor=manager).exists()
+    assert clients["responder"].get("/admin/incidents/responserole/").status_code == 403
