@@ -12,10 +12,12 @@ from incidents.access import NeedToKnowAdmin
 from incidents.forms import check_occurred_at, check_title, limit_text_fields
 from incidents.models import (
     ApiToken,
+    ChecklistItem,
     CustomField,
     Incident,
     IncidentType,
     Profile,
+    ResponseRole,
     ReviewSection,
     Service,
     TimelineEntry,
@@ -42,11 +44,31 @@ class ReviewSectionInline(admin.TabularInline):
     fields = ["title", "name", "guidance", "position"]
 
 
+class ChecklistInline(admin.TabularInline):
+    """The type's response checklist: copied into each new incident of the type as its tasks
+    (incidents already reported keep theirs)."""
+
+    model = ChecklistItem
+    extra = 1
+    fields = ["position", "title", "required"]
+    verbose_name = "checklist item"
+    verbose_name_plural = "response checklist (copied into each new incident of this type)"
+
+
+@admin.register(ResponseRole)
+class ResponseRoleAdmin(admin.ModelAdmin):
+    """The roles an incident can have besides its lead (Incident commander, Communications lead, Scribe)."""
+
+    list_display = ["name", "slug", "position", "description"]
+    list_editable = ["position"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
 @admin.register(IncidentType)
 class IncidentTypeAdmin(admin.ModelAdmin):
     """Managers add types (e.g. Data loss) here; the three shipped ones come from a migration."""
 
-    inlines = [CustomFieldInline, ReviewSectionInline]
+    inlines = [CustomFieldInline, ReviewSectionInline, ChecklistInline]
 
     list_display = ["name", "slug", "default_severity", "restricted_by_default", "position"]
     list_editable = ["position"]

@@ -27,7 +27,7 @@ class IncidentsConfig(AppConfig):
 
         from incidents import alerts, audit, checks, notifications, oncall, panels, statuspage, views
         from incidents.middleware import stamp_sign_in
-        from incidents.models import ensure_shipped_types
+        from incidents.models import ensure_shipped_response, ensure_shipped_types
         from incidents.roles import sync_roles_after_migrate
 
         user_logged_in.connect(stamp_sign_in, dispatch_uid="incidents.session_lifetime")
@@ -39,6 +39,8 @@ class IncidentsConfig(AppConfig):
         # Runs after auth has created the permissions of every migrated model.
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="incidents.sync_roles")
         post_migrate.connect(ensure_shipped_types, sender=self, dispatch_uid="incidents.ensure_shipped_types")
+        # After the types: their checklists, and the response roles (incidents/models/response.py).
+        post_migrate.connect(ensure_shipped_response, sender=self, dispatch_uid="incidents.ensure_shipped_response")
 
         oncall.ready()
         notifications.ready()

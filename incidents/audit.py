@@ -1,9 +1,10 @@
 """The audit log of configuration changes (django-auditlog): who changed what, when, before
 and after, for roles and group membership, rotations and overrides, integrations and API
 tokens (created, rotated, revoked), services (their runbooks included) and their stakeholder
-lists, incident types, heartbeats, and each person's own settings: the profile (time zone,
-email on or off, Slack member ID, colour scheme, the calendar feed's address), what they follow
-and their severity threshold, their password (that it changed, never a value).
+lists, incident types, heartbeats, the response roles and the types' checklists (what must be
+done before a resolve), and each person's own settings: the profile (time zone, email on or off,
+Slack member ID, colour scheme, the calendar feed's address), what they follow and their severity
+threshold, their password (that it changed, never a value).
 
 Recorded from the models' save/delete signals, so a change through Beacon's own pages (the
 profile and notification settings, the token page, the rotation and override pages, the
@@ -22,11 +23,13 @@ from django.contrib.auth.models import Group
 
 from incidents.models import (
     ApiToken,
+    ChecklistItem,
     Heartbeat,
     IncidentType,
     Integration,
     Override,
     Profile,
+    ResponseRole,
     Rotation,
     RotationMember,
     Service,
@@ -67,3 +70,5 @@ def register() -> None:
     auditlog.register(IncidentType)
     # The calendar token is the secret in the feed's address: a new one or none, never its value.
     auditlog.register(Profile, mask_fields=["calendar_token"])
+    auditlog.register(ResponseRole)
+    auditlog.register(ChecklistItem)

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from incidents import views
+from incidents import response_views, views
 from incidents.notifications import views as notification_views
 
 app_name = "incidents"
@@ -24,6 +24,9 @@ incident_urls = [
     path("restrict/", views.restrict, name="restrict"),
     path("unrestrict/", views.lift_restriction, name="unrestrict"),
     path("participants/", views.participants, name="participants"),
+    path("roles/", response_views.assign_role, name="roles"),
+    path("tasks/", response_views.add_task, name="tasks"),
+    path("tasks/<int:task>/", response_views.change_task, name="task"),
     path("follow/", notification_views.follow_incident, name="follow"),
     path("unfollow/", notification_views.unfollow_incident, name="unfollow"),
 ]

@@ -16,7 +16,7 @@ from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from incidents import idempotency, outage, panels, roles, typefields, workflow
+from incidents import idempotency, outage, panels, response_views, roles, typefields, workflow
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.forms import (
@@ -88,6 +88,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "counts": counts,
         "severity_counts": [(s, counts[s.value]) for s in Severity],
         "mine": list(open_incidents.filter(lead=request.user).order_by("severity_rank", "reported_at")[:20]),
+        "my_roles": response_views.my_roles(request.user, visible),
         "recently_resolved": list(
             visible.for_rows()
             .filter(resolved_at__gte=now() - timedelta(hours=24), status__in=[Status.RESOLVED, Status.CLOSED])
@@ -243,6 +244,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
     context["custom_fields"] = typefields.display(incident.type, incident.custom_fields)
     context["panels"] = panels.render_context(request, incident)
     context["access"] = access_panel_context(request, incident, **forms)
+    context["response"] = response_views.response_context(request, incident)
     if may_respond:
         context["lead_form"] = forms.get("lead_form") or LeadForm(
             initial={"lead": incident.lead_id}, auto_id=ids["lead_form"]

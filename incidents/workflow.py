@@ -24,19 +24,24 @@ from typing import Any
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils.timezone import now
 
 from incidents import roles, typefields
+from incidents.access import may_see
 from incidents.models import (
     DEFAULT_TYPE_SLUG,
     OPEN_STATUSES,
+    TASK_TITLE_MAX,
     Incident,
     IncidentType,
+    ResponseRole,
+    RoleAssignment,
     Service,
     Severity,
     Status,
     StatusUpdate,
+    Task,
     TimelineEntry,
 )
 from incidents.people import display_name
@@ -181,7 +186,8 @@ def report(
 
     `custom_fields` are the type's field values, already validated (incidents/typefields.py).
     `type` defaults to Downtime. The incident is restricted (need-to-know) when asked, or when
-    its type is restricted by default; a restricted incident is never public.
+    its type is restricted by default; a restricted incident is never public. The type's response
+    checklist becomes the incident's task list (the one entry says how many tasks).
     """
     _require(by, roles.ADD_INCIDENT)
     if severity not in Severity.values:
@@ -206,6 +212,9 @@ def report(
         custom_fields=custom_fields or {},
     )
     data: dict[str, Any] = {"severity": severity, "source": source, "type": type.name}
+    tasks = copy_checklist(incident, type)
+    if tasks:
+        data["tasks"] = tasks
     if restricted:
         data["restricted"] = True
     _record(incident, by=by, kind=Kind.REPORTED, **data)
@@ -346,7 +355,9 @@ def resolve(incident: Incident, *, by, summary: str, confirmed: bool) -> Inciden
     """An open incident → resolved, confirmed by a person.
 
     Needs a resolution summary and the explicit confirmation that the application works
-    as expected and users are no longer affected; who confirmed and when are kept.
+    as expected and users are no longer affected; who confirmed and when are kept. Refused while
+    a required task (its type's checklist) is open, naming them. Every way to resolve (the page,
+    the API, Slack, email links) comes through here.
     """
     if by is None:
         raise PermissionDenied("Only a person can confirm a resolution.")
@@ -358,6 +369,13 @@ def resolve(incident: Incident, *, by, summary: str, confirmed: bool) -> Inciden
         raise InvalidTransition("Confirm that the application works as expected and users are no longer affected.")
     incident = _lock(incident)
     _ensure(incident, to=Status.RESOLVED, allowed_from=OPEN_STATUSES)
+    blocking = list(
+        incident.tasks.filter(required=True, done_at__isnull=True)
+        .order_by("position", "pk")
+        .values_list("title", flat=True)
+    )
+    if blocking:
+        raise InvalidTransition(resolve_blocked(blocking))
     incident.resolved_at = now()
     incident.resolution_summary = summary
     incident.resolution_confirmed_by = by
@@ -598,6 +616,193 @@ def remove_participant(incident: Incident, *, by, user) -> Incident:
     incident.participants.remove(user)
     _record(incident, by=by, kind=Kind.ACCESS, participant_removed=_display(user), participant_id=user.pk)
     return incident
+
+
+# --- response roles and tasks ---------------------------------------------------------
+# Beside the lead: named roles (incidents/models/response.py) and the task list the type's
+# checklist started. Each change locks the incident row (two responders at once: the second
+# sees the first's change and is refused or told of the conflict) and writes one entry; the
+# person given a role or a task hears of it through that entry (notifications/outbox.py).
+
+# `expected=ANY`: the caller saw no particular holder (the API's tick; the admin).
+ANY: Any = object()
+
+
+def copy_checklist(incident: Incident, incident_type: IncidentType) -> int:
+    """The type's checklist as the new incident's tasks (two queries); returns how many."""
+    items = list(incident_type.checklist.order_by("position", "pk"))
+    Task.objects.bulk_create(
+        Task(incident=incident, title=item.title, required=item.required, position=(n + 1) * 10, item=item)
+        for n, item in enumerate(items)
+    )
+    return len(items)
+
+
+def resolve_blocked(titles: list[str]) -> str:
+    """ "Resolve blocked: 2 required tasks open: Rotate credentials, Notify legal." """
+    count = len(titles)
+    tasks = "task" if count == 1 else "tasks"
+    return f"Resolve blocked: {count} required {tasks} open: {', '.join(titles)}."
+
+
+def may_manage_response(user) -> bool:
+    """Assign roles, add, assign and tick tasks: responders and managers."""
+    return user.has_perm(roles.RESPOND_INCIDENT)
+
+
+def _ensure_changeable(incident: Incident) -> None:
+    if incident.status == Status.CLOSED:
+        raise InvalidTransition(f"{incident.ref} is closed; its roles and tasks are final.")
+
+
+def _ensure_may_hold(user, incident: Incident, what: str) -> None:
+    """A role or task goes only to someone with a role in Beacon who may see the incident. For a
+    restricted one that is a refusal, never a silent grant: adding a participant is its own
+    decision, with its own entry (docs/response.md)."""
+    if not user.is_active or not user.has_perm(roles.VIEW_INCIDENT):
+        raise InvalidTransition(f"{_display(user)} has no role in Beacon; a manager must give them one first.")
+    if not may_see(user, incident):
+        raise InvalidTransition(
+            f"{_display(user)} may not see {incident.ref}: it is restricted (need-to-know). "
+            f"Add them as a participant first, then give them {what}."
+        )
+
+
+@transaction.atomic
+def assign_role(incident: Incident, *, by, role: ResponseRole, user, expected=ANY) -> RoleAssignment | None:
+    """Give `role` on the incident to `user` (None: nobody holds it any more); one `role` entry,
+    which tells the new holder. `expected` is the holder's id the caller last saw (None: vacant):
+    when someone changed it since, Conflict, and nothing changes."""
+    _require(by, roles.RESPOND_INCIDENT)
+    incident = _lock(incident)
+    _ensure_changeable(incident)
+    current = RoleAssignment.objects.select_related("user").filter(incident=incident, role=role).first()
+    current_id = current.user_id if current else None
+    if expected is not ANY and expected != current_id:
+        holder = _display(current.user) if current else "nobody"
+        raise Conflict(
+            f"{role.name} of {incident.ref} changed since you opened the page: {holder} holds it now. "
+            "Choose again if you still mean it.",
+            current,
+        )
+    if user is None and current is None:
+        raise InvalidTransition(f"Nobody is {role.name} of {incident.ref}.")
+    if user is not None and current_id == user.pk:
+        raise InvalidTransition(f"{_display(user)} is already {role.name} of {incident.ref}.")
+    if user is not None:
+        _ensure_may_hold(user, incident, f"the role {role.name}")
+    if current is not None:
+        current.delete()
+    assignment = None
+    if user is not None:
+        assignment = RoleAssignment.objects.create(incident=incident, role=role, user=user, assigned_by=by)
+    _record(
+        incident,
+        by=by,
+        kind=Kind.ROLE,
+        role=role.name,
+        role_slug=role.slug,
+        old=_display(current.user) if current else None,
+        old_id=current_id,
+        new=_display(user),
+        assignee_id=user.pk if user is not None else None,
+    )
+    return assignment
+
+
+def _locked_task(incident: Incident, task: Task | int) -> Task:
+    """The task, read again under the incident's lock (a task of another incident: InvalidTransition)."""
+    pk = task.pk if isinstance(task, Task) else task
+    found = Task.objects.select_related("assignee", "done_by").filter(pk=pk, incident=incident).first()
+    if found is None:
+        raise InvalidTransition(f"{incident.ref} has no such task.")
+    return found
+
+
+@transaction.atomic
+def add_task(incident: Incident, *, by, title: str) -> Task:
+    """Add a task to the incident's list (after the others); one `task` entry."""
+    _require(by, roles.RESPOND_INCIDENT)
+    title = " ".join(title.split())
+    if not title:
+        raise InvalidTransition("A task needs a title.")
+    if len(title) > TASK_TITLE_MAX:
+        raise InvalidTransition(f"A task's title has at most {TASK_TITLE_MAX} characters.")
+    incident = _lock(incident)
+    _ensure_changeable(incident)
+    last = incident.tasks.aggregate(last=Max("position"))["last"] or 0
+    task = Task.objects.create(incident=incident, title=title, position=last + 10, created_by=by)
+    _record(incident, by=by, kind=Kind.TASK, action="added", task=title, task_id=task.pk)
+    return task
+
+
+@transaction.atomic
+def tick_task(incident: Incident, *, by, task: Task | int, done: bool) -> Task:
+    """Tick a task done (`done=True`) or open it again; one `task` entry. Ticking what is already
+    ticked (two people at once) is refused, naming who ticked it. A required task of a resolved
+    incident stays ticked: reopen the incident first."""
+    _require(by, roles.RESPOND_INCIDENT)
+    incident = _lock(incident)
+    _ensure_changeable(incident)
+    task = _locked_task(incident, task)
+    if done and task.done:
+        when = task.done_at.strftime("%H:%M UTC") if task.done_at else ""
+        raise InvalidTransition(f"“{task.title}” was already ticked by {_display(task.done_by) or 'someone'} {when}.")
+    if not done and not task.done:
+        raise InvalidTransition(f"“{task.title}” is not ticked.")
+    if not done and task.required and incident.status == Status.RESOLVED:
+        raise InvalidTransition(
+            f"{incident.ref} is resolved and “{task.title}” is required: reopen the incident first."
+        )
+    task.done_at = now() if done else None
+    task.done_by = by if done else None
+    task.save(update_fields=["done_at", "done_by"])
+    _record(
+        incident,
+        by=by,
+        kind=Kind.TASK,
+        action="ticked" if done else "unticked",
+        task=task.title,
+        task_id=task.pk,
+        required=task.required,
+    )
+    return task
+
+
+@transaction.atomic
+def assign_task(incident: Incident, *, by, task: Task | int, user, expected=ANY) -> Task:
+    """Give the task to `user` (None: to nobody); one `task` entry, which tells them. `expected`
+    works as for roles: the assignee the caller saw (their id, or None)."""
+    _require(by, roles.RESPOND_INCIDENT)
+    incident = _lock(incident)
+    _ensure_changeable(incident)
+    task = _locked_task(incident, task)
+    if expected is not ANY and expected != task.assignee_id:
+        raise Conflict(
+            f"“{task.title}” was given to {_display(task.assignee) or 'nobody'} since you opened the page. "
+            "Choose again if you still mean it.",
+            task,
+        )
+    if (user.pk if user is not None else None) == task.assignee_id:
+        holder = f"with {_display(user)}" if user is not None else "unassigned"
+        raise InvalidTransition(f"“{task.title}” is already {holder}.")
+    if user is not None:
+        _ensure_may_hold(user, incident, "this task")
+    old = task.assignee
+    task.assignee = user
+    task.save(update_fields=["assignee"])
+    _record(
+        incident,
+        by=by,
+        kind=Kind.TASK,
+        action="assigned",
+        task=task.title,
+        task_id=task.pk,
+        old=_display(old),
+        new=_display(user),
+        assignee_id=user.pk if user is not None else None,
+    )
+    return task
 
 
 def record(incident: Incident, *, by, kind: str, text: str = "", **data) -> TimelineEntry:

@@ -82,6 +82,11 @@ def _describe(entry: TimelineEntry) -> str:
         return f"Lead {data.get('old') or 'nobody'} → {data.get('new') or 'nobody'}"
     if entry.kind == Kind.EDIT:
         return "Report edited (" + ", ".join(sorted(data.get("changes", {}))) + ")"
+    if entry.kind == Kind.ROLE:
+        return f"{data.get('role')}: {data.get('old') or 'nobody'} → {data.get('new') or 'nobody'}"
+    if entry.kind == Kind.TASK:
+        assigned = f" → {data.get('new') or 'nobody'}" if data.get("action") == "assigned" else ""
+        return f"Task {data.get('action')}: {data.get('task')}{assigned}"
     label = entry.get_kind_display()
     return f"{label}: {text}" if text else label
 

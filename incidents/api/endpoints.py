@@ -5,11 +5,12 @@ from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
-from ninja import NinjaAPI, Query, Status
+from ninja import NinjaAPI, Path, Query, Status
 
 from incidents import idempotency, typefields, workflow
 from incidents.access import may_see
@@ -23,13 +24,25 @@ from incidents.api.schemas import (
     IncidentOut,
     Page,
     ResolveIn,
+    RoleIn,
+    RoleOut,
+    TaskIn,
+    TaskOut,
     UpdateIn,
     UpdateOut,
     ValidationErrors,
 )
 from incidents.filters import IncidentFilter
 from incidents.forms import IncidentForm, ResolveForm, StatusUpdateForm
-from incidents.models import DEFAULT_TYPE_SLUG, Incident, IncidentType, StatusUpdate
+from incidents.models import (
+    DEFAULT_TYPE_SLUG,
+    Incident,
+    IncidentType,
+    ResponseRole,
+    RoleAssignment,
+    StatusUpdate,
+    Task,
+)
 
 
 class BeaconAPI(NinjaAPI):
@@ -301,3 +314,91 @@ def resolve(request: HttpRequest, ref: str, payload: ResolveIn):
     with workflow.via(workflow.VIA_API):
         workflow.resolve(_get(request, ref), by=request.auth.by, **form.cleaned_data)
     return _full(request, ref)
+
+
+# --- response roles and tasks ----------------------------------------------------------
+
+
+def _roles(incident: Incident) -> list[dict]:
+    """Every role Beacon defines, with who holds it on `incident` (2 queries)."""
+    held = {a.role_id: a for a in RoleAssignment.objects.filter(incident=incident).select_related("user")}
+    answer = []
+    for role in ResponseRole.objects.all():
+        assignment = held.get(role.pk)
+        answer.append(
+            {
+                "role": role.slug,
+                "name": role.name,
+                "holder": assignment.user.get_username() if assignment else None,
+                "assigned_at": assignment.assigned_at if assignment else None,
+            }
+        )
+    return answer
+
+
+def _person(username: str):
+    return get_user_model().objects.filter(username__iexact=username.strip(), is_active=True).first()
+
+
+@api.get("/incidents/{ref}/roles", auth=TokenAuth(VIEW), response={200: list[RoleOut], **ERRORS}, url_name="roles")
+def list_roles(request: HttpRequest, ref: str):
+    """The incident's response roles (every role, `holder` null where nobody holds it)."""
+    return _roles(_get(request, ref))
+
+
+@api.post(
+    "/incidents/{ref}/roles",
+    auth=TokenAuth(RESPOND, integrations=False),
+    response={200: list[RoleOut], 409: Error, **BODY_ERRORS},
+    url_name="role_assign",
+)
+def assign_role(request: HttpRequest, ref: str, payload: RoleIn):
+    """Give a role to a person (`person: null`: to nobody); they are told. A restricted incident's
+    role goes only to someone allowed to see it (else 409). Answers the incident's roles."""
+    incident = _get(request, ref)
+    errors = []
+    role = ResponseRole.objects.filter(slug=payload.role).first()
+    if role is None:
+        slugs = ", ".join(ResponseRole.objects.values_list("slug", flat=True))
+        errors.append(("role", f"There is no role “{payload.role}”; the roles are: {slugs}."))
+    person = None
+    if payload.person is not None:
+        person = _person(payload.person)
+        if person is None:
+            errors.append(("person", f"There is nobody with the username “{payload.person}”."))
+    expected = workflow.ANY
+    if payload.expected is not None:
+        seen = _person(payload.expected) if payload.expected.strip() else None
+        if payload.expected.strip() and seen is None:
+            errors.append(("expected", f"There is nobody with the username “{payload.expected}”."))
+        expected = seen.pk if seen else None
+    if errors:
+        raise FieldErrors(errors)
+    with workflow.via(workflow.VIA_API):
+        workflow.assign_role(incident, by=request.auth.by, role=role, user=person, expected=expected)
+    return _roles(incident)
+
+
+@api.get("/incidents/{ref}/tasks", auth=TokenAuth(VIEW), response={200: list[TaskOut], **ERRORS}, url_name="tasks")
+def list_tasks(request: HttpRequest, ref: str):
+    """The incident's tasks, in order: its type's checklist, then tasks added on the incident."""
+    incident = _get(request, ref)
+    return list(incident.tasks.select_related("assignee", "done_by").order_by("position", "pk"))
+
+
+@api.post(
+    "/incidents/{ref}/tasks/{task_id}",
+    auth=TokenAuth(RESPOND, integrations=False),
+    response={200: TaskOut, 409: Error, **BODY_ERRORS},
+    url_name="task",
+)
+def tick_task(request: HttpRequest, ref: str, payload: TaskIn, task_id: int = Path(..., ge=1, le=2**63 - 1)):
+    """Tick a task (`done: true`) or open it again (`done: false`). Ticking a ticked task is a 409
+    naming who ticked it (two people at once: the second is told)."""
+    incident = _get(request, ref)
+    task = Task.objects.filter(pk=task_id, incident=incident).first()
+    if task is None:
+        raise Http404(f"{incident.ref} has no task {task_id}.")
+    with workflow.via(workflow.VIA_API):
+        workflow.tick_task(incident, by=request.auth.by, task=task, done=payload.done)
+    return Task.objects.select_related("assignee", "done_by").get(pk=task.pk)

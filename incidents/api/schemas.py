@@ -118,6 +118,35 @@ class IncidentOut(IncidentSummary):
         return list(incident.updates.all())
 
 
+class RoleOut(Schema):
+    """One response role of an incident and who holds it."""
+
+    role: str = Field(description="The role's slug (commander, communications, scribe, or one a manager added).")
+    name: str
+    holder: str | None = Field(description="Username of the person holding it; null when nobody does.")
+    assigned_at: datetime | None
+
+
+class TaskOut(Schema):
+    """One task of an incident's response (from its type's checklist, or added on the incident)."""
+
+    id: int
+    title: str
+    required: bool = Field(description="The incident cannot be resolved while this task is open.")
+    done: bool
+    done_at: datetime | None
+    done_by: str | None = Field(description="Username of who ticked it.")
+    assignee: str | None = Field(description="Username of the person it is given to.")
+
+    @staticmethod
+    def resolve_done_by(task) -> str | None:
+        return task.done_by.get_username() if task.done_by else None
+
+    @staticmethod
+    def resolve_assignee(task) -> str | None:
+        return task.assignee.get_username() if task.assignee else None
+
+
 class Page(Schema):
     count: int = Field(description="How many incidents match the filters.")
     limit: int
@@ -206,6 +235,26 @@ class ResolveIn(Input):
     confirmed: bool = Field(
         description="Must be true: the application works as expected and users are no longer affected."
     )
+
+
+class RoleIn(Input):
+    """Give a response role to a person, or to nobody."""
+
+    role: Text = Field(description="The role's slug.", examples=["commander"])
+    person: Text | None = Field(
+        description="Username of the person to hold it (they must be allowed to see the incident); "
+        "null: nobody holds it any more.",
+        examples=["rob"],
+    )
+    expected: Text | None = Field(
+        None,
+        description="The holder you last saw (username, or an empty string for nobody). When given and "
+        "someone changed the role since, the answer is 409 and nothing changes.",
+    )
+
+
+class TaskIn(Input):
+    done: bool = Field(description="true: tick the task; false: open it again.")
 
 
 class IncidentFilters(Input):

@@ -27,6 +27,16 @@ from incidents.models.notifications import (  # noqa: F401, E402
     Subscription,
 )
 from incidents.models.oncall import Handoff, Override, Rotation, RotationMember  # noqa: F401, E402
+from incidents.models.response import (  # noqa: F401, E402
+    SHIPPED_CHECKLISTS,
+    SHIPPED_ROLES,
+    TASK_TITLE_MAX,
+    ChecklistItem,
+    ResponseRole,
+    RoleAssignment,
+    Task,
+    ensure_shipped_response,
+)
 from incidents.models.security import IdempotencyKey, PasswordResetRequest  # noqa: F401, E402
 from incidents.models.statuspage import StatusPageGeneration  # noqa: F401, E402
 from incidents.models.tokens import ApiToken, Integration, hash_token  # noqa: F401, E402

@@ -466,6 +466,8 @@ class TimelineEntry(models.Model):
         ESCALATION = "escalation", "Escalation"
         PAGE = "page", "Page"
         REVIEW = "review", "Review"
+        ROLE = "role", "Response role"
+        TASK = "task", "Task"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     created_at = models.DateTimeField(default=now, editable=False)

@@ -22,6 +22,12 @@ entry's kind and data:
 | severity raised         | yes  | yes       | yes      | newly at/above       | yes   |
 | resolved                | yes  | yes       | yes      |                      | yes   |
 | anything else (notes..) | yes  |           |          |                      |       |
+| role or task assigned   | yes  |           |          |                      | the assignee** |
+| task added or ticked    |      |           |          |                      |       |
+
+** The person given a response role or a task is told by email, and on Slack (a message mentioning
+them in the incident's Slack destinations) when their profile has a Slack member id and the
+incident is not restricted.
 
 Slack: the incoming webhooks. The Slack app (slackapp.py) gets one row for every entry that
 changes what the incident's message shows (report, status, lead, severity, edit), which
@@ -99,6 +105,8 @@ class Recipient:
     audience: str
     user: Any = None
     subscription: Subscription | None = None
+    # Why they hear of it, when it is not the lead's or a subscription's reason.
+    why: str = ""
 
 
 # --- the listener ----------------------------------------------------------------------
@@ -123,6 +131,10 @@ def event_of(entry: TimelineEntry) -> str | None:
         return RAISED if data.get("raised") else LOWERED
     if entry.kind == Kind.STATUS_CHANGE and data.get("new") == Status.RESOLVED:
         return RESOLVED
+    if entry.kind == Kind.TASK and not data.get("assignee_id"):
+        # Tasks added, ticked, unticked or unassigned: the timeline (and the incident's own Slack
+        # channel) keep them; an email each would bury the lead.
+        return None
     return OTHER
 
 
@@ -149,6 +161,7 @@ def queue_for_entry(entry: TimelineEntry) -> None:
         rows += [_email_row(entry, incident, event, r, rendered) for r in email_recipients(entry, incident, event)]
         if event in SLACK_EVENTS:
             rows += _slack_rows(entry, _slack_text(entry, incident, event))
+        rows += assignee_slack_rows(entry, incident)
         rows += slackapp.message_rows(entry)
     write(rows)
 
@@ -168,6 +181,9 @@ def email_recipients(entry: TimelineEntry, incident: Incident, event: str) -> li
         person = get_user_model().objects.filter(pk=added).first()
         if person is not None:
             candidates.append(Recipient("", Audience.TEAM, person))
+    assignee = assignee_of(entry)
+    if assignee is not None:
+        candidates.append(Recipient("", Audience.TEAM, assignee, why=_assigned_why(entry, incident)))
     # Followers hear broadcasts; severity subscribers only a new incident or a raise.
     targets = Q()
     if event in BROADCAST:
@@ -199,6 +215,44 @@ def email_recipients(entry: TimelineEntry, incident: Incident, event: str) -> li
         if previous is None or (previous.audience == Audience.PUBLIC and candidate.audience == Audience.TEAM):
             chosen[candidate.address] = candidate
     return list(chosen.values())
+
+
+def assignee_of(entry: TimelineEntry):
+    """The person a role or task entry gives something to (one query), or None."""
+    data = entry.data or {}
+    if entry.kind not in (Kind.ROLE, Kind.TASK) or not data.get("assignee_id"):
+        return None
+    return get_user_model().objects.select_related("profile").filter(pk=data["assignee_id"]).first()
+
+
+def _assigned_why(entry: TimelineEntry, incident: Incident) -> str:
+    data = entry.data or {}
+    if entry.kind == Kind.ROLE:
+        return f"you are {data.get('role')} of {incident.ref}"
+    return f"a task of {incident.ref} is yours"
+
+
+def assignee_slack_rows(entry: TimelineEntry, incident: Incident) -> list[Notification]:
+    """The new holder of a role or task, mentioned in the incident's Slack destinations when their
+    profile has a Slack member id. Never for a restricted incident (only that it was opened is told)."""
+    if incident.restricted or not slack_destinations(incident):
+        return []
+    person = assignee_of(entry)
+    if person is None or person.pk == entry.author_id:
+        return []
+    try:
+        member = person.profile.slack_member_id
+    except Profile.DoesNotExist:
+        return []
+    if not member:
+        return []
+    url = settings.SITE_URL + incident.get_absolute_url()
+    what = _headline(entry, incident, OTHER)
+    text = (
+        f"<@{member}> *{incident.ref}* [{Severity(incident.severity).label}] {slack_escape(incident.title)} "
+        f"— {slack_escape(what)} <{url}|Open> (event {entry.pk})"
+    )
+    return _slack_rows(entry, text, user=person, reason="assigned")
 
 
 def _crosses_threshold(entry, incident, event, threshold: str) -> bool:
@@ -262,6 +316,12 @@ def _headline(entry: TimelineEntry, incident: Incident, event: str) -> str:
         if data.get("participant_removed"):
             return f"Participant removed: {data['participant_removed']}"
         return "Restricted (need-to-know)" if data.get("restricted") else "Restriction lifted"
+    if entry.kind == Kind.ROLE:
+        return f"{data['new']} is {data.get('role')}" if data.get("new") else f"{data.get('role')}: nobody now"
+    if entry.kind == Kind.TASK:
+        if data.get("action") == "assigned":
+            return f"Task for {data.get('new') or 'nobody'}: {data.get('task')}"
+        return f"Task {data.get('action')}: {data.get('task')}"
     return entry.get_kind_display()
 
 
@@ -352,7 +412,7 @@ def _email_row(entry, incident, event, recipient: Recipient, rendered: dict | No
         entry=entry,
         user=recipient.user,
         subscription=recipient.subscription,
-        reason="subscription" if recipient.subscription else "lead",
+        reason="subscription" if recipient.subscription else ("assigned" if recipient.why else "lead"),
         subject=subject_for(incident, headline),
     )
 
@@ -370,11 +430,17 @@ def _team_text(entry, incident, event) -> str:
         return f"Lead {data.get('old') or 'nobody'} → {data.get('new') or 'nobody'}"
     if entry.kind == Kind.EDIT:
         return "Changed: " + ", ".join(sorted((data.get("changes") or {}).keys()))
+    if entry.kind == Kind.ROLE:
+        return f"{data.get('role')}: {data.get('old') or 'nobody'} → {data.get('new') or 'nobody'}"
+    if entry.kind == Kind.TASK:
+        return f"“{data.get('task')}”: {data.get('action')}" + (f" → {data['new']}" if data.get("new") else "")
     return entry.text
 
 
 def _reason(recipient: Recipient, incident: Incident) -> str:
     sub = recipient.subscription
+    if recipient.why:
+        return recipient.why
     if sub is None:
         return f"you lead {incident.ref}"
     if sub.min_severity:

@@ -90,3 +90,50 @@ def test_two_edits_from_the_same_version_one_wins_the_other_conflicts(reporter, 
     assert outcomes["first"][0] == "ok"
     assert isinstance(outcomes["second"][1], workflow.Conflict)
     assert Incident.objects.get(pk=incident.pk).title == "From Rob"
+
+
+def test_two_people_ticking_one_task_one_tick_and_a_refusal_naming_the_first(reporter, responder, other_responder):
+    from incidents.models import Task
+
+    incident = make_incident(by=reporter)
+    task = incident.tasks.first()
+    outcomes = race(
+        lambda: workflow.tick_task(incident, by=responder, task=task, done=True),
+        lambda: workflow.tick_task(incident, by=other_responder, task=task, done=True),
+    )
+    assert [outcomes["first"][0], outcomes["second"][0]] == ["ok", "refused"]
+    assert isinstance(outcomes["second"][1], workflow.InvalidTransition)
+    assert "was already ticked by Rob Responder" in str(outcomes["second"][1])
+    assert Task.objects.get(pk=task.pk).done_by == responder
+    assert incident.timeline.filter(kind=TimelineEntry.Kind.TASK).count() == 1
+
+
+def test_two_people_giving_one_role_the_second_is_told_of_the_conflict(reporter, responder, other_responder):
+    from incidents.models import ResponseRole, RoleAssignment
+
+    incident = make_incident(by=reporter)
+    commander = ResponseRole.objects.get(slug="commander")
+    # Both opened the page while nobody held the role.
+    outcomes = race(
+        lambda: workflow.assign_role(incident, by=responder, role=commander, user=responder, expected=None),
+        lambda: workflow.assign_role(incident, by=other_responder, role=commander, user=other_responder, expected=None),
+    )
+    assert [outcomes["first"][0], outcomes["second"][0]] == ["ok", "refused"]
+    assert isinstance(outcomes["second"][1], workflow.Conflict)
+    assert "Rob Responder holds it now" in str(outcomes["second"][1])
+    assert RoleAssignment.objects.get(incident=incident).user == responder
+    assert incident.timeline.filter(kind=TimelineEntry.Kind.ROLE).count() == 1
+
+
+def test_two_people_giving_one_task_the_second_is_told_of_the_conflict(reporter, responder, other_responder):
+    from incidents.models import Task
+
+    incident = make_incident(by=reporter)
+    task = incident.tasks.first()
+    outcomes = race(
+        lambda: workflow.assign_task(incident, by=responder, task=task, user=responder, expected=None),
+        lambda: workflow.assign_task(incident, by=other_responder, task=task, user=other_responder, expected=None),
+    )
+    assert [outcomes["first"][0], outcomes["second"][0]] == ["ok", "refused"]
+    assert isinstance(outcomes["second"][1], workflow.Conflict)
+    assert Task.objects.get(pk=task.pk).assignee == responder

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.utils.timezone import now
 
 from incidents import workflow
-from incidents.models import Incident, TimelineEntry
+from incidents.models import Incident, ResponseRole, RoleAssignment, TimelineEntry
 from incidents.tests.factories import ServiceFactory, make_incident
 from incidents.tests.test_list import bulk_incidents
 
@@ -86,14 +86,20 @@ def test_dashboard_runs_a_fixed_number_of_queries(clients, reporter, responder, 
     TimelineEntry.objects.bulk_create(
         TimelineEntry(incident=incident, author=responder, kind="note", text=f"n{i}") for i in range(200)
     )
+    # The responder holds roles on many open incidents ("My roles").
+    commander = ResponseRole.objects.get(slug="commander")
+    RoleAssignment.objects.bulk_create(
+        RoleAssignment(incident=i, role=commander, user=responder) for i in Incident.objects.open()[:50]
+    )
     client = clients["responder"]
     client.get("/")
-    # 12 before incident types: one more for the type filter's list.
-    with django_assert_max_num_queries(13):
+    # 12 before incident types: one more for the type filter's list; two for "My roles".
+    with django_assert_max_num_queries(15):
         response = client.get("/")
     assert len(response.context["incidents"]) == 100
     assert response.context["counts"]["total"] == 600
-    with django_assert_max_num_queries(13):
+    assert len(response.context["my_roles"]) == 20
+    with django_assert_max_num_queries(15):
         client.get("/", HTTP_HX_REQUEST="true")
 
 

@@ -1,7 +1,8 @@
 import pytest
+from django.utils.timezone import now
 
 from incidents import workflow
-from incidents.models import TimelineEntry
+from incidents.models import ResponseRole, RoleAssignment, Task, TimelineEntry
 from incidents.tests.factories import make_incident
 
 
@@ -41,17 +42,29 @@ def test_detail_runs_a_fixed_number_of_queries(clients, reporter, responder, dja
         TimelineEntry(incident=incident, author=responder if i % 2 else reporter, kind="note", text=f"note {i}")
         for i in range(200)
     )
+    # Roles held and many tasks, given and ticked (written directly: the timeline is counted below).
+    RoleAssignment.objects.bulk_create(
+        RoleAssignment(incident=incident, role=role, user=responder if n % 2 else reporter)
+        for n, role in enumerate(ResponseRole.objects.all())
+    )
+    Task.objects.bulk_create(
+        Task(
+            incident=incident, title=f"Task {n}", position=100 + n, assignee=reporter, done_by=responder, done_at=now()
+        )
+        for n in range(30)
+    )
     client = clients["responder"]
     client.get(f"/incidents/{incident.ref}/")
-    # Session, user, permissions, the incident, its timeline, and each panel (updates, ledger, review, …).
-    with django_assert_max_num_queries(18):
+    # Session, user, permissions, the incident, its timeline, and each panel (updates, ledger, review, …);
+    # three for the response (the roles, who holds them, the tasks).
+    with django_assert_max_num_queries(21):
         response = client.get(f"/incidents/{incident.ref}/")
     html = response.content.decode()
     # The newest 25, newest first (the newest 10 open, the rest folded), and a way to earlier ones.
     assert html.count('class="timeline-entry') == 25
     assert html.index("note 199") < html.index("note 175") and "note 174<" not in html
     assert f'href="/incidents/{incident.ref}/?entries=50#older-entries">Show earlier entries</a>' in html
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(21):
         response = client.get(f"/incidents/{incident.ref}/?entries=250")
     html = response.content.decode()
     assert html.count('class="timeline-entry') == 202

@@ -45,6 +45,7 @@ AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack"}
 # task paths kept for one release (incidents/tasks.py, paging.py, heartbeat.py).
 TOP = {
     "incidents.views",
+    "incidents.response_views",
     "incidents.accounts",
     "incidents.urls",
     "incidents.admin",

@@ -26,9 +26,11 @@ from incidents.models import (
     CustomField,
     IncidentType,
     Notification,
+    ResponseRole,
     ReviewSection,
     StatusUpdate,
     Subscription,
+    Task,
     TimelineEntry,
 )
 from incidents.oncall import paging
@@ -56,6 +58,9 @@ POST_DATA = {
     "state": "done",
     "action": "regenerate",
     "min_severity": "high",
+    "title": "probe",
+    "role": "scribe",
+    "person": "rob",
 }
 
 
@@ -121,6 +126,14 @@ def world(db, settings, users, other_responder):
         fields = {"data_affected": "yes", "what_leaked": marked("custom-field-edited"), "leak_notes": marked("notes")}
         incident.refresh_from_db()
         workflow.edit(incident, by=security, version=incident.version, changes={"custom_fields": fields})
+        # Its response: a task with a marker in its title (given to the participant, ticked), and roles.
+        task = workflow.add_task(incident, by=security, title=marked("task"))
+        workflow.assign_task(incident, by=security, task=task, user=participant)
+        workflow.tick_task(incident, by=security, task=task, done=True)
+        workflow.add_task(incident, by=security, title=marked("open-task"))
+        scribe, commander = ResponseRole.objects.get(slug="scribe"), ResponseRole.objects.get(slug="commander")
+        workflow.assign_role(incident, by=security, role=scribe, user=participant)
+        workflow.assign_role(incident, by=security, role=commander, user=security)
         return incident
 
     open_one = restricted_incident()
@@ -129,6 +142,8 @@ def world(db, settings, users, other_responder):
     workflow.post_update(open_one, by=security, message=marked("after-follow"), public=True)
 
     resolved = restricted_incident()
+    for task in resolved.tasks.filter(required=True):
+        workflow.tick_task(resolved, by=security, task=task, done=True)
     workflow.resolve(resolved, by=security, summary=marked("resolution"), confirmed=True)
     review = lifecycle.start(resolved, by=security)
     sections = {name: marked(f"review-{name}") for name in ("summary", "root_cause", "lessons_learned")}
@@ -284,6 +299,10 @@ def test_no_api_endpoint_shows_a_restricted_incident(who, world, users):
             ("post", "/updates", {"message": "probe", "public": False}),
             ("post", "/acknowledge", None),
             ("post", "/resolve", {"summary": "probe", "confirmed": True}),
+            ("get", "/roles", None),
+            ("post", "/roles", {"role": "scribe", "person": "rob"}),
+            ("get", "/tasks", None),
+            ("post", f"/tasks/{incident.tasks.first().pk}", {"done": True}),
         ]:
             response = call(method, f"/api/incidents/{incident.ref}{path}", token, body)
             assert response.status_code in (403, 404), (who, path, response.status_code)
@@ -294,6 +313,7 @@ def test_no_api_endpoint_shows_a_restricted_incident(who, world, users):
                 missing.content.decode(),
             )
     assert StatusUpdate.objects.filter(incident__in=world["restricted"], message="probe").count() == 0
+    assert not Task.objects.filter(incident__in=world["restricted"], title__startswith="probe").exists()
 
 
 def test_managers_security_and_participants_do_see_them(world, users):
@@ -308,6 +328,7 @@ def test_managers_security_and_participants_do_see_them(world, users):
             # The custom field values are on the page (and the edit entry): the walk above would see them.
             assert marked("custom-field-edited") in page.content.decode()
             assert marked("custom-field") in page.content.decode()
+            assert marked("task") in page.content.decode()  # the tasks are there for those allowed
         assert client.get("/incidents/").context["page"].paginator.count == 3
         token = personal_token(user, name=f"t-{user.pk}")
         assert call("get", "/api/incidents", token).json()["count"] == 3

@@ -44,6 +44,11 @@ MATRIX = [
     ("post", "/incidents/{ref}/restrict/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/unrestrict/", expect(LOGIN, 403, 403, 403, 302, 403)),
     ("post", "/incidents/{ref}/participants/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    # Response roles and tasks: responders and managers change them; everyone who sees the incident reads them.
+    ("post", "/incidents/{ref}/roles/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/tasks/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/tasks/{task}/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/tasks/999999/", expect(LOGIN, 403, 403, 404, 404, 403)),
     ("post", "/incidents/{ref}/follow/", expect(LOGIN, 403, 302, 302, 302, 302)),
     ("post", "/incidents/{ref}/unfollow/", expect(LOGIN, 403, 302, 302, 302, 302)),
     ("post", "/incidents/services/checkout/follow/", expect(LOGIN, 403, 302, 302, 302, 302)),
@@ -101,6 +106,10 @@ MATRIX = [
     ("post", "/api/incidents/{ref}/updates", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/api/incidents/{ref}/acknowledge", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/api/incidents/{ref}/resolve", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/incidents/{ref}/roles", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents/{ref}/roles", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/incidents/{ref}/tasks", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents/{ref}/tasks/{task}", expect(401, 401, 401, 401, 401, 401)),
     # Prometheus scrapes it without a session; METRICS_TOKEN (unset here) would demand a bearer token.
     ("get", "/metrics", expect(200, 200, 200, 200, 200, 200)),
     # Integration-token auth, never a session: without the token everyone gets 401 (JSON).
@@ -112,6 +121,7 @@ MATRIX = [
     ("get", "/admin/incidents/incident/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/incident/{pk}/change/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/incidenttype/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/responserole/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/service/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/integration/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/integration/add/", expect(LOGIN, 403, 403, 403, 200, 403)),
@@ -150,6 +160,8 @@ POST_DATA = {
     "restrict": {"reason": "Customer data may be exposed."},
     "unrestrict": {"reason": "No data was exposed."},
     "participants": {"username": "rob"},
+    "roles": {"role": "scribe", "person": "rob"},
+    "tasks": {"title": "Check the CDN"},
     "notifications": {"min_severity": "high"},
     "token": {"action": "regenerate"},
     "theme": {"theme": "dark"},
@@ -161,7 +173,10 @@ POST_DATA = {
 def test_role_matrix(role, method, template, expected, clients, reporter):
     incident = make_incident(by=reporter)
     public = make_incident(by=reporter, public=True)
-    url = template.format(ref=incident.ref, pk=incident.pk, public_ref=public.ref, **oncall_data.matrix_args())
+    task = incident.tasks.first()
+    url = template.format(
+        ref=incident.ref, pk=incident.pk, public_ref=public.ref, task=task.pk, **oncall_data.matrix_args()
+    )
     action = url.rstrip("/").rsplit("/", 1)[-1]
     client = clients[role]
     response = getattr(client, method)(url, POST_DATA.get(action, {}))

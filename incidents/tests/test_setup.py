@@ -117,6 +117,14 @@ def test_seed_demo_is_idempotent(db, settings, capsys):
         "Disclosure obligations",
     ]
     assert restricted.custom_fields == {"data_affected": "unknown", "customers_notified": "no"}
+    # Its response: the security checklist with some ticked, and every role held.
+    assert restricted.tasks.filter(done_at__isnull=False).count() == 2
+    assert restricted.tasks.filter(done_at__isnull=True, required=True).exists()
+    assert sorted(restricted.role_assignments.values_list("user__username", flat=True)) == [
+        "manager",
+        "security",
+        "viewer",
+    ]
     out = capsys.readouterr().out
     for role in ["reporter", "responder", "manager", "viewer"]:
         assert role in out

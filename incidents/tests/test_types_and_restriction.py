@@ -59,10 +59,17 @@ def test_managers_add_types_in_the_admin(clients, reporter):
                     "MAX_NUM_FORMS": "20",
                 }.items()
             },
+            # Its response checklist, on the same page (docs/response.md).
+            "checklist-TOTAL_FORMS": "1",
+            "checklist-INITIAL_FORMS": "0",
+            "checklist-0-position": "10",
+            "checklist-0-title": "Restore from the last good backup",
+            "checklist-0-required": "on",
         },
     )
     assert response.status_code == 302
     added = IncidentType.objects.get(slug="data-loss")
+    assert list(added.checklist.values_list("title", "required")) == [("Restore from the last good backup", True)]
     page = clients["reporter"].get("/incidents/new/").content.decode()
     assert 'value="data-loss"' in page
     clients["reporter"].get("/incidents/new/?type=data-loss")

@@ -8,7 +8,7 @@ These tests run with real commits (transaction=True), so a verb that lost its
 import pytest
 
 from incidents import workflow
-from incidents.models import Incident, StatusUpdate, TimelineEntry
+from incidents.models import Incident, ResponseRole, RoleAssignment, StatusUpdate, Task, TimelineEntry
 from incidents.tests.factories import make_incident
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +26,15 @@ def boom(entry):
 
 def snapshot(incident):
     row = Incident.objects.filter(pk=incident.pk).values().get()
-    return row, TimelineEntry.objects.filter(incident=incident).count(), StatusUpdate.objects.count()
+    tasks = list(Task.objects.filter(incident=incident).order_by("pk").values())
+    assignments = list(RoleAssignment.objects.filter(incident=incident).values())
+    return (
+        row,
+        TimelineEntry.objects.filter(incident=incident).count(),
+        StatusUpdate.objects.count(),
+        tasks,
+        assignments,
+    )
 
 
 def walk(incident, responder, to):
@@ -52,6 +60,13 @@ VERBS = {
     "add_note": (S.REPORTED, lambda i, r, m, o: workflow.add_note(i, by=r, text="A note")),
     "post_update": (S.REPORTED, lambda i, r, m, o: workflow.post_update(i, by=r, message="Update", public=True)),
     "set_public": (S.REPORTED, lambda i, r, m, o: workflow.set_public(i, by=r, public=True)),
+    "assign_role": (
+        S.REPORTED,
+        lambda i, r, m, o: workflow.assign_role(i, by=r, role=ResponseRole.objects.get(slug="scribe"), user=o),
+    ),
+    "add_task": (S.REPORTED, lambda i, r, m, o: workflow.add_task(i, by=r, title="Check the CDN")),
+    "tick_task": (S.REPORTED, lambda i, r, m, o: workflow.tick_task(i, by=r, task=i.tasks.first(), done=True)),
+    "assign_task": (S.REPORTED, lambda i, r, m, o: workflow.assign_task(i, by=r, task=i.tasks.first(), user=o)),
 }
 
 

@@ -104,3 +104,17 @@ def test_starting_twice_returns_the_same_review(reporter, responder, other_respo
 
     assert first.pk == second.pk
     assert incident.timeline.filter(kind="review").count() == 1
+
+
+def test_the_drafted_timeline_says_who_took_which_role_and_what_was_ticked(reporter, responder):
+    from incidents.models import ResponseRole
+
+    incident = resolved_incident(by=reporter, responder=responder)
+    workflow.assign_role(incident, by=responder, role=ResponseRole.objects.get(slug="scribe"), user=responder)
+    task = incident.tasks.first()
+    workflow.tick_task(incident, by=responder, task=task, done=True)
+    workflow.assign_task(incident, by=responder, task=task, user=reporter)
+    lines = lifecycle.start(incident, by=responder).timeline.splitlines()
+    assert any("Scribe: nobody → Rob Responder" in line for line in lines)
+    assert any(f"Task ticked: {task.title}" in line for line in lines)
+    assert any(f"Task assigned: {task.title} → Rita Reporter" in line for line in lines)

@@ -94,8 +94,9 @@ def test_the_incident_page_stays_within_a_fixed_query_budget(
         ]
     assert len(shown) == 5 and all(len(owners) == 3 for _, owners in shown)
 
-    # The whole page, with 12 similar incidents and 36 action items behind it.
-    with django_assert_max_num_queries(20) as captured:
+    # The whole page, with 12 similar incidents and 36 action items behind it (three of its queries
+    # are the response roles and tasks, incidents/response_views.py).
+    with django_assert_max_num_queries(23) as captured:
         response = clients["responder"].get(f"/incidents/{current.ref}/")
     assert response.status_code == 200
     assert response.content.decode().count('class="border rounded p-2 mb-2 similar-incident"') == 5

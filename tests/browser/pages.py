@@ -13,7 +13,14 @@ reached only from an email's link with a valid token.
 import datetime as dt
 
 from incidents import workflow
-from incidents.models import CustomField, IncidentType, Notification, ReviewSection, Subscription
+from incidents.models import (
+    CustomField,
+    IncidentType,
+    Notification,
+    ResponseRole,
+    ReviewSection,
+    Subscription,
+)
 from incidents.notifications.unsubscribe import unsubscribe_token
 from incidents.oncall.tests.data import give_calendar_token, make_override, make_rotation
 from incidents.tests.factories import ServiceFactory, make_incident
@@ -34,6 +41,8 @@ PAGES = [
     ("/incidents/{waiting}/", SIGNED_IN),  # reported, unacknowledged: Acknowledge, Mitigate…, Resolve…
     ("/incidents/{mitigated}/", SIGNED_IN),  # mitigated, a long timeline: Not mitigated…, older entries
     ("/incidents/{reviewed}/", SIGNED_IN),  # resolved, review in review: Reopen…, Close
+    # Restricted security incident, the responder added by name: its roles held, checklist half done.
+    ("/incidents/{security}/", ("responder", "manager")),
     ("/incidents/{waiting}/edit/", ("reporter", "responder", "manager")),
     ("/services/{slug}/", SIGNED_IN),
     ("/reviews/", SIGNED_IN),
@@ -119,6 +128,20 @@ def build_world(users: dict) -> dict:
     # Overdue: a pink row on the review and on the manager's dashboard.
     backdate_due(make_item(reviewed, by=responder, owner=manager, title="Alert on queue depth"), 3)
     draft = make_review(responder=responder)
+
+    security = make_incident(
+        by=manager,
+        type=IncidentType.objects.get(slug="security"),
+        title="API keys of the payment provider found in a public repository",
+        service=checkout,
+    )
+    workflow.add_participant(security, by=manager, user=responder)
+    workflow.assign_role(security, by=manager, role=ResponseRole.objects.get(slug="commander"), user=manager)
+    workflow.assign_role(security, by=manager, role=ResponseRole.objects.get(slug="scribe"), user=responder)
+    first, second, *_ = security.tasks.order_by("position")
+    workflow.tick_task(security, by=manager, task=first, done=True)
+    workflow.assign_task(security, by=manager, task=second, user=responder)
+    workflow.add_task(security, by=responder, title="Ask the contractor to delete the fork and its history")
     lifecycle.save_runbook(checkout, by=responder, text="## Restart\n\n`systemctl restart checkout`", base_revision=0)
 
     notification = Notification.objects.filter(channel=Notification.Channel.EMAIL, user=reporter).first()
@@ -128,6 +151,7 @@ def build_world(users: dict) -> dict:
         "mitigated": mitigated.ref,
         "reviewed": reviewed.incident.ref,
         "draft": draft.incident.ref,
+        "security": security.ref,
         "public": mitigated.ref,
         "item": item.pk,
         "slug": checkout.slug,

@@ -129,6 +129,11 @@ MATRIX = [
         expect(403, 403, 200, 200, 403, 403),
     ),
     ("get", "/api/openapi.json", None, expect(403, 200, 200, 200, 200, 200)),
+    # Response roles and tasks: everyone reads them; people who respond change them (docs/response.md).
+    ("get", "/api/incidents/{ref}/roles", None, expect(403, 200, 200, 200, 200, 200)),
+    ("get", "/api/incidents/{ref}/tasks", None, expect(403, 200, 200, 200, 200, 200)),
+    ("post", "/api/incidents/{ref}/roles", {"role": "scribe", "person": "rob"}, expect(403, 403, 200, 200, 403, 403)),
+    ("post", "/api/incidents/{ref}/tasks/{task}", {"done": True}, expect(403, 403, 200, 200, 403, 403)),
 ]
 
 
@@ -137,7 +142,7 @@ MATRIX = [
 def test_api_role_matrix(role, method, template, body, expected, users, reporter):
     incident = make_incident(by=reporter)
     token = integration_token() if role == "integration" else personal_token(users[role])
-    response = call(method, template.format(ref=incident.ref), token, body)
+    response = call(method, template.format(ref=incident.ref, task=incident.tasks.first().pk), token, body)
     assert response.status_code == expected[role], (role, response.json())
     assert response["Content-Type"].startswith("application/json")
 

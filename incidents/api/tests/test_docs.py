@@ -15,6 +15,9 @@ ENDPOINTS = {
     "/api/incidents/{ref}/updates": {"post"},
     "/api/incidents/{ref}/acknowledge": {"post"},
     "/api/incidents/{ref}/resolve": {"post"},
+    "/api/incidents/{ref}/roles": {"get", "post"},
+    "/api/incidents/{ref}/tasks": {"get"},
+    "/api/incidents/{ref}/tasks/{task_id}": {"post"},
 }
 
 
@@ -36,7 +39,18 @@ def test_the_schema_lists_every_endpoint(clients):
             if "requestBody" in operation:
                 assert "400" in operation["responses"], (method, path)
     ids = {op["operationId"] for ops in schema["paths"].values() for op in ops.values()}
-    assert ids == {"list_incidents", "create_incident", "get_incident", "post_update", "acknowledge", "resolve"}
+    assert ids == {
+        "list_incidents",
+        "create_incident",
+        "get_incident",
+        "post_update",
+        "acknowledge",
+        "resolve",
+        "list_roles",
+        "assign_role",
+        "list_tasks",
+        "tick_task",
+    }
 
 
 def test_the_schema_describes_the_report_fields(clients):

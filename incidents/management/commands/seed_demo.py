@@ -16,6 +16,7 @@ from incidents.models import (
     CustomField,
     Incident,
     IncidentType,
+    ResponseRole,
     ReviewSection,
     Rotation,
     RotationMember,
@@ -134,6 +135,19 @@ class Command(BaseCommand):
         workflow.take(incident, by=security)
         workflow.add_participant(incident, by=security, user=users[roles.VIEWER])
         workflow.add_note(incident, by=security, text="Key revoked at the provider; new key deployed.")
+        # Its response: the security checklist, half done, and the roles filled.
+        for slug, person in [
+            ("commander", security),
+            ("communications", users[roles.MANAGER]),
+            ("scribe", users[roles.VIEWER]),
+        ]:
+            workflow.assign_role(incident, by=security, role=ResponseRole.objects.get(slug=slug), user=person)
+        tasks = {task.title: task for task in incident.tasks.all()}
+        for title in ["Preserve evidence (logs, disk images) before changing systems", "Rotate credentials"]:
+            if title in tasks:
+                workflow.tick_task(incident, by=security, task=tasks[title], done=True)
+        if "Assess data exposure" in tasks:
+            workflow.assign_task(incident, by=security, task=tasks["Assess data exposure"], user=security)
         return incident
 
     def create_security_policy(self, security_type: IncidentType) -> None:
