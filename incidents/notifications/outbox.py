@@ -157,7 +157,7 @@ def queue_for_entry(entry: TimelineEntry) -> None:
     # The incident's own Slack channel hears every change, pages and alerts included.
     rows = slackapp.channel_rows(entry, lambda: _channel_text(entry, incident, event))
     if event is not None:
-        rendered: dict = {}
+        rendered = {}
         rows += [_email_row(entry, incident, event, r, rendered) for r in email_recipients(entry, incident, event)]
         if event in SLACK_EVENTS:
             rows += _slack_rows(entry, _slack_text(entry, incident, event))

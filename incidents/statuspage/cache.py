@@ -28,6 +28,7 @@ must call `bump()` themselves in their transaction.
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection
@@ -68,11 +69,10 @@ def current() -> int:
     database dropped fails it at once, and is then closed and opened again for one more try,
     which is what the health check would have done.
     """
-    if connection.connection is None or connection.in_atomic_block or not connection.health_check_enabled:
+    db: Any = connection  # the health-check flags are Django's, not in its type stubs
+    if db.connection is None or db.in_atomic_block or not db.health_check_enabled or db.health_check_done:
         return _read_generation()
-    if connection.health_check_done:
-        return _read_generation()
-    connection.health_check_done = True
+    db.health_check_done = True
     try:
         return _read_generation()
     except (InterfaceError, OperationalError):
