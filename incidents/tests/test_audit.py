@@ -294,6 +294,12 @@ def test_incident_types_are_logged(where, clients, manager):
             "default_severity": "critical",
             "restricted_by_default": "on",
             "position": security.position,
+            # The type page's inlines (custom fields, review sections, checklist): left as they are.
+            **{
+                f"{inline}-{key}": "0"
+                for inline in ("custom_fields", "review_sections", "checklist")
+                for key in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS")
+            },
         }
         response = clients["manager"].post(f"/admin/incidents/incidenttype/{security.pk}/change/", data)
         assert response.status_code == 302, response.content.decode()[-2000:]
