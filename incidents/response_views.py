@@ -7,6 +7,8 @@ works the same); the changes themselves are incidents/workflow.py's (`assign_rol
 incident sees them. docs/response.md describes the whole.
 """
 
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -96,6 +98,19 @@ def _back(incident: Incident, anchor: str) -> HttpResponse:
     return redirect(incident.get_absolute_url() + f"#{anchor}")
 
 
+def _act(request: HttpRequest, incident: Incident, anchor: str, action: Callable[[], str]) -> HttpResponse:
+    """Run a workflow change; its refusal or its success message (what `action` returns) is shown
+    on the incident page at `anchor`. (incidents/views.py has the same for the page's other forms;
+    this module cannot import it, views imports this.)"""
+    try:
+        done = action()
+    except workflow.InvalidTransition as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, done)
+    return _back(incident, anchor)
+
+
 def _expected(form: forms.Form):
     return form.cleaned_data["expected"] if "expected" in form.data else workflow.ANY
 
@@ -143,13 +158,12 @@ def assign_role(request: HttpRequest, ref: str) -> HttpResponse:
         _refuse(request, form)
         return _back(incident, "roles")
     role, person = form.cleaned_data["role"], form.cleaned_data["person"]
-    try:
+
+    def assign() -> str:
         workflow.assign_role(incident, by=request.user, role=role, user=person, expected=_expected(form))
-    except workflow.InvalidTransition as refusal:
-        messages.error(request, str(refusal))
-    else:
-        messages.success(request, f"{display_name(person, 'Nobody')} is {role.name} of {incident.ref} now.")
-    return _back(incident, "roles")
+        return f"{display_name(person, 'Nobody')} is {role.name} of {incident.ref} now."
+
+    return _act(request, incident, "roles", assign)
 
 
 @role_required(RESPOND)
@@ -160,13 +174,12 @@ def add_task(request: HttpRequest, ref: str) -> HttpResponse:
     if not form.is_valid():
         _refuse(request, form)
         return _back(incident, "tasks")
-    try:
+
+    def add() -> str:
         workflow.add_task(incident, by=request.user, title=form.cleaned_data["title"])
-    except workflow.InvalidTransition as refusal:
-        messages.error(request, str(refusal))
-    else:
-        messages.success(request, "Task added.")
-    return _back(incident, "tasks")
+        return "Task added."
+
+    return _act(request, incident, "tasks", add)
 
 
 @role_required(RESPOND)
@@ -182,16 +195,13 @@ def change_task(request: HttpRequest, ref: str, task: int) -> HttpResponse:
         _refuse(request, form)
         return _back(incident, f"task-{found.pk}")
     action = form.cleaned_data["action"]
-    try:
+
+    def change() -> str:
         if action == "assign":
             person = form.cleaned_data["person"]
             workflow.assign_task(incident, by=request.user, task=found, user=person, expected=_expected(form))
-            done = f"“{found.title}” is with {display_name(person)}." if person else f"“{found.title}” is unassigned."
-        else:
-            workflow.tick_task(incident, by=request.user, task=found, done=action == "tick")
-            done = f"“{found.title}” {'ticked' if action == 'tick' else 'opened again'}."
-    except workflow.InvalidTransition as refusal:
-        messages.error(request, str(refusal))
-    else:
-        messages.success(request, done)
-    return _back(incident, f"task-{found.pk}")
+            return f"“{found.title}” is with {display_name(person)}." if person else f"“{found.title}” is unassigned."
+        workflow.tick_task(incident, by=request.user, task=found, done=action == "tick")
+        return f"“{found.title}” {'ticked' if action == 'tick' else 'opened again'}."
+
+    return _act(request, incident, f"task-{found.pk}", change)

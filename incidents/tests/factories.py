@@ -33,3 +33,14 @@ def make_incident(*, by=None, service=None, **fields) -> Incident:
     }
     values.update(fields)
     return workflow.report(by=by, service=service or ServiceFactory(name="Checkout"), **values)
+
+
+# The inlines of an incident type's admin page (incidents/admin.py IncidentTypeAdmin).
+TYPE_INLINES = ("custom_fields", "review_sections", "checklist")
+
+
+def type_inlines_unchanged(**overrides: str) -> dict[str, str]:
+    """The management forms an incident type's admin page posts when no inline row is sent; a test
+    adds its own rows (and their TOTAL_FORMS) through `overrides`."""
+    forms = {f"{inline}-{key}": "0" for inline in TYPE_INLINES for key in ("TOTAL_FORMS", "INITIAL_FORMS")}
+    return {**forms, **overrides}

@@ -23,7 +23,7 @@ from incidents.models import (
 )
 from incidents.oncall.tests.data import make_rotation
 from incidents.oncall.tests.test_pages import rotation_post
-from incidents.tests.factories import ServiceFactory, make_incident
+from incidents.tests.factories import ServiceFactory, make_incident, type_inlines_unchanged
 
 CREATE, UPDATE, DELETE = LogEntry.Action.CREATE, LogEntry.Action.UPDATE, LogEntry.Action.DELETE
 
@@ -294,12 +294,7 @@ def test_incident_types_are_logged(where, clients, manager):
             "default_severity": "critical",
             "restricted_by_default": "on",
             "position": security.position,
-            # The type page's inlines (custom fields, review sections, checklist): left as they are.
-            **{
-                f"{inline}-{key}": "0"
-                for inline in ("custom_fields", "review_sections", "checklist")
-                for key in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS")
-            },
+            **type_inlines_unchanged(),  # the page's inlines: left as they are
         }
         response = clients["manager"].post(f"/admin/incidents/incidenttype/{security.pk}/change/", data)
         assert response.status_code == 302, response.content.decode()[-2000:]

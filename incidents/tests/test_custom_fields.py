@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from conftest import make_user
 from incidents import roles, workflow
 from incidents.models import CustomField, Incident, IncidentType, Notification, Subscription, TimelineEntry
-from incidents.tests.factories import ServiceFactory, make_incident
+from incidents.tests.factories import ServiceFactory, make_incident, type_inlines_unchanged
 
 Kind = CustomField.Kind
 
@@ -74,23 +74,13 @@ def test_names_are_made_from_labels_and_checked(security_fields):
 
 def test_managers_define_fields_in_the_admin(clients):
     downtime = IncidentType.objects.get(slug="downtime")
-    management = {
-        f"{inline}-{key}": value
-        for inline in ("custom_fields", "review_sections", "checklist")
-        for key, value in {
-            "TOTAL_FORMS": "0",
-            "INITIAL_FORMS": "0",
-            "MIN_NUM_FORMS": "0",
-            "MAX_NUM_FORMS": "20",
-        }.items()
-    }
     data = {
         "name": downtime.name,
         "slug": downtime.slug,
         "default_severity": "",
         "position": "10",
         "description": downtime.description,
-        **management,
+        **type_inlines_unchanged(),
         "custom_fields-TOTAL_FORMS": "1",
         "custom_fields-0-label": "Customers notified?",
         "custom_fields-0-name": "",

@@ -14,7 +14,7 @@ from incidents.alerts.tests.support import am, integration, load  # noqa: F401
 from incidents.api.tests.support import call, integration_token, personal_token
 from incidents.models import Incident, IncidentType, Notification, TimelineEntry
 from incidents.notifications import outbox
-from incidents.tests.factories import ServiceFactory, make_incident
+from incidents.tests.factories import ServiceFactory, make_incident, type_inlines_unchanged
 
 Kind = TimelineEntry.Kind
 
@@ -48,23 +48,15 @@ def test_managers_add_types_in_the_admin(clients, reporter):
             "slug": "data-loss",
             "default_severity": "critical",
             "position": "40",
-            # The custom fields and review sections (inlines on the same page): none here.
-            **{
-                f"{inline}-{key}": value
-                for inline in ("custom_fields", "review_sections")
-                for key, value in {
-                    "TOTAL_FORMS": "0",
-                    "INITIAL_FORMS": "0",
-                    "MIN_NUM_FORMS": "0",
-                    "MAX_NUM_FORMS": "20",
-                }.items()
-            },
-            # Its response checklist, on the same page (docs/response.md).
-            "checklist-TOTAL_FORMS": "1",
-            "checklist-INITIAL_FORMS": "0",
-            "checklist-0-position": "10",
-            "checklist-0-title": "Restore from the last good backup",
-            "checklist-0-required": "on",
+            # No custom fields or review sections; its response checklist, on the same page (docs/response.md).
+            **type_inlines_unchanged(
+                **{
+                    "checklist-TOTAL_FORMS": "1",
+                    "checklist-0-position": "10",
+                    "checklist-0-title": "Restore from the last good backup",
+                    "checklist-0-required": "on",
+                }
+            ),
         },
     )
     assert response.status_code == 302
