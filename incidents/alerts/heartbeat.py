@@ -25,7 +25,11 @@ PIPELINE_SERVICE = "Alerting pipeline"
 
 def alertname_for(integration: Integration) -> str:
     """The alert name this integration's heartbeat uses (the setting's default until configured)."""
-    configured = Heartbeat.objects.filter(integration=integration).values_list("alertname", flat=True).first()
+    try:
+        # Read with the integration when it was fetched with select_related("heartbeat").
+        configured = integration.heartbeat.alertname
+    except Heartbeat.DoesNotExist:
+        configured = ""
     return configured or settings.ALERTMANAGER_HEARTBEAT_ALERTNAME
 
 

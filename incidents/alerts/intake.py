@@ -166,9 +166,11 @@ def receive(integration: Integration, payload: Payload, raw: dict) -> Outcome:
             heartbeat.beat(integration)
         if not alerts:
             return Outcome("Heartbeat received." if beats else "Nothing to do.")
+        # No savepoint around a try: _Retry is raised only by _home_for, after its own savepoint
+        # rolled back the losing incident, and nothing written before it needs undoing (a group
+        # retired there stays retired: the winner retired it too).
         try:
-            with transaction.atomic():
-                outcome = _apply(integration, payload, alerts, raw)
+            outcome = _apply(integration, payload, alerts, raw)
         except _Retry:
             try:
                 outcome = _apply(integration, payload, alerts, raw)
@@ -178,17 +180,33 @@ def receive(integration: Integration, payload: Payload, raw: dict) -> Outcome:
 
 
 def _current_group(integration: Integration, key: str) -> AlertGroup | None:
-    # Locks the group row: deliveries of one group are applied one after the other.
+    # Locks the group row and its incident in one statement: deliveries of one group are applied
+    # one after the other, and every change below is made to the incident as locked here.
     return (
-        AlertGroup.objects.select_for_update()
+        AlertGroup.objects.select_for_update(of=("self", "incident"))
         .filter(integration=integration, group_key=key, is_current=True)
-        .select_related("incident")
+        .select_related("incident__service", "incident__type")
+        .defer(*_NOT_NEEDED)
         .first()
     )
 
 
+# Long texts the intake never reads, left unread on every delivery (the last payload can hold
+# thousands of alerts). A field read anyway is fetched on access, never lost.
+_NOT_NEEDED = (
+    "last_payload",
+    "group_labels",
+    "incident__description",
+    "incident__impact",
+    "incident__logs",
+    "incident__resolution_summary",
+    "incident__service__description",
+    "incident__service__runbook",
+)
+
+
 def _lock_incident(pk: int) -> Incident:
-    return Incident.objects.select_for_update().select_related("service").get(pk=pk)
+    return Incident.objects.select_for_update(of=("self",)).select_related("service", "type").get(pk=pk)
 
 
 def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], raw: dict) -> Outcome:
@@ -198,7 +216,9 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
         # Both lists, not just the fingerprints: a flapping alert has one row per time it fired.
         for a in Alert.objects.filter(
             fingerprint__in={a.fingerprint for a in alerts}, starts_at__in={a.startsAt for a in alerts}
-        ).select_related("group")
+        )
+        .select_related("group")
+        .defer("group__last_payload", "group__group_labels")
     }
     new = [a for a in alerts if a.key not in stored]
     # A firing repeat of an alert already resolved is stale (Alertmanager re-sends old state): ignored.
@@ -213,21 +233,34 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
 
     outcome = Outcome("", changed=True)
     touched: dict[int, AlertGroup] = {}
+    # Each incident as locked in this transaction (re-read by every workflow move that changes it).
+    locked: dict[int, Incident] = {group.incident_id: group.incident} if group is not None else {}
+
+    def lock(pk: int) -> Incident:
+        if pk not in locked:
+            locked[pk] = _lock_incident(pk)
+        return locked[pk]
+
+    # Groups that now hold a firing alert for certain: no need to ask whether all resolved.
+    firing_in: set[int] = set()
     if new:
         # Also after a retirement or a lost race: from here on `group` is where new alerts went.
-        group, incident, created = _home_for(integration, payload, group, new, outcome)
+        group, incident, created = _home_for(integration, payload, raw, group, new, outcome)
+        locked[incident.pk] = incident
         outcome.created = created
         _store(group, incident, new, initial=created)
         touched[group.pk] = group
+        if any(a.status == "firing" for a in new):
+            firing_in.add(group.pk)
     for alert in resolving:
-        incident = _lock_incident(alert.group.incident_id)
+        incident = lock(alert.group.incident_id)
         alert.status = Alert.Status.RESOLVED
         alert.ends_at = ends[(alert.fingerprint, alert.starts_at)] or now()
         alert.save(update_fields=["status", "ends_at"])
         _record_resolved(incident, alert)
         touched.setdefault(alert.group_id, alert.group)
     if group is not None and payload.truncatedAlerts > group.truncated_alerts:
-        incident = _lock_incident(group.incident_id)
+        incident = lock(group.incident_id)
         group.truncated_alerts = payload.truncatedAlerts
         workflow.record(
             incident,
@@ -241,16 +274,19 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
         touched[group.pk] = group
 
     for touched_group in touched.values():
-        _mitigate_when_all_resolved(touched_group)
+        if touched_group.pk not in firing_in:
+            _mitigate_when_all_resolved(touched_group, lock(touched_group.incident_id))
         outcome.incidents.append(f"INC-{touched_group.incident_id}")
-    if group is not None:
+    if group is not None and not (outcome.created and not payload.truncatedAlerts):
+        # (A group created by this payload was stored with it.)
         group.last_payload = raw
         group.last_payload_at = now()
         group.receiver = payload.receiver[:200]
         group.external_url = payload.externalURL
         group.save(update_fields=["truncated_alerts", "last_payload", "last_payload_at", "receiver", "external_url"])
 
-    outcome.incident = Incident.objects.select_related("type").get(pk=group.incident_id) if group else None
+    # The reference and type the answer names never change, so the locked copy serves.
+    outcome.incident = lock(group.incident_id) if group else None
     parts = [f"{len(new)} new alert(s)"] if new else []
     if resolving:
         parts.append(f"{len(resolving)} resolved")
@@ -262,12 +298,17 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
 
 
 def _home_for(
-    integration: Integration, payload: Payload, group: AlertGroup | None, new: list[AlertIn], outcome: Outcome
+    integration: Integration,
+    payload: Payload,
+    raw: dict,
+    group: AlertGroup | None,
+    new: list[AlertIn],
+    outcome: Outcome,
 ) -> tuple[AlertGroup, Incident, bool]:
     """The group (and locked incident) new alerts join: the current one, reopened, or a new one."""
     firing = [a for a in new if a.status == "firing"]
     if group is not None:
-        incident = _lock_incident(group.incident_id)
+        incident = group.incident  # locked with the group
         window = timedelta(minutes=settings.ALERTMANAGER_REOPEN_MINUTES)
         too_old = incident.status == Status.RESOLVED and incident.resolved_at < now() - window
         if incident.status == Status.CLOSED or too_old:
@@ -300,10 +341,14 @@ def _home_for(
                 group_labels=payload.groupLabels,
                 receiver=payload.receiver[:200],
                 external_url=payload.externalURL,
+                last_payload=raw,
+                last_payload_at=now(),
             )
     except IntegrityError:
         raise _Retry from None
-    return group, _lock_incident(incident.pk), True
+    # No lock needed: no other transaction sees this incident before the commit. `report` keeps
+    # the object current (the on-call lead it assigned included).
+    return group, incident, True
 
 
 def _open_incident(integration: Integration, payload: Payload, new: list[AlertIn], outcome: Outcome) -> Incident:
@@ -490,11 +535,11 @@ def _record_resolved(incident: Incident, alert: Alert) -> None:
     )
 
 
-def _mitigate_when_all_resolved(group: AlertGroup) -> None:
+def _mitigate_when_all_resolved(group: AlertGroup, incident: Incident) -> None:
     # Only here, after a payload changed something: a repeat never reaches this point.
+    # `incident` is the group's, locked.
     if group.alerts.filter(status=Alert.Status.FIRING).exists():
         return
-    incident = _lock_incident(group.incident_id)
     if incident.status not in (Status.REPORTED, Status.ACKNOWLEDGED):
         # Mitigated or resolved by a person already; Beacon never resolves by itself.
         return

@@ -65,7 +65,8 @@ def alertmanager_webhook(request: HttpRequest) -> JsonResponse:
         token = bearer_token(request)
         if not token:
             return _answer(401, "Send the integration's token: Authorization: Bearer <token>.")
-        integration = Integration.objects.matching(token)
+        # With its heartbeat settings: the intake asks which alert is the heartbeat.
+        integration = Integration.objects.select_related("heartbeat").matching(token)
         if integration is None:
             return _answer(401, "The token is wrong, or its integration is disabled.")
         if integration.kind != Integration.Kind.ALERTMANAGER:

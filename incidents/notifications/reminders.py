@@ -29,7 +29,9 @@ def arm_for_entry(entry: TimelineEntry) -> None:
     if event is None:
         return
     if event in CLOCK_EVENTS or (entry.data or {}).get("reopened"):
-        arm_reminder(entry.incident, anchor=entry.created_at if event == PUBLIC_UPDATE else None)
+        # A new incident has no update yet: the clock starts when it was reported.
+        anchors = {PUBLIC_UPDATE: entry.created_at, NEW: entry.incident.reported_at}
+        arm_reminder(entry.incident, anchor=anchors.get(event))
 
 
 def reminder_interval(severity: str) -> timedelta | None:
