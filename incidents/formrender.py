@@ -13,7 +13,7 @@ Widgets it does not know (file inputs, multi-widgets) are handed to crispy uncha
 
 from django import forms
 from django.forms.boundfield import BoundField
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape, escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 ASTERISK = mark_safe('<span class="asteriskField">*</span>')
@@ -96,7 +96,53 @@ def _widget(field: BoundField, bootstrap: str) -> str:
     for word in (bootstrap, "is-invalid") if field.errors else (bootstrap,):
         if word not in words:
             words.append(word)
-    return field.as_widget(attrs={"class": " ".join(words)})
+    return _as_widget(field, {"class": " ".join(words)})
+
+
+# Django's widget templates that are nothing but django/forms/widgets/input.html (file and
+# checkbox inputs are left to Django: they add their own logic), and the textarea's.
+_INPUT_TEMPLATES = {
+    f"django/forms/widgets/{name}.html"
+    for name in ("text", "number", "email", "url", "password", "date", "datetime", "time", "search", "tel", "color")
+}
+_TEXTAREA_TEMPLATE = "django/forms/widgets/textarea.html"
+
+
+def _as_widget(field: BoundField, attrs: dict) -> str:
+    """`field.as_widget(attrs=attrs)`, written in Python for plain inputs and textareas.
+
+    The same HTML as Django's input.html/attrs.html/textarea.html (the form tests compare every
+    form with crispy's rendering), without the template engine: three nested templates per
+    field were most of a form's drawing time. Anything else goes to Django.
+    """
+    widget = field.field.widget
+    template = widget.template_name
+    if field.field.localize or (template not in _INPUT_TEMPLATES and template != _TEXTAREA_TEMPLATE):
+        return field.as_widget(attrs=attrs)
+    # What BoundField.as_widget does before it renders.
+    attrs = field.build_widget_attrs(attrs, widget)
+    if field.auto_id and "id" not in widget.attrs:
+        attrs.setdefault("id", field.auto_id)
+    context = widget.get_context(field.html_name, field.value(), attrs)["widget"]
+    value = context["value"]
+    if template == _TEXTAREA_TEMPLATE:
+        if value and not isinstance(value, str):
+            return field.as_widget(attrs=attrs)  # the template would localize it
+        text = conditional_escape(value) if value else ""
+        return mark_safe(f'<textarea name="{conditional_escape(context["name"])}"{_attrs(context["attrs"])}>\n{text}</textarea>')
+    shown = "" if value is None else f' value="{escape(str(value))}"'
+    return mark_safe(
+        f'<input type="{conditional_escape(context["type"])}" name="{conditional_escape(context["name"])}"{shown}{_attrs(context["attrs"])}>'
+    )
+
+
+def _attrs(attrs: dict) -> str:
+    """django/forms/widgets/attrs.html: ` name="value"`, a bare ` name` for True, nothing for False."""
+    return "".join(
+        f" {conditional_escape(name)}" if value is True else f' {conditional_escape(name)}="{escape(str(value))}"'
+        for name, value in attrs.items()
+        if value is not False
+    )
 
 
 def _help_text(field: BoundField) -> str:

@@ -157,6 +157,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             ),
         }
     )
+    # Every `.iterator()` (a choice field's options on each form) would otherwise open a
+    # server-side cursor WITH HOLD: DECLARE, FETCH, CLOSE, three round trips for a list of 20
+    # services. Without them each is one query, and Beacon also works behind PgBouncer in
+    # transaction mode. Large reads page by key instead (never one long-lived cursor).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
