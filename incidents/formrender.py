@@ -125,15 +125,14 @@ def _as_widget(field: BoundField, attrs: dict) -> str:
         attrs.setdefault("id", field.auto_id)
     context = widget.get_context(field.html_name, field.value(), attrs)["widget"]
     value = context["value"]
+    name, rest = conditional_escape(context["name"]), _attrs(context["attrs"])
     if template == _TEXTAREA_TEMPLATE:
         if value and not isinstance(value, str):
             return field.as_widget(attrs=attrs)  # the template would localize it
         text = conditional_escape(value) if value else ""
-        return mark_safe(f'<textarea name="{conditional_escape(context["name"])}"{_attrs(context["attrs"])}>\n{text}</textarea>')
+        return mark_safe(f'<textarea name="{name}"{rest}>\n{text}</textarea>')
     shown = "" if value is None else f' value="{escape(str(value))}"'
-    return mark_safe(
-        f'<input type="{conditional_escape(context["type"])}" name="{conditional_escape(context["name"])}"{shown}{_attrs(context["attrs"])}>'
-    )
+    return mark_safe(f'<input type="{conditional_escape(context["type"])}" name="{name}"{shown}{rest}>')
 
 
 def _attrs(attrs: dict) -> str:
