@@ -133,10 +133,19 @@ def response_context(request: HttpRequest, incident: Incident) -> dict:
     }
 
 
-def my_roles(user, visible) -> list[Incident]:
+def my_roles(user, visible, open_rows: list[Incident] | None = None) -> list[Incident]:
     """Open incidents (of `visible`, what the user may see) where `user` holds a role, each with
-    `my_roles`: 2 queries."""
+    `my_roles`: 2 queries. Given `open_rows`, every open incident of `visible` already loaded
+    (the dashboard's), the incidents are picked from them: 1 query."""
     mine = RoleAssignment.objects.filter(user=user).select_related("role")
+    if open_rows is not None:
+        held: dict[int, list[RoleAssignment]] = {}
+        for assignment in mine.filter(incident_id__in=[incident.pk for incident in open_rows]):
+            held.setdefault(assignment.incident_id, []).append(assignment)
+        found = [incident for incident in open_rows if incident.pk in held]
+        for incident in found:
+            incident.my_roles = held[incident.pk]
+        return found[:MY_ROLES_LIMIT]
     return list(
         visible.open()
         .for_list()

@@ -120,3 +120,49 @@ def test_managers_see_failed_deliveries(clients, reporter):
     assert "1 notification could not be delivered." in manager_html
     assert "/admin/incidents/notification/?state__exact=failed" in manager_html
     assert "could not be delivered" not in clients["responder"].get("/").content.decode()
+
+
+def test_counts_mine_and_roles_agree_whether_every_open_incident_fits_or_not(
+    clients, reporter, responder, other_responder, monkeypatch, django_assert_max_num_queries
+):
+    """Up to DASHBOARD_LIMIT open incidents the page counts and picks from the rows it loaded;
+    beyond, it asks the database. Both give the same answers."""
+    from incidents import views
+
+    incidents = [make_incident(by=reporter, severity=s) for s in ("critical", "high", "low", "low", "medium")]
+    workflow.acknowledge(incidents[1], by=responder)
+    workflow.take(incidents[3], by=responder)
+    workflow.take(incidents[4], by=other_responder)
+    workflow.mitigate(incidents[0], by=other_responder)
+    RoleAssignment.objects.create(
+        incident=incidents[2], role=ResponseRole.objects.get(slug="commander"), user=responder
+    )
+    done = make_incident(by=reporter)
+    workflow.resolve(done, by=responder, summary="ok", confirmed=True)
+    client = clients["responder"]
+
+    def answers():
+        context = client.get("/").context
+        return (
+            shown_refs(context["incidents"]),
+            dict(context["counts"]),
+            shown_refs(context["mine"]),
+            [(i.ref, [a.role.slug for a in i.my_roles]) for i in context["my_roles"]],
+        )
+
+    client.get("/")
+    with django_assert_max_num_queries(12):
+        all_in_hand = answers()
+    monkeypatch.setattr(views, "DASHBOARD_LIMIT", 2)
+    asked = answers()
+
+    assert (
+        all_in_hand[1] == asked[1] == {"total": 5, "unacknowledged": 3, "critical": 1, "high": 1, "medium": 1, "low": 2}
+    )
+    assert all_in_hand[2] == asked[2] == shown_refs([incidents[1], incidents[3]])
+    assert all_in_hand[3] == asked[3] == [(incidents[2].ref, ["commander"])]
+    assert len(all_in_hand[0]) == 5 and asked[0] == all_in_hand[0][:2]
+
+
+def shown_refs(incidents) -> list[str]:
+    return [i.ref for i in incidents]
