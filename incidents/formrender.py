@@ -37,7 +37,7 @@ def non_field_errors(form: forms.BaseForm) -> str:
 def render_field(field: BoundField) -> str:
     widget = field.field.widget
     if field.is_hidden:
-        return str(field)
+        return str(field) if field.field.show_hidden_initial else _as_widget(field, {})
     if isinstance(widget, forms.FileInput | forms.MultiWidget) or hasattr(widget, "widget"):
         from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field
 
@@ -99,12 +99,15 @@ def _widget(field: BoundField, bootstrap: str) -> str:
     return _as_widget(field, {"class": " ".join(words)})
 
 
-# Django's widget templates that are nothing but django/forms/widgets/input.html (file and
-# checkbox inputs are left to Django: they add their own logic), and the textarea's.
+# Django's widget templates that are nothing but django/forms/widgets/input.html (a checkbox's
+# `checked` comes from its get_context; file inputs are left to Django), and the textarea's.
 _INPUT_TEMPLATES = {
     f"django/forms/widgets/{name}.html"
-    for name in ("text", "number", "email", "url", "password", "date", "datetime", "time", "search", "tel", "color")
-}
+    for name in (
+        "text", "number", "email", "url", "password", "date", "datetime", "time", "search", "tel", "color",
+        "hidden", "checkbox",
+    )
+}  # fmt: skip
 _TEXTAREA_TEMPLATE = "django/forms/widgets/textarea.html"
 
 

@@ -258,7 +258,8 @@ class FastSelect(forms.Select):
     """
 
     def render(self, name, value, attrs=None, renderer=None):
-        choices = list(self.choices)
+        # Not list(): it asks a ModelChoiceIterator its len() first, a COUNT query of its own.
+        choices = [choice for choice in self.choices]  # noqa: C416
         if any(isinstance(label, list | tuple) for _, label in choices):
             return super().render(name, value, attrs, renderer)
         wanted = {str(v) for v in self.format_value(value)}

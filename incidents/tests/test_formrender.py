@@ -235,3 +235,27 @@ def test_every_form_class_is_compared():
                 if issubclass(value, forms.BaseForm) or name.endswith("Filter") and hasattr(value, "base_filters"):
                     found.add(name)
     assert found - NOT_DRAWN <= set(FORMS), f"compare these too: {sorted(found - NOT_DRAWN - set(FORMS))}"
+
+
+@pytest.mark.parametrize("data", [None, {"h": 'q"<&', "c": "on", "n": "12", "t": "x</textarea><b>", "d": "2026-01-02"}])
+def test_inputs_written_in_python_match_djangos_widget_templates(data):
+    """formrender writes plain inputs, checkboxes, hidden inputs and textareas itself: byte for
+    byte what Django's own widget templates give, values escaped, for blank and bound forms."""
+    from django import forms
+
+    from incidents.formrender import _as_widget
+
+    class Every(forms.Form):
+        h = forms.CharField(widget=forms.HiddenInput, initial='a&"b')
+        c = forms.BooleanField(required=False, initial=True)
+        r = forms.BooleanField(required=True)
+        n = forms.IntegerField(min_value=1, required=False)
+        t = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), initial="x<y")
+        d = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), required=False)
+        e = forms.EmailField(help_text="Where", required=False)
+
+    form = Every(data)
+    form.is_valid()
+    for field in form:
+        classes = {"class": "form-control"}
+        assert str(_as_widget(field, classes)) == str(field.as_widget(attrs=classes))
