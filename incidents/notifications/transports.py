@@ -10,6 +10,8 @@ only read, with one exception: the Slack app remembers where it posted an incide
 import json
 import logging
 import smtplib
+import threading
+import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -70,6 +72,69 @@ def thread_id(incident_id: int) -> str:
     return f"<incident-{incident_id}@{site_domain()}>"
 
 
+# --- one SMTP connection per worker, reused message after message -------------------------
+# A worker draining 200 emails of one update sends them over one connection instead of 200
+# (connect, EHLO, STARTTLS and AUTH each time). A connection idle longer than this is not
+# trusted (servers drop idle clients; RFC 5321 lets them after 5 minutes), and one that does not
+# answer NOOP, or that failed a send, is replaced.
+SMTP_REUSE_SECONDS = 30
+
+
+class _Kept(threading.local):
+    backend = None
+    used_at = 0.0
+    settings: tuple = ()
+
+
+_kept = _Kept()
+
+
+def _email_settings() -> tuple:
+    return tuple(
+        getattr(settings, name, None)
+        for name in ("EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD",
+                     "EMAIL_USE_TLS", "EMAIL_USE_SSL", "EMAIL_TIMEOUT")
+    )  # fmt: skip
+
+
+def smtp_backend():
+    """This worker's open email backend (Django's, as EMAIL_BACKEND says), reused while fresh
+    and while the email settings are the ones it was opened with."""
+    backend, wanted = _kept.backend, _email_settings()
+    if backend is not None and (
+        _kept.settings != wanted or time.monotonic() - _kept.used_at > SMTP_REUSE_SECONDS or not _answers(backend)
+    ):
+        close_smtp()
+        backend = None
+    if backend is None:
+        backend = get_connection(fail_silently=False)
+        backend.open()
+        _kept.backend, _kept.settings = backend, wanted
+    _kept.used_at = time.monotonic()
+    return backend
+
+
+def _answers(backend) -> bool:
+    """Whether a kept SMTP connection still works (a backend without one, e.g. locmem, always does)."""
+    smtp = getattr(backend, "connection", None)
+    if smtp is None:
+        return True
+    try:
+        return smtp.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
+
+
+def close_smtp() -> None:
+    """Drop the kept connection (after a failed send, or when it went stale)."""
+    backend, _kept.backend = _kept.backend, None
+    if backend is not None:
+        try:
+            backend.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection may fail any way; it is dropped
+            logger.debug("closing the SMTP connection failed", exc_info=True)
+
+
 class Transport:
     """Send one notification. Raises TransportError; returns normally only when the
     receiving server accepted the message."""
@@ -96,7 +161,7 @@ class Email(Transport):
         if n.body_html:
             message.attach_alternative(n.body_html, "text/html")
         try:
-            get_connection(fail_silently=False).send_messages([message])
+            self._send(message)
         except smtplib.SMTPRecipientsRefused as refused:
             code = next(iter(refused.recipients.values()))[0]
             raise TransportError(f"recipient refused: {refused.recipients}", permanent=code >= 500) from refused
@@ -117,6 +182,14 @@ class Email(Transport):
             raise TransportError(f"bad header: {error}", permanent=True) from error
         except (smtplib.SMTPException, OSError) as error:  # refused, reset, timeout, DNS
             raise TransportError(f"{type(error).__name__}: {error}") from error
+
+    @staticmethod
+    def _send(message: EmailMultiAlternatives) -> None:
+        try:
+            smtp_backend().send_messages([message])
+        except BaseException:
+            close_smtp()  # whatever failed, the next message starts on a fresh connection
+            raise
 
 
 class HttpTransport(Transport):

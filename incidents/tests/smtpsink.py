@@ -5,7 +5,7 @@
     (451 and 554 answer DATA; 550:<rcpt> refuses that one recipient at RCPT)
     Stop the process for "connection refused".
 
-Each accepted message appends {"t", "to", "message_id", "subject"} to OUT.jsonl.
+Each accepted message appends {"t", "to", "message_id", "subject", "peer"} to OUT.jsonl.
 """
 
 import asyncio
@@ -61,6 +61,8 @@ class Sink:
             "to": envelope.rcpt_tos,
             "message_id": header(content, "Message-ID"),
             "subject": header(content, "Subject"),
+            # The client's port: messages sharing it came over one connection.
+            "peer": session.peer[1],
         }
         with open(OUT, "a") as f:
             f.write(json.dumps(record) + "\n")

@@ -157,6 +157,36 @@ def test_a_refused_message_fails_on_5xx_and_retries_on_4xx(settings, sink, mode,
     assert sink.received() == []
 
 
+@pytest.mark.parametrize("sink", [19200], indirect=True)
+def test_a_worker_sends_message_after_message_over_one_connection_and_replaces_a_dead_one(settings, sink):
+    """One connection for a batch; when the server went away meanwhile (restarted, or it dropped
+    an idle client), the next message opens a new one and is still sent at its first attempt."""
+    use_smtp(settings, 19200)
+    sink.start()
+
+    def send(n: int) -> Notification:
+        with transaction.atomic():  # the row's delivery task runs on commit (ImmediateBackend)
+            notifications.write(
+                [
+                    Notification(
+                        event_key=f"k{n}", channel="email", recipient=f"u{n}@example.com", subject="s", body_text="x"
+                    )
+                ]
+            )
+        return Notification.objects.get(event_key=f"k{n}")
+
+    first = [send(n) for n in range(20)]
+    assert {(row.state, row.attempts) for row in first} == {("sent", 1)}
+    assert len({r["peer"] for r in sink.received()}) == 1
+
+    sink.stop()
+    sink.start()  # the kept connection is dead now
+    after = send(99)
+    assert (after.state, after.attempts) == ("sent", 1)
+    peers = [r["peer"] for r in sink.received()]
+    assert len(peers) == 21 and peers[-1] != peers[0]
+
+
 # --- real worker processes ----------------------------------------------------------------
 
 
@@ -293,3 +323,6 @@ def test_two_workers_deliver_200_notifications_exactly_once(settings, sink, tmp_
     assert set(Notification.objects.values_list("state", "attempts")) == {("sent", 1)}
     by_worker = Counter(w for ids in DBTaskResult.objects.values_list("worker_ids", flat=True) for w in ids)
     assert set(by_worker) == {"w0", "w1"}  # both really worked
+    # Each worker kept its SMTP connection from one message to the next: one connection per
+    # worker for its whole batch (transports.smtp_backend), not one per message.
+    assert len({r["peer"] for r in sink.received()}) == 2
