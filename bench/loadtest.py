@@ -396,6 +396,79 @@ def fanout() -> dict:
     return {"p50": statistics.median(times), "p95": statistics.quantiles(times, n=20)[-1], "queries": len(queries)}
 
 
+DELIVERY_PORT = 19260  # the SMTP sink's port while the benchmark runs
+SINK = ROOT / "incidents" / "tests" / "smtpsink.py"
+
+
+def email_delivery() -> dict:
+    """One real `db_worker` delivers FANOUT_SUBSCRIBERS emails to a real SMTP server (the test
+    suite's aiosmtpd sink, a subprocess on loopback): seconds from start to the last message
+    accepted, and over how many SMTP connections."""
+    import json
+
+    from django.db import transaction
+    from django_tasks_db.models import DBTaskResult
+
+    from bench.targets import FANOUT_SUBSCRIBERS
+    from incidents.models import Notification
+    from incidents.notifications import delivery
+    from incidents.notifications import outbox as notifications
+
+    work = Path(tempfile.mkdtemp(prefix="beacon-bench-smtp-"))
+    out = work / "out.jsonl"
+    sink = subprocess.Popen(  # noqa: S603 - the test suite's own sink
+        [sys.executable, str(SINK), str(DELIVERY_PORT), str(work / "mode"), str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sink.stdout.readline().strip() == "ready", "the SMTP sink did not start"
+        Notification.objects.filter(event_key="bench-delivery").delete()
+        # Only these emails: the fan-out measurement's queued deliveries are forgotten.
+        DBTaskResult.objects.filter(queue_name="email").delete()
+        with transaction.atomic():
+            notifications.write(
+                [
+                    Notification(
+                        event_key="bench-delivery",
+                        channel="email",
+                        recipient=f"bench{i}@example.com",
+                        subject=f"Bench update {i}",
+                        body_text="A status update, as a follower receives it.\n" * 20,
+                    )
+                    for i in range(FANOUT_SUBSCRIBERS)
+                ]
+            )
+        rows = list(Notification.objects.filter(event_key="bench-delivery").values_list("pk", "channel"))
+        delivery.enqueue(rows)
+        env = {
+            **os.environ,
+            **ENV,
+            "DJANGO_SETTINGS_MODULE": "incidentsite.settings",
+            "EMAIL_URL": f"smtp://127.0.0.1:{DELIVERY_PORT}",
+            "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+            "LOG_LEVEL": "WARNING",
+            "DATABASE_URL": os.environ["DATABASE_URL"],
+        }
+        started = time.perf_counter()
+        subprocess.run(  # noqa: S603 - our own manage.py
+            [sys.executable, "manage.py", "db_worker", "--queue-name", "email", "--batch", "--no-reload",
+             "--no-startup-delay", "--interval", "0.1"],
+            cwd=ROOT, env=env, check=True, timeout=300, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        received = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+        return {
+            "seconds": time.perf_counter() - started,
+            "received": len(received),
+            "connections": len({r["peer"] for r in received}),
+            "sent": Notification.objects.filter(event_key="bench-delivery", state="sent").count(),
+        }
+    finally:
+        sink.terminate()
+        sink.wait(timeout=10)
+        Notification.objects.filter(event_key="bench-delivery").delete()
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -431,7 +504,7 @@ def main() -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from bench.targets import FANOUT_P95_MS, HTTP_TARGETS, INTAKE_TARGETS
+    from bench.targets import DELIVERY_SECONDS, FANOUT_P95_MS, FANOUT_SUBSCRIBERS, HTTP_TARGETS, INTAKE_TARGETS
     from incidents.models import Incident, Integration, TimelineEntry
 
     call_command("migrate", verbosity=0)
@@ -520,6 +593,7 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=30)
     fan = fanout() if not only or "fan-out" in only else None
+    mail = email_delivery() if not only or "email delivery" in only else None
     clean_intake()
     integration.delete()
 
@@ -565,6 +639,18 @@ def main() -> int:
             "| --- | ---: | ---: | ---: | ---: |",
             f"| public update, 200 email followers | {fan['p50']:.1f} | {fan['p95']:.1f} | {fan['queries']} | "
             f"p95 < {FANOUT_P95_MS} ms{verdict} |",
+        ]
+    if mail:
+        ok = mail["seconds"] < DELIVERY_SECONDS and mail["sent"] == mail["received"] == FANOUT_SUBSCRIBERS
+        verdict = "" if ok else " **over**"
+        if verdict:
+            failed.append("email delivery")
+        lines += [
+            "",
+            "| email delivery | seconds | emails accepted | SMTP connections | target |",
+            "| --- | ---: | ---: | ---: | ---: |",
+            f"| one db_worker, {FANOUT_SUBSCRIBERS} emails to a local SMTP server | {mail['seconds']:.1f} | "
+            f"{mail['received']} | {mail['connections']} | < {DELIVERY_SECONDS} s{verdict} |",
         ]
     sizes = (
         f"{web.count():,} incidents, {TimelineEntry.objects.count():,} timeline entries, {User.objects.count():,} users"

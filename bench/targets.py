@@ -25,6 +25,8 @@ INTAKE_TARGETS = {
 # Fan-out: posting a public update on an incident with FANOUT_SUBSCRIBERS email followers.
 FANOUT_SUBSCRIBERS = 200
 FANOUT_P95_MS = 100
+# Delivery: one worker sends the FANOUT_SUBSCRIBERS emails to a local SMTP server within this.
+DELIVERY_SECONDS = 10
 
 # Client mode (`make bench BENCH_MODE=client`): milliseconds at the 95th percentile through
 # Django's test client in one process (2-core development machine).
