@@ -26,7 +26,11 @@ class IncidentFilter(django_filters.FilterSet):
 
     q = django_filters.CharFilter(method="search", label="Search", max_length=200)
     type = django_filters.ModelChoiceFilter(
-        queryset=IncidentType.objects.all(), to_field_name="slug", empty_label="Any type", label="Type"
+        queryset=IncidentType.objects.all(),
+        to_field_name="slug",
+        empty_label="Any type",
+        label="Type",
+        widget=FastSelect,
     )
     # distinct=False: these are columns of the incident itself, no join can repeat a row, and a
     # DISTINCT over every column made PostgreSQL sort the whole match (the filtered list, bench/).
