@@ -12,6 +12,7 @@ from incidents.models import Incident, Status
 from reviews.models import ActionItem
 
 LIMIT = 5
+SHOWN = ("title", "resolved_at", "resolution_summary", "review__incident", "review__root_cause")
 
 # Each matcher returns a condition on Incident meaning "similar to `incident`", or None.
 _matchers: list[Callable[[Incident], Q | None]] = []
@@ -49,6 +50,8 @@ def similar_incidents(incident: Incident, user, limit: int = LIMIT) -> list[Inci
         .filter(pk__in=matching, status__in=[Status.RESOLVED, Status.CLOSED])
         .exclude(pk=incident.pk)
         .select_related("review")
+        # What the panel shows, not the long texts of five incidents and their reviews.
+        .only(*SHOWN)
         .prefetch_related(
             Prefetch("review__action_items", queryset=ActionItem.objects.select_related("owner").order_by("due_date"))
         )
