@@ -274,6 +274,17 @@ ACTION_ITEM_DUE_WEEKS = {
     "default": env_int("ACTION_ITEM_DUE_WEEKS", 8),
 }
 REVIEWS_PER_PAGE = 25
+# Reports (/reports/, docs/reports.md): minutes within which an incident of each severity should be
+# acknowledged, counted from its report; the share acknowledged in time is shown per period.
+REPORT_ACK_TARGET_MINUTES = {
+    "critical": env_int("ACK_TARGET_CRITICAL_MINUTES", 5),
+    "high": env_int("ACK_TARGET_HIGH_MINUTES", 15),
+    "medium": env_int("ACK_TARGET_MEDIUM_MINUTES", 60),
+    "low": env_int("ACK_TARGET_LOW_MINUTES", 240),
+}
+# Reports: a review (of a severity in REVIEW_REQUIRED_SEVERITIES) is due this many days after its
+# incident is resolved; published by then is "on time".
+REVIEW_DUE_DAYS = env_int("REVIEW_DUE_DAYS", 7)
 # On call (incidents/oncall/paging.py): minutes an incident of each severity may stay unacknowledged
 # before the next person is paged; severities not listed never escalate. Then at most
 # ONCALL_ESCALATION_STEPS escalation steps, one such interval apart.

@@ -54,6 +54,7 @@ def _forms():
     )
     from incidents.notifications.views import NotificationSettingsForm
     from incidents.oncall.forms import OverrideForm, RotationForm
+    from incidents.reports.forms import ReportFilterForm
     from incidents.typefields import CustomFieldsForm
     from incidents.views import ThemeForm, VisibilityForm
     from reviews.forms import (
@@ -104,6 +105,7 @@ def _forms():
             ),
         ),
         "ThemeForm": plain(ThemeForm),
+        "ReportFilterForm": plain(ReportFilterForm, {"severity": "x", "service": "nope", "source": "fax"}),
         "ReviewForm": plain(ReviewForm),
         "ReasonForm": plain(ReasonForm),
         "PublicSummaryForm": plain(PublicSummaryForm),

@@ -138,6 +138,12 @@ MATRIX = [
     ("get", "/oncall/calendar/{token}.ics", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/oncall/calendar/NoSuchTokenNoSuchTokenNoSuchToken00.ics", expect(404, 404, 404, 404, 404, 404)),
     ("get", "/services/{slug}/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    # Reports: everybody with a role sees the service-level part; response times (and their export)
+    # are for responders and managers (incidents/reports/views.py).
+    ("get", "/reports/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/reports/?severity=urgent", expect(LOGIN, 403, 400, 400, 400, 400)),
+    ("get", "/reports/export.csv", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/reports/export.csv?table=months", expect(LOGIN, 403, 403, 200, 200, 403)),
     ("get", "/services/no-such-service/", expect(LOGIN, 403, 404, 404, 404, 404)),
     ("get", "/admin/incidents/rotation/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/rotation/{rotation}/change/", expect(LOGIN, 403, 403, 403, 200, 403)),

@@ -54,6 +54,7 @@ PAGES = [
     ("/reviews/runbooks/{slug}/", SIGNED_IN),
     ("/reviews/runbooks/{slug}/edit/", WRITERS),
     ("/oncall/", SIGNED_IN),
+    ("/reports/", SIGNED_IN),  # responders and managers: trends, charts, learning loop; others: services
     ("/oncall/rotations/new/", ("manager",)),
     ("/oncall/rotations/{rotation}/edit/", ("manager",)),
     ("/oncall/rotations/{rotation}/overrides/new/", ("manager",)),
