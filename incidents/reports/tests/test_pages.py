@@ -121,3 +121,13 @@ def test_the_page_runs_a_bounded_number_of_queries(world, users, clients, role, 
     _more_incidents(40, users)
     with django_assert_max_num_queries(MAX_QUERIES):
         assert clients[role].get("/reports/").status_code == 200
+
+
+def test_the_incident_list_filters_by_source_as_the_reports_link_it(world, clients):
+    from incidents.models import Incident
+
+    Incident.objects.filter(pk=world["E"].pk).update(source=Incident.Source.API)
+    listed = clients["manager"].get("/incidents/?source=api")
+    assert [i.pk for i in listed.context["page"].object_list] == [world["E"].pk]
+    bad = clients["manager"].get("/incidents/?source=fax")
+    assert bad.status_code == 200 and "source" in bad.context["filter"].form.errors
