@@ -27,6 +27,13 @@ MATRIX = [
     ("get", "/incidents/{ref}/", expect(LOGIN, 403, 200, 200, 200, 200)),
     ("get", "/incidents/INC-999999/", expect(LOGIN, 403, 404, 404, 404, 404)),
     ("get", "/incidents/{ref}/edit/", expect(LOGIN, 403, 200, 200, 200, 403)),
+    # Exports: whoever sees the list or the incident (incidents/reports/exports.py).
+    ("get", "/incidents/export.csv", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/incidents/export.json", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/incidents/export.csv?severity=urgent", expect(LOGIN, 403, 400, 400, 400, 400)),
+    ("get", "/incidents/{ref}/export.json", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/incidents/{ref}/export.md", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/incidents/INC-999999/export.md", expect(LOGIN, 403, 404, 404, 404, 404)),
     ("get", "/incidents/{ref}/timeline/", expect(LOGIN, 403, 302, 302, 302, 302)),
     ("post", "/incidents/{ref}/note/", expect(LOGIN, 403, 302, 302, 302, 403)),
     ("post", "/incidents/{ref}/acknowledge/", expect(LOGIN, 403, 403, 302, 302, 403)),
