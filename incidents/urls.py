@@ -18,6 +18,7 @@ incident_urls = [
     path("lead/", views.lead, name="lead"),
     path("severity/", views.severity, name="severity"),
     path("mitigate/", views.mitigate, name="mitigate"),
+    path("impact/", views.impact, name="impact"),
     path("resolve/", views.resolve, name="resolve"),
     path("reopen/", views.reopen, name="reopen"),
     path("reactivate/", views.reactivate, name="reactivate"),

@@ -101,7 +101,9 @@ def report_context(request: HttpRequest, filters: queries.Filters) -> dict:
     start, end = month_periods[0].start, month_periods[-1].end
     full = may_see_everything(request.user)
     services = queries.per_service(request.user, filters, start, end, moment)
+    budgets = queries.budgets(request.user, month_periods[-1], moment, filters.service)
     for row in services:
+        row.budget = budgets.get(row.service.pk)
         row.href = list_url(
             queries.Filters(row.service, filters.type, filters.severity, filters.source),
             reported_after=start.date().isoformat(),
@@ -117,8 +119,10 @@ def report_context(request: HttpRequest, filters: queries.Filters) -> dict:
             css_class="chart-impact",
         ),
         "hidden": queries.some_hidden(request.user, filters, start, end),
+        "this_month": month_periods[-1],
         "durations": [label for _, label, *_ in queries.DURATIONS],
         "targets": _targets(),
+        "factors": ", ".join(f"{s.title()} {f:g}" for s, f in settings.ERROR_BUDGET_FACTORS.items()),
     }
     if full:
         visible = filters.apply(Incident.objects.visible_to(request.user))
@@ -141,6 +145,12 @@ def reports(request: HttpRequest) -> HttpResponse:
     filters = _filters(form) if form.is_bound else queries.Filters()
     context = {"form": form, "query": urlencode(filters.query()), **report_context(request, filters)}
     return render(request, "reports/reports.html", context)
+
+
+def _budget_cells(budget: queries.Budget | None) -> list:
+    if budget is None:
+        return ["", "", ""]
+    return [budget.objective, round(budget.left_share, 4), round(budget.availability, 3)]
 
 
 class _Echo:
@@ -173,7 +183,17 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     if table == "services":
         periods = queries.months(today, tz)
         start, end = periods[0].start, periods[-1].end
-        header = ["service", "incidents", "impact_minutes", "top_alerts", "repeats"]
+        header = [
+            "service",
+            "incidents",
+            "impact_minutes",
+            "top_alerts",
+            "repeats",
+            "objective_percent",
+            "budget_left_share_this_month",
+            "availability_percent_this_month",
+        ]
+        budgets = queries.budgets(request.user, periods[-1], moment, filters.service)
         body = [
             [
                 r.service.slug,
@@ -181,6 +201,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
                 r.impact_minutes,
                 " ".join(f"{name}={n}" for name, n in r.top_alerts),
                 " ".join(f"{title}={n}" for title, n in r.repeats),
+                *_budget_cells(budgets.get(r.service.pk)),
             ]
             for r in queries.per_service(request.user, filters, start, end, moment)
         ]

@@ -38,6 +38,7 @@ def _forms():
     from incidents.api.tokens import ApiTokenForm
     from incidents.forms import (
         EditIncidentForm,
+        ImpactForm,
         IncidentForm,
         LeadForm,
         LiftRestrictionForm,
@@ -105,6 +106,7 @@ def _forms():
             ),
         ),
         "ThemeForm": plain(ThemeForm),
+        "ImpactForm": plain(ImpactForm, {"started_at": "soon", "ended_at": "2001-01-01T00:00"}),
         "ReportFilterForm": plain(ReportFilterForm, {"severity": "x", "service": "nope", "source": "fax"}),
         "ReviewForm": plain(ReviewForm),
         "ReasonForm": plain(ReasonForm),

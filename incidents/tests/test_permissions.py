@@ -41,6 +41,8 @@ MATRIX = [
     ("post", "/incidents/{ref}/lead/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/severity/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/mitigate/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    # The user-impact window (error budgets): corrected by responders and managers, with a reason.
+    ("post", "/incidents/{ref}/impact/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/resolve/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/reopen/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/reactivate/", expect(LOGIN, 403, 403, 302, 302, 403)),
@@ -166,6 +168,7 @@ POST_DATA = {
     "mitigate": {"text": ""},
     "resolve": {"summary": "Fixed.", "confirmed": "on"},
     "reopen": {"reason": "Back again."},
+    "impact": {"started_at": "2020-01-01T10:00", "reason": "Users were hurt from ten."},
     "reactivate": {"reason": "Errors again."},
     "tokens": {"name": "deploy script"},
     "update": {"message": "We are looking into it.", "public": "on"},
