@@ -8,8 +8,7 @@ of the request (the user's, else the site's); an incident belongs to the period 
 """
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import date, datetime, time, timedelta
 from statistics import mean
 
 from django.conf import settings
@@ -24,13 +23,14 @@ from django.db.models import (
     OuterRef,
     Q,
     Sum,
-    Value,
     Window,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Coalesce, Greatest, Least, RowNumber, TruncMonth, TruncWeek
+from django.db.models.functions import RowNumber, TruncMonth, TruncWeek
 from django.utils import timezone
 
+from incidents import budget as error_budget
+from incidents.budget import Budget, budgets  # noqa: F401  (the reports' names for them)
 from incidents.models import Alert, Incident, Service, access_condition
 
 MONTHS = 12
@@ -227,92 +227,13 @@ def medians(queryset, bucket, end: str, start: str) -> list[tuple[object, timede
 # --- per service ---------------------------------------------------------------------------
 
 
-def impact_window(moment: datetime):
-    """An incident's user-impact window: as a responder corrected it (workflow.adjust_impact), else
-    from its start (occurred_at) to its mitigation (or resolution; `moment` while neither)."""
-    started = Coalesce("impact_started_at", "occurred_at", output_field=DateTimeField())
-    ended = Coalesce("impact_ended_at", "mitigated_at", "resolved_at", Value(moment, output_field=DateTimeField()))
-    return started, ended
-
-
-def impact_inside(start: datetime, end: datetime, moment: datetime):
-    """The part of each incident's impact window inside [start, end), as a duration."""
-    clipped_end = Least(F("impact_end"), Value(end, output_field=DateTimeField()))
-    clipped_start = Greatest(F("impact_start"), Value(start, output_field=DateTimeField()))
-    return ExpressionWrapper(clipped_end - clipped_start, output_field=DurationField())
-
-
-def _overlapping(queryset, start: datetime, end: datetime, moment: datetime):
-    started, ended = impact_window(moment)
-    return (
-        queryset.alias(impact_start=started, impact_end=ended)
-        .filter(impact_start__lt=end, impact_end__gt=start)
-        .filter(impact_end__gt=F("impact_start"))
-    )
-
-
 def impact_by_service(user, filters: Filters, start: datetime, end: datetime, moment: datetime) -> dict[int, timedelta]:
     """{service id: impact inside [start, end)} over the incidents (visible to `user`) whose impact
     window overlaps the period, whenever they were reported."""
-    overlapping = _overlapping(filters.apply(Incident.objects.visible_to(user)), start, end, moment)
-    rows = overlapping.values("service").order_by("service").annotate(impact=Sum(impact_inside(start, end, moment)))
+    overlapping = error_budget.overlapping(filters.apply(Incident.objects.visible_to(user)), start, end, moment)
+    inside = error_budget.impact_inside(start, end, moment)
+    rows = overlapping.values("service").order_by("service").annotate(impact=Sum(inside))
     return {row["service"]: row["impact"] or timedelta(0) for row in rows}
-
-
-@dataclass
-class Budget:
-    objective: Decimal  # per cent
-    allowed: timedelta  # the month's budget
-    burned: timedelta  # impact inside the month, weighted by severity
-    elapsed: timedelta  # of the month, up to now
-
-    @property
-    def left_share(self) -> float:
-        """The share of the month's budget not yet burned (negative: overspent)."""
-        if not self.allowed:
-            return 0.0
-        return 1 - self.burned / self.allowed
-
-    @property
-    def left_percent(self) -> float:
-        return round(100 * self.left_share, 1)
-
-    @property
-    def availability(self) -> float:
-        """Per cent of the month so far that users were not hurt (weighted by severity)."""
-        if not self.elapsed:
-            return 100.0
-        return max(0.0, 100 * (1 - self.burned / self.elapsed))
-
-
-def budgets(user, month: Period, moment: datetime, service: Service | None = None) -> dict[int, Budget]:
-    """{service id: Budget} for the services with an availability objective, over `month`: one
-    query for the services, one for the impact per service and severity. Need-to-know: only the
-    incidents `user` may see burn what they are shown."""
-    services = Service.objects.filter(availability_objective__isnull=False)
-    if service is not None:
-        services = services.filter(pk=service.pk)
-    objectives = dict(services.values_list("pk", "availability_objective"))
-    if not objectives:
-        return {}
-    visible = Incident.objects.visible_to(user).filter(service__in=list(objectives))
-    rows = (
-        _overlapping(visible, month.start, month.end, moment)
-        .values("service", "severity")
-        .order_by("service", "severity")
-        .annotate(impact=Sum(impact_inside(month.start, month.end, moment)))
-    )
-    factors = settings.ERROR_BUDGET_FACTORS
-    burned: dict[int, timedelta] = {}
-    for row in rows:
-        weighted = (row["impact"] or timedelta(0)) * factors.get(row["severity"], 0.0)
-        burned[row["service"]] = burned.get(row["service"], timedelta(0)) + weighted
-    length = month.end.astimezone(UTC) - month.start.astimezone(UTC)
-    elapsed = min(max(moment - month.start, timedelta(0)), length)
-    return {
-        pk: Budget(objective, length * float((100 - objective) / 100), burned.get(pk, timedelta(0)), elapsed)
-        for pk, objective in objectives.items()
-    }
 
 
 @dataclass
@@ -322,7 +243,7 @@ class ServiceRow:
     impact: timedelta = timedelta(0)
     top_alerts: list = field(default_factory=list)  # [(alertname, incidents)]
     repeats: list = field(default_factory=list)  # [(title, repeat incidents)]
-    budget: "Budget | None" = None  # this month's, when the service has an objective
+    budget: Budget | None = None  # this month's, when the service has an objective
     href: str = ""
 
     @property

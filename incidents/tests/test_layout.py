@@ -38,6 +38,7 @@ CORE = {
     "incidents.idempotency",
     "incidents.housekeeping",
     "incidents.audit",
+    "incidents.budget",
     "incidents.templatetags",
 }
 AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack", "reports"}
