@@ -400,6 +400,9 @@ class Incident(models.Model):
                 condition=Q(status__in=["resolved", "closed"]),
                 name="incident_service_resolved",
             ),
+            # Repeat offenders on /reports/: an earlier incident of the same service and title
+            # within 30 days (incidents/reports/queries.py), one index probe per incident.
+            models.Index(fields=["service", "title", "reported_at"], name="incident_service_title"),
             # The list filtered by status and sorted by severity (views.incident_list).
             models.Index(fields=["status", "severity_rank", "-reported_at"], name="incident_status_severity"),
         ]
