@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least
+from django.utils import timezone
 
 from incidents.models import Incident, Service
 
@@ -41,12 +42,21 @@ def overlapping(queryset, start: datetime, end: datetime, moment: datetime):
     )
 
 
+def percent_text(value: Decimal) -> str:
+    """99.900 -> "99.9", 99.95 -> "99.95": an objective as people write it."""
+    return format(value.normalize(), "f")
+
+
 @dataclass
 class Budget:
     objective: Decimal  # per cent
     allowed: timedelta  # the month's budget
     burned: timedelta  # impact inside the month, weighted by severity
     elapsed: timedelta  # of the month, up to now
+
+    @property
+    def objective_text(self) -> str:
+        return percent_text(self.objective)
 
     @property
     def left_share(self) -> float:
@@ -96,3 +106,43 @@ def budgets(user, month, moment: datetime, service: Service | None = None) -> di
         pk: Budget(objective, length * float((100 - objective) / 100), burned.get(pk, timedelta(0)), elapsed)
         for pk, objective in objectives.items()
     }
+
+
+@dataclass
+class IncidentBurn:
+    share: float  # of the service's budget for the month the impact started in
+    objective: Decimal
+    month: datetime  # that month's first instant, in the current time zone
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.share)
+
+    @property
+    def objective_text(self) -> str:
+        return percent_text(self.objective)
+
+
+def incident_burn(incident: Incident, moment: datetime) -> IncidentBurn | None:
+    """How much of its service's monthly error budget one incident burned (its whole impact window,
+    weighted by severity), when that is at least settings.ERROR_BUDGET_NOTE_SHARE; else None.
+    No query: the incident's service must be loaded with it (Incident.objects.for_list())."""
+    objective = incident.service.availability_objective
+    factor = settings.ERROR_BUDGET_FACTORS.get(incident.severity, 0.0)
+    if objective is None or not factor:
+        return None
+    start = incident.impact_started_at or incident.occurred_at
+    end = incident.impact_ended_at or incident.mitigated_at or incident.resolved_at or moment
+    if end <= start:
+        return None
+    local = timezone.localtime(start)
+    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = timezone.make_aware(
+        datetime.combine((first.date() + timedelta(days=32)).replace(day=1), datetime.min.time()), local.tzinfo
+    )
+    first = timezone.make_aware(datetime.combine(first.date(), datetime.min.time()), local.tzinfo)
+    allowed = (following.astimezone(UTC) - first.astimezone(UTC)) * float((100 - objective) / 100)
+    share = (end - start) * factor / allowed
+    if share < settings.ERROR_BUDGET_NOTE_SHARE:
+        return None
+    return IncidentBurn(share, objective, first)

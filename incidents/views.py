@@ -17,7 +17,7 @@ from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from incidents import idempotency, outage, panels, response_views, roles, typefields, workflow
+from incidents import budget, idempotency, outage, panels, response_views, roles, typefields, workflow
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.forms import (
@@ -247,6 +247,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
         or SeverityForm(initial={"severity": incident.severity}, auto_id=ids["severity_form"]),
     }
     context["custom_fields"] = typefields.display(incident.type, incident.custom_fields)
+    context["budget_burn"] = budget.incident_burn(incident, now())
     context["panels"] = panels.render_context(request, incident)
     context["access"] = access_panel_context(request, incident, **forms)
     context["response"] = response_views.response_context(request, incident)

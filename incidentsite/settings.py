@@ -303,6 +303,9 @@ ERROR_BUDGET_FACTORS = {
     "medium": env_float("ERROR_BUDGET_FACTOR_MEDIUM", 0.1),
     "low": env_float("ERROR_BUDGET_FACTOR_LOW", 0.0),
 }
+# An incident that alone burns at least this share of its service's monthly budget says so on its
+# page and on its review.
+ERROR_BUDGET_NOTE_SHARE = env_float("ERROR_BUDGET_NOTE_SHARE", 0.25)
 # On call (incidents/oncall/paging.py): minutes an incident of each severity may stay unacknowledged
 # before the next person is paged; severities not listed never escalate. Then at most
 # ONCALL_ESCALATION_STEPS escalation steps, one such interval apart.

@@ -103,3 +103,26 @@ def test_the_incident_page_form(world, clients):
     assert c.impact_started_at == at(1, 20, 9) and c.impact_ended_at is None
     assert "(corrected)" in clients["responder"].get(f"/incidents/{c.ref}/").content.decode()
     assert clients["viewer"].post(url, {"reason": "x"}).status_code == 403
+
+
+def test_an_incident_that_burns_much_of_a_budget_says_so(world, users, clients):
+    from reviews import lifecycle
+
+    a = world["A"]
+    # A: critical, 120 minutes against January's 44.64: 269 %.
+    page = clients["viewer"].get(f"/incidents/{a.ref}/").content.decode()
+    assert "This incident alone burned 269 % of Checkout's error budget for January 2026" in page
+    assert "(objective 99.9 % available)" in page
+    lifecycle.start(a, by=users["responder"])
+    review = clients["viewer"].get(f"/reviews/{a.ref}/").content.decode()
+    assert "burned 269 %" in review
+    # H: low, factor 0; E: Search has no objective.
+    for quiet in (world["H"], world["E"]):
+        assert "alone burned" not in clients["viewer"].get(f"/incidents/{quiet.ref}/").content.decode()
+    # C: medium, 120 minutes x 0.1 = 12 of 44.64 (27 %); below a higher threshold it says nothing.
+    assert "burned 27 %" in clients["viewer"].get(f"/incidents/{world['C'].ref}/").content.decode()
+
+
+def test_the_note_threshold_is_a_setting(world, clients, settings):
+    settings.ERROR_BUDGET_NOTE_SHARE = 0.5
+    assert "alone burned" not in clients["viewer"].get(f"/incidents/{world['C'].ref}/").content.decode()
