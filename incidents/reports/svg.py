@@ -29,14 +29,14 @@ def bar_chart(bars: list[Bar], *, css_class: str = "") -> SafeString:
     """One bar per period, labelled every few bars so that 12 of them fit at 390 px."""
     if not bars:
         return mark_safe("")
-    top = max((b.value or 0) for b in bars) or 1
+    top = max(max((b.value or 0) for b in bars), 0) or 1
     slot = WIDTH / len(bars)
     width = max(slot * 0.7, 2)
     every = 1 if len(bars) <= 6 else 2 if len(bars) <= 12 else 4
     plot = HEIGHT - AXIS - TOP
     shapes = []
     for i, bar in enumerate(bars):
-        height = 0 if not bar.value else max(plot * bar.value / top, 1)
+        height = 0 if not bar.value or bar.value < 0 else max(plot * bar.value / top, 1)
         x = i * slot + (slot - width) / 2
         y = TOP + plot - height
         rect = format_html(
