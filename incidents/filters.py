@@ -40,6 +40,7 @@ class IncidentFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=Status.choices, widget=forms.CheckboxSelectMultiple, distinct=False
     )
+    source = django_filters.ChoiceFilter(choices=Incident.Source.choices, empty_label="Any source", distinct=False)
     open = django_filters.BooleanFilter(method="only_open", label="Open only", widget=forms.CheckboxInput)
     service = django_filters.ModelChoiceFilter(
         queryset=Service.objects.only("slug", "name"),

@@ -241,6 +241,49 @@ class ReopenForm(forms.Form):
     reason = forms.CharField(label="Why reopen?", max_length=2000)
 
 
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+
+
+class ImpactForm(forms.Form):
+    """Correct an incident's user-impact window (its error-budget burn); empty bounds fall back to
+    the start time and the mitigation (workflow.adjust_impact)."""
+
+    started_at = forms.DateTimeField(
+        label="Users affected from",
+        required=False,
+        widget=LocalDateTimeInput(),
+        input_formats=DATETIME_FORMATS,
+        help_text="In your time zone. Empty: the incident's start time.",
+        error_messages={"invalid": "Enter a date and time like 2026-11-27 14:05."},
+    )
+    ended_at = forms.DateTimeField(
+        label="Users affected until",
+        required=False,
+        widget=LocalDateTimeInput(),
+        input_formats=DATETIME_FORMATS,
+        help_text="Empty: when the incident was mitigated.",
+        error_messages={"invalid": "Enter a date and time like 2026-11-27 14:05."},
+    )
+    reason = forms.CharField(label="Why change it?", max_length=2000)
+
+    def clean_started_at(self):
+        value = self.cleaned_data["started_at"]
+        return check_occurred_at(value) if value else value
+
+    def clean_ended_at(self):
+        value = self.cleaned_data["ended_at"]
+        if value and value > timezone.now() + FUTURE_TOLERANCE:
+            raise forms.ValidationError("The end cannot lie in the future.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        started, ended = data.get("started_at"), data.get("ended_at")
+        if started and ended and ended <= started:
+            self.add_error("ended_at", "The impact must end after it starts.")
+        return data
+
+
 class ReactivateForm(forms.Form):
     reason = forms.CharField(label="What shows the mitigation did not hold?", max_length=2000)
 

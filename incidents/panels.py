@@ -66,3 +66,32 @@ def public_summary_for(incident_id: int):
         if found is not None:
             return found
     return None
+
+
+# --- sections of the reports page ------------------------------------------------------
+# Another part may add a section to /reports/ (reviews: the learning loop). A section is a
+# template and a function (request, start, end) -> context or None (hidden), where [start, end)
+# is the report's period; it must honour need-to-know and run a fixed number of queries.
+@dataclass(frozen=True)
+class ReportSection:
+    template: str
+    context: Callable[[HttpRequest, object, object], dict | None]
+
+
+_report_sections: list[ReportSection] = []
+
+
+def register_report_section(template: str, context: Callable[[HttpRequest, object, object], dict | None]):
+    section = ReportSection(template, context)
+    if section not in _report_sections:
+        _report_sections.append(section)
+    return section
+
+
+def report_sections(request: HttpRequest, start, end) -> list[tuple[str, dict]]:
+    shown = []
+    for section in _report_sections:
+        context = section.context(request, start, end)
+        if context is not None:
+            shown.append((section.template, context))
+    return shown

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from incidents import response_views, views
 from incidents.notifications import views as notification_views
+from incidents.reports import exports
 
 app_name = "incidents"
 
@@ -9,12 +10,15 @@ incident_urls = [
     path("", views.detail, name="detail"),
     path("edit/", views.edit, name="edit"),
     path("timeline/", views.timeline, name="timeline"),
+    path("export.json", exports.incident_json, name="export_json"),
+    path("export.md", exports.incident_markdown, name="export_md"),
     path("note/", views.note, name="note"),
     path("acknowledge/", views.acknowledge, name="acknowledge"),
     path("take/", views.take, name="take"),
     path("lead/", views.lead, name="lead"),
     path("severity/", views.severity, name="severity"),
     path("mitigate/", views.mitigate, name="mitigate"),
+    path("impact/", views.impact, name="impact"),
     path("resolve/", views.resolve, name="resolve"),
     path("reopen/", views.reopen, name="reopen"),
     path("reactivate/", views.reactivate, name="reactivate"),
@@ -39,6 +43,8 @@ service_urls = [
 urlpatterns = [
     path("", views.incident_list, name="list"),
     path("new/", views.report, name="report"),
+    path("export.csv", exports.list_csv, name="export_csv"),
+    path("export.json", exports.list_json, name="export_json"),
     path("services/<slug:slug>/", include(service_urls)),
     path("<str:ref>/", include(incident_urls)),
 ]

@@ -11,16 +11,18 @@ from django.db.models import Count, Q
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from incidents import idempotency, outage, panels, response_views, roles, typefields, workflow
+from incidents import budget, idempotency, outage, panels, response_views, roles, typefields, workflow
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.forms import (
     EditIncidentForm,
+    ImpactForm,
     IncidentForm,
     LeadForm,
     LiftRestrictionForm,
@@ -53,6 +55,7 @@ from incidents.notifications.views import settings_context
 from incidents.oncall import paging
 from incidents.oncall.views import profile_context
 from incidents.pagination import paginate
+from incidents.reports import queries as report_queries
 
 VIEW = roles.VIEW_INCIDENT
 RESPOND = roles.RESPOND_INCIDENT
@@ -235,6 +238,7 @@ FORM_IDS = {
     "restrict_form": "restrict_%s",
     "lift_form": "lift_%s",
     "participant_form": "participant_%s",
+    "impact_form": "impact_%s",
 }
 
 # The newest entries shown open on the incident page; older ones fold into a <details>.
@@ -257,10 +261,12 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
         "reopen_form": forms.get("reopen_form") or ReopenForm(auto_id=ids["reopen_form"]),
         "reactivate_form": forms.get("reactivate_form") or ReactivateForm(auto_id=ids["reactivate_form"]),
         "mitigate_form": forms.get("mitigate_form") or MitigateForm(auto_id=ids["mitigate_form"]),
+        "impact_form": forms.get("impact_form") or ImpactForm(auto_id=ids["impact_form"]),
         "severity_form": forms.get("severity_form")
         or SeverityForm(initial={"severity": incident.severity}, auto_id=ids["severity_form"]),
     }
     context["custom_fields"] = typefields.display(incident.type, incident.custom_fields)
+    context["budget_burn"] = budget.incident_burn(incident, now())
     context["panels"] = panels.render_context(request, incident)
     context["access"] = access_panel_context(request, incident, **forms)
     context["response"] = response_views.response_context(request, incident)
@@ -371,6 +377,21 @@ def edit(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 # --- workflow actions: every one a POST that ends in a redirect --------------------------
+
+
+@role_required(RESPOND)
+@require_POST
+def impact(request: HttpRequest, ref: str) -> HttpResponse:
+    return _form_action(
+        request,
+        ref,
+        ImpactForm,
+        "impact_form",
+        lambda incident, data: workflow.adjust_impact(
+            incident, by=request.user, started_at=data["started_at"], ended_at=data["ended_at"], reason=data["reason"]
+        ),
+        "The impact window of {ref} is changed.",
+    )
 
 
 def _back(request: HttpRequest, incident: Incident) -> HttpResponse:
@@ -689,9 +710,15 @@ def participants(request: HttpRequest, ref: str) -> HttpResponse:
 def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
     service = get_object_or_404(Service, slug=slug)
     open_incidents = Incident.objects.visible_to(request.user).open().filter(service=service).select_related("lead")
+    budget = None
+    if service.availability_objective is not None:
+        moment = now()
+        month = report_queries.months(timezone.localdate(moment), timezone.get_current_timezone(), count=1)[0]
+        budget = report_queries.budgets(request.user, month, moment, service).get(service.pk)
     context = {
         **health.banner_context(request.user, service),
         "service": service,
+        "budget": budget,
         "on_call": paging.on_call_for_service(service),
         "open_count": open_incidents.count(),
         "open_incidents": list(open_incidents.order_by("severity_rank", "reported_at", "pk")[:20]),

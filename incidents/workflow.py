@@ -430,6 +430,39 @@ def reopen(incident: Incident, *, by, reason: str) -> Incident:
     return incident
 
 
+# --- the user-impact window (error budgets) -----------------------------------------------
+
+
+@transaction.atomic
+def adjust_impact(
+    incident: Incident, *, by, started_at: datetime | None, ended_at: datetime | None, reason: str
+) -> Incident:
+    """Correct when users were hurt (the error budget's window, incidents/reports/queries.py): an
+    empty bound goes back to its default (occurred_at; mitigated_at). Needs a reason; one entry."""
+    _require(by, roles.RESPOND_INCIDENT)
+    reason = reason.strip()
+    if not reason:
+        raise InvalidTransition("Say why the impact window changes.")
+    incident = _lock(incident)
+    start = started_at or incident.occurred_at
+    end = ended_at or incident.mitigated_at or incident.resolved_at
+    if end is not None and end <= start:
+        raise InvalidTransition("The impact must end after it starts.")
+    if (started_at, ended_at) == (incident.impact_started_at, incident.impact_ended_at):
+        raise InvalidTransition("The impact window is unchanged.")
+
+    def iso(value):
+        return value.isoformat() if value else None
+
+    previous = {"from": [iso(incident.impact_started_at), iso(incident.impact_ended_at)]}
+    incident.impact_started_at, incident.impact_ended_at = started_at, ended_at
+    incident.save(update_fields=["impact_started_at", "impact_ended_at", "updated_at"])
+    _record(
+        incident, by=by, kind=TimelineEntry.Kind.IMPACT, text=reason, to=[iso(started_at), iso(ended_at)], **previous
+    )
+    return incident
+
+
 # --- severity and lead -----------------------------------------------------------------
 
 

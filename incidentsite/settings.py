@@ -37,6 +37,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "")
+    if value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number such as 0.5, not {value!r}") from None
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -282,6 +292,28 @@ ACTION_ITEM_DUE_WEEKS = {
     "default": env_int("ACTION_ITEM_DUE_WEEKS", 8),
 }
 REVIEWS_PER_PAGE = 25
+# Reports (/reports/, docs/reports.md): minutes within which an incident of each severity should be
+# acknowledged, counted from its report; the share acknowledged in time is shown per period.
+REPORT_ACK_TARGET_MINUTES = {
+    "critical": env_int("ACK_TARGET_CRITICAL_MINUTES", 5),
+    "high": env_int("ACK_TARGET_HIGH_MINUTES", 15),
+    "medium": env_int("ACK_TARGET_MEDIUM_MINUTES", 60),
+    "low": env_int("ACK_TARGET_LOW_MINUTES", 240),
+}
+# Reports: a review (of a severity in REVIEW_REQUIRED_SEVERITIES) is due this many days after its
+# incident is resolved; published by then is "on time".
+REVIEW_DUE_DAYS = env_int("REVIEW_DUE_DAYS", 7)
+# Error budgets: the share of an incident's impact window that counts against its service's
+# availability objective, by severity (a Low incident burns nothing by default).
+ERROR_BUDGET_FACTORS = {
+    "critical": env_float("ERROR_BUDGET_FACTOR_CRITICAL", 1.0),
+    "high": env_float("ERROR_BUDGET_FACTOR_HIGH", 0.5),
+    "medium": env_float("ERROR_BUDGET_FACTOR_MEDIUM", 0.1),
+    "low": env_float("ERROR_BUDGET_FACTOR_LOW", 0.0),
+}
+# An incident that alone burns at least this share of its service's monthly budget says so on its
+# page and on its review.
+ERROR_BUDGET_NOTE_SHARE = env_float("ERROR_BUDGET_NOTE_SHARE", 0.25)
 # On call (incidents/oncall/paging.py): minutes an incident of each severity may stay unacknowledged
 # before the next person is paged; severities not listed never escalate. Then at most
 # ONCALL_ESCALATION_STEPS escalation steps, one such interval apart.

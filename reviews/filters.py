@@ -25,6 +25,8 @@ class ActionItemFilter(django_filters.FilterSet):
         empty_label="Any service",
     )
     type = django_filters.ChoiceFilter(choices=ActionItem.Type.choices, empty_label="Any type")
+    # The reports' learning loop links its figures per priority here (reviews/reports.py).
+    priority = django_filters.ChoiceFilter(choices=ActionItem.Priority.choices, empty_label="Any priority")
 
     class Meta:
         model = ActionItem

@@ -8,10 +8,10 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.timezone import localdate
+from django.utils.timezone import localdate, now
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from incidents import roles
+from incidents import budget, roles
 from incidents.access import get_incident_for, role_required
 from incidents.models import Service
 from incidents.pagination import paginate
@@ -104,6 +104,7 @@ def _detail_context(request: HttpRequest, review: Review, **forms) -> dict:
         "required_sections": required_sections,
         "empty_required": [s["title"] for s in required_sections if not s["text"].strip()],
         "times": prefill.key_times(incident),
+        "budget_burn": budget.incident_burn(incident, now()),
         "authors": list(review.authors.order_by("first_name", "username")),
         "action_items": items,
         "revisions": list(review.runbook_revisions.select_related("service", "author")),

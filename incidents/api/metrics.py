@@ -5,6 +5,10 @@
   `view` is the URL's name (a fixed set), never the raw path, so the series stay few.
 - `beacon_open_incidents{severity}` and `beacon_notifications{state}` (pending, sending,
   failed: the outbox rows not delivered): read from the database at each scrape.
+- `beacon_mtta_seconds{severity}` and `beacon_mttr_seconds{severity}`: mean time from report to
+  acknowledgement and to resolution of the incidents reported in the last 30 days (docs/reports.md).
+- `beacon_error_budget_left_ratio{service}`: the share of this calendar month's error budget left,
+  per service with an availability objective (incidents/budget.py); below 0 when overspent.
 - `beacon_metrics_database_up`: 0 when those reads failed (the rest is still answered).
 
 With several gunicorn workers set PROMETHEUS_MULTIPROC_DIR to an empty directory: the
@@ -15,19 +19,23 @@ Open like /healthz unless METRICS_TOKEN is set; then it needs that bearer token.
 import hmac
 import os
 import time
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Count
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from incidents import budget
 from incidents.inbound import bearer_token
-from incidents.models import Incident, Notification, Severity
+from incidents.models import Incident, Notification, Service, Severity
 
 # Beacon's own registry: the global one would also carry whatever other libraries register.
 registry = CollectorRegistry(auto_describe=True)
@@ -65,8 +73,49 @@ class RequestMetricsMiddleware:
         return response
 
 
+# The window of the response-time gauges.
+RESPONSE_WINDOW = timedelta(days=30)
+
+
+def _took(end: str):
+    return ExpressionWrapper(F(end) - F("reported_at"), output_field=DurationField())
+
+
+def response_times(moment: datetime) -> dict[str, dict]:
+    """{severity: {"mtta": timedelta | None, "mttr": ...}} over the unrestricted incidents reported
+    in the last 30 days (restricted ones are need-to-know: /metrics is read without a user)."""
+    rows = (
+        Incident.objects.unrestricted()
+        .filter(reported_at__gte=moment - RESPONSE_WINDOW)
+        .values("severity")
+        .order_by("severity")
+        .annotate(
+            mtta=Avg(_took("acknowledged_at"), filter=Q(acknowledged_at__isnull=False)),
+            mttr=Avg(_took("resolved_at"), filter=Q(resolved_at__isnull=False)),
+        )
+    )
+    return {row["severity"]: row for row in rows}
+
+
+def budgets_left(moment: datetime) -> list[tuple[str, float]]:
+    """(service slug, share of this month's budget left), this month in the site's time zone."""
+    today = timezone.localdate(moment, timezone.get_default_timezone())
+    first = today.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    tz = timezone.get_default_timezone()
+
+    month = SimpleNamespace(
+        start=timezone.make_aware(datetime.combine(first, datetime.min.time()), tz),
+        end=timezone.make_aware(datetime.combine(following, datetime.min.time()), tz),
+    )
+    found = budget.budgets(None, month, moment)
+    slugs = dict(Service.objects.filter(pk__in=list(found)).values_list("pk", "slug"))
+    return sorted((slugs[pk], b.left_share) for pk, b in found.items() if pk in slugs)
+
+
 class DatabaseCollector:
-    """Open incidents by severity and undelivered notifications by state: two queries per scrape."""
+    """Open incidents by severity, undelivered notifications by state, response times by severity
+    and error budgets by service: seven queries per scrape at most."""
 
     def collect(self):
         up = GaugeMetricFamily("beacon_metrics_database_up", "1 when /metrics could read the database.")
@@ -81,6 +130,9 @@ class DatabaseCollector:
                 .annotate(n=Count("pk"))
                 .order_by()
             )
+            moment = timezone.now()
+            times = response_times(moment)
+            left = budgets_left(moment)
         except DatabaseError:
             up.add_metric([], 0)
             yield up
@@ -99,6 +151,28 @@ class DatabaseCollector:
         for state in (Notification.State.PENDING, Notification.State.SENDING, Notification.State.FAILED):
             notifications.add_metric([state.value], undelivered.get(state.value, 0))
         yield notifications
+        for name, key, text in (
+            ("beacon_mtta_seconds", "mtta", "Mean seconds from report to acknowledgement"),
+            ("beacon_mttr_seconds", "mttr", "Mean seconds from report to resolution"),
+        ):
+            family = GaugeMetricFamily(
+                name,
+                f"{text}, incidents reported in the last 30 days (not restricted), by severity.",
+                labels=["severity"],
+            )
+            for severity in Severity:
+                value = times.get(severity.value, {}).get(key)
+                if value is not None:
+                    family.add_metric([severity.value], value.total_seconds())
+            yield family
+        family = GaugeMetricFamily(
+            "beacon_error_budget_left_ratio",
+            "Share of this calendar month's error budget left (below 0: overspent), by service.",
+            labels=["service"],
+        )
+        for slug, share in left:
+            family.add_metric([slug], share)
+        yield family
 
 
 class _Scrape:

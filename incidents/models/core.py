@@ -1,9 +1,10 @@
 import re
 import zoneinfo
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Case, F, Q, When
 from django.urls import get_script_prefix, get_urlconf, reverse
@@ -59,6 +60,17 @@ class Service(models.Model):
     runbook = models.TextField(blank=True, help_text="Markdown: how to diagnose and fix this service.")
     is_public = models.BooleanField("shown on the status page", default=True)
     slack_webhook_url = models.URLField(blank=True, help_text="Slack incoming webhook for this service.")
+    # The error budget (incidents/reports/queries.py, docs/reports.md): the share of each calendar
+    # month the service should be available; incidents' impact windows burn the rest.
+    availability_objective = models.DecimalField(
+        "availability objective (%)",
+        max_digits=6,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.001")), MaxValueValidator(Decimal("99.999"))],
+        help_text="Per calendar month, e.g. 99.9. Empty: no error budget.",
+    )
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:
@@ -330,6 +342,10 @@ class Incident(models.Model):
     source_resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
     resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The user-impact window when a responder corrected it (workflow.adjust_impact, with a reason);
+    # otherwise it runs from occurred_at to mitigated_at (incidents/reports/queries.py).
+    impact_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    impact_ended_at = models.DateTimeField(null=True, blank=True, editable=False)
     resolution_summary = models.TextField(blank=True)
     resolution_confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
@@ -384,6 +400,9 @@ class Incident(models.Model):
                 condition=Q(status__in=["resolved", "closed"]),
                 name="incident_service_resolved",
             ),
+            # Repeat offenders on /reports/: an earlier incident of the same service and title
+            # within 30 days (incidents/reports/queries.py), one index probe per incident.
+            models.Index(fields=["service", "title", "reported_at"], name="incident_service_title"),
             # The list filtered by status and sorted by severity (views.incident_list).
             models.Index(fields=["status", "severity_rank", "-reported_at"], name="incident_status_severity"),
         ]
@@ -468,6 +487,7 @@ class TimelineEntry(models.Model):
         REVIEW = "review", "Review"
         ROLE = "role", "Response role"
         TASK = "task", "Task"
+        IMPACT = "impact", "Impact window change"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     created_at = models.DateTimeField(default=now, editable=False)

@@ -38,6 +38,7 @@ def _forms():
     from incidents.api.tokens import ApiTokenForm
     from incidents.forms import (
         EditIncidentForm,
+        ImpactForm,
         IncidentForm,
         LeadForm,
         LiftRestrictionForm,
@@ -54,6 +55,7 @@ def _forms():
     )
     from incidents.notifications.views import NotificationSettingsForm
     from incidents.oncall.forms import OverrideForm, RotationForm
+    from incidents.reports.forms import ReportFilterForm
     from incidents.typefields import CustomFieldsForm
     from incidents.views import ThemeForm, VisibilityForm
     from reviews.forms import (
@@ -104,6 +106,8 @@ def _forms():
             ),
         ),
         "ThemeForm": plain(ThemeForm),
+        "ImpactForm": plain(ImpactForm, {"started_at": "soon", "ended_at": "2001-01-01T00:00"}),
+        "ReportFilterForm": plain(ReportFilterForm, {"severity": "x", "service": "nope", "source": "fax"}),
         "ReviewForm": plain(ReviewForm),
         "ReasonForm": plain(ReasonForm),
         "PublicSummaryForm": plain(PublicSummaryForm),

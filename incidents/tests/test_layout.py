@@ -38,9 +38,10 @@ CORE = {
     "incidents.idempotency",
     "incidents.housekeeping",
     "incidents.audit",
+    "incidents.budget",
     "incidents.templatetags",
 }
-AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack"}
+AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack", "reports"}
 # May import any area: the pages that compose areas, the wiring, the entry points, and the old
 # task paths kept for one release (incidents/tasks.py, paging.py, heartbeat.py).
 TOP = {
@@ -66,6 +67,8 @@ ALLOWED = {
     "alerts": {"core"},
     "statuspage": {"core"},
     "api": {"core"},
+    # Reports read the core; reviews add their section through panels.register_report_section.
+    "reports": {"core"},
     "reviews": {"core", "notifications"},
     "top": {"core", "top", "reviews", *AREAS},
 }
@@ -260,6 +263,7 @@ def test_listeners_panels_and_close_checks_are_registered_in_the_stated_order():
     from incidents.statuspage import cache as status_cache
     from reviews import panels as review_panels
     from reviews import policy, public
+    from reviews import reports as review_reports
 
     assert workflow._entry_listeners == [
         paging.assign_on_call,  # first: the lead is set before the outbox picks who hears
@@ -282,6 +286,9 @@ def test_listeners_panels_and_close_checks_are_registered_in_the_stated_order():
     assert contexts["reviews/_similar_panel.html"] is review_panels.similar_panel
     assert workflow._close_checks == [policy.check_close]
     assert panels._public_summary_providers == [public.public_summaries]
+    assert [(s.template, s.context) for s in panels._report_sections] == [
+        ("reviews/_report_section.html", review_reports.learning_loop)
+    ]
 
 
 REGISTRARS = {"on_entry", "on_close_check", "register", "register_public_summary"}

@@ -27,6 +27,13 @@ MATRIX = [
     ("get", "/incidents/{ref}/", expect(LOGIN, 403, 200, 200, 200, 200)),
     ("get", "/incidents/INC-999999/", expect(LOGIN, 403, 404, 404, 404, 404)),
     ("get", "/incidents/{ref}/edit/", expect(LOGIN, 403, 200, 200, 200, 403)),
+    # Exports: whoever sees the list or the incident (incidents/reports/exports.py).
+    ("get", "/incidents/export.csv", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/incidents/export.json", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/incidents/export.csv?severity=urgent", expect(LOGIN, 403, 400, 400, 400, 400)),
+    ("get", "/incidents/{ref}/export.json", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/incidents/{ref}/export.md", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/incidents/INC-999999/export.md", expect(LOGIN, 403, 404, 404, 404, 404)),
     ("get", "/incidents/{ref}/timeline/", expect(LOGIN, 403, 302, 302, 302, 302)),
     ("post", "/incidents/{ref}/note/", expect(LOGIN, 403, 302, 302, 302, 403)),
     ("post", "/incidents/{ref}/acknowledge/", expect(LOGIN, 403, 403, 302, 302, 403)),
@@ -34,6 +41,8 @@ MATRIX = [
     ("post", "/incidents/{ref}/lead/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/severity/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/mitigate/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    # The user-impact window (error budgets): corrected by responders and managers, with a reason.
+    ("post", "/incidents/{ref}/impact/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/resolve/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/reopen/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/reactivate/", expect(LOGIN, 403, 403, 302, 302, 403)),
@@ -138,6 +147,12 @@ MATRIX = [
     ("get", "/oncall/calendar/{token}.ics", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/oncall/calendar/NoSuchTokenNoSuchTokenNoSuchToken00.ics", expect(404, 404, 404, 404, 404, 404)),
     ("get", "/services/{slug}/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    # Reports: everybody with a role sees the service-level part; response times (and their export)
+    # are for responders and managers (incidents/reports/views.py).
+    ("get", "/reports/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/reports/?severity=urgent", expect(LOGIN, 403, 400, 400, 400, 400)),
+    ("get", "/reports/export.csv", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/reports/export.csv?table=months", expect(LOGIN, 403, 403, 200, 200, 403)),
     ("get", "/services/no-such-service/", expect(LOGIN, 403, 404, 404, 404, 404)),
     ("get", "/admin/incidents/rotation/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/rotation/{rotation}/change/", expect(LOGIN, 403, 403, 403, 200, 403)),
@@ -153,6 +168,7 @@ POST_DATA = {
     "mitigate": {"text": ""},
     "resolve": {"summary": "Fixed.", "confirmed": "on"},
     "reopen": {"reason": "Back again."},
+    "impact": {"started_at": "2020-01-01T10:00", "reason": "Users were hurt from ten."},
     "reactivate": {"reason": "Errors again."},
     "tokens": {"name": "deploy script"},
     "update": {"message": "We are looking into it.", "public": "on"},

@@ -54,6 +54,7 @@ PAGES = [
     ("/reviews/runbooks/{slug}/", SIGNED_IN),
     ("/reviews/runbooks/{slug}/edit/", WRITERS),
     ("/oncall/", SIGNED_IN),
+    ("/reports/", SIGNED_IN),  # responders and managers: trends, charts, learning loop; others: services
     ("/oncall/rotations/new/", ("manager",)),
     ("/oncall/rotations/{rotation}/edit/", ("manager",)),
     ("/oncall/rotations/{rotation}/overrides/new/", ("manager",)),
@@ -78,7 +79,8 @@ def build_world(users: dict) -> dict:
 
     `users` is conftest's fixture of the same name (one user per role)."""
     reporter, responder, manager = users["reporter"], users["responder"], users["manager"]
-    checkout = ServiceFactory(name="Checkout")
+    # An availability objective: the service page and /reports/ draw its error budget.
+    checkout = ServiceFactory(name="Checkout", availability_objective="99.9")
     search = ServiceFactory(name="Search")
     now = dt.datetime.now(dt.UTC)
     rotation = make_rotation(members=[responder, manager], services=[checkout, search])

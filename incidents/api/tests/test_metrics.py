@@ -110,3 +110,39 @@ def test_a_database_failure_still_answers_with_database_up_zero(client, transact
         locker.close()
     assert sample(families, "beacon_metrics_database_up") == 0
     assert "beacon_open_incidents" not in families
+
+
+def test_response_times_and_error_budgets(client, reporter, responder, manager, settings):
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    import time_machine
+
+    from incidents.models import Service
+
+    settings.TIME_ZONE = "UTC"
+    start = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        one = make_incident(by=reporter, severity=Incident.Severity.CRITICAL, occurred_at=start - timedelta(minutes=30))
+        two = make_incident(by=reporter, severity=Incident.Severity.CRITICAL, occurred_at=start)
+        secret = make_incident(by=manager, severity=Incident.Severity.CRITICAL, occurred_at=start)
+        workflow.restrict(secret, by=manager, reason="Customer data.")
+        old = make_incident(by=reporter, severity=Incident.Severity.HIGH, occurred_at=start)
+    for minutes, incident in ((4, one), (10, two), (1, secret)):
+        with time_machine.travel(start + timedelta(minutes=minutes), tick=False):
+            workflow.acknowledge(incident, by=responder)
+    with time_machine.travel(start + timedelta(minutes=60), tick=False):
+        workflow.resolve(one, by=responder, summary="Fixed.", confirmed=True)
+    Service.objects.filter(pk=one.service_id).update(availability_objective=Decimal("99.9"))
+    Incident.objects.filter(pk=old.pk).update(reported_at=start - timedelta(days=40))
+    with time_machine.travel(start + timedelta(hours=2), tick=False):
+        families = scrape(client)
+    # Critical: acknowledged after 4 and 10 minutes (the restricted one is left out); one resolved in 60.
+    assert sample(families, "beacon_mtta_seconds", severity="critical") == 7 * 60
+    assert sample(families, "beacon_mttr_seconds", severity="critical") == 60 * 60
+    # Reported 40 days ago: outside the 30-day window.
+    assert sample(families, "beacon_mtta_seconds", severity="high") is None
+    # June: 30 days, 0.1 % = 43.2 minutes. Critical x 1.0: one 30 + 60 min to its resolution, two 0 + 120
+    # (not mitigated yet: until now), the old High one 120 x 0.5: 270 minutes burned.
+    left = sample(families, "beacon_error_budget_left_ratio", service="checkout")
+    assert left == pytest.approx(1 - 270 / 43.2)

@@ -31,12 +31,16 @@ from incidents.signals import demo_seeded
 
 DEMO_PASSWORD = "beacon-demo"
 
+# (name, description, availability objective in per cent per month: its error budget on /reports/)
 SERVICES = [
-    ("Checkout", "Basket, payment and order confirmation."),
-    ("Search", "Product search and suggestions."),
-    ("Accounts", "Sign-in, sign-up and profiles."),
-    ("Notifications", "Order and delivery emails and push messages."),
+    ("Checkout", "Basket, payment and order confirmation.", "99.9"),
+    ("Search", "Product search and suggestions.", "99.5"),
+    ("Accounts", "Sign-in, sign-up and profiles.", "99.9"),
+    ("Notifications", "Order and delivery emails and push messages.", None),
 ]
+# The first RECENT incidents happened in the last 90 days; the rest spread over the year before
+# today, so that /reports/ shows twelve months of trends.
+RECENT = 60
 
 TITLES = [
     "Checkout returns 500 for card payments",
@@ -55,18 +59,18 @@ TITLES = [
 
 
 class Command(BaseCommand):
-    help = "Create demo users (one per role), 4 services and about 60 incidents. Idempotent."
+    help = "Create demo users (one per role), 4 services and about 200 incidents over a year. Idempotent."
 
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
         parser.add_argument(
             "--incidents",
             type=int,
-            default=60,
+            default=200,
             help="How many demo incidents to create (and one restricted security incident).",
         )
 
-    def handle(self, *args, force=False, incidents=60, **options):
+    def handle(self, *args, force=False, incidents=200, **options):
         if not settings.DEBUG and not force:
             raise CommandError("seed_demo creates users with known passwords; with DEBUG off, pass --force.")
         with transaction.atomic():
@@ -197,18 +201,26 @@ class Command(BaseCommand):
 
     def create_services(self) -> list[Service]:
         return [
-            Service.objects.get_or_create(name=name, defaults={"description": description})[0]
-            for name, description in SERVICES
+            Service.objects.get_or_create(
+                name=name, defaults={"description": description, "availability_objective": objective}
+            )[0]
+            for name, description, objective in SERVICES
         ]
 
     def create_incidents(self, users, services, count: int) -> int:
         rng = random.Random(42)  # the same demo every time
+        # The response times of the history, drawn apart from `rng` so that the first incidents
+        # stay what they always were.
+        pace = random.Random(7)
         reporter, responder = users[roles.REPORTER], users[roles.RESPONDER]
         manager = users[roles.MANAGER]
         severities = list(Severity)
         current = now()
         for i in range(count):
-            age = timedelta(days=rng.uniform(0, 90)) if i >= 8 else timedelta(minutes=rng.uniform(5, 600))
+            if i < 8:
+                age = timedelta(minutes=rng.uniform(5, 600))
+            else:
+                age = timedelta(days=rng.uniform(0, 90) if i < RECENT else pace.uniform(90, 365))
             started = current - age
             incident = workflow.report(
                 by=reporter,
@@ -227,11 +239,28 @@ class Command(BaseCommand):
             # The first eight are today's (reported, acknowledged, mitigated); the history behind
             # them is over: resolved or closed, with one in seven still resolved awaiting review.
             stage = i % 3 if i < 8 else (3 if i % 7 == 0 else 4)
+            # The history was handled back then: acknowledged, mitigated and resolved minutes to
+            # hours apart. Each step is moved back after it is taken (move_back shifts every step
+            # so far), so that they end at these times.
+            history = i >= 8
+            if history:
+                # Mitigated 20 minutes to 4 hours after it started (as this demo always had it),
+                # acknowledged on the way there, resolved up to 12 hours later.
+                mitigated = started + timedelta(minutes=rng.uniform(20, 240))
+                acknowledged = started + timedelta(minutes=3) + (mitigated - started) * pace.uniform(0.05, 0.6)
+                resolved = min(mitigated + timedelta(minutes=pace.uniform(15, 720)), current - timedelta(minutes=5))
+                resolved = max(resolved, started + timedelta(minutes=4))
+                mitigated = min(mitigated, resolved)
+                acknowledged = min(acknowledged, mitigated)
             if stage >= 1:
                 workflow.acknowledge(incident, by=responder)
                 workflow.add_note(incident, by=responder, text="Looking at the dashboards. **Error rate is up.**")
+                if history:
+                    self.move_back(incident, by=mitigated - acknowledged)
             if stage >= 2:
                 workflow.mitigate(incident, by=responder, text="Rolled back the last deploy.")
+                if history:
+                    self.move_back(incident, by=resolved - mitigated)
             if stage >= 3:
                 workflow.resolve(
                     incident, by=responder, summary="Rolled back; error rate normal for 30 minutes.", confirmed=True
@@ -241,8 +270,8 @@ class Command(BaseCommand):
                     workflow.close(incident, by=manager)
                 except workflow.InvalidTransition:
                     pass  # the close policy wants a published review first (Critical, High): stays resolved
-            if i >= 8:
-                self.move_back(incident, by=current - started - timedelta(minutes=rng.uniform(20, 240)))
+            if history:
+                self.move_back(incident, by=current - resolved)
         return count
 
     def publish_some(self, reporter, responder) -> int:
