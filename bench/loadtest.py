@@ -500,11 +500,13 @@ def main() -> int:
         sys.exit("wrk is missing: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk")
     setup_django()
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
     from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
     from django.db import connection
 
     from bench.targets import DELIVERY_SECONDS, FANOUT_P95_MS, FANOUT_SUBSCRIBERS, HTTP_TARGETS, INTAKE_TARGETS
+    from incidents import roles
     from incidents.models import Incident, Integration, TimelineEntry
 
     call_command("migrate", verbosity=0)
@@ -514,13 +516,19 @@ def main() -> int:
         cursor.execute("ANALYZE")  # fresh statistics, as autovacuum keeps them on a live database
 
     User = get_user_model()
-    responder = User.objects.get(username="bench-responder")
-    session = SessionStore()
-    session["_auth_user_id"] = str(responder.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = responder.get_session_auth_hash()
-    session.create()
-    signed_in = {"Cookie": f"sessionid={session.session_key}"}
+    manager, _ = User.objects.get_or_create(username="bench-manager", defaults={"email": "bench-manager@example.com"})
+    manager.groups.add(Group.objects.get(name=roles.MANAGER))
+
+    def session_cookie(user) -> dict:
+        session = SessionStore()
+        session["_auth_user_id"] = str(user.pk)
+        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        session["_auth_user_hash"] = user.get_session_auth_hash()
+        session.create()
+        return {"Cookie": f"sessionid={session.session_key}"}
+
+    signed_in = session_cookie(User.objects.get(username="bench-responder"))
+    signed_in_manager = session_cookie(manager)
     web = Incident.objects.filter(source="web")
     busy = web.order_by("-pk").first()
     public_open = web.public().open().order_by("-pk").first()
@@ -540,6 +548,8 @@ def main() -> int:
         "list, filtered": ("/incidents/?severity=critical&status=closed&sort=severity", signed_in),
         "list, searched": ("/incidents/?q=checkout", signed_in),
         "incident page (200+ entries)": (f"/incidents/{busy.ref}/", signed_in),
+        # A manager's view of the year (incidents/reports/): aggregates in SQL over the whole history.
+        "reports": ("/reports/", signed_in_manager),
     }
     only = [p.strip() for p in os.environ.get("BENCH_ONLY", "").split(";") if p.strip()]
     port = free_port()
