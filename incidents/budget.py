@@ -77,6 +77,23 @@ class Budget:
         return max(0.0, 100 * (1 - self.burned / self.elapsed))
 
 
+@dataclass(frozen=True)
+class Month:
+    start: datetime
+    end: datetime  # exclusive
+
+
+def this_month(moment: datetime) -> Month:
+    """The calendar month holding `moment`, in the site's time zone (/metrics, the status page)."""
+    tz = timezone.get_default_timezone()
+    first = timezone.localdate(moment, tz).replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return Month(
+        start=timezone.make_aware(datetime.combine(first, datetime.min.time()), tz),
+        end=timezone.make_aware(datetime.combine(following, datetime.min.time()), tz),
+    )
+
+
 def budgets(user, month, moment: datetime, service: Service | None = None) -> dict[int, Budget]:
     """{service id: Budget} for the services with an availability objective, over `month` (anything
     with an aware `start` and an exclusive `end`, e.g. a calendar month in the user's time zone): one

@@ -20,7 +20,6 @@ import hmac
 import os
 import time
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -99,16 +98,7 @@ def response_times(moment: datetime) -> dict[str, dict]:
 
 def budgets_left(moment: datetime) -> list[tuple[str, float]]:
     """(service slug, share of this month's budget left), this month in the site's time zone."""
-    today = timezone.localdate(moment, timezone.get_default_timezone())
-    first = today.replace(day=1)
-    following = (first + timedelta(days=32)).replace(day=1)
-    tz = timezone.get_default_timezone()
-
-    month = SimpleNamespace(
-        start=timezone.make_aware(datetime.combine(first, datetime.min.time()), tz),
-        end=timezone.make_aware(datetime.combine(following, datetime.min.time()), tz),
-    )
-    found = budget.budgets(None, month, moment)
+    found = budget.budgets(None, budget.this_month(moment), moment)
     slugs = dict(Service.objects.filter(pk__in=list(found)).values_list("pk", "slug"))
     return sorted((slugs[pk], b.left_share) for pk, b in found.items() if pk in slugs)
 

@@ -28,7 +28,7 @@ from enum import StrEnum
 from django.db.models import Count, Min, Prefetch, Q
 from django.utils.timezone import now
 
-from incidents import panels
+from incidents import budget, panels
 from incidents.models import OPEN_STATUSES, Incident, Service, Severity, Status, StatusUpdate
 
 # Bounds: every list on the public pages is cut off, so a bad day cannot make them huge.
@@ -134,6 +134,9 @@ class PublicService:
     description: str
     state: ServiceState
     open_incidents: int
+    # Per cent of this month users were not hurt, for a service with an availability objective
+    # (incidents/budget.py); only unrestricted incidents count here. None: no objective.
+    availability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,7 @@ def project(incident: Incident, updates=(), *, more_updates: bool = False) -> Pu
 
 
 def overview() -> StatusOverview:
-    """Everything /status/ shows, in four queries whatever the amount of data."""
+    """Everything /status/ shows, in six queries whatever the amount of data."""
     open_public = Q(
         incidents__public=True,
         incidents__status__in=OPEN_STATUSES,
@@ -192,12 +195,16 @@ def overview() -> StatusOverview:
         open_count=Count("incidents", filter=open_public),
         worst_unmitigated_rank=Min("incidents__severity_rank", filter=unmitigated),
     )
+    moment = now()
+    # As anonymous: a restricted incident never moves the public percentage.
+    monthly = budget.budgets(None, budget.this_month(moment), moment)
     public_services = [
         PublicService(
             name=s.name,
             description=s.description,
             state=service_state(open_count=s.open_count, worst_unmitigated_rank=s.worst_unmitigated_rank),
             open_incidents=s.open_count,
+            availability=monthly[s.pk].availability if s.pk in monthly else None,
         )
         for s in services.only("name", "description").order_by("name")
     ]

@@ -126,3 +126,30 @@ def test_an_incident_that_burns_much_of_a_budget_says_so(world, users, clients):
 def test_the_note_threshold_is_a_setting(world, clients, settings):
     settings.ERROR_BUDGET_NOTE_SHARE = 0.5
     assert "alone burned" not in clients["viewer"].get(f"/incidents/{world['C'].ref}/").content.decode()
+
+
+def test_the_status_page_shows_a_public_services_availability_counting_no_restricted_incident(world, users, client):
+    """Percentage only, public services only, and a restricted incident never moves it (the public
+    must not learn of one from a number)."""
+    from django.core.cache import cache
+
+    from incidents import budget as budgets
+
+    Service.objects.filter(name="Checkout").update(is_public=True)
+    Service.objects.filter(name="Search").update(is_public=True)
+    restricted = world["G"]
+    assert restricted.restricted
+    type(restricted).objects.filter(pk=restricted.pk).update(
+        impact_started_at=NOW - timedelta(hours=3), impact_ended_at=NOW - timedelta(hours=2)
+    )
+    with time_machine.travel(NOW, tick=False):
+        april = budgets.this_month(NOW)
+        public = budgets.budgets(None, april, NOW)[world["checkout"].pk].availability
+        everything = budgets.budgets(users["manager"], april, NOW)[world["checkout"].pk].availability
+        assert everything < public  # the restricted hour would show
+        cache.clear()
+        page = client.get("/status/").content.decode()
+    # F (medium) 60 min x 0.1 over April so far (14 days 13 hours).
+    assert public == pytest.approx(100 * (1 - 6 / (14 * 1440 + 13 * 60)))
+    assert "99.97 % available this month" in page
+    assert page.count("available this month") == 1  # Search has no objective
