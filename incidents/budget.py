@@ -66,6 +66,11 @@ class Budget:
         return 1 - self.burned / self.allowed
 
     @property
+    def burned_percent(self) -> float:
+        """Per cent of the month's budget burned (over 100: overspent)."""
+        return round(100 * (1 - self.left_share), 1)
+
+    @property
     def left_percent(self) -> float:
         return round(100 * self.left_share, 1)
 
@@ -75,6 +80,45 @@ class Budget:
         if not self.elapsed:
             return 100.0
         return max(0.0, 100 * (1 - self.burned / self.elapsed))
+
+
+def burn_by_month(user, months: list, moment: datetime, service: Service | None = None) -> dict[int, list[Budget]]:
+    """{service id: [its Budget for each of `months`]} for the services with an objective: two
+    queries however many months (one sum per month in one grouped query). Need-to-know as in
+    `budgets`: only incidents `user` may see burn."""
+    services = Service.objects.filter(availability_objective__isnull=False)
+    if service is not None:
+        services = services.filter(pk=service.pk)
+    # Never None: the services were filtered on it.
+    objectives: dict[int, Decimal] = dict(services.values_list("pk", "availability_objective"))  # type: ignore[arg-type]
+    if not objectives or not months:
+        return {}
+    zero = Value(timedelta(0), output_field=DurationField())
+    sums = {
+        f"m{n}": Sum(Greatest(impact_inside(month.start, month.end, moment), zero)) for n, month in enumerate(months)
+    }
+    visible = Incident.objects.visible_to(user).filter(service__in=list(objectives))
+    rows = (
+        overlapping(visible, months[0].start, months[-1].end, moment)
+        .values("service", "severity")
+        .order_by("service", "severity")
+        .annotate(**sums)
+    )
+    factors = settings.ERROR_BUDGET_FACTORS
+    burned: dict[int, list[timedelta]] = {pk: [timedelta(0)] * len(months) for pk in objectives}
+    for row in rows:
+        factor = factors.get(row["severity"], 0.0)
+        for n in range(len(months)):
+            burned[row["service"]][n] += (row[f"m{n}"] or timedelta(0)) * factor
+    found: dict[int, list[Budget]] = {}
+    for pk, objective in objectives.items():
+        found[pk] = []
+        for n, month in enumerate(months):
+            length = month.end.astimezone(UTC) - month.start.astimezone(UTC)
+            elapsed = min(max(moment - month.start, timedelta(0)), length)
+            allowed = length * float((100 - objective) / 100)
+            found[pk].append(Budget(objective, allowed, burned[pk][n], elapsed))
+    return found
 
 
 @dataclass(frozen=True)
@@ -102,7 +146,8 @@ def budgets(user, month, moment: datetime, service: Service | None = None) -> di
     services = Service.objects.filter(availability_objective__isnull=False)
     if service is not None:
         services = services.filter(pk=service.pk)
-    objectives = dict(services.values_list("pk", "availability_objective"))
+    # Never None: the services were filtered on it.
+    objectives: dict[int, Decimal] = dict(services.values_list("pk", "availability_objective"))  # type: ignore[arg-type]
     if not objectives:
         return {}
     visible = Incident.objects.visible_to(user).filter(service__in=list(objectives))

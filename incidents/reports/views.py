@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from incidents import budget as error_budget
 from incidents import panels, roles
 from incidents.access import role_required
 from incidents.models import Incident
@@ -102,8 +103,10 @@ def report_context(request: HttpRequest, filters: queries.Filters) -> dict:
     full = may_see_everything(request.user)
     services = queries.per_service(request.user, filters, start, end, moment)
     budgets = queries.budgets(request.user, month_periods[-1], moment, filters.service)
+    burn = error_budget.burn_by_month(request.user, month_periods, moment, filters.service)
     for row in services:
         row.budget = budgets.get(row.service.pk)
+        row.burn = burn.get(row.service.pk)
         row.href = list_url(
             queries.Filters(row.service, filters.type, filters.severity, filters.source),
             reported_after=start.date().isoformat(),
@@ -120,6 +123,8 @@ def report_context(request: HttpRequest, filters: queries.Filters) -> dict:
         ),
         "hidden": queries.some_hidden(request.user, filters, start, end),
         "this_month": month_periods[-1],
+        "month_periods": month_periods,
+        "burning": [row for row in services if row.burn],
         "durations": [label for _, label, *_ in queries.DURATIONS],
         "targets": _targets(),
         "factors": ", ".join(f"{s.title()} {f:g}" for s, f in settings.ERROR_BUDGET_FACTORS.items()),

@@ -153,3 +153,36 @@ def test_the_status_page_shows_a_public_services_availability_counting_no_restri
     assert public == pytest.approx(100 * (1 - 6 / (14 * 1440 + 13 * 60)))
     assert "99.97 % available this month" in page
     assert page.count("available this month") == 1  # Search has no objective
+
+
+def test_the_burn_of_every_month_in_two_queries_as_each_month_alone(world, users, django_assert_max_num_queries):
+    """/reports/ shows each service's burn over the last twelve months: the same figures as the
+    month-by-month budget, for all months in two queries, need-to-know included."""
+    from incidents import budget as budgets
+
+    with timezone.override(ZONE):
+        periods = queries.months(date(2026, 4, 15), timezone.get_current_timezone())
+    for who in ("responder", "manager"):
+        with django_assert_max_num_queries(2):
+            burn = budgets.burn_by_month(users[who], periods, NOW)[world["checkout"].pk]
+        assert [b.burned for b in burn] == [
+            queries.budgets(users[who], period, NOW)[world["checkout"].pk].burned for period in periods
+        ]
+    january = periods.index(month(date(2026, 1, 1)))
+    assert budgets.burn_by_month(users["responder"], periods, NOW)[world["checkout"].pk][january].burned_percent == (
+        round(100 * 102 / 44.64, 1)
+    )
+    march = periods.index(month(date(2026, 3, 1)))
+    assert budgets.burn_by_month(users["manager"], periods, NOW)[world["checkout"].pk][march].burned == timedelta(
+        minutes=30
+    )
+    assert budgets.burn_by_month(users["responder"], periods, NOW)[world["checkout"].pk][march].burned == timedelta(0)
+    assert world["search"].pk not in budgets.burn_by_month(users["manager"], periods, NOW)
+
+
+def test_the_reports_page_shows_the_burn_per_month(world, clients):
+    with time_machine.travel(NOW, tick=False):
+        page = clients["responder"].get("/reports/").content.decode()
+    burn = page.split('id="burn-heading"')[1].split("</table>")[0]
+    assert "Checkout" in burn and "Search" not in burn  # Search has no objective
+    assert f"{round(100 * 102 / 44.64, 1)} %" in burn  # January
