@@ -25,7 +25,7 @@ from django.db.models import (
     Window,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Lag, RowNumber, TruncMonth, TruncWeek
+from django.db.models.functions import Coalesce, Lag, RowNumber, TruncMonth, TruncWeek
 from django.utils import timezone
 
 from incidents import budget as error_budget
@@ -258,6 +258,7 @@ class ServiceRow:
     impact: timedelta = timedelta(0)
     top_alerts: list = field(default_factory=list)  # [(alertname, incidents)]
     repeats: list = field(default_factory=list)  # [(title, repeat incidents)]
+    repeat_alerts: list = field(default_factory=list)  # [(alertname, repeat incidents)]
     budget: Budget | None = None  # this month's, when the service has an objective
     href: str = ""
 
@@ -267,8 +268,8 @@ class ServiceRow:
 
 
 def per_service(user, filters: Filters, start: datetime, end: datetime, moment: datetime) -> list[ServiceRow]:
-    """Incidents reported in [start, end), impact inside it, top alert names and repeat offenders,
-    per service: four queries, plus one for the services."""
+    """Incidents reported in [start, end), impact inside it, top alert names and repeat offenders
+    (by title and by alert name), per service: five queries, plus one for the services."""
     visible = filters.apply(Incident.objects.visible_to(user))
     reported = visible.filter(reported_at__gte=start, reported_at__lt=end)
     services = Service.objects.order_by("name")
@@ -316,7 +317,43 @@ def per_service(user, filters: Filters, start: datetime, end: datetime, moment: 
         row = rows.get(found["service"])
         if row is not None and len(row.repeats) < TOP_ALERTS:
             row.repeats.append((found["title"], found["n"]))
+    # The same for the alert that opened an incident (its group's alertname): an alert that keeps
+    # coming back under changing titles is a repeat offender too.
+    for found in _repeat_alerts(visible, start, end):
+        row = rows.get(found["service"])
+        if row is not None and len(row.repeat_alerts) < TOP_ALERTS:
+            row.repeat_alerts.append((found["alertname"], found["n"]))
     return list(rows.values())
+
+
+def _alertname():
+    """The alert name an incident's alert group was formed on (groupLabels, else the labels its
+    alerts had in common); null for incidents not opened by Alertmanager."""
+    return Coalesce(
+        KeyTextTransform("alertname", "alert_group__group_labels"),
+        KeyTextTransform("alertname", KeyTextTransform("commonLabels", "alert_group__last_payload")),
+    )
+
+
+def _repeat_alerts(visible, start: datetime, end: datetime):
+    """(service, alertname, n): incidents reported in [start, end) whose alert opened another
+    incident of the service in the 30 days before (the previous one, LAG, as for titles)."""
+    named = visible.filter(reported_at__gte=start - REPEAT_WINDOW, reported_at__lt=end).annotate(alertname=_alertname())
+    previous = Window(Lag("reported_at"), partition_by=[F("service"), F("alertname")], order_by=F("reported_at").asc())
+    repeating = (
+        named.filter(alertname__isnull=False)
+        .annotate(previous=previous)
+        .filter(reported_at__gte=start, previous__gte=F("reported_at") - REPEAT_WINDOW)
+        .values("pk")
+    )
+    return (
+        Incident.objects.filter(pk__in=repeating)
+        .annotate(alertname=_alertname())
+        .values("service", "alertname")
+        .order_by()
+        .annotate(n=Count("pk"))
+        .order_by("service", "-n", "alertname")
+    )
 
 
 def some_hidden(user, filters: Filters, start: datetime, end: datetime) -> bool:

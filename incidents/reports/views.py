@@ -197,6 +197,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
             "objective_percent",
             "budget_left_share_this_month",
             "availability_percent_this_month",
+            "repeat_alerts",
         ]
         budgets = queries.budgets(request.user, periods[-1], moment, filters.service)
         body = [
@@ -207,6 +208,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
                 " ".join(f"{name}={n}" for name, n in r.top_alerts),
                 " ".join(f"{title}={n}" for title, n in r.repeats),
                 *_budget_cells(budgets.get(r.service.pk)),
+                " ".join(f"{name}={n}" for name, n in r.repeat_alerts),
             ]
             for r in queries.per_service(request.user, filters, start, end, moment)
         ]

@@ -147,3 +147,45 @@ def test_filters_narrow_every_figure(world, users, london):
     search = queries.Filters(service=world["search"])
     rows = queries.per_service(users["responder"], search, periods[0].start, periods[-1].end, NOW)
     assert [(r.service.name, r.count) for r in rows] == [("Search", 2)]
+
+
+def test_an_alert_that_keeps_opening_incidents_is_a_repeat_offender(users):
+    """Titles change ("+2 more", other instances); the alert name does not. Two incidents of the
+    same service opened by HighErrorRate within 30 days: one repeat. The same alert 40 days
+    earlier, DiskFull once, and HighErrorRate on another service: none."""
+    from incidents.models import AlertGroup, Integration
+    from incidents.tests.factories import ServiceFactory, make_incident
+
+    checkout, search = ServiceFactory(name="Checkout"), ServiceFactory(name="Search")
+    integration = Integration.objects.create(name="prometheus", kind=Integration.Kind.ALERTMANAGER)
+    start = timezone.now() - timedelta(days=100)
+
+    def opened(days: int, alertname: str, service, *, in_common: bool = False):
+        incident = make_incident(by=users["reporter"], service=service, title=f"Alert {days}")
+        Incident.objects.filter(pk=incident.pk).update(reported_at=start + timedelta(days=days))
+        labels = {"alertname": alertname, "service": service.slug}
+        AlertGroup.objects.create(
+            integration=integration,
+            group_key=f"{{}}:{days}",
+            incident=incident,
+            # Grouped by service only: the name is in the labels every alert had in common.
+            group_labels={"service": service.slug} if in_common else labels,
+            last_payload={"commonLabels": labels},
+        )
+
+    opened(0, "HighErrorRate", checkout)
+    opened(40, "HighErrorRate", checkout, in_common=True)  # 40 days after: not a repeat
+    opened(50, "HighErrorRate", checkout)  # 10 days after the previous: a repeat
+    opened(55, "DiskFull", checkout)
+    opened(60, "HighErrorRate", search)  # another service
+    make_incident(by=users["reporter"], service=checkout, title="Reported by hand")
+
+    rows = {
+        r.service.name: r
+        for r in queries.per_service(
+            users["responder"], queries.Filters(), start, timezone.now() + timedelta(days=1), timezone.now()
+        )
+    }
+    assert rows["Checkout"].repeat_alerts == [("HighErrorRate", 1)]
+    assert rows["Search"].repeat_alerts == []
+    assert rows["Checkout"].repeats == []  # every title differs

@@ -97,7 +97,12 @@ def read_csv(response) -> list[list[str]]:
 def test_the_csv_export(world, clients):
     services = read_csv(clients["responder"].get("/reports/export.csv"))
     assert services[0][:5] == ["service", "incidents", "impact_minutes", "top_alerts", "repeats"]
-    assert services[0][5:] == ["objective_percent", "budget_left_share_this_month", "availability_percent_this_month"]
+    assert services[0][5:] == [
+        "objective_percent",
+        "budget_left_share_this_month",
+        "availability_percent_this_month",
+        "repeat_alerts",
+    ]
     assert services[1][:3] == ["checkout", "5", "370"] and services[1][4] == "Payment errors=1"
     assert services[2][:3] == ["search", "2", "120"]
     months = read_csv(clients["responder"].get("/reports/export.csv?table=months"))
