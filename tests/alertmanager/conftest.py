@@ -128,6 +128,7 @@ def dummy_target(processes):
 @pytest.fixture
 def beacon(transactional_db):
     """Beacon served by Django's live server on its fixed port, sharing the test database."""
+    from django.core.servers.basehttp import WSGIServer
     from django.test.testcases import QuietWSGIRequestHandler
     from pytest_django.live_server_helper import LiveServer
 
@@ -138,6 +139,12 @@ def beacon(transactional_db):
     def reusable_server(connections_override=None):
         # Django binds without SO_REUSEADDR, so a fixed port stays unusable for a minute after
         # each run (TIME_WAIT); this suite runs twice in CI (PostgreSQL, then SQLite).
+        if connections_override:
+            # SQLite's in-memory test database: every request shares the test's one connection,
+            # and two requests at once (Alertmanager posts the Watchdog and an alert group in
+            # parallel) interleave their transactions on it ("no such savepoint"). One request at
+            # a time, in the server thread that holds the connection.
+            return WSGIServer((thread.host, thread.port), QuietWSGIRequestHandler, allow_reuse_address=True)
         return thread.server_class(
             (thread.host, thread.port),
             QuietWSGIRequestHandler,
