@@ -26,7 +26,7 @@ def impact_window(moment: datetime):
     return started, ended
 
 
-def impact_inside(start: datetime, end: datetime, moment: datetime):
+def impact_inside(start: datetime, end: datetime):
     """The part of each incident's impact window inside [start, end), as a duration."""
     clipped_end = Least(F("impact_end"), Value(end, output_field=DateTimeField()))
     clipped_start = Greatest(F("impact_start"), Value(start, output_field=DateTimeField()))
@@ -83,9 +83,11 @@ class Budget:
 
 
 def burn_by_month(user, months: list, moment: datetime, service: Service | None = None) -> dict[int, list[Budget]]:
-    """{service id: [its Budget for each of `months`]} for the services with an objective: two
-    queries however many months (one sum per month in one grouped query). Need-to-know as in
-    `budgets`: only incidents `user` may see burn."""
+    """{service id: [its Budget for each of `months`]} for the services with an availability
+    objective. A month is anything with an aware `start` and an exclusive `end` (a calendar month in
+    the user's time zone, `Month`). Two queries however many months: the objectives, and one sum per
+    month in one grouped query. Need-to-know: only the incidents `user` may see burn what they are
+    shown."""
     services = Service.objects.filter(availability_objective__isnull=False)
     if service is not None:
         services = services.filter(pk=service.pk)
@@ -94,9 +96,8 @@ def burn_by_month(user, months: list, moment: datetime, service: Service | None 
     if not objectives or not months:
         return {}
     zero = Value(timedelta(0), output_field=DurationField())
-    sums = {
-        f"m{n}": Sum(Greatest(impact_inside(month.start, month.end, moment), zero)) for n, month in enumerate(months)
-    }
+    # Clipped at zero: an incident of the whole range may lie outside one of its months.
+    sums = {f"m{n}": Sum(Greatest(impact_inside(month.start, month.end), zero)) for n, month in enumerate(months)}
     visible = Incident.objects.visible_to(user).filter(service__in=list(objectives))
     rows = (
         overlapping(visible, months[0].start, months[-1].end, moment)
@@ -105,20 +106,39 @@ def burn_by_month(user, months: list, moment: datetime, service: Service | None 
         .annotate(**sums)
     )
     factors = settings.ERROR_BUDGET_FACTORS
-    burned: dict[int, list[timedelta]] = {pk: [timedelta(0)] * len(months) for pk in objectives}
+    burned = {pk: [timedelta(0)] * len(months) for pk in objectives}
     for row in rows:
         factor = factors.get(row["severity"], 0.0)
         for n in range(len(months)):
             burned[row["service"]][n] += (row[f"m{n}"] or timedelta(0)) * factor
-    found: dict[int, list[Budget]] = {}
-    for pk, objective in objectives.items():
-        found[pk] = []
-        for n, month in enumerate(months):
-            length = month.end.astimezone(UTC) - month.start.astimezone(UTC)
-            elapsed = min(max(moment - month.start, timedelta(0)), length)
-            allowed = length * float((100 - objective) / 100)
-            found[pk].append(Budget(objective, allowed, burned[pk][n], elapsed))
-    return found
+    return {
+        pk: [
+            Budget(
+                objective,
+                allowed(month, objective),
+                burned[pk][n],
+                min(max(moment - month.start, timedelta(0)), length(month)),
+            )
+            for n, month in enumerate(months)
+        ]
+        for pk, objective in objectives.items()
+    }
+
+
+def budgets(user, month, moment: datetime, service: Service | None = None) -> dict[int, Budget]:
+    """{service id: Budget} over one month: `burn_by_month` for a single month."""
+    return {pk: found[0] for pk, found in burn_by_month(user, [month], moment, service).items()}
+
+
+def length(month) -> timedelta:
+    """A month's real duration. In UTC: two times of one zone subtract as wall clocks, which would
+    miss the hour a clock change adds or takes away."""
+    return month.end.astimezone(UTC) - month.start.astimezone(UTC)
+
+
+def allowed(month, objective: Decimal) -> timedelta:
+    """The month's error budget: its length times 100 % minus the objective."""
+    return length(month) * float((100 - objective) / 100)
 
 
 @dataclass(frozen=True)
@@ -127,9 +147,8 @@ class Month:
     end: datetime  # exclusive
 
 
-def this_month(moment: datetime) -> Month:
-    """The calendar month holding `moment`, in the site's time zone (/metrics, the status page)."""
-    tz = timezone.get_default_timezone()
+def month_of(moment: datetime, tz) -> Month:
+    """The calendar month holding `moment` in time zone `tz`, from local midnight to local midnight."""
     first = timezone.localdate(moment, tz).replace(day=1)
     following = (first + timedelta(days=32)).replace(day=1)
     return Month(
@@ -138,36 +157,9 @@ def this_month(moment: datetime) -> Month:
     )
 
 
-def budgets(user, month, moment: datetime, service: Service | None = None) -> dict[int, Budget]:
-    """{service id: Budget} for the services with an availability objective, over `month` (anything
-    with an aware `start` and an exclusive `end`, e.g. a calendar month in the user's time zone): one
-    query for the services, one for the impact per service and severity. Need-to-know: only the
-    incidents `user` may see burn what they are shown."""
-    services = Service.objects.filter(availability_objective__isnull=False)
-    if service is not None:
-        services = services.filter(pk=service.pk)
-    # Never None: the services were filtered on it.
-    objectives: dict[int, Decimal] = dict(services.values_list("pk", "availability_objective"))  # type: ignore[arg-type]
-    if not objectives:
-        return {}
-    visible = Incident.objects.visible_to(user).filter(service__in=list(objectives))
-    rows = (
-        overlapping(visible, month.start, month.end, moment)
-        .values("service", "severity")
-        .order_by("service", "severity")
-        .annotate(impact=Sum(impact_inside(month.start, month.end, moment)))
-    )
-    factors = settings.ERROR_BUDGET_FACTORS
-    burned: dict[int, timedelta] = {}
-    for row in rows:
-        weighted = (row["impact"] or timedelta(0)) * factors.get(row["severity"], 0.0)
-        burned[row["service"]] = burned.get(row["service"], timedelta(0)) + weighted
-    length = month.end.astimezone(UTC) - month.start.astimezone(UTC)
-    elapsed = min(max(moment - month.start, timedelta(0)), length)
-    return {
-        pk: Budget(objective, length * float((100 - objective) / 100), burned.get(pk, timedelta(0)), elapsed)
-        for pk, objective in objectives.items()
-    }
+def this_month(moment: datetime) -> Month:
+    """The calendar month holding `moment`, in the site's time zone (/metrics, the status page)."""
+    return month_of(moment, timezone.get_default_timezone())
 
 
 @dataclass
@@ -197,14 +189,8 @@ def incident_burn(incident: Incident, moment: datetime) -> IncidentBurn | None:
     end = incident.impact_ended_at or incident.mitigated_at or incident.resolved_at or moment
     if end <= start:
         return None
-    local = timezone.localtime(start)
-    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    following = timezone.make_aware(
-        datetime.combine((first.date() + timedelta(days=32)).replace(day=1), datetime.min.time()), local.tzinfo
-    )
-    first = timezone.make_aware(datetime.combine(first.date(), datetime.min.time()), local.tzinfo)
-    allowed = (following.astimezone(UTC) - first.astimezone(UTC)) * float((100 - objective) / 100)
-    share = (end - start) * factor / allowed
+    month = month_of(start, timezone.get_current_timezone())
+    share = (end - start) * factor / allowed(month, objective)
     if share < settings.ERROR_BUDGET_NOTE_SHARE:
         return None
-    return IncidentBurn(share, objective, first)
+    return IncidentBurn(share, objective, month.start)

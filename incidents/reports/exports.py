@@ -69,7 +69,8 @@ def _rows(request: HttpRequest):
     return rows(), None
 
 
-def _refusal(form) -> HttpResponse:
+def refusal(form) -> HttpResponse:
+    """400 naming each filter that is wrong and why, for a CSV client (the list's and the reports')."""
     errors = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in form.errors.items())
     return HttpResponse(f"Bad filter: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
 
@@ -86,7 +87,9 @@ def _batched(pieces, size: int = 500):
         yield "".join(batch)
 
 
-class _Echo:
+class Echo:
+    """A file for csv.writer that hands each line back, to stream it."""
+
     def write(self, value):
         return value
 
@@ -96,8 +99,8 @@ class _Echo:
 def list_csv(request: HttpRequest) -> HttpResponse:
     rows, form = _rows(request)
     if rows is None:
-        return _refusal(form)
-    writer = csv.writer(_Echo())
+        return refusal(form)
+    writer = csv.writer(Echo())
 
     def lines():
         yield writer.writerow(COLUMNS)

@@ -29,7 +29,7 @@ from django.db.models.functions import Coalesce, Lag, RowNumber, TruncMonth, Tru
 from django.utils import timezone
 
 from incidents import budget as error_budget
-from incidents.budget import Budget, budgets  # noqa: F401  (the reports' names for them)
+from incidents.budget import Budget, budgets, burn_by_month  # noqa: F401  (the reports' names for them)
 from incidents.models import Alert, Incident, Service, access_condition
 
 MONTHS = 12
@@ -246,7 +246,7 @@ def impact_by_service(user, filters: Filters, start: datetime, end: datetime, mo
     """{service id: impact inside [start, end)} over the incidents (visible to `user`) whose impact
     window overlaps the period, whenever they were reported."""
     overlapping = error_budget.overlapping(filters.apply(Incident.objects.visible_to(user)), start, end, moment)
-    inside = error_budget.impact_inside(start, end, moment)
+    inside = error_budget.impact_inside(start, end)
     rows = overlapping.values("service").order_by("service").annotate(impact=Sum(inside))
     return {row["service"]: row["impact"] or timedelta(0) for row in rows}
 
@@ -260,6 +260,7 @@ class ServiceRow:
     repeats: list = field(default_factory=list)  # [(title, repeat incidents)]
     repeat_alerts: list = field(default_factory=list)  # [(alertname, repeat incidents)]
     budget: Budget | None = None  # this month's, when the service has an objective
+    burn: list | None = None  # [Budget] per month of the report, when it has one
     href: str = ""
 
     @property

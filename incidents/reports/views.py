@@ -17,11 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from incidents import budget as error_budget
 from incidents import panels, roles
 from incidents.access import role_required
 from incidents.models import Incident
-from incidents.reports import queries
+from incidents.reports import exports, queries
 from incidents.reports.forms import ReportFilterForm
 from incidents.reports.svg import Bar, bar_chart
 
@@ -102,11 +101,11 @@ def report_context(request: HttpRequest, filters: queries.Filters) -> dict:
     start, end = month_periods[0].start, month_periods[-1].end
     full = may_see_everything(request.user)
     services = queries.per_service(request.user, filters, start, end, moment)
-    budgets = queries.budgets(request.user, month_periods[-1], moment, filters.service)
-    burn = error_budget.burn_by_month(request.user, month_periods, moment, filters.service)
+    # Every month's budget, this month's last: the table's "budget left" and the burn per month.
+    burn = queries.burn_by_month(request.user, month_periods, moment, filters.service)
     for row in services:
-        row.budget = budgets.get(row.service.pk)
         row.burn = burn.get(row.service.pk)
+        row.budget = row.burn[-1] if row.burn else None
         row.href = list_url(
             queries.Filters(row.service, filters.type, filters.severity, filters.source),
             reported_after=start.date().isoformat(),
@@ -158,11 +157,6 @@ def _budget_cells(budget: queries.Budget | None) -> list:
     return [budget.objective, round(budget.left_share, 4), round(budget.availability, 3)]
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @role_required(roles.VIEW_INCIDENT)
 @require_safe
 def export_csv(request: HttpRequest) -> HttpResponse:
@@ -176,15 +170,14 @@ def export_csv(request: HttpRequest) -> HttpResponse:
         )
     form = ReportFilterForm(params)
     if not form.is_valid():
-        errors = "; ".join(f"{name}: {' '.join(e)}" for name, e in form.errors.items())
-        return HttpResponse(f"Bad filter: {errors}\n", status=400, content_type="text/plain")
+        return exports.refusal(form)
     if table != "services" and not may_see_everything(request.user):
         return HttpResponseForbidden("Response times are for managers and responders.\n", content_type="text/plain")
     filters = _filters(form)
     tz = timezone.get_current_timezone()
     moment = timezone.now()
     today = timezone.localdate(moment)
-    writer = csv.writer(_Echo())
+    writer = csv.writer(exports.Echo())
     if table == "services":
         periods = queries.months(today, tz)
         start, end = periods[0].start, periods[-1].end
