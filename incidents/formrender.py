@@ -128,7 +128,7 @@ def _as_widget(field: BoundField, attrs: dict) -> str:
         attrs.setdefault("id", field.auto_id)
     context = widget.get_context(field.html_name, field.value(), attrs)["widget"]
     value = context["value"]
-    name, rest = conditional_escape(context["name"]), _attrs(context["attrs"])
+    name, rest = conditional_escape(context["name"]), widget_attrs(context["attrs"])
     if template == _TEXTAREA_TEMPLATE:
         if value and not isinstance(value, str):
             return field.as_widget(attrs=attrs)  # the template would localize it
@@ -138,12 +138,16 @@ def _as_widget(field: BoundField, attrs: dict) -> str:
     return mark_safe(f'<input type="{conditional_escape(context["type"])}" name="{name}"{shown}{rest}>')
 
 
-def _attrs(attrs: dict) -> str:
-    """django/forms/widgets/attrs.html: ` name="value"`, a bare ` name` for True, nothing for False."""
-    return "".join(
-        f" {conditional_escape(name)}" if value is True else f' {conditional_escape(name)}="{escape(str(value))}"'
-        for name, value in attrs.items()
-        if value is not False
+def widget_attrs(attrs: dict) -> SafeString:
+    """django/forms/widgets/attrs.html: ` name="value"`, a bare ` name` for True, nothing for False.
+    Values are always escaped, as the template's `stringformat:'s'` does (the text it makes is not
+    marked safe)."""
+    return mark_safe(
+        "".join(
+            f" {conditional_escape(name)}" if value is True else f' {conditional_escape(name)}="{escape(str(value))}"'
+            for name, value in attrs.items()
+            if value is not False
+        )
     )
 
 
@@ -188,18 +192,6 @@ def _checkbox(field: BoundField) -> str:
     )
 
 
-def _attributes(attrs: dict) -> str:
-    return format_html_join(
-        "",
-        "{}",
-        (
-            (format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value),)
-            for name, value in attrs.items()
-            if value is not False
-        ),
-    )
-
-
 def _choices(field: BoundField) -> str:
     """Radio buttons or checkboxes in a fieldset, as crispy's radio_checkbox_select.html."""
     widget = field.field.widget
@@ -221,7 +213,7 @@ def _choices(field: BoundField) -> str:
                     invalid,
                     field.html_name,
                     str(option["value"]),
-                    _attributes(option["attrs"]),
+                    widget_attrs(option["attrs"]),
                     option["attrs"].get("id", ""),
                     str(option["label"]),
                     _errors(field, "p") if last else "",

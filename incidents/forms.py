@@ -10,6 +10,7 @@ from django.core.validators import MaxLengthValidator
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from incidents.formrender import widget_attrs
 from incidents.idempotency import IdempotencyTokenField
 from incidents.models import SEVERITY_DEFINITIONS, Incident, IncidentType, Profile, Service, Severity
 from incidents.people import display_name, responders
@@ -312,15 +313,7 @@ class FastSelect(forms.Select):
             selected = not found and text in wanted
             found = found or selected
             options.append((text, " selected" if selected else "", label))
-        attributes = format_html_join(
-            "",
-            "{}",
-            (
-                (format_html(" {}", k) if v is True else format_html(' {}="{}"', k, v),)
-                for k, v in self.build_attrs(self.attrs, attrs).items()
-                if v is not False
-            ),
-        )
+        attributes = widget_attrs(self.build_attrs(self.attrs, attrs))
         body = format_html_join("", '\n  <option value="{}"{}>{}</option>\n', options)
         return format_html('<select name="{}"{}>{}\n</select>', name, attributes, body)
 
