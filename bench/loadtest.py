@@ -397,15 +397,13 @@ def fanout() -> dict:
 
 
 DELIVERY_PORT = 19260  # the SMTP sink's port while the benchmark runs
-SINK = ROOT / "incidents" / "tests" / "smtpsink.py"
 
 
 def email_delivery() -> dict:
     """One real `db_worker` delivers FANOUT_SUBSCRIBERS emails to a real SMTP server (the test
-    suite's aiosmtpd sink, a subprocess on loopback): seconds from start to the last message
+    suite's aiosmtpd sink on loopback, incidents/tests/standins.py): seconds from the worker's
+    start (Django's start-up included) until it has emptied the queue, how many messages the server
     accepted, and over how many SMTP connections."""
-    import json
-
     from django.db import transaction
     from django_tasks_db.models import DBTaskResult
 
@@ -413,60 +411,54 @@ def email_delivery() -> dict:
     from incidents.models import Notification
     from incidents.notifications import delivery
     from incidents.notifications import outbox as notifications
+    from incidents.tests.standins import SmtpSink
 
-    work = Path(tempfile.mkdtemp(prefix="beacon-bench-smtp-"))
-    out = work / "out.jsonl"
-    sink = subprocess.Popen(  # noqa: S603 - the test suite's own sink
-        [sys.executable, str(SINK), str(DELIVERY_PORT), str(work / "mode"), str(out)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert sink.stdout.readline().strip() == "ready", "the SMTP sink did not start"
-        Notification.objects.filter(event_key="bench-delivery").delete()
-        # Only these emails: the fan-out measurement's queued deliveries are forgotten.
-        DBTaskResult.objects.filter(queue_name="email").delete()
-        with transaction.atomic():
-            notifications.write(
-                [
-                    Notification(
-                        event_key="bench-delivery",
-                        channel="email",
-                        recipient=f"bench{i}@example.com",
-                        subject=f"Bench update {i}",
-                        body_text="A status update, as a follower receives it.\n" * 20,
-                    )
-                    for i in range(FANOUT_SUBSCRIBERS)
-                ]
-            )
-        rows = list(Notification.objects.filter(event_key="bench-delivery").values_list("pk", "channel"))
-        delivery.enqueue(rows)
-        env = {
-            **os.environ,
-            **ENV,
-            "DJANGO_SETTINGS_MODULE": "incidentsite.settings",
-            "EMAIL_URL": f"smtp://127.0.0.1:{DELIVERY_PORT}",
-            "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
-            "LOG_LEVEL": "WARNING",
-            "DATABASE_URL": os.environ["DATABASE_URL"],
-        }
-        started = time.perf_counter()
-        subprocess.run(  # noqa: S603 - our own manage.py
-            [sys.executable, "manage.py", "db_worker", "--queue-name", "email", "--batch", "--no-reload",
-             "--no-startup-delay", "--interval", "0.1"],
-            cwd=ROOT, env=env, check=True, timeout=300, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        received = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-        return {
-            "seconds": time.perf_counter() - started,
-            "received": len(received),
-            "connections": len({r["peer"] for r in received}),
-            "sent": Notification.objects.filter(event_key="bench-delivery", state="sent").count(),
-        }
-    finally:
-        sink.terminate()
-        sink.wait(timeout=10)
-        Notification.objects.filter(event_key="bench-delivery").delete()
+    with tempfile.TemporaryDirectory(prefix="beacon-bench-smtp-") as work:
+        sink = SmtpSink(DELIVERY_PORT, Path(work))
+        sink.start()
+        try:
+            Notification.objects.filter(event_key="bench-delivery").delete()
+            # Only these emails: the fan-out measurement's queued deliveries are forgotten.
+            DBTaskResult.objects.filter(queue_name="email").delete()
+            with transaction.atomic():
+                notifications.write(
+                    [
+                        Notification(
+                            event_key="bench-delivery",
+                            channel="email",
+                            recipient=f"bench{i}@example.com",
+                            subject=f"Bench update {i}",
+                            body_text="A status update, as a follower receives it.\n" * 20,
+                        )
+                        for i in range(FANOUT_SUBSCRIBERS)
+                    ]
+                )
+            delivery.enqueue(list(Notification.objects.filter(event_key="bench-delivery").values_list("pk", "channel")))
+            env = {
+                **os.environ,
+                **ENV,
+                "DJANGO_SETTINGS_MODULE": "incidentsite.settings",
+                "EMAIL_URL": f"smtp://127.0.0.1:{DELIVERY_PORT}",
+                "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+                "LOG_LEVEL": "WARNING",
+            }
+            started = time.perf_counter()
+            subprocess.run(  # noqa: S603 - our own manage.py
+                [sys.executable, "manage.py", "db_worker", "--queue-name", "email", "--batch", "--no-reload",
+                 "--no-startup-delay", "--interval", "0.1"],
+                cwd=ROOT, env=env, check=True, timeout=300, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            seconds = time.perf_counter() - started
+            received = sink.received()
+            return {
+                "seconds": seconds,
+                "received": len(received),
+                "connections": len({r["peer"] for r in received}),
+                "sent": Notification.objects.filter(event_key="bench-delivery", state="sent").count(),
+            }
+        finally:
+            sink.stop()
+            Notification.objects.filter(event_key="bench-delivery").delete()
 
 
 def machine() -> str:
