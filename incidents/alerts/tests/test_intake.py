@@ -594,35 +594,29 @@ def test_an_unknown_type_label_is_quoted_to_its_first_100_characters(am):
 # --- what a delivery costs ---------------------------------------------------------------------
 
 
-def _new_alert(payload: dict, n: int) -> dict:
-    alert = dict(payload["alerts"][0], fingerprint=f"budget{n:04d}", labels={**payload["alerts"][0]["labels"]})
-    alert["labels"]["instance"] = f"host-{n}:9"
-    return variant(payload, alerts=[alert])
-
-
-def test_a_new_alert_into_an_open_group_costs_a_fixed_number_of_queries(am, django_assert_max_num_queries):
-    """Alertmanager sends a busy group every few seconds on outage day: one statement locks the
-    group and its incident, and nothing is read twice (token and heartbeat name, the alerts
-    stored, the new alert, its entry, the group's last payload)."""
+@pytest.fixture
+def busy_group(am) -> dict:
+    """An open group that has received 30 alerts after its first: the payload it started with."""
     firing = load("firing")
     am.post(firing)
     for n in range(30):
-        am.post(_new_alert(firing, n))
+        am.post(_second_alert(firing, minutes=n + 1, fingerprint=f"busy{n:04d}"))
+    return firing
 
+
+def test_a_new_alert_into_an_open_group_costs_a_fixed_number_of_queries(am, busy_group, django_assert_max_num_queries):
+    """Alertmanager sends a busy group every few seconds on outage day: one statement locks the
+    group and its incident, and nothing is read twice (token and heartbeat name, the alerts
+    stored, the new alert, its entry, the group's last payload)."""
     with django_assert_max_num_queries(8):
-        response = am.post(_new_alert(firing, 99))
+        response = am.post(_second_alert(busy_group, minutes=99, fingerprint="busy0099"))
 
     assert response.status_code == 200 and response.json()["created"] is False
     assert only_incident().alert_group.alerts.count() == 1 + 30 + 1
 
 
-def test_a_repeat_of_a_busy_group_costs_as_little(am, django_assert_max_num_queries):
-    firing = load("firing")
-    am.post(firing)
-    for n in range(30):
-        am.post(_new_alert(firing, n))
-
+def test_a_repeat_of_a_busy_group_costs_as_little(am, busy_group, django_assert_max_num_queries):
     with django_assert_max_num_queries(6):
-        response = am.post(_new_alert(firing, 7))
+        response = am.post(_second_alert(busy_group, minutes=8, fingerprint="busy0007"))
 
     assert response.json()["changed"] is False
