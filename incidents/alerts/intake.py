@@ -179,18 +179,6 @@ def receive(integration: Integration, payload: Payload, raw: dict) -> Outcome:
     return outcome
 
 
-def _current_group(integration: Integration, key: str) -> AlertGroup | None:
-    # Locks the group row and its incident in one statement: deliveries of one group are applied
-    # one after the other, and every change below is made to the incident as locked here.
-    return (
-        AlertGroup.objects.select_for_update(of=("self", "incident"))
-        .filter(integration=integration, group_key=key, is_current=True)
-        .select_related("incident__service", "incident__type")
-        .defer(*_NOT_NEEDED)
-        .first()
-    )
-
-
 # Long texts the intake never reads, left unread on every delivery (the last payload can hold
 # thousands of alerts). A field read anyway is fetched on access, never lost.
 _NOT_NEEDED = (
@@ -203,6 +191,18 @@ _NOT_NEEDED = (
     "incident__service__description",
     "incident__service__runbook",
 )
+
+
+def _current_group(integration: Integration, key: str) -> AlertGroup | None:
+    # Locks the group row and its incident in one statement: deliveries of one group are applied
+    # one after the other, and every change below is made to the incident as locked here.
+    return (
+        AlertGroup.objects.select_for_update(of=("self", "incident"))
+        .filter(integration=integration, group_key=key, is_current=True)
+        .select_related("incident__service", "incident__type")
+        .defer(*_NOT_NEEDED)
+        .first()
+    )
 
 
 def _lock_incident(pk: int) -> Incident:
@@ -241,8 +241,8 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
             locked[pk] = _lock_incident(pk)
         return locked[pk]
 
-    # Groups that now hold a firing alert for certain: no need to ask whether all resolved.
-    firing_in: set[int] = set()
+    # The group that now holds a firing alert for certain: no need to ask whether all resolved.
+    fired: int | None = None
     if new:
         # Also after a retirement or a lost race: from here on `group` is where new alerts went.
         group, incident, created = _home_for(integration, payload, raw, group, new, outcome)
@@ -251,7 +251,7 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
         _store(group, incident, new, initial=created)
         touched[group.pk] = group
         if any(a.status == "firing" for a in new):
-            firing_in.add(group.pk)
+            fired = group.pk
     for alert in resolving:
         incident = lock(alert.group.incident_id)
         alert.status = Alert.Status.RESOLVED
@@ -274,11 +274,12 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
         touched[group.pk] = group
 
     for touched_group in touched.values():
-        if touched_group.pk not in firing_in:
+        if touched_group.pk != fired:
             _mitigate_when_all_resolved(touched_group, lock(touched_group.incident_id))
         outcome.incidents.append(f"INC-{touched_group.incident_id}")
-    if group is not None and not (outcome.created and not payload.truncatedAlerts):
-        # (A group created by this payload was stored with it.)
+    # A group this payload created was stored with it, unless the truncation changed it since.
+    stored_with_payload = outcome.created and not payload.truncatedAlerts
+    if group is not None and not stored_with_payload:
         group.last_payload = raw
         group.last_payload_at = now()
         group.receiver = payload.receiver[:200]
