@@ -170,7 +170,7 @@ def _errors(field: BoundField, tag: str) -> str:
             for number, error in enumerate(field.errors, 1)
         ),
     )
-    return format_html('<div id="{}_error" class="invalid-feedback">{}</div>', field.errors.field_id, items)
+    return format_html('<div id="{}_error" class="invalid-feedback">{}</div>', field.errors.field_id, items)  # type: ignore[attr-defined]  # Django 5 sets it; the stubs lag
 
 
 def _help_and_errors(field: BoundField) -> str:
