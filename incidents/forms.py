@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from incidents.formrender import widget_attrs
 from incidents.idempotency import IdempotencyTokenField
 from incidents.models import SEVERITY_DEFINITIONS, Incident, IncidentType, Profile, Service, Severity
-from incidents.people import display_name, responders
+from incidents.people import display_name, responder_choices, responders
 
 # Clocks drift: a report typed "now" on a laptop a little ahead is not "in the future".
 FUTURE_TOLERANCE = timedelta(minutes=2)
@@ -362,7 +362,9 @@ class LeadForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["lead"].queryset = responders()
+        lead = self.fields["lead"]
+        lead.queryset = responders()  # what a submitted lead is checked against
+        lead.widget.choices = [("", lead.empty_label), *responder_choices()]  # what the select shows
 
 
 @cache
