@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.utils import timezone
 
-from incidents import workflow
+from incidents import people, workflow
 from incidents.models import Profile
 
 
@@ -31,6 +31,7 @@ class UserTimezoneMiddleware:
             return None
         tz = None
         if request.user.is_authenticated:
+            people.load_permissions(request.user)
             try:
                 tz = request.user.profile.zoneinfo
             except Profile.DoesNotExist:

@@ -6,6 +6,8 @@ import re
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from conftest import make_user
 from incidents import roles
@@ -66,3 +68,49 @@ def test_a_stale_list_cannot_make_anyone_lead_who_may_not(clients, incident, rep
     assert "Choose one of the listed responders." in answer.content.decode()
     incident.refresh_from_db()
     assert incident.lead != reporter
+
+
+def permission_queries(client, url) -> list[str]:
+    client.get(url)  # the lead select's list cached: it reads the permission tables too
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return [q["sql"] for q in queries.captured_queries if "auth_permission" in q["sql"]]
+
+
+def test_a_signed_in_page_reads_permissions_in_one_query(clients, incident):
+    for url in ("/", "/incidents/", f"/incidents/{incident.ref}/"):
+        assert len(permission_queries(clients["responder"], url)) == 1, url
+
+
+def test_permissions_read_in_one_query_are_the_users_own_and_their_groups(clients, responder, reporter):
+    from incidents.people import load_permissions
+
+    reporter.user_permissions.add(Permission.objects.get(codename="close_incident"))
+    for user in (responder, reporter):
+        fresh = type(user).objects.get(pk=user.pk)
+        load_permissions(fresh)
+        expected = type(user).objects.get(pk=user.pk).get_all_permissions()  # Django's two queries
+        assert fresh._perm_cache == expected and expected
+    assert "incidents.close_incident" in reporter.get_all_permissions()
+    assert "incidents.respond_incident" not in reporter.get_all_permissions()
+
+
+def test_a_permission_taken_away_counts_from_the_next_request(clients, responder, incident):
+    client = clients["responder"]
+    assert client.post(f"/incidents/{incident.ref}/acknowledge/").status_code == 302
+    responder.groups.clear()
+    responder.groups.add(Group.objects.get(name=roles.VIEWER))
+    assert client.post(f"/incidents/{incident.ref}/mitigate/", {"text": ""}).status_code == 403
+    assert client.get("/").status_code == 200  # a viewer still sees the dashboard
+
+
+def test_superusers_and_switched_off_accounts_are_left_to_django(db):
+    from incidents.people import load_permissions
+
+    boss = make_user("boss", is_superuser=True)
+    gone = make_user("gone", roles.RESPONDER, is_active=False)
+    with CaptureQueriesContext(connection) as queries:
+        load_permissions(boss)
+        load_permissions(gone)
+    assert len(queries) == 0
+    assert boss.has_perm(roles.CLOSE_INCIDENT) and not gone.has_perm(roles.RESPOND_INCIDENT)
