@@ -563,8 +563,21 @@ class VisibilityForm(forms.Form):
     public = forms.TypedChoiceField(choices=[("1", "public"), ("0", "internal")], coerce=lambda v: v == "1")
 
 
+def _last_public_update_at(incident: Incident, recent: list[StatusUpdate]):
+    """When the last public update was posted, from the newest updates (newest first) when they
+    tell: the first public one among them is the newest public of all, and when they are fewer
+    than asked for they are all there are. Otherwise one query."""
+    for update in recent:
+        if update.public:
+            return update.created_at
+    if len(recent) < RECENT_UPDATES:
+        return None
+    return last_public_update_at(incident)
+
+
 def updates_panel_context(request: HttpRequest, incident: Incident, form=None) -> dict:
-    """Last public update, recent updates, post form, visibility and follow state: 3 queries."""
+    """Last public update, recent updates, post form, visibility and follow state: 2 queries
+    (3 when none of the newest updates is public)."""
     user = request.user
     recent = list(
         StatusUpdate.objects.filter(incident=incident)
@@ -582,7 +595,7 @@ def updates_panel_context(request: HttpRequest, incident: Incident, form=None) -
     return {
         "incident": incident,
         "recent_updates": recent,
-        "last_public_update_at": last_public_update_at(incident),
+        "last_public_update_at": _last_public_update_at(incident, recent),
         "may_post": user.has_perm(RESPOND) and incident.status != Incident.Status.CLOSED,
         "may_follow": user.has_perm(FOLLOW),
         "follows_incident": "incident" in follows,

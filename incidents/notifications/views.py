@@ -3,6 +3,8 @@ the unsubscribe link of every email, and the delivery ledger panel of the incide
 (registered by incidents/notifications/__init__.py; a fixed number of queries).
 """
 
+from collections import Counter
+
 from django import forms
 from django.contrib import messages
 from django.core import signing
@@ -39,11 +41,16 @@ class NotificationSettingsForm(forms.Form):
 
 
 def ledger_panel_context(request: HttpRequest, incident: Incident) -> dict | None:
-    """The delivery ledger for responders: the newest rows and counts per state (2 queries)."""
+    """The delivery ledger for responders: the newest rows and counts per state (1 query; 2 when
+    there are more rows than it shows)."""
     if not request.user.has_perm(RESPOND):
         return None
-    rows = list(incident.notifications.order_by("-created_at", "-pk")[:LEDGER_ROWS])
-    counts = dict(incident.notifications.values_list("state").annotate(n=Count("pk")).values_list("state", "n"))
+    rows = list(incident.notifications.order_by("-created_at", "-pk")[: LEDGER_ROWS + 1])
+    if len(rows) <= LEDGER_ROWS:  # every row in hand: count them here
+        counts = dict(Counter(row.state for row in rows))
+    else:
+        rows = rows[:LEDGER_ROWS]
+        counts = dict(incident.notifications.values_list("state").annotate(n=Count("pk")).values_list("state", "n"))
     return {
         "incident": incident,
         "rows": rows,

@@ -74,6 +74,28 @@ def test_the_page_says_when_the_last_public_update_was(clients, incident, respon
     assert f'action="/incidents/{incident.ref}/update/"' not in page  # viewers cannot post
 
 
+@pytest.mark.parametrize("internal_after", [0, 3, 4, 5, 9])
+def test_the_last_public_update_is_found_however_many_internal_ones_follow_it(
+    clients, incident, responder, internal_after
+):
+    # The panel reads it from the five newest updates when they tell, else asks the database.
+    with time_machine.travel(now() - timedelta(minutes=40)):
+        workflow.post_update(incident, by=responder, message="Public, oldest.", public=True)
+    with time_machine.travel(now() - timedelta(minutes=30)):
+        workflow.post_update(incident, by=responder, message="Investigating.", public=True)
+    for n in range(internal_after):
+        with time_machine.travel(now() - timedelta(minutes=20 - n)):
+            workflow.post_update(incident, by=responder, message=f"Internal {n}.", public=False)
+    page = clients["viewer"].get(url(incident)).content.decode()
+    assert "Last public update 30 min ago" in page
+
+
+def test_internal_updates_alone_are_not_a_public_update(clients, incident, responder):
+    for n in range(7):
+        workflow.post_update(incident, by=responder, message=f"Internal {n}.", public=False)
+    assert "No public update yet" in clients["viewer"].get(url(incident)).content.decode()
+
+
 def test_the_visibility_toggle_calls_set_public(clients, incident):
     assert clients["responder"].post(url(incident, "visibility/"), {"public": "1"}).status_code == 302
     incident.refresh_from_db()
@@ -128,6 +150,19 @@ def test_the_ledger_shows_deliveries_to_responders_only(clients, incident, other
     assert 'id="ledger-panel"' in page and "rob@example.com" in page and "550 5.1.1 User unknown" in page
     assert 'id="ledger-panel"' not in clients["viewer"].get(url(incident)).content.decode()
     assert 'id="ledger-panel"' not in clients["reporter"].get(url(incident)).content.decode()
+
+
+@pytest.mark.parametrize(("sent", "failed"), [(3, 2), (30, 20), (30, 21), (60, 7)])
+def test_the_ledger_counts_every_delivery_however_many_it_shows(clients, incident, sent, failed):
+    # Up to LEDGER_ROWS rows the counts come from the rows in hand; past it, from the database.
+    Notification.objects.bulk_create(
+        Notification(incident=incident, event_key=f"e{n}", channel="email", recipient=f"p{n}@example.com", state=state)
+        for n, state in enumerate(["sent"] * sent + ["failed"] * failed)
+    )
+    page = clients["responder"].get(url(incident)).content.decode()
+    assert f"· {sent} sent · {failed} failed" in " ".join(page.split())
+    total = sent + failed
+    assert (f"The newest 50 of {total}." in page) == (total > 50)
 
 
 def test_the_incident_page_stays_within_its_query_budget(
