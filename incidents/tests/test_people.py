@@ -90,7 +90,8 @@ def test_permissions_read_in_one_query_are_the_users_own_and_their_groups(client
         fresh = type(user).objects.get(pk=user.pk)
         load_permissions(fresh)
         expected = type(user).objects.get(pk=user.pk).get_all_permissions()  # Django's two queries
-        assert fresh._perm_cache == expected and expected
+        assert set(fresh._perm_cache) == expected and expected
+        assert fresh.get_all_permissions() == expected
     assert "incidents.close_incident" in reporter.get_all_permissions()
     assert "incidents.respond_incident" not in reporter.get_all_permissions()
 
@@ -102,6 +103,17 @@ def test_a_permission_taken_away_counts_from_the_next_request(clients, responder
     responder.groups.add(Group.objects.get(name=roles.VIEWER))
     assert client.post(f"/incidents/{incident.ref}/mitigate/", {"text": ""}).status_code == 403
     assert client.get("/").status_code == 200  # a viewer still sees the dashboard
+
+
+def test_a_request_that_checks_no_permission_reads_none(responder):
+    from incidents.people import load_permissions
+
+    with CaptureQueriesContext(connection) as queries:
+        load_permissions(responder)
+    assert len(queries) == 0
+    with CaptureQueriesContext(connection) as queries:
+        assert responder.has_perm(roles.RESPOND_INCIDENT) and not responder.has_perm(roles.CLOSE_INCIDENT)
+    assert len(queries) == 1
 
 
 def test_superusers_and_switched_off_accounts_are_left_to_django(db):
