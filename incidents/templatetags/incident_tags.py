@@ -70,6 +70,82 @@ def status_badge(incident) -> str:
     )
 
 
+def _csrf_input(context) -> str:
+    # What {% csrf_token %} draws, from the request's one lazy token.
+    return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', context.get("csrf_token"))
+
+
+@register.simple_tag(takes_context=True)
+def dashboard_row(context, incident) -> str:
+    """One open incident of the dashboard: a table row from 768 px, a stacked card below
+    (static/css/beacon.css). Drawn here rather than by an include per row, which was a quarter
+    of the dashboard's time (bench/results.md); the context gives `may_respond`, `user` and
+    `dashboard_url`, where each row's forms come back to."""
+    url = incident.get_absolute_url()
+    reported = incident.status == "reported"
+    details = format_html(
+        "{}{} · {}{}",
+        mark_safe('<span class="badge text-bg-dark">Restricted</span> ') if incident.restricted else "",
+        incident.type,
+        incident.service,
+        format_html(" · lead {}", display_name(incident.lead)) if incident.lead_id else "",
+    )
+    waited = (
+        format_html('<span class="small fw-semibold waited">waiting {}</span>', since(incident.reported_at))
+        if reported
+        else format_html('<span class="small text-body-secondary">open {}</span>', since(incident.reported_at))
+    )
+    actions = ""
+    if context.get("may_respond"):
+        forms = []
+        back = context.get("dashboard_url", "")
+        if reported:
+            forms.append(
+                format_html(
+                    '<form method="post" action="{}">{}<input type="hidden" name="next" value="{}">'
+                    '<button class="btn btn-warning" type="submit">Acknowledge'
+                    '<span class="visually-hidden"> {}</span></button></form>',
+                    incident.urls["acknowledge"],
+                    _csrf_input(context),
+                    back,
+                    incident.ref,
+                )
+            )
+        if incident.lead_id != getattr(context.get("user"), "pk", None):
+            forms.append(
+                format_html(
+                    '<form method="post" action="{}">{}<input type="hidden" name="next" value="{}">'
+                    '<button class="btn btn-primary" type="submit">Take it'
+                    '<span class="visually-hidden"> ({})</span></button></form>',
+                    incident.urls["take"],
+                    _csrf_input(context),
+                    back,
+                    incident.ref,
+                )
+            )
+        actions = format_html('\n  <td class="cell-actions">{}</td>', mark_safe("\n".join(forms)))
+    return format_html(
+        '<tr class="incident-row{}" data-ref="{}">\n'
+        '  <td class="cell-ref text-nowrap"><a href="{}" class="fw-semibold">{}</a></td>\n'
+        '  <td class="cell-title"><a class="text-body text-decoration-none title" href="{}">{}</a>\n'
+        '    <div class="small text-body-secondary">{}</div></td>\n'
+        '  <td class="cell-severity"><span class="visually-hidden">Severity: </span>{}</td>\n'
+        '  <td class="cell-status"><span class="visually-hidden">Status: </span>{}{}</td>{}\n'
+        "</tr>",
+        " unacknowledged" if reported else "",
+        incident.ref,
+        url,
+        incident.ref,
+        url,
+        incident.title,
+        details,
+        severity_badge(incident),
+        status_badge(incident),
+        waited,
+        actions,
+    )
+
+
 # Where a timeline entry came from (incidents/workflow.py, `via`), as the timeline says it.
 VIA_LABELS = {
     "web": "on the web",
