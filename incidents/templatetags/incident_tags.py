@@ -6,7 +6,7 @@ from functools import lru_cache
 from django import template
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils.dateformat import format as date_format
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime, now
 
@@ -70,79 +70,50 @@ def status_badge(incident) -> str:
     )
 
 
-def _csrf_input(context) -> str:
-    # What {% csrf_token %} draws, from the request's one lazy token.
-    return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', context.get("csrf_token"))
-
-
 @register.simple_tag(takes_context=True)
 def dashboard_row(context, incident) -> str:
     """One open incident of the dashboard: a table row from 768 px, a stacked card below
-    (static/css/beacon.css). Drawn here rather than by an include per row, which was a quarter
-    of the dashboard's time (bench/results.md); the context gives `may_respond`, `user` and
-    `dashboard_url`, where each row's forms come back to."""
-    url = incident.get_absolute_url()
+    (static/css/beacon.css). Drawn here, every value through `escape`, rather than by an include
+    per row, which was a quarter of the dashboard's time (bench/results.md); the context gives
+    `may_respond`, `user`, `csrf_token` and `dashboard_url`, where each row's forms come back to."""
+    ref, url = incident.ref, escape(incident.get_absolute_url())
     reported = incident.status == "reported"
-    details = format_html(
-        "{}{} · {}{}",
-        mark_safe('<span class="badge text-bg-dark">Restricted</span> ') if incident.restricted else "",
-        incident.type,
-        incident.service,
-        format_html(" · lead {}", display_name(incident.lead)) if incident.lead_id else "",
-    )
+    restricted = '<span class="badge text-bg-dark">Restricted</span> ' if incident.restricted else ""
+    lead = f" · lead {escape(display_name(incident.lead))}" if incident.lead_id else ""
     waited = (
-        format_html('<span class="small fw-semibold waited">waiting {}</span>', since(incident.reported_at))
+        f'<span class="small fw-semibold waited">waiting {since(incident.reported_at)}</span>'
         if reported
-        else format_html('<span class="small text-body-secondary">open {}</span>', since(incident.reported_at))
+        else f'<span class="small text-body-secondary">open {since(incident.reported_at)}</span>'
     )
     actions = ""
     if context.get("may_respond"):
+        # What {% csrf_token %} draws, from the request's one lazy token.
+        csrf = f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(context.get("csrf_token"))}">'
+        back = f'<input type="hidden" name="next" value="{escape(context.get("dashboard_url", ""))}">'
         forms = []
-        back = context.get("dashboard_url", "")
         if reported:
             forms.append(
-                format_html(
-                    '<form method="post" action="{}">{}<input type="hidden" name="next" value="{}">'
-                    '<button class="btn btn-warning" type="submit">Acknowledge'
-                    '<span class="visually-hidden"> {}</span></button></form>',
-                    incident.urls["acknowledge"],
-                    _csrf_input(context),
-                    back,
-                    incident.ref,
-                )
+                f'<form method="post" action="{escape(incident.urls["acknowledge"])}">{csrf}{back}'
+                '<button class="btn btn-warning" type="submit">Acknowledge'
+                f'<span class="visually-hidden"> {ref}</span></button></form>'
             )
         if incident.lead_id != getattr(context.get("user"), "pk", None):
             forms.append(
-                format_html(
-                    '<form method="post" action="{}">{}<input type="hidden" name="next" value="{}">'
-                    '<button class="btn btn-primary" type="submit">Take it'
-                    '<span class="visually-hidden"> ({})</span></button></form>',
-                    incident.urls["take"],
-                    _csrf_input(context),
-                    back,
-                    incident.ref,
-                )
+                f'<form method="post" action="{escape(incident.urls["take"])}">{csrf}{back}'
+                '<button class="btn btn-primary" type="submit">Take it'
+                f'<span class="visually-hidden"> ({ref})</span></button></form>'
             )
-        actions = format_html('\n  <td class="cell-actions">{}</td>', mark_safe("\n".join(forms)))
-    return format_html(
-        '<tr class="incident-row{}" data-ref="{}">\n'
-        '  <td class="cell-ref text-nowrap"><a href="{}" class="fw-semibold">{}</a></td>\n'
-        '  <td class="cell-title"><a class="text-body text-decoration-none title" href="{}">{}</a>\n'
-        '    <div class="small text-body-secondary">{}</div></td>\n'
-        '  <td class="cell-severity"><span class="visually-hidden">Severity: </span>{}</td>\n'
-        '  <td class="cell-status"><span class="visually-hidden">Status: </span>{}{}</td>{}\n'
-        "</tr>",
-        " unacknowledged" if reported else "",
-        incident.ref,
-        url,
-        incident.ref,
-        url,
-        incident.title,
-        details,
-        severity_badge(incident),
-        status_badge(incident),
-        waited,
-        actions,
+        actions = '\n  <td class="cell-actions">' + "\n".join(forms) + "</td>"
+    return mark_safe(  # noqa: S308 -- every value above went through escape()
+        f'<tr class="incident-row{" unacknowledged" if reported else ""}" data-ref="{ref}">\n'
+        f'  <td class="cell-ref text-nowrap"><a href="{url}" class="fw-semibold">{ref}</a></td>\n'
+        f'  <td class="cell-title"><a class="text-body text-decoration-none title" href="{url}">'
+        f"{escape(incident.title)}</a>\n"
+        f'    <div class="small text-body-secondary">{restricted}{escape(incident.type)} · '
+        f"{escape(incident.service)}{lead}</div></td>\n"
+        f'  <td class="cell-severity"><span class="visually-hidden">Severity: </span>{severity_badge(incident)}</td>\n'
+        f'  <td class="cell-status"><span class="visually-hidden">Status: </span>{status_badge(incident)}{waited}</td>'
+        f"{actions}\n</tr>"
     )
 
 
