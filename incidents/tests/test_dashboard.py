@@ -166,3 +166,21 @@ def test_counts_mine_and_roles_agree_whether_every_open_incident_fits_or_not(
 
 def shown_refs(incidents) -> list[str]:
     return [i.ref for i in incidents]
+
+
+def test_every_text_in_a_row_is_shown_as_text(clients, reporter, responder):
+    # The rows are drawn in Python (incident_tags.dashboard_row): each value must be escaped there.
+    evil = '<img src=x onerror="alert(1)">'
+    service = ServiceFactory(name=f"Payments {evil}")
+    incident = make_incident(by=reporter, service=service, title=f"Checkout {evil} & co")
+    responder.first_name = f"Rob {evil}"
+    responder.save()
+    workflow.set_lead(incident, by=responder, lead=responder)
+    workflow.restrict(incident, by=responder, reason="breach")  # managers see restricted ones
+    html = clients["manager"].get("/").content.decode()
+    row = html.split(f'data-ref="{incident.ref}"')[1].split("</tr>")[0]
+    assert "<img" not in row and 'onerror="' not in row
+    escaped = "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
+    assert f"Checkout {escaped} &amp; co" in row
+    assert f"Payments {escaped}" in row and f"lead Rob {escaped}" in row and ">Restricted<" in row
+    assert row.count('name="csrfmiddlewaretoken"') == 2 and "Acknowledge" in row and "Take it" in row
