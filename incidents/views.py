@@ -12,6 +12,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
@@ -245,6 +246,11 @@ FORM_IDS = {
 TIMELINE_RECENT = 10
 
 
+def _lazy(form_class, **kwargs):
+    """An empty form, built the first time the template touches it."""
+    return SimpleLazyObject(lambda: form_class(**kwargs))
+
+
 def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
     user = request.user
     may_respond = user.has_perm(RESPOND)
@@ -256,14 +262,15 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
         "may_note": workflow.may_add_note(user, incident),
         "may_respond": may_respond,
         "may_close": user.has_perm(roles.CLOSE_INCIDENT),
-        "note_form": forms.get("note_form") or NoteForm(auto_id=ids["note_form"]),
-        "resolve_form": forms.get("resolve_form") or ResolveForm(auto_id=ids["resolve_form"]),
-        "reopen_form": forms.get("reopen_form") or ReopenForm(auto_id=ids["reopen_form"]),
-        "reactivate_form": forms.get("reactivate_form") or ReactivateForm(auto_id=ids["reactivate_form"]),
-        "mitigate_form": forms.get("mitigate_form") or MitigateForm(auto_id=ids["mitigate_form"]),
-        "impact_form": forms.get("impact_form") or ImpactForm(auto_id=ids["impact_form"]),
+        # Each form built only if the page draws it (most are for one status, or one role).
+        "note_form": forms.get("note_form") or _lazy(NoteForm, auto_id=ids["note_form"]),
+        "resolve_form": forms.get("resolve_form") or _lazy(ResolveForm, auto_id=ids["resolve_form"]),
+        "reopen_form": forms.get("reopen_form") or _lazy(ReopenForm, auto_id=ids["reopen_form"]),
+        "reactivate_form": forms.get("reactivate_form") or _lazy(ReactivateForm, auto_id=ids["reactivate_form"]),
+        "mitigate_form": forms.get("mitigate_form") or _lazy(MitigateForm, auto_id=ids["mitigate_form"]),
+        "impact_form": forms.get("impact_form") or _lazy(ImpactForm, auto_id=ids["impact_form"]),
         "severity_form": forms.get("severity_form")
-        or SeverityForm(initial={"severity": incident.severity}, auto_id=ids["severity_form"]),
+        or _lazy(SeverityForm, initial={"severity": incident.severity}, auto_id=ids["severity_form"]),
     }
     context["custom_fields"] = typefields.display(incident.type, incident.custom_fields)
     context["budget_burn"] = budget.incident_burn(incident, now())
@@ -271,8 +278,8 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
     context["access"] = access_panel_context(request, incident, **forms)
     context["response"] = response_views.response_context(request, incident)
     if may_respond:
-        context["lead_form"] = forms.get("lead_form") or LeadForm(
-            initial={"lead": incident.lead_id}, auto_id=ids["lead_form"]
+        context["lead_form"] = forms.get("lead_form") or _lazy(
+            LeadForm, initial={"lead": incident.lead_id}, auto_id=ids["lead_form"]
         )
     return context
 

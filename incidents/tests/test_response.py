@@ -469,7 +469,10 @@ def test_the_incident_page_runs_a_fixed_number_of_queries(clients, reporter, res
         workflow.assign_task(incident, by=responder, task=task, user=people[n % len(people)])
         if n % 2:
             workflow.tick_task(incident, by=people[0], task=task, done=True)
-    with django_assert_max_num_queries(few):
+    # One more at most: past 50 deliveries (these assignments sent more) the ledger counts them
+    # with a query of its own instead of from the rows it shows (notifications/views.py).
+    assert Notification.objects.filter(incident=incident).count() > 50
+    with django_assert_max_num_queries(few + 1):
         html = clients["responder"].get(f"/incidents/{incident.ref}/").content.decode()
     assert "Task 59" in html and "Role 7" in html
 
