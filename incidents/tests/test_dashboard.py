@@ -91,13 +91,17 @@ def test_dashboard_runs_a_fixed_number_of_queries(clients, reporter, responder, 
     RoleAssignment.objects.bulk_create(
         RoleAssignment(incident=i, role=commander, user=responder) for i in Incident.objects.open()[:50]
     )
+    # Some resolved in the last day: their list must not load anything per row either.
+    resolved = list(Incident.objects.open().order_by("-pk").values_list("pk", flat=True)[:5])
+    Incident.objects.filter(pk__in=resolved).update(status="resolved", resolved_at=now())
     client = clients["responder"]
     client.get("/")
     # 12 before incident types: one more for the type filter's list; two for "My roles".
     with django_assert_max_num_queries(15):
         response = client.get("/")
     assert len(response.context["incidents"]) == 100
-    assert response.context["counts"]["total"] == 600
+    assert response.context["counts"]["total"] == 595
+    assert sorted(i.pk for i in response.context["recently_resolved"]) == sorted(resolved)
     assert len(response.context["my_roles"]) == 20
     with django_assert_max_num_queries(15):
         client.get("/", HTTP_HX_REQUEST="true")
