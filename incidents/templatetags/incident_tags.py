@@ -117,6 +117,36 @@ def dashboard_row(context, incident) -> str:
     )
 
 
+@register.simple_tag
+def list_row(incident) -> str:
+    """One row of the incident list, drawn here like `dashboard_row` (a page of 25 of them)."""
+    ref, url = incident.ref, escape(incident.get_absolute_url())
+    restricted = '<span class="badge text-bg-dark">Restricted</span> ' if incident.restricted else ""
+    return mark_safe(  # noqa: S308 -- every value went through escape() or is Beacon's own HTML
+        f'<tr>\n  <td class="text-nowrap"><a href="{url}">{ref}</a></td>\n'
+        f'  <td><a class="text-body text-decoration-none" href="{url}">{escape(incident.title)}</a>\n'
+        f'    <div class="small text-body-secondary">{restricted}{escape(incident.type)}</div></td>\n'
+        f"  <td>{severity_badge(incident)}</td>\n  <td>{status_badge(incident)}</td>\n"
+        f"  <td>{escape(incident.service)}</td>\n"
+        f'  <td class="d-none d-md-table-cell">{escape(display_name(incident.lead, "—"))}</td>\n'
+        f'  <td class="text-nowrap">{timestamp(incident.reported_at, "Y-m-d H:i", title="Y-m-d H:i T")}</td>\n</tr>'
+    )
+
+
+@register.simple_tag
+def entry_header(entry) -> str:
+    """A timeline entry's line of when, how long ago, who and how (25 a page: drawn here)."""
+    via = (entry.data or {}).get("via") if isinstance(entry.data, dict) else None
+    how = f'\n    <span class="entry-via" data-via="{escape(via)}">{escape(via_label(via))}</span>' if via else ""
+    who = escape(display_name(entry.author)) if entry.author_id else "Beacon"
+    return mark_safe(  # noqa: S308 -- every value went through escape() or is Beacon's own HTML
+        f'<div class="small text-body-secondary">\n'
+        f"    {timestamp(entry.created_at, 'Y-m-d H:i T', title='Y-m-d H:i:s T')}\n"
+        f"    · {relative_time(entry.created_at)}\n"
+        f"    · {who}{how}\n  </div>"
+    )
+
+
 # Where a timeline entry came from (incidents/workflow.py, `via`), as the timeline says it.
 VIA_LABELS = {
     "web": "on the web",

@@ -35,6 +35,17 @@ def test_html_in_every_field_is_text(clients, reporter):
     assert html.count("&lt;img src=x onerror=alert(1)&gt;") == 6
 
 
+def test_an_authors_name_in_the_timeline_is_text(clients, reporter):
+    # Each entry's header is drawn in Python (incident_tags.entry_header): the name escaped there.
+    reporter.first_name = "<b>Rita</b>"
+    reporter.save()
+    incident = make_incident(by=reporter)
+    workflow.add_note(incident, by=reporter, text="seen")
+    html = clients["viewer"].get(f"/incidents/{incident.ref}/").content.decode()
+    timeline = html.split('id="timeline"')[1]
+    assert "<b>Rita</b>" not in timeline and "&lt;b&gt;Rita&lt;/b&gt; Reporter" in timeline
+
+
 def test_detail_runs_a_fixed_number_of_queries(clients, reporter, responder, django_assert_max_num_queries):
     incident = make_incident(by=reporter)
     workflow.acknowledge(incident, by=responder)

@@ -144,6 +144,20 @@ def test_filters_live_in_the_pagination_links(clients, reporter, settings):
     assert "?service=checkout&amp;sort=oldest&amp;page=2" in html
 
 
+def test_every_text_in_a_row_is_text(clients, reporter, responder):
+    # The rows are drawn in Python (incident_tags.list_row): each value must be escaped there.
+    evil = '<img src=x onerror="alert(1)">'
+    incident = make_incident(by=reporter, title=f"T {evil}", service=ServiceFactory(name=f"S {evil}"))
+    responder.last_name = evil
+    responder.save()
+    workflow.set_lead(incident, by=responder, lead=responder)
+    html = clients["viewer"].get(URL).content.decode()
+    row = html.split(f'href="/incidents/{incident.ref}/">{incident.ref}</a>')[1].split("</tr>")[0]
+    escaped = "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
+    assert "<img" not in row
+    assert f"T {escaped}" in row and f"S {escaped}" in row and f"Rob {escaped}" in row
+
+
 def test_titles_with_html_are_text(clients, reporter):
     make_incident(by=reporter, title="<script>alert('x')</script>")
     html = clients["viewer"].get(URL).content.decode()
