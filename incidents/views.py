@@ -608,7 +608,7 @@ def updates_panel_context(request: HttpRequest, incident: Incident, form=None) -
         "may_follow": user.has_perm(FOLLOW),
         "follows_incident": "incident" in follows,
         "follows_service": "service" in follows,
-        "form": form or StatusUpdateForm(),
+        "form": form or _lazy(StatusUpdateForm),
     }
 
 
@@ -673,9 +673,10 @@ def access_panel_context(request: HttpRequest, incident: Incident, **forms) -> d
         "may_restrict": workflow.may_restrict(user, incident) and not incident.restricted,
         "may_lift": workflow.may_lift(user, incident) and incident.restricted,
         "may_add": workflow.may_restrict(user, incident) and incident.status != Status.CLOSED,
-        "restrict_form": forms.get("restrict_form") or RestrictForm(auto_id=FORM_IDS["restrict_form"]),
-        "lift_form": forms.get("lift_form") or LiftRestrictionForm(auto_id=FORM_IDS["lift_form"]),
-        "participant_form": forms.get("participant_form") or ParticipantForm(auto_id=FORM_IDS["participant_form"]),
+        "restrict_form": forms.get("restrict_form") or _lazy(RestrictForm, auto_id=FORM_IDS["restrict_form"]),
+        "lift_form": forms.get("lift_form") or _lazy(LiftRestrictionForm, auto_id=FORM_IDS["lift_form"]),
+        "participant_form": forms.get("participant_form")
+        or _lazy(ParticipantForm, auto_id=FORM_IDS["participant_form"]),
     }
 
 
