@@ -147,6 +147,19 @@ def entry_header(entry) -> str:
     )
 
 
+@register.simple_tag(takes_context=True)
+def nav_links(context) -> str:
+    """The main menu's links (_nav_links.html), drawn once a page: the bar (from 768 px) and the
+    phone menu show the same links for the same request."""
+    request = context.get("request")
+    drawn = getattr(request, "_beacon_nav_links", None)
+    if drawn is None:
+        drawn = context.template.engine.get_template("_nav_links.html").render(context)
+        if request is not None:
+            request._beacon_nav_links = drawn
+    return drawn
+
+
 # Where a timeline entry came from (incidents/workflow.py, `via`), as the timeline says it.
 VIA_LABELS = {
     "web": "on the web",
