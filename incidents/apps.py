@@ -25,13 +25,13 @@ class IncidentsConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
         from django.core import checks as django_checks
 
-        from incidents import alerts, audit, checks, notifications, oncall, panels, people, statuspage, views
+        from incidents import alerts, audit, checks, choices, notifications, oncall, panels, statuspage, views
         from incidents.middleware import stamp_sign_in
         from incidents.models import ensure_shipped_response, ensure_shipped_types
         from incidents.roles import sync_roles_after_migrate
 
         user_logged_in.connect(stamp_sign_in, dispatch_uid="incidents.session_lifetime")
-        people.connect_signals()
+        choices.connect_signals()
         # Configuration changes go to the audit log (django-auditlog).
         audit.register()
         # With DEBUG off, refuse an unsafe configuration (incidents/checks.py).

@@ -9,6 +9,7 @@ from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from incidents import choices
 from incidents.forms import FastSelect
 from incidents.models import REF_RE, Incident, IncidentType, Service, Severity, Status
 
@@ -78,6 +79,17 @@ class IncidentFilter(django_filters.FilterSet):
     class Meta:
         model = Incident
         fields = []
+
+    @property
+    def form(self):
+        """The filters' form, its type and service options from the cached lists
+        (incidents/choices.py); a chosen value is still checked against the querysets above."""
+        if not hasattr(self, "_form"):
+            form = super().form
+            # Callables: read when a select is drawn, not for a list that only filters (an export).
+            form.fields["type"].widget.choices = lambda: [("", "Any type"), *choices.incident_types()]
+            form.fields["service"].widget.choices = lambda: [("", "Any service"), *choices.services()]
+        return self._form
 
     def search(self, queryset, name, value):
         """Title and description. PostgreSQL: full-text (stemmed, websearch syntax: "quoted phrase",

@@ -364,7 +364,7 @@ class LeadForm(forms.Form):
         super().__init__(*args, **kwargs)
         lead = self.fields["lead"]
         lead.queryset = responders()  # what a submitted lead is checked against
-        lead.widget.choices = [("", lead.empty_label), *responder_choices()]  # what the select shows
+        lead.widget.choices = lambda: [("", lead.empty_label), *responder_choices()]  # what the select shows
 
 
 @cache

@@ -6,12 +6,10 @@ from functools import lru_cache
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import Q
-from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from incidents import roles
+from incidents import choices, roles
 
 
 def display_name(user, fallback: str = "") -> str:
@@ -40,38 +38,14 @@ def responders():
     ).order_by("first_name", "username")
 
 
-# The lead field's options: who may lead, as (id, name). Drawing them from the query above on
-# every incident page cost a sixth of the page (bench/results.md), and they change only when an
-# account, a group or a permission does. Kept in Django's cache: deleted at once by every such
-# change (signals below, connected in IncidentsConfig.ready), and at most RESPONDERS_CACHE_SECONDS
-# old in another process of a per-process memory cache (CACHE_URL=redis://… shares one copy, so
-# the deletion reaches every process). Only the options: a submitted lead is always checked
-# against the query itself, so a stale list can never let anyone lead who may not.
-RESPONDERS_CACHE_KEY = "people:responders"
-RESPONDERS_CACHE_SECONDS = 60
-
-
 def responder_choices() -> list[tuple[int, str]]:
-    """(id, display name) of every user `responders()` returns, in its order."""
-    choices = cache.get(RESPONDERS_CACHE_KEY)
-    if choices is None:
-        choices = [(user.pk, display_name(user)) for user in responders().only("first_name", "last_name", "username")]
-        cache.set(RESPONDERS_CACHE_KEY, choices, RESPONDERS_CACHE_SECONDS)
-    return choices
-
-
-def forget_responders(**kwargs) -> None:
-    cache.delete(RESPONDERS_CACHE_KEY)
-
-
-def connect_signals() -> None:
-    """Every change that can add, remove or rename someone who may lead drops the cached list."""
-    User = get_user_model()
-    for sender in (User.groups.through, User.user_permissions.through, Group.permissions.through):
-        m2m_changed.connect(forget_responders, sender=sender, dispatch_uid=f"people.responders.{sender.__name__}")
-    for model in (User, Group, Permission):
-        for signal in (post_save, post_delete):
-            signal.connect(forget_responders, sender=model, dispatch_uid=f"people.responders.{model.__name__}.{signal}")
+    """(id, display name) of every user `responders()` returns, in its order: the lead select's
+    options, kept in the cache (incidents/choices.py); a submitted lead is always checked against
+    `responders()` itself."""
+    return choices.cached(
+        "responders",
+        lambda: [(user.pk, display_name(user)) for user in responders().only("first_name", "last_name", "username")],
+    )
 
 
 # --- permissions in one query -----------------------------------------------------------

@@ -18,7 +18,7 @@ from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from incidents import budget, idempotency, outage, panels, response_views, roles, typefields, workflow
+from incidents import budget, choices, idempotency, outage, panels, response_views, roles, typefields, workflow
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.forms import (
@@ -79,10 +79,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm(VIEW):
         return render(request, "no_role.html")
     visible = Incident.objects.visible_to(request.user)
-    types = list(IncidentType.objects.order_by("position", "name"))
-    chosen_type = next((t for t in types if t.slug == request.GET.get("type")), None)
+    types = choices.incident_types()  # (slug, name), cached
+    chosen_type = request.GET.get("type") if request.GET.get("type") in dict(types) else None
     if chosen_type is not None:
-        visible = visible.filter(type=chosen_type)
+        visible = visible.filter(type__slug=chosen_type)
     open_incidents = visible.open().for_rows()
     rows = list(open_incidents.order_by("severity_rank", "reported_at", "pk")[: DASHBOARD_LIMIT + 1])
     if len(rows) <= DASHBOARD_LIMIT:

@@ -22,6 +22,7 @@ CORE = {
     "incidents.access",
     "incidents.roles",
     "incidents.people",
+    "incidents.choices",
     "incidents.panels",
     "incidents.signals",
     "incidents.inbound",

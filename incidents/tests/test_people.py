@@ -11,9 +11,12 @@ from django.test.utils import CaptureQueriesContext
 
 from conftest import make_user
 from incidents import roles
+from incidents.choices import KEY
 from incidents.models import Incident
-from incidents.people import RESPONDERS_CACHE_KEY, responder_choices, responders
+from incidents.people import responder_choices, responders
 from incidents.tests.factories import make_incident
+
+RESPONDERS_CACHE_KEY = KEY.format("responders")
 
 
 @pytest.fixture

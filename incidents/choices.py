@@ -1,0 +1,72 @@
+"""Short reference lists that pages draw as select options: services, incident types, and who
+may lead. Reading them on every page was a query (and the ORM work to build it) each, for lists
+that change a few times a year; they are kept in Django's cache instead.
+
+Only what a select shows is cached. What a form accepts is always checked against the database
+(the fields keep their querysets), so a list a moment old can show a stale option, never let a
+stale one through. Each list is dropped at once by any change that can alter it (signals,
+connected in IncidentsConfig.ready); in a per-process memory cache another process may show the
+old list for up to CACHE_SECONDS (CACHE_URL=redis://… shares one copy, so the drop reaches every
+process).
+"""
+
+from collections.abc import Callable
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from incidents.models import IncidentType, Service
+
+CACHE_SECONDS = 60
+KEY = "choices:{}"
+
+
+def cached(name: str, build: Callable[[], list]) -> list:
+    """The list `name`, from the cache, else built (and kept)."""
+    key = KEY.format(name)
+    found = cache.get(key)
+    if found is None:
+        found = build()
+        cache.set(key, found, CACHE_SECONDS)
+    return found
+
+
+def forget(name: str) -> Callable[..., None]:
+    def receiver(**kwargs) -> None:
+        cache.delete(KEY.format(name))
+
+    receiver.__name__ = f"forget_{name}"
+    return receiver
+
+
+def services() -> list[tuple[str, str]]:
+    """(slug, name) of every service, by name: the service filters' options."""
+    return cached("services", lambda: list(Service.objects.order_by("name").values_list("slug", "name")))
+
+
+def incident_types() -> list[tuple[str, str]]:
+    """(slug, name) of every incident type, in their order: the type filters' options."""
+    return cached("types", lambda: list(IncidentType.objects.order_by("position", "name").values_list("slug", "name")))
+
+
+# The receivers must outlive connect_signals(): signals hold them weakly.
+_forget_services = forget("services")
+_forget_types = forget("types")
+_forget_responders = forget("responders")
+
+
+def connect_signals() -> None:
+    for signal in (post_save, post_delete):
+        signal.connect(_forget_services, sender=Service, dispatch_uid=f"choices.services.{signal}")
+        signal.connect(_forget_types, sender=IncidentType, dispatch_uid=f"choices.types.{signal}")
+    # Who may lead (incidents.people.responder_choices): accounts, groups and permissions.
+    User = get_user_model()
+    for sender in (User.groups.through, User.user_permissions.through, Group.permissions.through):
+        m2m_changed.connect(_forget_responders, sender=sender, dispatch_uid=f"choices.responders.{sender.__name__}")
+    for model in (User, Group, Permission):
+        for signal in (post_save, post_delete):
+            signal.connect(
+                _forget_responders, sender=model, dispatch_uid=f"choices.responders.{model.__name__}.{signal}"
+            )

@@ -1,0 +1,60 @@
+"""The services and incident types the list and the dashboard offer come from cached lists
+(incidents/choices.py): every change shows at once, and a stale list never lets a value through."""
+
+import re
+
+import pytest
+from django.core.cache import cache
+
+from incidents.choices import KEY
+from incidents.models import IncidentType
+from incidents.tests.factories import ServiceFactory, make_incident
+
+
+def options(html: str, name: str) -> dict[str, str]:
+    select = re.search(rf'<select name="{name}".*?</select>', html, re.S).group(0)
+    return dict(re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select))
+
+
+def type_links(html: str) -> list[str]:
+    return re.findall(r'<a href="/\?type=([\w-]+)">', html)
+
+
+def test_services_and_types_added_renamed_or_removed_show_at_once(clients):
+    client = clients["viewer"]
+    checkout = ServiceFactory(name="Checkout", slug="checkout")
+    assert options(client.get("/incidents/").content.decode(), "service")["checkout"] == "Checkout"
+    checkout.name = "Checkout API"
+    checkout.save()
+    search = ServiceFactory(name="Search", slug="search")
+    shown = options(client.get("/incidents/").content.decode(), "service")
+    assert shown["checkout"] == "Checkout API" and shown["search"] == "Search"
+    search.delete()
+    assert "search" not in options(client.get("/incidents/").content.decode(), "service")
+
+    outage = IncidentType.objects.create(name="Data loss", slug="data-loss", position=99)
+    assert options(client.get("/incidents/").content.decode(), "type")["data-loss"] == "Data loss"
+    assert "data-loss" in type_links(client.get("/").content.decode())
+    outage.delete()
+    assert "data-loss" not in options(client.get("/incidents/").content.decode(), "type")
+    assert "data-loss" not in type_links(client.get("/").content.decode())
+
+
+@pytest.mark.parametrize("name", ["services", "types"])
+def test_a_stale_list_never_lets_a_value_through(clients, reporter, name):
+    # As another process's memory cache may hold it for up to a minute.
+    cache.set(KEY.format(name), [("gone", "Gone")], 60)
+    make_incident(by=reporter)
+    field = "service" if name == "services" else "type"
+    answer = clients["viewer"].get(f"/incidents/?{field}=gone")
+    assert "Select a valid choice" in answer.content.decode()
+    dashboard = clients["viewer"].get("/?type=gone")
+    assert dashboard.status_code == 200
+
+
+def test_the_dashboard_filters_by_a_type_it_lists(clients, reporter):
+    security = IncidentType.objects.get(slug="security")
+    breach = make_incident(by=reporter, type=security, title="Breach")
+    down = make_incident(by=reporter, title="Down")
+    refs = [i.ref for i in clients["manager"].get("/?type=security").context["incidents"]]
+    assert breach.ref in refs and down.ref not in refs
