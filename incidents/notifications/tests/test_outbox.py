@@ -282,6 +282,8 @@ def test_an_entry_read_back_from_the_database_is_the_same_event(incident, respon
     workflow.change_severity(incident, by=responder, severity="critical")
     workflow.change_severity(incident, by=responder, severity="low")
     workflow.resolve(incident, by=responder, summary="Done.", confirmed=True)
+    task = workflow.add_task(incident, by=responder, title="Write the review")
+    workflow.assign_task(incident, by=responder, task=task, user=other_responder)
     events = [notifications.event_of(entry) for entry in incident.timeline.order_by("pk")]
     assert events == [
         notifications.NEW,
@@ -291,7 +293,22 @@ def test_an_entry_read_back_from_the_database_is_the_same_event(incident, respon
         notifications.RAISED,
         notifications.LOWERED,
         notifications.RESOLVED,
+        None,  # a task added: the timeline keeps it, nobody is emailed
+        notifications.OTHER,  # a task given to someone
     ]
+
+
+def test_a_task_given_to_someone_whose_name_reads_resolved_is_no_resolution(incident, responder, follower):
+    """Only a status change to resolved is the resolution, whatever another entry's `new` says."""
+    named = make_user("resolved", roles.RESPONDER)  # no full name: shown by the username
+    Subscription.objects.create(user=follower, incident=incident)
+    task = workflow.add_task(incident, by=responder, title="Rotate the keys")
+    workflow.assign_task(incident, by=responder, task=task, user=named)
+    entry = incident.timeline.get(kind=Kind.TASK, data__action="assigned")
+    assert entry.data["new"] == "resolved"
+    assert notifications.event_of(entry) == notifications.OTHER
+    # Followers hear broadcasts (the resolution among them), not a task changing hands.
+    assert "fay@example.com" not in emails(incident)
 
 
 def test_the_lead_hears_what_an_edit_changed(incident, other_responder):
