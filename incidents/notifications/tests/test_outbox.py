@@ -317,6 +317,23 @@ def test_the_lead_hears_what_an_edit_changed(incident, other_responder):
     assert "Changed: title" in row.body_text
 
 
+def test_the_lead_hears_why_the_severity_changed_when_a_reason_is_given(incident, other_responder):
+    workflow.change_severity(incident, by=other_responder, severity="critical", reason="All regions now.")
+    workflow.change_severity(incident, by=other_responder, severity="medium")
+    raised, lowered = Notification.objects.filter(
+        incident=incident, channel="email", recipient="rob@example.com", entry__kind=Kind.SEVERITY_CHANGE
+    ).order_by("pk")
+    assert "Severity High → Critical — All regions now." in raised.body_text
+    assert "Severity Critical → Medium\n" in lowered.body_text  # no reason, no dash
+
+
+def test_a_task_given_to_someone_names_them_in_the_subject(incident, responder, other_responder):
+    task = workflow.add_task(incident, by=responder, title="Write the review")
+    workflow.assign_task(incident, by=responder, task=task, user=other_responder)
+    row = Notification.objects.get(incident=incident, channel="email", recipient=other_responder.email)
+    assert row.subject.endswith(" — Task for Ola Oncall: Write the review"), row.subject
+
+
 def test_the_subject_names_the_kind_of_an_entry_without_a_headline_of_its_own(incident, other_responder):
     workflow.add_note(incident, by=other_responder, text="Disk full on db-2.")
     row = Notification.objects.filter(incident=incident, channel="email", recipient="rob@example.com").last()
