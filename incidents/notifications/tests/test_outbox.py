@@ -334,6 +334,34 @@ def test_a_task_given_to_someone_names_them_in_the_subject(incident, responder, 
     assert row.subject.endswith(" — Task for Ola Oncall: Write the review"), row.subject
 
 
+def test_a_task_queue_refusing_the_delivery_after_the_commit_fails_nothing(
+    settings, incident, other_responder, django_capture_on_commit_callbacks
+):
+    """Rows are enqueued after the commit; a queue that refuses them (here one configured without the
+    email queue) loses nothing: the change stands, the row stays pending, the sweeper sends it."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default"]}}
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.add_note(incident, by=other_responder, text="Disk full on db-2.")
+    row = Notification.objects.get(incident=incident, channel="email", entry__kind=Kind.NOTE)
+    assert row.recipient == "rob@example.com" and row.state == Notification.State.PENDING
+
+
+def test_status_changes_say_which_in_the_subject(incident, other_responder):
+    workflow.mitigate(incident, by=other_responder)
+    workflow.resolve(incident, by=other_responder, summary="Rolled back.", confirmed=True)
+    workflow.reopen(incident, by=other_responder, reason="It is back.")
+    subjects = Notification.objects.filter(
+        incident=incident, channel="email", recipient="rob@example.com", entry__kind=Kind.STATUS_CHANGE
+    ).order_by("pk")
+    assert [row.subject.rsplit(" — ", 1)[1] for row in subjects] == ["Mitigated", "Resolved", "Reopened"]
+
+
+def test_the_lead_hears_when_the_incident_is_shown_on_the_status_page_or_hidden(incident, other_responder):
+    workflow.set_public(incident, by=other_responder, public=True)
+    workflow.set_public(incident, by=other_responder, public=False)
+    assert emails(incident, entry__kind=Kind.VISIBILITY) == ["rob@example.com", "rob@example.com"]
+
+
 def test_the_subject_names_the_kind_of_an_entry_without_a_headline_of_its_own(incident, other_responder):
     workflow.add_note(incident, by=other_responder, text="Disk full on db-2.")
     row = Notification.objects.filter(incident=incident, channel="email", recipient="rob@example.com").last()
