@@ -7,7 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from conftest import make_user
 from incidents import roles, workflow
-from incidents.access import allowed_user_ids, role_required
+from incidents.access import allowed_user_ids, may_see, role_required
 from incidents.models import IncidentType, Subscription
 from incidents.tests.factories import ServiceFactory, make_incident
 
@@ -66,6 +66,15 @@ def test_two_reasons_at_once_to_be_told_of_a_restricted_incident_are_as_good_as_
     incident.refresh_from_db()
     assert incident.restricted
     assert allowed_user_ids(incident, {admin.pk, reporter.pk, responder.pk}) == {admin.pk, reporter.pk, responder.pk}
+
+
+def test_an_account_no_longer_active_sees_no_restricted_incident_not_even_its_own(reporter, viewer):
+    incident = make_incident(by=reporter, type=IncidentType.objects.get(slug="security"))
+    assert may_see(reporter, incident) and not may_see(viewer, incident)
+    reporter.is_active = False
+    reporter.save()
+    assert not may_see(reporter, incident)
+    assert may_see(reporter, make_incident(by=None))  # an unrestricted one: its role aside, yes
 
 
 def test_the_admins_lists_of_rows_about_incidents_keep_the_rows_about_none(reporter, responder, manager):
