@@ -60,12 +60,16 @@ def test_two_reasons_at_once_to_be_told_of_a_restricted_incident_are_as_good_as_
     admin = make_user("root", is_superuser=True)
     admin.groups.add(security)  # a superuser who is also in the Security group
     view_restricted_directly(reporter)  # the reporter, granted view_restricted_incident directly too
+    both = make_user("sue")  # in the Security group only, and granted its permission directly as well
+    both.groups.add(security)
+    view_restricted_directly(both)
     incident = make_incident(by=reporter, type=IncidentType.objects.get(slug="security"))
     workflow.add_participant(incident, by=manager, user=responder)
     workflow.set_lead(incident, by=manager, lead=responder)  # a participant who now leads it
     incident.refresh_from_db()
     assert incident.restricted
-    assert allowed_user_ids(incident, {admin.pk, reporter.pk, responder.pk}) == {admin.pk, reporter.pk, responder.pk}
+    two_reasons = {admin.pk, reporter.pk, responder.pk, both.pk}
+    assert allowed_user_ids(incident, two_reasons) == two_reasons
 
 
 def test_an_account_no_longer_active_sees_no_restricted_incident_not_even_its_own(reporter, viewer):
