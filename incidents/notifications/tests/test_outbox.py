@@ -6,7 +6,7 @@ from django.db import transaction
 
 from conftest import make_user
 from incidents import roles, workflow
-from incidents.models import Notification, Profile, Subscription, TimelineEntry
+from incidents.models import Notification, Profile, ResponseRole, Subscription, TimelineEntry
 from incidents.notifications import outbox as notifications
 from incidents.tests.factories import ServiceFactory, make_incident
 
@@ -284,6 +284,8 @@ def test_an_entry_read_back_from_the_database_is_the_same_event(incident, respon
     workflow.resolve(incident, by=responder, summary="Done.", confirmed=True)
     task = workflow.add_task(incident, by=responder, title="Write the review")
     workflow.assign_task(incident, by=responder, task=task, user=other_responder)
+    with transaction.atomic():
+        workflow.record(incident, by=None, kind=Kind.ALERT_FIRED, text="1 alert(s) fired: opening", initial=True)
     events = [notifications.event_of(entry) for entry in incident.timeline.order_by("pk")]
     assert events == [
         notifications.NEW,
@@ -295,6 +297,7 @@ def test_an_entry_read_back_from_the_database_is_the_same_event(incident, respon
         notifications.RESOLVED,
         None,  # a task added: the timeline keeps it, nobody is emailed
         notifications.OTHER,  # a task given to someone
+        None,  # the alerts an incident opened with
     ]
 
 
@@ -327,11 +330,31 @@ def test_the_lead_hears_why_the_severity_changed_when_a_reason_is_given(incident
     assert "Severity Critical → Medium\n" in lowered.body_text  # no reason, no dash
 
 
-def test_a_task_given_to_someone_names_them_in_the_subject(incident, responder, other_responder):
+def test_a_task_given_to_someone_names_them_in_the_subject_and_says_why_they_hear(incident, responder, other_responder):
     task = workflow.add_task(incident, by=responder, title="Write the review")
     workflow.assign_task(incident, by=responder, task=task, user=other_responder)
     row = Notification.objects.get(incident=incident, channel="email", recipient=other_responder.email)
     assert row.subject.endswith(" — Task for Ola Oncall: Write the review"), row.subject
+    assert "“Write the review”: assigned → Ola Oncall" in row.body_text
+    assert f"You receive this because a task of {incident.ref} is yours." in row.body_text
+
+
+def test_a_role_given_to_someone_says_who_held_it_and_who_holds_it(incident, responder, other_responder):
+    commander = ResponseRole.objects.get(slug="commander")
+    workflow.assign_role(incident, by=responder, role=commander, user=other_responder)
+    row = Notification.objects.get(incident=incident, channel="email", recipient=other_responder.email)
+    assert row.subject.endswith(" — Ola Oncall is Incident commander"), row.subject
+    assert "Incident commander: nobody → Ola Oncall" in row.body_text
+    assert f"You receive this because you are Incident commander of {incident.ref}." in row.body_text
+
+
+def test_restricting_and_lifting_say_which_in_the_lead_s_subject(incident, other_responder, manager):
+    workflow.restrict(incident, by=other_responder, reason="Customer data may be exposed.")
+    workflow.lift_restriction(incident, by=manager, reason="It was not.")
+    rows = Notification.objects.filter(
+        incident=incident, channel="email", recipient="rob@example.com", entry__kind=Kind.ACCESS
+    ).order_by("pk")
+    assert [row.subject.rsplit(" — ", 1)[1] for row in rows] == ["Restricted (need-to-know)", "Restriction lifted"]
 
 
 def test_a_task_queue_refusing_the_delivery_after_the_commit_fails_nothing(
