@@ -348,6 +348,20 @@ def test_a_role_given_to_someone_says_who_held_it_and_who_holds_it(incident, res
     assert f"You receive this because you are Incident commander of {incident.ref}." in row.body_text
 
 
+def test_the_assignee_is_mentioned_on_slack_whatever_their_id_unless_they_took_it_themselves(
+    settings, incident, responder
+):
+    settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:9/slack"
+    Profile.objects.create(user=responder, slack_member_id="U0ROB")
+    late = make_user("zed", roles.RESPONDER, pk=100001)  # the author's id above the assignee's
+    Profile.objects.create(user=late, slack_member_id="U0ZED")
+    scribe = ResponseRole.objects.get(slug="scribe")
+    workflow.assign_role(incident, by=late, role=scribe, user=responder)
+    workflow.assign_role(incident, by=late, role=scribe, user=late)  # their own doing: no mention
+    mentions = Notification.objects.filter(incident=incident, channel="slack", reason="assigned")
+    assert [row.body_text.split(" ", 1)[0] for row in mentions] == ["<@U0ROB>"]
+
+
 def test_restricting_and_lifting_say_which_in_the_lead_s_subject(incident, other_responder, manager):
     workflow.restrict(incident, by=other_responder, reason="Customer data may be exposed.")
     workflow.lift_restriction(incident, by=manager, reason="It was not.")
