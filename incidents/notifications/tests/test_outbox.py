@@ -362,6 +362,22 @@ def test_the_assignee_is_mentioned_on_slack_whatever_their_id_unless_they_took_i
     assert [row.body_text.split(" ", 1)[0] for row in mentions] == ["<@U0ROB>"]
 
 
+def test_each_email_says_why_its_recipient_hears_of_it(incident, other_responder, follower):
+    service_follower = make_user("sid", roles.VIEWER)
+    Subscription.objects.create(user=follower, incident=incident)
+    Subscription.objects.create(user=service_follower, service=incident.service)
+    workflow.post_update(incident, by=other_responder, message="We are on it.", public=True)
+    because = {
+        row.recipient: row.body_text.split("You receive this because ", 1)[1].split("\n", 1)[0]
+        for row in Notification.objects.filter(incident=incident, channel="email", entry__kind=Kind.STATUS_UPDATE)
+    }
+    assert because == {
+        "rob@example.com": f"you lead {incident.ref}.",
+        "fay@example.com": f"you follow {incident.ref}.",
+        "sid@example.com": "you follow Checkout.",
+    }
+
+
 def test_restricting_and_lifting_say_which_in_the_lead_s_subject(incident, other_responder, manager):
     workflow.restrict(incident, by=other_responder, reason="Customer data may be exposed.")
     workflow.lift_restriction(incident, by=manager, reason="It was not.")
