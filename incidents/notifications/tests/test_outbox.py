@@ -378,6 +378,28 @@ def test_each_email_says_why_its_recipient_hears_of_it(incident, other_responder
     }
 
 
+def test_an_email_has_an_html_part_with_its_own_unsubscribe_link(incident, other_responder, follower):
+    Subscription.objects.create(user=follower, incident=incident)
+    workflow.post_update(incident, by=other_responder, message="We are on it.", public=True)
+    row = Notification.objects.get(incident=incident, channel="email", recipient="fay@example.com")
+    link = next(word for word in row.body_text.split() if "/unsubscribe/" in word)
+    assert row.body_html.startswith("<!doctype html>")
+    assert f'<a href="{link}">Unsubscribe</a>' in row.body_html
+
+
+def test_slack_hears_the_words_of_public_updates_only(settings, incident, responder):
+    """docs/notifications.md: reference, title, severity, status, link and event number; the text
+    of a public update, never a raise's reason or the resolution summary."""
+    settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:9/slack"
+    workflow.post_update(incident, by=responder, message="Payments work again.", public=True)
+    workflow.change_severity(incident, by=responder, severity="critical", reason="SECRET-REASON: the CEO noticed.")
+    workflow.resolve(incident, by=responder, summary="SECRET-SUMMARY: a bad deploy by Rob.", confirmed=True)
+    posts = [row.body_text for row in Notification.objects.filter(incident=incident, channel="slack").order_by("pk")]
+    assert len(posts) == 3
+    assert "> Payments work again." in posts[0]
+    assert not any("SECRET" in post or "\n>" in post for post in posts[1:])
+
+
 def test_restricting_and_lifting_say_which_in_the_lead_s_subject(incident, other_responder, manager):
     workflow.restrict(incident, by=other_responder, reason="Customer data may be exposed.")
     workflow.lift_restriction(incident, by=manager, reason="It was not.")
@@ -419,6 +441,13 @@ def test_the_subject_names_the_kind_of_an_entry_without_a_headline_of_its_own(in
     workflow.add_note(incident, by=other_responder, text="Disk full on db-2.")
     row = Notification.objects.filter(incident=incident, channel="email", recipient="rob@example.com").last()
     assert row.subject.endswith(" — Note"), row.subject
+
+
+def test_severity_subscribers_already_told_hear_nothing_more_of_a_raise(reporter, responder, follower):
+    Subscription.objects.create(user=follower, min_severity="medium")
+    incident = make_incident(by=reporter, severity="high")  # within "medium or worse" from the start
+    workflow.change_severity(incident, by=responder, severity="critical")
+    assert emails(incident) == ["fay@example.com"]  # the new incident only
 
 
 def test_severity_subscribers_hear_of_an_incident_once_when_it_gets_worse_within_their_threshold(
