@@ -286,6 +286,7 @@ def test_an_entry_read_back_from_the_database_is_the_same_event(incident, respon
     workflow.assign_task(incident, by=responder, task=task, user=other_responder)
     with transaction.atomic():
         workflow.record(incident, by=None, kind=Kind.ALERT_FIRED, text="1 alert(s) fired: opening", initial=True)
+        workflow.record(incident, by=None, kind=Kind.ALERT_RESOLVED, text="1 alert(s) resolved: opening")
     events = [notifications.event_of(entry) for entry in incident.timeline.order_by("pk")]
     assert events == [
         notifications.NEW,
@@ -298,6 +299,7 @@ def test_an_entry_read_back_from_the_database_is_the_same_event(incident, respon
         None,  # a task added: the timeline keeps it, nobody is emailed
         notifications.OTHER,  # a task given to someone
         None,  # the alerts an incident opened with
+        None,  # and their resolving (the move to mitigated tells the lead)
     ]
 
 
@@ -398,6 +400,16 @@ def test_slack_hears_the_words_of_public_updates_only(settings, incident, respon
     assert len(posts) == 3
     assert "> Payments work again." in posts[0]
     assert not any("SECRET" in post or "\n>" in post for post in posts[1:])
+
+
+def test_an_assignee_without_a_profile_is_told_by_email_and_not_mentioned(
+    settings, incident, responder, other_responder
+):
+    settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:9/slack"
+    assert not Profile.objects.filter(user=other_responder).exists()
+    workflow.assign_role(incident, by=responder, role=ResponseRole.objects.get(slug="scribe"), user=other_responder)
+    assert emails(incident, recipient=other_responder.email) == ["ola@example.com"]
+    assert not Notification.objects.filter(incident=incident, channel="slack", reason="assigned").exists()
 
 
 def test_restricting_and_lifting_say_which_in_the_lead_s_subject(incident, other_responder, manager):
