@@ -314,6 +314,22 @@ def test_a_task_given_to_someone_whose_name_reads_resolved_is_no_resolution(inci
     assert notifications.event_of(entry) == notifications.OTHER
     # Followers hear broadcasts (the resolution among them), not a task changing hands.
     assert "fay@example.com" not in emails(incident)
+    workflow.set_lead(incident, by=responder, lead=named)  # nor a lead change to them
+    lead_change = incident.timeline.filter(kind=Kind.LEAD_CHANGE).last()
+    assert lead_change.data["new"] == "resolved"
+    assert notifications.event_of(lead_change) == notifications.OTHER
+    assert "fay@example.com" not in emails(incident)
+
+
+def test_a_direct_emails_event_key_is_kept_to_its_200_characters(responder):
+    row = notifications.queue_direct(
+        event_key="review-due:" + "x" * 250,
+        user=responder,
+        subject="Due",
+        template="notifications/reminder.txt",
+        context={},
+    )
+    assert row.event_key == "review-due:" + "x" * 189
 
 
 def test_the_lead_hears_what_an_edit_changed(incident, other_responder):
@@ -447,6 +463,10 @@ def test_the_lead_hears_when_the_incident_is_shown_on_the_status_page_or_hidden(
     workflow.set_public(incident, by=other_responder, public=True)
     workflow.set_public(incident, by=other_responder, public=False)
     assert emails(incident, entry__kind=Kind.VISIBILITY) == ["rob@example.com", "rob@example.com"]
+    subjects = Notification.objects.filter(incident=incident, entry__kind=Kind.VISIBILITY).values_list(
+        "subject", flat=True
+    )
+    assert {subject.rsplit(" — ", 1)[1] for subject in subjects} == {"Visibility change"}
 
 
 def test_the_subject_names_the_kind_of_an_entry_without_a_headline_of_its_own(incident, other_responder):
