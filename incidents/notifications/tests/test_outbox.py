@@ -428,6 +428,16 @@ def test_an_assignee_without_a_profile_is_told_by_email_and_not_mentioned(
     assert not Notification.objects.filter(incident=incident, channel="slack", reason="assigned").exists()
 
 
+def test_outside_stakeholders_read_that_the_severity_was_raised(incident, responder):
+    incident.service.is_public = True
+    incident.service.save()
+    workflow.set_public(incident, by=responder, public=True)
+    Subscription.objects.create(email="ann@customer.example", service=incident.service)
+    workflow.change_severity(incident, by=responder, severity="critical")
+    row = Notification.objects.get(incident=incident, channel="email", recipient="ann@customer.example")
+    assert "We have raised the severity of this incident to Critical." in row.body_text
+
+
 def test_restricting_and_lifting_say_which_in_the_lead_s_subject(incident, other_responder, manager):
     workflow.restrict(incident, by=other_responder, reason="Customer data may be exposed.")
     workflow.lift_restriction(incident, by=manager, reason="It was not.")
@@ -467,6 +477,8 @@ def test_the_lead_hears_when_the_incident_is_shown_on_the_status_page_or_hidden(
         "subject", flat=True
     )
     assert {subject.rsplit(" — ", 1)[1] for subject in subjects} == {"Visibility change"}
+    for row in Notification.objects.filter(incident=incident, entry__kind=Kind.VISIBILITY):
+        assert "None" not in row.body_text  # no task's or role's words for what has neither
 
 
 def test_the_subject_names_the_kind_of_an_entry_without_a_headline_of_its_own(incident, other_responder):
