@@ -159,13 +159,15 @@ def line_of(module: Path, row: int) -> str:
 
 def explained(name: str, mutation, line: str, known: list[dict]) -> dict | None:
     """The entry of mutation/equivalent.toml for this survivor: same module, operator, source line
-    and, when the entry names one, function."""
+    and, when the entry names them, function and column (where on the line the operator starts,
+    from 0: for one operator twice on a line)."""
     return next(
         (
             k
             for k in known
             if (k["module"], k["operator"], k["line"]) == (name, mutation.operator_name, line)
             and k.get("function", mutation.definition_name) == mutation.definition_name
+            and k.get("column", mutation.start_pos[1]) == mutation.start_pos[1]
         ),
         None,
     )
@@ -338,8 +340,9 @@ def report(name: str, spec: dict, session: Path, total: int) -> dict:
                 reason = explained(name, mutation, line, known)
                 counts["equivalent" if reason else "unexplained"] += 1
                 status = f"equivalent: {reason['reason']}" if reason else "UNEXPLAINED"
+                row, column = mutation.start_pos
                 lines.append(
-                    f"--- {spec['path']}:{mutation.start_pos[0]} {mutation.operator_name} ({status})\n"
+                    f"--- {spec['path']}:{row}:{column} {mutation.operator_name} ({status})\n"
                     f"    {line}\n{result.diff or ''}\n"
                 )
     (WORK / name / "survivors.txt").write_text("".join(lines) or "no survivors\n")

@@ -7,11 +7,13 @@ import re
 
 import pytest
 import time_machine
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.test import Client
 from django.utils.timezone import now
 
-from incidents import workflow
+from conftest import make_user
+from incidents import roles, workflow
 from incidents.models import EmailActionUse, Incident, Notification, Status, TimelineEntry
 from incidents.notifications import actions
 from incidents.oncall import paging
@@ -90,6 +92,43 @@ def test_followers_and_outside_stakeholders_get_no_action_links(reporter, respon
     assert "email-actions" not in email.body_text and "email-actions" not in email.body_html
 
 
+def test_an_acknowledged_incident_offers_no_acknowledge_link(reporter, responder, other_responder, incident):
+    workflow.acknowledge(incident, by=responder)
+    workflow.set_lead(incident, by=responder, lead=other_responder)
+    entry = incident.timeline.get(kind=TimelineEntry.Kind.LEAD_CHANGE)
+    email = Notification.objects.get(event_key=f"entry:{entry.pk}", channel="email", recipient=other_responder.email)
+    # The new lead: nothing to acknowledge any more, nothing to take.
+    assert set(links_in(email.body_text)) == {"Open"}
+
+
+def test_a_task_given_after_the_resolution_offers_only_open(reporter, responder, other_responder, incident):
+    workflow.acknowledge(incident, by=responder)
+    workflow.resolve(incident, by=responder, summary="Rolled back.", confirmed=True)
+    task = workflow.add_task(incident, by=responder, title="Write the review")
+    workflow.assign_task(incident, by=responder, task=task, user=other_responder)
+    email = Notification.objects.get(channel="email", recipient=other_responder.email)
+    assert "Write the review" in email.body_text
+    # Not the lead, but a resolved incident is no one's to take or acknowledge.
+    assert set(links_in(email.body_text)) == {"Open"}
+
+
+def test_take_the_lead_is_offered_to_everyone_but_the_lead_whatever_their_ids(reporter, responder, incident):
+    late = make_user("lena", roles.RESPONDER, pk=100001)  # ids past CPython's cached small ints
+
+    def labels_for(user):
+        # Both read back from the database, as the outbox reads them.
+        fresh_user = get_user_model().objects.get(pk=user.pk)
+        return [label for label, _ in actions.links_for(fresh_user, Incident.objects.get(pk=incident.pk))]
+
+    assert labels_for(late) == ["Acknowledge", "Take the lead", "Open"]  # nobody leads it
+    workflow.set_lead(incident, by=None, lead=responder)  # a lead with a smaller id
+    assert labels_for(late) == ["Acknowledge", "Take the lead", "Open"]
+    assert labels_for(responder) == ["Acknowledge", "Open"]
+    workflow.set_lead(incident, by=None, lead=late)  # a lead with a larger id
+    assert labels_for(late) == ["Acknowledge", "Open"]
+    assert labels_for(responder) == ["Acknowledge", "Take the lead", "Open"]
+
+
 # --- GET asks, POST acts, once -----------------------------------------------------------
 
 
@@ -141,6 +180,28 @@ def test_the_timeline_says_it_came_from_the_email_link(clients, responder, incid
     assert 'data-via="email">from the email link<' in page
 
 
+def test_two_clicks_at_the_same_moment_act_once(responder, incident):
+    token = actions.make_token(responder, incident, actions.ACKNOWLEDGE)
+    # Both requests read the link before either acts: neither sees it used yet.
+    first, second = actions.read(token), actions.read(token)
+    assert actions.perform(first) == f"{incident.ref} is acknowledged."
+    with pytest.raises(actions.LinkRefused) as refused:
+        actions.perform(second)
+    assert refused.value.reason == "used" and "already used" in str(refused.value)
+    assert incident.timeline.filter(kind=TimelineEntry.Kind.STATUS_CHANGE).count() == 1
+    assert EmailActionUse.objects.count() == 1
+
+
+def test_perform_refuses_a_user_who_may_not_act_and_spends_nothing(viewer, incident):
+    # read() refuses such a link first; perform() keeps its own promise too: LinkRefused, nothing changed.
+    link = actions.Link(user=viewer, incident=incident, action=actions.ACKNOWLEDGE, nonce="a-viewers-nonce")
+    with pytest.raises(actions.LinkRefused) as refused:
+        actions.perform(link)
+    assert refused.value.reason == "forbidden" and refused.value.status == 403
+    incident.refresh_from_db()
+    assert incident.status == Status.REPORTED and not EmailActionUse.objects.exists()
+
+
 def test_a_refused_move_spends_nothing(responder, other_responder, incident):
     workflow.acknowledge(incident, by=other_responder)
     url = path_of(actions.action_url(responder, incident, actions.ACKNOWLEDGE))
@@ -165,6 +226,19 @@ def test_an_expired_link_is_refused(settings, responder, incident):
             response = getattr(Client(), method)(url)
             assert response.status_code == 410
             assert "expired" in response.content.decode()
+    incident.refresh_from_db()
+    assert incident.status == Status.REPORTED
+
+
+def test_a_link_works_up_to_its_last_second(settings, responder, incident):
+    settings.EMAIL_ACTION_LINK_MINUTES = 60
+    start = now().replace(microsecond=0)  # the signature's timestamp counts whole seconds
+    with time_machine.travel(start, tick=False):
+        url = path_of(actions.action_url(responder, incident, actions.ACKNOWLEDGE))
+    with time_machine.travel(start + dt.timedelta(minutes=60), tick=False):
+        assert Client().get(url).status_code == 200
+    with time_machine.travel(start + dt.timedelta(minutes=60, seconds=1), tick=False):
+        assert Client().post(url).status_code == 410
     incident.refresh_from_db()
     assert incident.status == Status.REPORTED
 
@@ -206,6 +280,30 @@ def test_a_link_signed_for_another_purpose_is_refused(responder, incident):
     assert Client().post(f"/email-actions/{token}/").status_code == 400
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"u": "1"},  # a user id that is not a number
+        {"i": "INC-1"},  # an incident id that is not a number
+        {"a": "close"},  # an action links do not do
+        {"n": None},  # no nonce
+        {"n": 7},  # a nonce that is not a string
+    ],
+    ids=["user", "incident", "action", "no-nonce", "nonce"],
+)
+def test_a_link_signed_by_beacon_but_not_of_its_shape_is_refused(responder, incident, changes):
+    # Signed with Beacon's key and salt (an older or future format, say): the shape is checked too.
+    payload = {"u": responder.pk, "i": incident.pk, "a": "acknowledge", "n": "a-nonce", **changes}
+    payload = {key: value for key, value in payload.items() if value is not None}
+    token = signing.TimestampSigner(salt=actions.SALT).sign_object(payload, compress=True)
+    for method in ("get", "post"):
+        response = getattr(Client(), method)(f"/email-actions/{token}/")
+        assert response.status_code == 400
+        assert "not valid" in response.content.decode()
+    incident.refresh_from_db()
+    assert incident.status == Status.REPORTED and not EmailActionUse.objects.exists()
+
+
 def test_a_link_cannot_be_rebound_to_another_incident(responder, reporter, incident):
     other = make_incident(by=reporter, title="Search is slow")
     token = actions.make_token(responder, incident, actions.ACKNOWLEDGE)
@@ -229,6 +327,19 @@ def test_a_deactivated_users_link_is_refused(responder, incident):
         assert "no longer active" in response.content.decode()
     incident.refresh_from_db()
     assert incident.status == Status.REPORTED
+
+
+def test_a_link_to_an_incident_restricted_since_the_email_reads_as_missing(responder, other_responder, incident):
+    url = path_of(actions.action_url(other_responder, incident, actions.TAKE))
+    workflow.restrict(incident, by=responder, reason="A security matter.")
+    for method in ("get", "post"):
+        response = getattr(Client(), method)(url)
+        assert response.status_code == 400
+        page = response.content.decode()
+        assert "no longer exists" in page
+        assert incident.ref not in page and incident.title not in page
+    incident.refresh_from_db()
+    assert incident.lead is None and not EmailActionUse.objects.exists()
 
 
 @pytest.mark.parametrize("role", ["viewer", "reporter"])

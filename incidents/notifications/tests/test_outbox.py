@@ -6,7 +6,7 @@ from django.db import transaction
 
 from conftest import make_user
 from incidents import roles, workflow
-from incidents.models import Notification, Profile, Subscription, TimelineEntry
+from incidents.models import Notification, Profile, ResponseRole, Subscription, TimelineEntry
 from incidents.notifications import outbox as notifications
 from incidents.tests.factories import ServiceFactory, make_incident
 
@@ -282,6 +282,11 @@ def test_an_entry_read_back_from_the_database_is_the_same_event(incident, respon
     workflow.change_severity(incident, by=responder, severity="critical")
     workflow.change_severity(incident, by=responder, severity="low")
     workflow.resolve(incident, by=responder, summary="Done.", confirmed=True)
+    task = workflow.add_task(incident, by=responder, title="Write the review")
+    workflow.assign_task(incident, by=responder, task=task, user=other_responder)
+    with transaction.atomic():
+        workflow.record(incident, by=None, kind=Kind.ALERT_FIRED, text="1 alert(s) fired: opening", initial=True)
+        workflow.record(incident, by=None, kind=Kind.ALERT_RESOLVED, text="1 alert(s) resolved: opening")
     events = [notifications.event_of(entry) for entry in incident.timeline.order_by("pk")]
     assert events == [
         notifications.NEW,
@@ -291,7 +296,40 @@ def test_an_entry_read_back_from_the_database_is_the_same_event(incident, respon
         notifications.RAISED,
         notifications.LOWERED,
         notifications.RESOLVED,
+        None,  # a task added: the timeline keeps it, nobody is emailed
+        notifications.OTHER,  # a task given to someone
+        None,  # the alerts an incident opened with
+        None,  # and their resolving (the move to mitigated tells the lead)
     ]
+
+
+def test_a_task_given_to_someone_whose_name_reads_resolved_is_no_resolution(incident, responder, follower):
+    """Only a status change to resolved is the resolution, whatever another entry's `new` says."""
+    named = make_user("resolved", roles.RESPONDER)  # no full name: shown by the username
+    Subscription.objects.create(user=follower, incident=incident)
+    task = workflow.add_task(incident, by=responder, title="Rotate the keys")
+    workflow.assign_task(incident, by=responder, task=task, user=named)
+    entry = incident.timeline.get(kind=Kind.TASK, data__action="assigned")
+    assert entry.data["new"] == "resolved"
+    assert notifications.event_of(entry) == notifications.OTHER
+    # Followers hear broadcasts (the resolution among them), not a task changing hands.
+    assert "fay@example.com" not in emails(incident)
+    workflow.set_lead(incident, by=responder, lead=named)  # nor a lead change to them
+    lead_change = incident.timeline.filter(kind=Kind.LEAD_CHANGE).last()
+    assert lead_change.data["new"] == "resolved"
+    assert notifications.event_of(lead_change) == notifications.OTHER
+    assert "fay@example.com" not in emails(incident)
+
+
+def test_a_direct_emails_event_key_is_kept_to_its_200_characters(responder):
+    row = notifications.queue_direct(
+        event_key="review-due:" + "x" * 250,
+        user=responder,
+        subject="Due",
+        template="notifications/reminder.txt",
+        context={},
+    )
+    assert row.event_key == "review-due:" + "x" * 189
 
 
 def test_the_lead_hears_what_an_edit_changed(incident, other_responder):
@@ -300,10 +338,160 @@ def test_the_lead_hears_what_an_edit_changed(incident, other_responder):
     assert "Changed: title" in row.body_text
 
 
+def test_the_lead_hears_why_the_severity_changed_when_a_reason_is_given(incident, other_responder):
+    workflow.change_severity(incident, by=other_responder, severity="critical", reason="All regions now.")
+    workflow.change_severity(incident, by=other_responder, severity="medium")
+    raised, lowered = Notification.objects.filter(
+        incident=incident, channel="email", recipient="rob@example.com", entry__kind=Kind.SEVERITY_CHANGE
+    ).order_by("pk")
+    assert "Severity High → Critical — All regions now." in raised.body_text
+    assert "Severity Critical → Medium\n" in lowered.body_text  # no reason, no dash
+
+
+def test_a_task_given_to_someone_names_them_in_the_subject_and_says_why_they_hear(incident, responder, other_responder):
+    task = workflow.add_task(incident, by=responder, title="Write the review")
+    workflow.assign_task(incident, by=responder, task=task, user=other_responder)
+    row = Notification.objects.get(incident=incident, channel="email", recipient=other_responder.email)
+    assert row.subject.endswith(" — Task for Ola Oncall: Write the review"), row.subject
+    assert "“Write the review”: assigned → Ola Oncall" in row.body_text
+    assert f"You receive this because a task of {incident.ref} is yours." in row.body_text
+
+
+def test_a_role_given_to_someone_says_who_held_it_and_who_holds_it(incident, responder, other_responder):
+    commander = ResponseRole.objects.get(slug="commander")
+    workflow.assign_role(incident, by=responder, role=commander, user=other_responder)
+    row = Notification.objects.get(incident=incident, channel="email", recipient=other_responder.email)
+    assert row.subject.endswith(" — Ola Oncall is Incident commander"), row.subject
+    assert "Incident commander: nobody → Ola Oncall" in row.body_text
+    assert f"You receive this because you are Incident commander of {incident.ref}." in row.body_text
+
+
+def test_the_assignee_is_mentioned_on_slack_whatever_their_id_unless_they_took_it_themselves(
+    settings, incident, responder
+):
+    settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:9/slack"
+    Profile.objects.create(user=responder, slack_member_id="U0ROB")
+    late = make_user("zed", roles.RESPONDER, pk=100001)  # the author's id above the assignee's
+    Profile.objects.create(user=late, slack_member_id="U0ZED")
+    scribe = ResponseRole.objects.get(slug="scribe")
+    workflow.assign_role(incident, by=late, role=scribe, user=responder)
+    workflow.assign_role(incident, by=late, role=scribe, user=late)  # their own doing: no mention
+    mentions = Notification.objects.filter(incident=incident, channel="slack", reason="assigned")
+    assert [row.body_text.split(" ", 1)[0] for row in mentions] == ["<@U0ROB>"]
+
+
+def test_each_email_says_why_its_recipient_hears_of_it(incident, other_responder, follower):
+    service_follower = make_user("sid", roles.VIEWER)
+    Subscription.objects.create(user=follower, incident=incident)
+    Subscription.objects.create(user=service_follower, service=incident.service)
+    workflow.post_update(incident, by=other_responder, message="We are on it.", public=True)
+    because = {
+        row.recipient: row.body_text.split("You receive this because ", 1)[1].split("\n", 1)[0]
+        for row in Notification.objects.filter(incident=incident, channel="email", entry__kind=Kind.STATUS_UPDATE)
+    }
+    assert because == {
+        "rob@example.com": f"you lead {incident.ref}.",
+        "fay@example.com": f"you follow {incident.ref}.",
+        "sid@example.com": "you follow Checkout.",
+    }
+
+
+def test_an_email_has_an_html_part_with_its_own_unsubscribe_link(incident, other_responder, follower):
+    Subscription.objects.create(user=follower, incident=incident)
+    workflow.post_update(incident, by=other_responder, message="We are on it.", public=True)
+    row = Notification.objects.get(incident=incident, channel="email", recipient="fay@example.com")
+    link = next(word for word in row.body_text.split() if "/unsubscribe/" in word)
+    assert row.body_html.startswith("<!doctype html>")
+    assert f'<a href="{link}">Unsubscribe</a>' in row.body_html
+
+
+def test_slack_hears_the_words_of_public_updates_only(settings, incident, responder):
+    """docs/notifications.md: reference, title, severity, status, link and event number; the text
+    of a public update, never a raise's reason or the resolution summary."""
+    settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:9/slack"
+    workflow.post_update(incident, by=responder, message="Payments work again.", public=True)
+    workflow.change_severity(incident, by=responder, severity="critical", reason="SECRET-REASON: the CEO noticed.")
+    workflow.resolve(incident, by=responder, summary="SECRET-SUMMARY: a bad deploy by Rob.", confirmed=True)
+    posts = [row.body_text for row in Notification.objects.filter(incident=incident, channel="slack").order_by("pk")]
+    assert len(posts) == 3
+    assert "> Payments work again." in posts[0]
+    assert not any("SECRET" in post or "\n>" in post for post in posts[1:])
+
+
+def test_an_assignee_without_a_profile_is_told_by_email_and_not_mentioned(
+    settings, incident, responder, other_responder
+):
+    settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:9/slack"
+    assert not Profile.objects.filter(user=other_responder).exists()
+    workflow.assign_role(incident, by=responder, role=ResponseRole.objects.get(slug="scribe"), user=other_responder)
+    assert emails(incident, recipient=other_responder.email) == ["ola@example.com"]
+    assert not Notification.objects.filter(incident=incident, channel="slack", reason="assigned").exists()
+
+
+def test_outside_stakeholders_read_that_the_severity_was_raised(incident, responder):
+    incident.service.is_public = True
+    incident.service.save()
+    workflow.set_public(incident, by=responder, public=True)
+    Subscription.objects.create(email="ann@customer.example", service=incident.service)
+    workflow.change_severity(incident, by=responder, severity="critical")
+    row = Notification.objects.get(incident=incident, channel="email", recipient="ann@customer.example")
+    assert "We have raised the severity of this incident to Critical." in row.body_text
+
+
+def test_restricting_and_lifting_say_which_in_the_lead_s_subject(incident, other_responder, manager):
+    workflow.restrict(incident, by=other_responder, reason="Customer data may be exposed.")
+    workflow.lift_restriction(incident, by=manager, reason="It was not.")
+    rows = Notification.objects.filter(
+        incident=incident, channel="email", recipient="rob@example.com", entry__kind=Kind.ACCESS
+    ).order_by("pk")
+    assert [row.subject.rsplit(" — ", 1)[1] for row in rows] == ["Restricted (need-to-know)", "Restriction lifted"]
+
+
+def test_a_task_queue_refusing_the_delivery_after_the_commit_fails_nothing(
+    settings, incident, other_responder, django_capture_on_commit_callbacks
+):
+    """Rows are enqueued after the commit; a queue that refuses them (here one configured without the
+    email queue) loses nothing: the change stands, the row stays pending, the sweeper sends it."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default"]}}
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.add_note(incident, by=other_responder, text="Disk full on db-2.")
+    row = Notification.objects.get(incident=incident, channel="email", entry__kind=Kind.NOTE)
+    assert row.recipient == "rob@example.com" and row.state == Notification.State.PENDING
+
+
+def test_status_changes_say_which_in_the_subject(incident, other_responder):
+    workflow.mitigate(incident, by=other_responder)
+    workflow.resolve(incident, by=other_responder, summary="Rolled back.", confirmed=True)
+    workflow.reopen(incident, by=other_responder, reason="It is back.")
+    subjects = Notification.objects.filter(
+        incident=incident, channel="email", recipient="rob@example.com", entry__kind=Kind.STATUS_CHANGE
+    ).order_by("pk")
+    assert [row.subject.rsplit(" — ", 1)[1] for row in subjects] == ["Mitigated", "Resolved", "Reopened"]
+
+
+def test_the_lead_hears_when_the_incident_is_shown_on_the_status_page_or_hidden(incident, other_responder):
+    workflow.set_public(incident, by=other_responder, public=True)
+    workflow.set_public(incident, by=other_responder, public=False)
+    assert emails(incident, entry__kind=Kind.VISIBILITY) == ["rob@example.com", "rob@example.com"]
+    subjects = Notification.objects.filter(incident=incident, entry__kind=Kind.VISIBILITY).values_list(
+        "subject", flat=True
+    )
+    assert {subject.rsplit(" — ", 1)[1] for subject in subjects} == {"Visibility change"}
+    for row in Notification.objects.filter(incident=incident, entry__kind=Kind.VISIBILITY):
+        assert "None" not in row.body_text  # no task's or role's words for what has neither
+
+
 def test_the_subject_names_the_kind_of_an_entry_without_a_headline_of_its_own(incident, other_responder):
     workflow.add_note(incident, by=other_responder, text="Disk full on db-2.")
     row = Notification.objects.filter(incident=incident, channel="email", recipient="rob@example.com").last()
     assert row.subject.endswith(" — Note"), row.subject
+
+
+def test_severity_subscribers_already_told_hear_nothing_more_of_a_raise(reporter, responder, follower):
+    Subscription.objects.create(user=follower, min_severity="medium")
+    incident = make_incident(by=reporter, severity="high")  # within "medium or worse" from the start
+    workflow.change_severity(incident, by=responder, severity="critical")
+    assert emails(incident) == ["fay@example.com"]  # the new incident only
 
 
 def test_severity_subscribers_hear_of_an_incident_once_when_it_gets_worse_within_their_threshold(

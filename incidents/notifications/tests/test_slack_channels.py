@@ -88,3 +88,16 @@ def test_a_name_already_taken_fails_the_row_with_a_clear_error(channels, reporte
     deliver_slack_app()
     row = channel_rows(incident).get()
     assert row.state == "failed" and row.permanent_error and "name_taken" in row.last_error
+
+
+def test_the_channel_hears_each_task_added_given_and_ticked_by_name(channels, reporter, responder, other_responder):
+    incident = make_incident(by=reporter, severity="critical")
+    task = workflow.add_task(incident, by=responder, title="Write the review")
+    workflow.assign_task(incident, by=responder, task=task, user=other_responder)
+    workflow.tick_task(incident, by=other_responder, task=task, done=True)
+    lines = [row.body_text.split(" — ", 1)[0] for row in channel_rows(incident).filter(entry__kind="task")]
+    assert lines == [
+        "*Task added: Write the review*",
+        "*Task for Ola Oncall: Write the review*",
+        "*Task ticked: Write the review*",
+    ]

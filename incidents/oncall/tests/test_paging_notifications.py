@@ -40,3 +40,26 @@ def test_an_escalation_emails_the_next_person(reporter, responder, other_respond
     assert email.recipient == responder.email
     assert "Escalation 1" in email.body_text
     assert not Notification.objects.filter(event_key=f"entry:{escalation.pk}", channel="slack").exists()
+
+
+def test_a_page_for_a_restricted_incident_says_on_slack_only_that_one_was_opened(
+    settings, reporter, responder, other_responder
+):
+    from incidents.models import IncidentType
+
+    settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:9/services/T/B/X"
+    Profile.objects.update_or_create(user=other_responder, defaults={"slack_member_id": "U024BE7LH"})
+    checkout = ServiceFactory(name="Checkout")
+    make_rotation("Checkout primary", members=[responder, other_responder], services=[checkout])
+    with time_machine.travel(NOON, tick=False):
+        incident = make_incident(
+            by=reporter,
+            service=checkout,
+            severity="critical",
+            title="SECRET-TITLE",
+            type=IncidentType.objects.get(slug="security"),
+        )
+    page = incident.timeline.get(kind=TimelineEntry.Kind.PAGE)
+    slack = Notification.objects.get(event_key=f"entry:{page.pk}", channel="slack")
+    assert slack.body_text.startswith("<@U024BE7LH> you are paged: ")
+    assert "SECRET" not in slack.body_text and incident.ref in slack.body_text
