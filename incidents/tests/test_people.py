@@ -129,3 +129,34 @@ def test_superusers_and_switched_off_accounts_are_left_to_django(db):
         load_permissions(gone)
     assert len(queries) == 0
     assert boss.has_perm(roles.CLOSE_INCIDENT) and not gone.has_perm(roles.RESPOND_INCIDENT)
+
+
+def test_two_reasons_to_lead_are_as_good_as_one(db):
+    # In the Responder group and given the permission directly; a superuser in the group too.
+    both = make_user("bea", roles.RESPONDER)
+    both.user_permissions.add(Permission.objects.get(codename="respond_incident"))
+    boss = make_user("boss", roles.RESPONDER, is_superuser=True)
+    root = make_user("root", is_superuser=True)  # no group, the permission given directly
+    root.user_permissions.add(Permission.objects.get(codename="respond_incident"))
+    assert {both.pk, boss.pk, root.pk} <= set(responders().values_list("pk", flat=True))
+    assert {both.pk, boss.pk, root.pk} <= set(dict(responder_choices()))
+
+
+def test_a_superuser_keeps_every_permission_django_gives(db):
+    from incidents.people import load_permissions
+
+    boss = make_user("boss", is_superuser=True)
+    load_permissions(boss)
+    assert boss.get_all_permissions() == {
+        f"{p.content_type.app_label}.{p.codename}" for p in Permission.objects.select_related("content_type")
+    }
+
+
+def test_permissions_django_already_read_are_not_read_again(responder):
+    from incidents.people import load_permissions
+
+    assert responder.has_perm(roles.RESPOND_INCIDENT)  # Django's own reading, kept on the user
+    load_permissions(responder)
+    with CaptureQueriesContext(connection) as queries:
+        assert responder.has_perm(roles.RESPOND_INCIDENT) and not responder.has_perm(roles.CLOSE_INCIDENT)
+    assert len(queries) == 0
