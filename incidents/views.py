@@ -80,7 +80,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return render(request, "no_role.html")
     visible = Incident.objects.visible_to(request.user)
     types = choices.incident_types()  # (slug, name), cached
-    chosen_type = request.GET.get("type") if request.GET.get("type") in dict(types) else None
+    chosen_type = request.GET.get("type")
+    if chosen_type not in dict(types):
+        chosen_type = None
     if chosen_type is not None:
         visible = visible.filter(type__slug=chosen_type)
     open_incidents = visible.open().for_rows()

@@ -70,6 +70,9 @@ def status_badge(incident) -> str:
     )
 
 
+_RESTRICTED_BADGE = '<span class="badge text-bg-dark">Restricted</span> '
+
+
 @register.simple_tag(takes_context=True)
 def dashboard_row(context, incident) -> str:
     """One open incident of the dashboard: a table row from 768 px, a stacked card below
@@ -78,7 +81,7 @@ def dashboard_row(context, incident) -> str:
     `may_respond`, `user`, `csrf_token` and `dashboard_url`, where each row's forms come back to."""
     ref, url = incident.ref, escape(incident.get_absolute_url())
     reported = incident.status == "reported"
-    restricted = '<span class="badge text-bg-dark">Restricted</span> ' if incident.restricted else ""
+    restricted = _RESTRICTED_BADGE if incident.restricted else ""
     lead = f" · lead {escape(display_name(incident.lead))}" if incident.lead_id else ""
     waited = (
         f'<span class="small fw-semibold waited">waiting {since(incident.reported_at)}</span>'
@@ -90,19 +93,19 @@ def dashboard_row(context, incident) -> str:
         # What {% csrf_token %} draws, from the request's one lazy token.
         csrf = f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(context.get("csrf_token"))}">'
         back = f'<input type="hidden" name="next" value="{escape(context.get("dashboard_url", ""))}">'
+
+        def form(action: str, button: str, label: str, hidden: str) -> str:
+            return (
+                f'<form method="post" action="{escape(incident.urls[action])}">{csrf}{back}'
+                f'<button class="btn {button}" type="submit">{label}'
+                f'<span class="visually-hidden"> {hidden}</span></button></form>'
+            )
+
         forms = []
         if reported:
-            forms.append(
-                f'<form method="post" action="{escape(incident.urls["acknowledge"])}">{csrf}{back}'
-                '<button class="btn btn-warning" type="submit">Acknowledge'
-                f'<span class="visually-hidden"> {ref}</span></button></form>'
-            )
+            forms.append(form("acknowledge", "btn-warning", "Acknowledge", ref))
         if incident.lead_id != getattr(context.get("user"), "pk", None):
-            forms.append(
-                f'<form method="post" action="{escape(incident.urls["take"])}">{csrf}{back}'
-                '<button class="btn btn-primary" type="submit">Take it'
-                f'<span class="visually-hidden"> ({ref})</span></button></form>'
-            )
+            forms.append(form("take", "btn-primary", "Take it", f"({ref})"))
         actions = '\n  <td class="cell-actions">' + "\n".join(forms) + "</td>"
     return mark_safe(  # noqa: S308 -- every value above went through escape()
         f'<tr class="incident-row{" unacknowledged" if reported else ""}" data-ref="{ref}">\n'
@@ -121,7 +124,7 @@ def dashboard_row(context, incident) -> str:
 def list_row(incident) -> str:
     """One row of the incident list, drawn here like `dashboard_row` (a page of 25 of them)."""
     ref, url = incident.ref, escape(incident.get_absolute_url())
-    restricted = '<span class="badge text-bg-dark">Restricted</span> ' if incident.restricted else ""
+    restricted = _RESTRICTED_BADGE if incident.restricted else ""
     return mark_safe(  # noqa: S308 -- every value went through escape() or is Beacon's own HTML
         f'<tr>\n  <td class="text-nowrap"><a href="{url}">{ref}</a></td>\n'
         f'  <td><a class="text-body text-decoration-none" href="{url}">{escape(incident.title)}</a>\n'
@@ -136,7 +139,7 @@ def list_row(incident) -> str:
 @register.simple_tag
 def entry_header(entry) -> str:
     """A timeline entry's line of when, how long ago, who and how (25 a page: drawn here)."""
-    via = (entry.data or {}).get("via") if isinstance(entry.data, dict) else None
+    via = entry.data.get("via") if isinstance(entry.data, dict) else None
     how = f'\n    <span class="entry-via" data-via="{escape(via)}">{escape(via_label(via))}</span>' if via else ""
     who = escape(display_name(entry.author)) if entry.author_id else "Beacon"
     return mark_safe(  # noqa: S308 -- every value went through escape() or is Beacon's own HTML
