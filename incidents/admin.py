@@ -21,8 +21,10 @@ from incidents.models import (
     ReviewSection,
     Service,
     TimelineEntry,
+    UpdateTemplate,
 )
 from incidents.notifications.admin import StakeholderInline
+from incidents.update_templates import PLACEHOLDERS, unknown_placeholders
 
 
 class CustomFieldInline(admin.StackedInline):
@@ -62,6 +64,32 @@ class ResponseRoleAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "position", "description"]
     list_editable = ["position"]
     prepopulated_fields = {"slug": ["name"]}
+
+
+class UpdateTemplateForm(forms.ModelForm):
+    class Meta:
+        model = UpdateTemplate
+        fields = ["name", "position", "public", "message"]
+
+    def clean_message(self) -> str:
+        message = self.cleaned_data["message"]
+        unknown = unknown_placeholders(message)
+        if unknown:
+            known = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+            raise forms.ValidationError(
+                f"Unknown placeholder{'s' if len(unknown) > 1 else ''}: "
+                f"{', '.join(f'{{{name}}}' for name in unknown)}. The placeholders are {known}."
+            )
+        return message
+
+
+@admin.register(UpdateTemplate)
+class UpdateTemplateAdmin(admin.ModelAdmin):
+    """The status update templates responders start from (one per phase: Investigating, Identified…)."""
+
+    form = UpdateTemplateForm
+    list_display = ["name", "position", "public", "message"]
+    list_editable = ["position"]
 
 
 @admin.register(IncidentType)

@@ -27,7 +27,7 @@ class IncidentsConfig(AppConfig):
 
         from incidents import alerts, audit, checks, choices, notifications, oncall, panels, statuspage, views
         from incidents.middleware import stamp_sign_in
-        from incidents.models import ensure_shipped_response, ensure_shipped_types
+        from incidents.models import ensure_shipped_response, ensure_shipped_types, ensure_shipped_update_templates
         from incidents.roles import sync_roles_after_migrate
 
         user_logged_in.connect(stamp_sign_in, dispatch_uid="incidents.session_lifetime")
@@ -42,6 +42,9 @@ class IncidentsConfig(AppConfig):
         post_migrate.connect(ensure_shipped_types, sender=self, dispatch_uid="incidents.ensure_shipped_types")
         # After the types: their checklists, and the response roles (incidents/models/response.py).
         post_migrate.connect(ensure_shipped_response, sender=self, dispatch_uid="incidents.ensure_shipped_response")
+        post_migrate.connect(
+            ensure_shipped_update_templates, sender=self, dispatch_uid="incidents.ensure_shipped_update_templates"
+        )
 
         oncall.ready()
         notifications.ready()

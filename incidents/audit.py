@@ -34,6 +34,7 @@ from incidents.models import (
     RotationMember,
     Service,
     Subscription,
+    UpdateTemplate,
 )
 
 # Secrets and bookkeeping that change without anyone configuring anything.
@@ -72,3 +73,4 @@ def register() -> None:
     auditlog.register(Profile, mask_fields=["calendar_token"])
     auditlog.register(ResponseRole)
     auditlog.register(ChecklistItem)
+    auditlog.register(UpdateTemplate)

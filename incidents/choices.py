@@ -1,6 +1,7 @@
-"""Short reference lists that pages draw as select options: services, incident types, and who
-may lead. Reading them on every page was a query (and the ORM work to build it) each, for lists
-that change a few times a year; they are kept in Django's cache instead.
+"""Short reference lists that pages draw as select options: services, incident types, who
+may lead, and the status update templates' phases. Reading them on every page was a query (and
+the ORM work to build it) each, for lists that change a few times a year; they are kept in
+Django's cache instead.
 
 Only what a select shows is cached. What a form accepts is always checked against the database
 (the fields keep their querysets), so a list a moment old can show a stale option, never let a
@@ -17,7 +18,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from incidents.models import IncidentType, Service
+from incidents.models import IncidentType, Service, UpdateTemplate
 
 CACHE_SECONDS = 60
 KEY = "choices:{}"
@@ -55,12 +56,16 @@ def incident_types() -> list[tuple[str, str]]:
 _forget_services = forget("services")
 _forget_types = forget("types")
 _forget_responders = forget("responders")
+_forget_update_templates = forget("update_templates")
 
 
 def connect_signals() -> None:
     for signal in (post_save, post_delete):
         signal.connect(_forget_services, sender=Service, dispatch_uid=f"choices.services.{signal}")
         signal.connect(_forget_types, sender=IncidentType, dispatch_uid=f"choices.types.{signal}")
+        signal.connect(
+            _forget_update_templates, sender=UpdateTemplate, dispatch_uid=f"choices.update_templates.{signal}"
+        )
     # Who may lead (incidents.people.responder_choices): accounts, groups and permissions.
     User = get_user_model()
     for sender in (User.groups.through, User.user_permissions.through, Group.permissions.through):

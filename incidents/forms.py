@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from incidents.formrender import widget_attrs
 from incidents.idempotency import IdempotencyTokenField
-from incidents.models import SEVERITY_DEFINITIONS, Incident, IncidentType, Profile, Service, Severity
+from incidents.models import SEVERITY_DEFINITIONS, Incident, IncidentType, Profile, Service, Severity, UpdateTemplate
 from incidents.people import display_name, responder_choices, responders
 
 # Clocks drift: a report typed "now" on a laptop a little ahead is not "in the future".
@@ -236,6 +236,14 @@ class StatusUpdateForm(IdempotentForm, forms.Form):
         required=False,
         label="Public: for affected users and outside stakeholders (no internal details, no names)",
     )
+    # The update template it started from (incidents/update_templates.py); set by the page.
+    phase = forms.CharField(required=False, max_length=60, widget=forms.HiddenInput)
+
+    def clean_phase(self) -> str:
+        phase = self.cleaned_data["phase"].strip()
+        if phase and not UpdateTemplate.objects.filter(name=phase).exists():
+            raise forms.ValidationError(f"There is no update template “{phase}”; pick one of the listed phases.")
+        return phase
 
 
 class ReopenForm(forms.Form):

@@ -24,6 +24,7 @@ incident_urls = [
     path("reactivate/", views.reactivate, name="reactivate"),
     path("close/", views.close, name="close"),
     path("update/", views.post_update, name="update"),
+    path("update/audience/", notification_views.update_audience, name="update_audience"),
     path("visibility/", views.set_visibility, name="visibility"),
     path("restrict/", views.restrict, name="restrict"),
     path("unrestrict/", views.lift_restriction, name="unrestrict"),

@@ -18,7 +18,18 @@ from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from incidents import budget, choices, idempotency, outage, panels, response_views, roles, typefields, workflow
+from incidents import (
+    budget,
+    choices,
+    idempotency,
+    outage,
+    panels,
+    response_views,
+    roles,
+    typefields,
+    update_templates,
+    workflow,
+)
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.forms import (
@@ -49,6 +60,7 @@ from incidents.models import (
     Status,
     StatusUpdate,
     Subscription,
+    UpdateTemplate,
 )
 from incidents.notifications import health
 from incidents.notifications.reminders import last_public_update_at
@@ -586,14 +598,31 @@ def _last_public_update_at(incident: Incident, recent: list[StatusUpdate]):
 
 
 def updates_panel_context(request: HttpRequest, incident: Incident, form=None) -> dict:
-    """Last public update, recent updates, post form, visibility and follow state: 2 queries
-    (3 when none of the newest updates is public)."""
+    """Last public update, recent updates, post form (from a template with ?template=ID), the
+    phases offered, visibility and follow state: 2 queries (3 when none of the newest updates is
+    public, 1 more for a chosen template)."""
     user = request.user
     recent = list(
         StatusUpdate.objects.filter(incident=incident)
         .select_related("author")
         .order_by("-created_at", "-pk")[:RECENT_UPDATES]
     )
+    may_post = user.has_perm(RESPOND) and incident.status != Incident.Status.CLOSED
+    templates = update_templates.phases() if may_post else []
+    template_error = ""
+    chosen = request.GET.get("template", "").strip() if request.method == "GET" else ""
+    if may_post and form is None and chosen:
+        template = UpdateTemplate.objects.filter(pk=int(chosen)).first() if chosen.isdigit() else None
+        if template is None:
+            template_error = f"There is no update template “{chosen[:60]}”: pick one of the phases below."
+        else:
+            form = StatusUpdateForm(
+                initial={
+                    "message": update_templates.fill(template.message, incident),
+                    "public": template.public,
+                    "phase": template.name,
+                }
+            )
     follows = set()
     if user.has_perm(FOLLOW):
         follows = {
@@ -606,7 +635,10 @@ def updates_panel_context(request: HttpRequest, incident: Incident, form=None) -
         "incident": incident,
         "recent_updates": recent,
         "last_public_update_at": _last_public_update_at(incident, recent),
-        "may_post": user.has_perm(RESPOND) and incident.status != Incident.Status.CLOSED,
+        "may_post": may_post,
+        "templates": templates,
+        "suggested_phase": update_templates.suggested(templates, recent),
+        "template_error": template_error,
         "may_follow": user.has_perm(FOLLOW),
         "follows_incident": "incident" in follows,
         "follows_service": "service" in follows,
@@ -627,7 +659,11 @@ def post_update(request: HttpRequest, ref: str) -> HttpResponse:
                 scope="update",
                 key=form.idempotency_token,
                 create=lambda: workflow.post_update(
-                    incident, by=request.user, message=form.cleaned_data["message"], public=form.cleaned_data["public"]
+                    incident,
+                    by=request.user,
+                    message=form.cleaned_data["message"],
+                    public=form.cleaned_data["public"],
+                    phase=form.cleaned_data["phase"],
                 ),
                 url_of=lambda update: incident.get_absolute_url(),
             )
@@ -639,7 +675,7 @@ def post_update(request: HttpRequest, ref: str) -> HttpResponse:
                 return redirect(incident)
             form = StatusUpdateForm()
     if not request.htmx:
-        for error in form.errors.get("message", []) + form.non_field_errors():
+        for error in form.errors.get("message", []) + form.errors.get("phase", []) + form.non_field_errors():
             messages.error(request, error)
         return redirect(incident)
     # htmx swaps only 2xx answers by default: the form with its errors comes back as 200.

@@ -41,6 +41,7 @@ from incidents.models import (
     Severity,
     Status,
     StatusUpdate,
+    Subscription,
     Task,
     TimelineEntry,
 )
@@ -181,13 +182,16 @@ def report(
     type: IncidentType | None = None,
     restricted: bool = False,
     custom_fields: dict | None = None,
+    follow: bool = True,
 ) -> Incident:
     """Store a new incident (reference INC-<pk> at once) and its `reported` timeline entry.
 
     `custom_fields` are the type's field values, already validated (incidents/typefields.py).
     `type` defaults to Downtime. The incident is restricted (need-to-know) when asked, or when
     its type is restricted by default; a restricted incident is never public. The type's response
-    checklist becomes the incident's task list (the one entry says how many tasks).
+    checklist becomes the incident's task list (the one entry says how many tasks). The reporter
+    follows the incident from the start unless `follow` is False (they hear its public updates
+    and its resolution; Unfollow on the incident page stops it).
     """
     _require(by, roles.ADD_INCIDENT)
     if severity not in Severity.values:
@@ -217,6 +221,9 @@ def report(
         data["tasks"] = tasks
     if restricted:
         data["restricted"] = True
+    if follow and by is not None and by.has_perm(roles.FOLLOW_INCIDENT):
+        Subscription.objects.create(user=by, incident=incident)
+        data["reporter_follows"] = True
     _record(incident, by=by, kind=Kind.REPORTED, **data)
     return incident
 
@@ -542,8 +549,9 @@ def add_note(incident: Incident, *, by, text: str) -> TimelineEntry:
 
 
 @transaction.atomic
-def post_update(incident: Incident, *, by, message: str, public: bool) -> StatusUpdate:
+def post_update(incident: Incident, *, by, message: str, public: bool, phase: str = "") -> StatusUpdate:
     """Post a status update (public: for affected users and outside stakeholders; else team only).
+    `phase` names the update template it started from (Identified…), if any.
 
     Appends one `status_update` entry whose data carries the update's id and visibility, so
     listeners (notifications) can tell public from internal without another query.
@@ -555,8 +563,9 @@ def post_update(incident: Incident, *, by, message: str, public: bool) -> Status
     incident = _lock(incident)
     if incident.status == Status.CLOSED:
         raise InvalidTransition(f"{incident.ref} is closed.")
-    update = StatusUpdate.objects.create(incident=incident, author=by, message=message, public=public)
-    _record(incident, by=by, kind=Kind.STATUS_UPDATE, text=message, update_id=update.pk, public=public)
+    update = StatusUpdate.objects.create(incident=incident, author=by, message=message, public=public, phase=phase)
+    data = {"phase": phase} if phase else {}
+    _record(incident, by=by, kind=Kind.STATUS_UPDATE, text=message, update_id=update.pk, public=public, **data)
     return update
 
 

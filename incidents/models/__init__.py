@@ -41,4 +41,9 @@ from incidents.models.security import IdempotencyKey, PasswordResetRequest  # no
 from incidents.models.statuspage import StatusPageGeneration  # noqa: F401, E402
 from incidents.models.tokens import ApiToken, Integration, hash_token  # noqa: F401, E402
 from incidents.models.typefields import CustomField, ReviewSection  # noqa: F401, E402
-from incidents.models.updates import StatusUpdate  # noqa: F401, E402
+from incidents.models.updates import (  # noqa: F401, E402
+    SHIPPED_UPDATE_TEMPLATES,
+    StatusUpdate,
+    UpdateTemplate,
+    ensure_shipped_update_templates,
+)

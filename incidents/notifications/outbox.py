@@ -166,6 +166,36 @@ def queue_for_entry(entry: TimelineEntry) -> None:
     write(rows)
 
 
+@dataclass
+class UpdateAudience:
+    """Who a status update would reach, counted the way `queue_for_entry` writes its rows."""
+
+    status_page: bool
+    team_emails: int
+    outside_emails: int
+    slack: int  # Slack webhook destinations, and the incident's own channel
+
+
+def update_audience(incident: Incident, *, author, public: bool) -> UpdateAudience:
+    """Before posting: who hears a public (or internal) status update by `author` now. Counts,
+    never addresses (4 queries at most). incidents/notifications/tests/test_audience.py posts the
+    update and compares with the rows written."""
+    entry = TimelineEntry(incident=incident, author=author, kind=Kind.STATUS_UPDATE, data={"public": public})
+    event = event_of(entry)
+    recipients = email_recipients(entry, incident, event)
+    outside = sum(1 for r in recipients if r.audience == Audience.PUBLIC)
+    slack = 0
+    if not incident.restricted:
+        webhooks = slack_destinations(incident) if event in SLACK_EVENTS else []
+        slack = len(slackapp.channel_rows(entry, str)) + len(webhooks)
+    return UpdateAudience(
+        status_page=public and incident.public and not incident.restricted and incident.service.is_public,
+        team_emails=len(recipients) - outside,
+        outside_emails=outside,
+        slack=slack,
+    )
+
+
 def restricted_slack_text(incident: Incident) -> str:
     """All a Slack channel hears of a restricted incident: that it exists, its reference and severity."""
     return f"A restricted incident was opened: {incident.ref}, {Severity(incident.severity).label}."

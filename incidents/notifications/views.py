@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from incidents import roles
 from incidents.access import SignedInRequest, get_incident_for, incident_condition, role_required
 from incidents.models import Incident, Notification, Service, Severity, Subscription
-from incidents.notifications import actions
+from incidents.notifications import actions, outbox
 from incidents.notifications.unsubscribe import read_unsubscribe_token
 from incidents.notifications.unsubscribe import unsubscribe as stop_what_caused
 
@@ -69,6 +69,21 @@ def _follow(user, **target) -> None:
             Subscription.objects.get_or_create(user=user, **target)
     except IntegrityError:
         pass
+
+
+@role_required(roles.RESPOND_INCIDENT)
+@require_http_methods(["GET"])
+def update_audience(request: SignedInRequest, ref: str) -> HttpResponse:
+    """Who a public, and an internal, status update would reach now (counts only): loaded into
+    the update form with htmx, a page of its own without JavaScript."""
+    incident = get_incident_for(request, ref)
+    context = {
+        "incident": incident,
+        "public": outbox.update_audience(incident, author=request.user, public=True),
+        "internal": outbox.update_audience(incident, author=request.user, public=False),
+    }
+    template = "incidents/_update_audience.html" if request.htmx else "incidents/update_audience.html"
+    return render(request, template, context)
 
 
 @role_required(FOLLOW)

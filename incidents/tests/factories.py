@@ -22,7 +22,10 @@ class ServiceFactory(factory.django.DjangoModelFactory):
     description = "A service."
 
 
-def make_incident(*, by=None, service=None, **fields) -> Incident:
+def make_incident(*, by=None, service=None, follow=False, **fields) -> Incident:
+    """An incident reported through workflow.report. The reporter does not follow it unless
+    `follow` (reporting makes them follow by default): most tests check one rule of who hears
+    what, and a reporter following every incident would be in each of their recipient lists."""
     values = {
         "title": "Checkout is down",
         "description": "Card payments fail with a 500.",
@@ -32,7 +35,7 @@ def make_incident(*, by=None, service=None, **fields) -> Incident:
         "logs": "",
     }
     values.update(fields)
-    return workflow.report(by=by, service=service or ServiceFactory(name="Checkout"), **values)
+    return workflow.report(by=by, service=service or ServiceFactory(name="Checkout"), follow=follow, **values)
 
 
 # The inlines of an incident type's admin page (incidents/admin.py IncidentTypeAdmin).

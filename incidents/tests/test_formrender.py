@@ -176,7 +176,7 @@ def _filter(module: str, name: str, data: dict):
 FORMS = _forms()
 # Forms Beacon never draws with crispy: the admin draws its own, a mixin is not a form, and the
 # response panels' forms only check inputs their templates write by hand (incidents/response_views.py).
-NOT_DRAWN = {"IdempotentForm", "IncidentAdminForm", "RoleForm", "TaskForm", "TaskChangeForm"}
+NOT_DRAWN = {"IdempotentForm", "IncidentAdminForm", "RoleForm", "TaskForm", "TaskChangeForm", "UpdateTemplateForm"}
 # Forms every field of which may be left empty: their "with errors" case is a bound valid form.
 NOTHING_REQUIRED = {"MitigateForm", "PublicSummaryForm"}
 

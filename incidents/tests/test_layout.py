@@ -40,6 +40,7 @@ CORE = {
     "incidents.housekeeping",
     "incidents.audit",
     "incidents.budget",
+    "incidents.update_templates",
     "incidents.templatetags",
 }
 AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack", "reports"}

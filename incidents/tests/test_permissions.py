@@ -48,6 +48,9 @@ MATRIX = [
     ("post", "/incidents/{ref}/reactivate/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/close/", expect(LOGIN, 403, 403, 403, 302, 403)),
     ("post", "/incidents/{ref}/update/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    # Who an update would reach (counts): for those who may post one.
+    ("get", "/incidents/{ref}/update/audience/", expect(LOGIN, 403, 403, 200, 200, 403)),
+    ("post", "/incidents/{ref}/update/audience/", expect(LOGIN, 403, 403, 405, 405, 403)),
     ("post", "/incidents/{ref}/visibility/", expect(LOGIN, 403, 403, 302, 302, 403)),
     # Need-to-know: responders restrict and add people; only the Security group and managers lift.
     ("post", "/incidents/{ref}/restrict/", expect(LOGIN, 403, 403, 302, 302, 403)),

@@ -152,3 +152,39 @@ def test_any_incident_may_be_restricted_when_reported(clients, service):
     clients["reporter"].post(URL, valid(service, restricted="on"))
     incident = Incident.objects.get()
     assert incident.type.slug == "downtime" and incident.restricted
+
+
+def test_the_reporter_follows_their_report_hears_public_updates_and_can_stop(clients, service, reporter, responder):
+    from incidents import workflow
+    from incidents.models import Notification, Subscription
+
+    clients["reporter"].post(URL, valid(service))
+    incident = Incident.objects.get()
+    assert Subscription.objects.filter(user=reporter, incident=incident).exists()
+    assert incident.timeline.get(kind="reported").data["reporter_follows"] is True
+    body = clients["reporter"].get(f"/incidents/{incident.ref}/").content.decode()
+    assert f'action="/incidents/{incident.ref}/unfollow/"' in body
+    workflow.post_update(incident, by=responder, message="We are on it.", public=True)
+    workflow.post_update(incident, by=responder, message="Internal detail.", public=False)
+    told = Notification.objects.filter(channel="email", recipient=reporter.email)
+    assert [n.entry.text for n in told] == ["We are on it."]  # public updates, not internal ones
+    clients["reporter"].post(f"/incidents/{incident.ref}/unfollow/")
+    workflow.post_update(incident, by=responder, message="Fixed.", public=True)
+    assert told.count() == 1
+
+
+def test_an_incident_opened_by_beacon_itself_has_no_reporter_to_follow(service):
+    from incidents import workflow
+    from incidents.models import Subscription
+
+    incident = workflow.report(
+        by=None,
+        title="Alert",
+        description="d",
+        impact="i",
+        occurred_at=timezone.now(),
+        severity="high",
+        service=service,
+    )
+    assert not Subscription.objects.exists()
+    assert "reporter_follows" not in incident.timeline.get().data

@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.utils.timezone import now
 
 from incidents.models import Incident, Service
 
@@ -133,6 +135,38 @@ def test_seed_demo_is_idempotent(db, settings, capsys):
     assert not Incident.objects.filter(status="resolved", closed_at__isnull=False).exists()
     for incident in Incident.objects.filter(status="closed"):
         assert incident.reported_at <= incident.acknowledged_at <= incident.resolved_at <= incident.closed_at
+
+
+def test_the_demo_has_an_audience_so_a_public_update_sends_mail(db, settings):
+    """Run end to end as a new user would, an incident's public update reaches people: its
+    reporter (who follows it), a follower of its service and the service's stakeholder list."""
+    from incidents import workflow
+    from incidents.models import Notification, Subscription
+
+    settings.DEBUG = True
+    call_command("seed_demo", incidents=12)
+    call_command("seed_demo", incidents=12)  # once only: nobody is added twice
+    checkout = Service.objects.get(name="Checkout")
+    assert sorted(Subscription.objects.filter(service=checkout).values_list("email", flat=True)) == [
+        "",
+        "cto@partner.example",
+        "support@partner.example",
+    ]
+    incident = workflow.report(
+        by=get_user_model().objects.get(username="reporter"),
+        title="Checkout returns 500",
+        description="Card payments fail.",
+        impact="Nobody can pay.",
+        occurred_at=now(),
+        severity="critical",
+        service=checkout,
+        public=True,
+    )
+    checkout.is_public = True
+    checkout.save()
+    workflow.post_update(incident, by=get_user_model().objects.get(username="responder"), message="On it.", public=True)
+    told = set(Notification.objects.filter(incident=incident, channel="email").values_list("recipient", flat=True))
+    assert {"reporter@example.com", "viewer@example.com", "cto@partner.example", "support@partner.example"} <= told
 
 
 def test_seed_demo_refuses_in_production_unless_forced(db, settings):

@@ -20,6 +20,7 @@ from incidents.models import (
     ResponseRole,
     ReviewSection,
     Subscription,
+    UpdateTemplate,
 )
 from incidents.notifications.unsubscribe import unsubscribe_token
 from incidents.oncall.tests.data import give_calendar_token, make_override, make_rotation
@@ -44,6 +45,8 @@ PAGES = [
     # Restricted security incident, the responder added by name: its roles held, checklist half done.
     ("/incidents/{security}/", ("responder", "manager")),
     ("/incidents/{waiting}/edit/", ("reporter", "responder", "manager")),
+    ("/incidents/{mitigated}/?template={template}", WRITERS),  # the update form filled in from a template
+    ("/incidents/{waiting}/update/audience/", WRITERS),  # who hears an update, without JavaScript
     ("/services/{slug}/", SIGNED_IN),
     ("/reviews/", SIGNED_IN),
     ("/reviews/actions/", SIGNED_IN),
@@ -159,4 +162,5 @@ def build_world(users: dict) -> dict:
         "slug": checkout.slug,
         "rotation": rotation.pk,
         "unsubscribe": unsubscribe_token(notification),
+        "template": UpdateTemplate.objects.get(name="Identified").pk,
     }

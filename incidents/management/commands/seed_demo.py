@@ -24,12 +24,15 @@ from incidents.models import (
     Severity,
     Status,
     StatusUpdate,
+    Subscription,
     TimelineEntry,
 )
 from incidents.oncall import paging
 from incidents.signals import demo_seeded
 
 DEMO_PASSWORD = "beacon-demo"
+# The first service's stakeholder list: outside addresses that hear its public updates.
+DEMO_STAKEHOLDERS = ["cto@partner.example", "support@partner.example"]
 
 # (name, description, availability objective in per cent per month: its error budget on /reports/)
 SERVICES = [
@@ -85,6 +88,7 @@ class Command(BaseCommand):
                 self.create_restricted(users, services)
                 demo_seeded.send(sender=self.__class__, users=users)
             self.create_rotation(users)
+            self.create_audience(users, services)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} incidents created)."))
         if published:
             self.stdout.write(f"{published} of them made public: see http://127.0.0.1:8000/status/")
@@ -288,7 +292,13 @@ class Command(BaseCommand):
         resolved = list(demo.filter(status=Status.RESOLVED, resolved_at__gte=recent).order_by("pk")[:2])
         for incident in active:
             workflow.set_public(incident, by=responder, public=True)
-            workflow.post_update(incident, by=responder, public=True, message="We are investigating errors. More soon.")
+            workflow.post_update(
+                incident,
+                by=responder,
+                public=True,
+                message="We are investigating errors. More soon.",
+                phase="Investigating",
+            )
         if active:
             # One internal update beside them, to show the status page leaves it out.
             workflow.post_update(
@@ -297,13 +307,22 @@ class Command(BaseCommand):
         for incident in resolved:
             workflow.set_public(incident, by=responder, public=True)
             messages = ["We are investigating errors. More soon.", "The problem is fixed; everything works normally."]
-            for minutes, message in zip((40, 1), messages, strict=True):
-                update = workflow.post_update(incident, by=responder, public=True, message=message)
+            for minutes, message, phase in zip((40, 1), messages, ("Investigating", "Resolved"), strict=True):
+                update = workflow.post_update(incident, by=responder, public=True, message=message, phase=phase)
                 # Resolved back then: its updates belong before the resolution, not now.
                 at = max(incident.resolved_at - timedelta(minutes=minutes), incident.reported_at)
                 StatusUpdate.objects.filter(pk=update.pk).update(created_at=at)
                 TimelineEntry.objects.filter(incident=incident, data__update_id=update.pk).update(created_at=at)
         return len(active) + len(resolved)
+
+    def create_audience(self, users, services) -> None:
+        """Who hears about incidents besides the lead, so the first run shows mail flowing: the
+        viewer follows the first service, and two outside addresses are on its stakeholder list
+        (the demo reporter follows their own reports already). Once only."""
+        service = services[0]
+        Subscription.objects.get_or_create(user=users[roles.VIEWER], service=service)
+        for address in DEMO_STAKEHOLDERS:
+            Subscription.objects.get_or_create(email=address, service=service)
 
     def create_rotation(self, users) -> None:
         """One default rotation, the demo responder and manager taking turns daily, so the
