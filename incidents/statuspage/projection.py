@@ -51,7 +51,7 @@ PUBLIC_FIELDS = [
     "resolved_at",
     "service__name",
 ]
-UPDATE_FIELDS = ["pk", "incident_id", "message", "created_at"]
+UPDATE_FIELDS = ["pk", "incident_id", "message", "phase", "created_at"]
 
 
 class ServiceState(StrEnum):
@@ -102,6 +102,7 @@ class PublicUpdate:
     pk: int
     message: str
     created_at: datetime
+    phase: str = ""  # the update template it started from: Investigating, Identified…
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,9 @@ def project(incident: Incident, updates=(), *, more_updates: bool = False) -> Pu
         status=PUBLIC_STATUS[Status(incident.status)],
         started_at=incident.occurred_at,
         resolved_at=incident.resolved_at,
-        updates=tuple(PublicUpdate(pk=u.pk, message=u.message, created_at=u.created_at) for u in updates),
+        updates=tuple(
+            PublicUpdate(pk=u.pk, message=u.message, created_at=u.created_at, phase=u.phase) for u in updates
+        ),
         more_updates=more_updates,
     )
 

@@ -110,7 +110,8 @@ class StatusFeed(Feed):
 
     def item_description(self, update) -> str:
         # Atom's summary is HTML: escape the message so a "<" in it stays text in feed readers.
-        return linebreaks(update.message, autoescape=True)
+        phase = f"{update.phase} — " if update.phase else ""
+        return linebreaks(phase + update.message, autoescape=True)
 
     def item_link(self, update) -> str:
         url = reverse("status:incident", kwargs={"ref": f"INC-{update.incident_id}"})

@@ -146,3 +146,16 @@ def test_the_admin_refuses_unknown_placeholders_and_the_page_shows_a_new_templat
     body = clients["responder"].get(f"/incidents/{incident.ref}/").content.decode()
     assert phase_links(body) == ["Investigating", "Degraded", "Identified", "Monitoring", "Resolved"]
     assert cache.get("choices:update_templates") is not None
+
+
+def test_the_status_page_and_its_feed_show_the_phase(client, incident, responder):
+    incident.service.is_public = True
+    incident.service.save()
+    workflow.set_public(incident, by=responder, public=True)
+    workflow.post_update(incident, by=responder, message="The cause is a bad deploy.", public=True, phase="Identified")
+    workflow.post_update(incident, by=responder, message="Internal.", public=False, phase="Monitoring")
+    page = client.get(f"/status/incidents/{incident.ref}/").content.decode()
+    assert "<strong>Identified</strong> — The cause is a bad deploy." in page
+    assert "Internal." not in page and "<strong>Monitoring</strong>" not in page
+    feed = client.get("/status/feed.atom").content.decode()
+    assert "Identified — The cause is a bad deploy." in feed
