@@ -381,6 +381,13 @@ PASSWORD_RESET_PER_ADDRESS = env_int("PASSWORD_RESET_PER_ADDRESS", 3)
 PASSWORD_RESET_PER_IP = env_int("PASSWORD_RESET_PER_IP", 10)
 PASSWORD_RESET_WINDOW_MINUTES = env_int("PASSWORD_RESET_WINDOW_MINUTES", 60)
 
+# Email updates from the status page (incidents/notifications/subscribers.py): confirmation
+# mails per address and requests per client address in the window; how long a link works.
+STATUS_SUBSCRIBE_PER_ADDRESS = env_int("STATUS_SUBSCRIBE_PER_ADDRESS", 3)
+STATUS_SUBSCRIBE_PER_IP = env_int("STATUS_SUBSCRIBE_PER_IP", 10)
+STATUS_SUBSCRIBE_WINDOW_MINUTES = env_int("STATUS_SUBSCRIBE_WINDOW_MINUTES", 60)
+STATUS_SUBSCRIBE_LINK_HOURS = env_int("STATUS_SUBSCRIBE_LINK_HOURS", 48)
+
 # A task row RUNNING this long belongs to a worker that was killed: the sweeper marks it failed
 # (incidents/housekeeping.py), and pruning removes it later like any finished row.
 TASK_ABANDONED_MINUTES = env_int("TASK_ABANDONED_MINUTES", 30)

@@ -35,6 +35,8 @@ urlpatterns = [
     path("accounts/", include(auth_urls)),
     path("incidents/", include("incidents.urls")),
     path("reviews/", include("reviews.urls")),
+    # The status page's email sign-up (no account): before the status page's own URLs.
+    path("status/subscribe/", include("incidents.notifications.subscribe_urls")),
     path("status/", include("incidents.statuspage.urls")),
     path("unsubscribe/<str:token>/", notification_views.unsubscribe, name="unsubscribe"),
     path("email-actions/<str:token>/", notification_views.email_action, name="email_action"),

@@ -24,6 +24,7 @@ from incidents.models.notifications import (  # noqa: F401, E402
     Notification,
     SlackChannel,
     SlackMessage,
+    StatusSubscriber,
     Subscription,
 )
 from incidents.models.oncall import Handoff, Override, Rotation, RotationMember  # noqa: F401, E402
@@ -37,7 +38,7 @@ from incidents.models.response import (  # noqa: F401, E402
     Task,
     ensure_shipped_response,
 )
-from incidents.models.security import IdempotencyKey, PasswordResetRequest  # noqa: F401, E402
+from incidents.models.security import IdempotencyKey, PasswordResetRequest, PublicRequest  # noqa: F401, E402
 from incidents.models.statuspage import StatusPageGeneration  # noqa: F401, E402
 from incidents.models.tokens import ApiToken, Integration, hash_token  # noqa: F401, E402
 from incidents.models.typefields import CustomField, ReviewSection  # noqa: F401, E402

@@ -83,6 +83,24 @@ class Subscription(models.Model):
         return bool(self.email)
 
 
+class StatusSubscriber(models.Model):
+    """Someone without an account who asked, on the public status page, for its updates by email:
+    every public service, or the ones chosen. Created only when the address confirmed (the
+    signed link of the confirmation email, incidents/notifications/subscribers.py): an address
+    nobody confirmed is never stored. Hears public content only, like a stakeholder list."""
+
+    email = models.EmailField(unique=True)  # lower case
+    all_services = models.BooleanField(default=True, help_text="Every service on the status page.")
+    services = models.ManyToManyField(Service, blank=True, related_name="status_subscribers")
+    confirmed_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+
 class NotificationQuerySet(models.QuerySet):
     def due(self, at):
         """Rows a worker should pick up now: pending and due, or stuck in sending past their lease."""
@@ -132,6 +150,9 @@ class Notification(models.Model):
     )
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )
+    status_subscriber = models.ForeignKey(
+        StatusSubscriber, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
     )
     # Why this recipient hears it: "lead", "direct" (no subscription), or "subscription"
     # (kept when the subscription is deleted, so a second unsubscribe click does no more).

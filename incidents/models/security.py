@@ -22,6 +22,25 @@ class PasswordResetRequest(models.Model):
         return f"reset request from {self.ip} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class PublicRequest(models.Model):
+    """One request of a public form (no account: the status page's email subscription), counted
+    per address and per client address (incidents/security.py `throttle`). The address is kept
+    only as a SHA-256 digest of its lower-cased form; old rows go as new requests come in."""
+
+    form = models.CharField(max_length=32)
+    email_digest = models.CharField(max_length=64)
+    ip = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent = models.BooleanField(default=False)
+
+    class Meta:
+        default_permissions = ()
+        indexes = [models.Index(fields=["form", "ip", "created_at"], name="public_request_ip")]
+
+    def __str__(self) -> str:
+        return f"{self.form} request from {self.ip} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
 class IdempotencyKey(models.Model):
     """A creating request already carried out: a second request with the same key lands on
     its result instead of creating again (incidents/idempotency.py).

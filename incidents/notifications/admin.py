@@ -1,4 +1,5 @@
-"""Admin for notifications: stakeholder lists on services, and the outbox with its failures.
+"""Admin for notifications: stakeholder lists on services, status page subscribers, and the
+outbox with its failures.
 
 Managers keep each service's stakeholder list (users and outside email addresses) on the
 service's admin page, and see failed deliveries (a permanent error: an address the mail
@@ -8,7 +9,7 @@ server refuses, a deleted Slack webhook) with a "retry now" action.
 from django.contrib import admin, messages
 
 from incidents.access import NeedToKnowAdmin
-from incidents.models import Notification, Subscription
+from incidents.models import Notification, StatusSubscriber, Subscription
 from incidents.notifications import delivery
 
 
@@ -32,6 +33,22 @@ class SubscriptionAdmin(NeedToKnowAdmin):
     list_select_related = ["user", "incident", "service"]
     search_fields = ["email", "user__username", "user__email"]
     raw_id_fields = ["user", "incident"]
+
+
+@admin.register(StatusSubscriber)
+class StatusSubscriberAdmin(admin.ModelAdmin):
+    """Who asked for email updates on the status page and confirmed it. Added only through the
+    confirmed link (double opt-in): managers may look and remove, not add; the stakeholder list of
+    a service is where managers put addresses themselves."""
+
+    list_display = ["email", "all_services", "confirmed_at"]
+    list_filter = ["all_services", "services"]
+    search_fields = ["email"]
+    filter_horizontal = ["services"]
+    readonly_fields = ["email", "confirmed_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(Notification)

@@ -35,8 +35,9 @@ updates that message in place. The lead's own emails, and pages, carry one-tap a
 (actions.py).
 
 Followers: users following the incident or its service. Outside: the addresses on the
-service's stakeholder list, only while the incident is shown on the status page (it is public
-and so is its service),
+service's stakeholder list, and who subscribed on the status page (subscribers.py) to every
+service or this one, only while the incident is shown on the status page (it is public and so
+is its service),
 and only public content: no notes, logs, descriptions, resolution summaries or names. Nobody is told about their
 own action. Entries of kinds other parts write for their own messages (notification,
 page, escalation, review) send nothing here.
@@ -69,6 +70,7 @@ from incidents.models import (
     Profile,
     Severity,
     Status,
+    StatusSubscriber,
     Subscription,
     TimelineEntry,
 )
@@ -107,6 +109,8 @@ class Recipient:
     subscription: Subscription | None = None
     # Why they hear of it, when it is not the lead's or a subscription's reason.
     why: str = ""
+    # Someone who subscribed on the status page (incidents/notifications/subscribers.py).
+    status_subscriber: StatusSubscriber | None = None
 
 
 # --- the listener ----------------------------------------------------------------------
@@ -172,26 +176,29 @@ class UpdateAudience:
 
     status_page: bool
     team_emails: int
-    outside_emails: int
+    outside_emails: int  # the service's stakeholder list
+    subscribers: int  # who subscribed on the status page
     slack: int  # Slack webhook destinations, and the incident's own channel
 
 
 def update_audience(incident: Incident, *, author, public: bool) -> UpdateAudience:
     """Before posting: who hears a public (or internal) status update by `author` now. Counts,
-    never addresses (4 queries at most). incidents/notifications/tests/test_audience.py posts the
+    never addresses (5 queries at most). incidents/notifications/tests/test_audience.py posts the
     update and compares with the rows written."""
     entry = TimelineEntry(incident=incident, author=author, kind=Kind.STATUS_UPDATE, data={"public": public})
     event = event_of(entry)
     recipients = email_recipients(entry, incident, event)
-    outside = sum(1 for r in recipients if r.audience == Audience.PUBLIC)
+    public = [r for r in recipients if r.audience == Audience.PUBLIC]
+    subscribers = sum(1 for r in public if r.status_subscriber is not None)
     slack = 0
     if not incident.restricted:
         webhooks = slack_destinations(incident) if event in SLACK_EVENTS else []
         slack = len(slackapp.channel_rows(entry, str)) + len(webhooks)
     return UpdateAudience(
-        status_page=public and incident.public and not incident.restricted and incident.service.is_public,
-        team_emails=len(recipients) - outside,
-        outside_emails=outside,
+        status_page=entry.data["public"] and on_status_page(incident),
+        team_emails=len(recipients) - len(public),
+        outside_emails=len(public) - subscribers,
+        subscribers=subscribers,
         slack=slack,
     )
 
@@ -201,8 +208,13 @@ def restricted_slack_text(incident: Incident) -> str:
     return f"A restricted incident was opened: {incident.ref}, {Severity(incident.severity).label}."
 
 
+def on_status_page(incident: Incident) -> bool:
+    """Shown on the status page: public, not restricted, and its service listed there."""
+    return incident.public and not incident.restricted and incident.service.is_public
+
+
 def email_recipients(entry: TimelineEntry, incident: Incident, event: str) -> list[Recipient]:
-    """Everyone who hears about this event by email, one per address (3 queries at most)."""
+    """Everyone who hears about this event by email, one per address (4 queries at most)."""
     candidates: list[Recipient] = []
     if incident.lead_id:
         candidates.append(Recipient("", Audience.TEAM, incident.lead))
@@ -228,10 +240,18 @@ def email_recipients(entry: TimelineEntry, incident: Incident, event: str) -> li
             elif sub.is_outside:
                 # Only what the status page shows: the incident public (and not restricted) *and* its
                 # service listed there.
-                if incident.public and not incident.restricted and incident.service.is_public:
+                if on_status_page(incident):
                     candidates.append(Recipient(sub.email.lower(), Audience.PUBLIC, None, sub))
             else:
                 candidates.append(Recipient("", Audience.TEAM, sub.user, sub))
+    if event in BROADCAST and on_status_page(incident):
+        # Who subscribed on the status page, to every service or to this one: what it shows.
+        for subscriber in (
+            StatusSubscriber.objects.filter(Q(all_services=True) | Q(services=incident.service_id))
+            .distinct()
+            .only("pk", "email")
+        ):
+            candidates.append(Recipient(subscriber.email, Audience.PUBLIC, status_subscriber=subscriber))
     users = {c.user.pk for c in candidates if c.user is not None}
     allowed = allowed_user_ids(incident, _users_who_may_hear(users - {entry.author_id}))
     chosen: dict[str, Recipient] = {}
@@ -410,6 +430,20 @@ def _email(template: str, context: dict, rendered: dict | None = None, key=None,
     return row
 
 
+def public_email(template: str, context: dict, *, event_key: str, recipient: str, subject: str) -> Notification:
+    """An email row to an address without an account, about no incident (a status page
+    subscription's confirmation): public audience, `template` rendered with `context`."""
+    return _email(
+        template,
+        context,
+        event_key=event_key,
+        recipient=recipient,
+        audience=Audience.PUBLIC,
+        reason="direct",
+        subject=clean_header(subject),
+    )
+
+
 def _email_row(entry, incident, event, recipient: Recipient, rendered: dict | None = None) -> Notification:
     public = recipient.audience == Audience.PUBLIC
     headline = _headline(entry, incident, event)
@@ -442,7 +476,10 @@ def _email_row(entry, incident, event, recipient: Recipient, rendered: dict | No
         entry=entry,
         user=recipient.user,
         subscription=recipient.subscription,
-        reason="subscription" if recipient.subscription else ("assigned" if recipient.why else "lead"),
+        status_subscriber=recipient.status_subscriber,
+        reason="subscription"
+        if recipient.subscription or recipient.status_subscriber
+        else ("assigned" if recipient.why else "lead"),
         subject=subject_for(incident, headline),
     )
 
@@ -471,6 +508,8 @@ def _reason(recipient: Recipient, incident: Incident) -> str:
     sub = recipient.subscription
     if recipient.why:
         return recipient.why
+    if recipient.status_subscriber is not None:
+        return "you asked for email updates on the status page"
     if sub is None:
         return f"you lead {incident.ref}"
     if sub.min_severity:

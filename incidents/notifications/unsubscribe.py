@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
-from incidents.models import Notification, Profile
+from incidents.models import Notification, Profile, StatusSubscriber
 
 UNSUBSCRIBE_SALT = "beacon.notifications.unsubscribe"
 
@@ -32,8 +32,11 @@ def read_unsubscribe_token(token: str) -> Notification | None:
 
 
 def unsubscribe(notification: Notification) -> str:
-    """Stop what caused `notification`: its subscription, or else all email to that user.
-    Returns a sentence for the person."""
+    """Stop what caused `notification`: its subscription (on the status page too), or else all
+    email to that user. Returns a sentence for the person."""
+    if notification.status_subscriber_id is not None:
+        StatusSubscriber.objects.filter(pk=notification.status_subscriber_id).delete()
+        return "You will no longer receive email updates from the status page."
     sub = notification.subscription
     if sub is not None:
         if sub.incident_id:

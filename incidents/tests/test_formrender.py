@@ -53,6 +53,7 @@ def _forms():
         SeverityForm,
         StatusUpdateForm,
     )
+    from incidents.notifications.subscribe_views import SubscribeForm
     from incidents.notifications.views import NotificationSettingsForm
     from incidents.oncall.forms import OverrideForm, RotationForm
     from incidents.reports.forms import ReportFilterForm
@@ -93,6 +94,7 @@ def _forms():
         "ProfileForm": plain(ProfileForm, {"time_zone": "Mars/Olympus", "theme": "neon"}),
         "ApiTokenForm": (lambda r: ApiTokenForm(user=r), lambda r: ApiTokenForm({}, user=r)),
         "NotificationSettingsForm": plain(NotificationSettingsForm, {"min_severity": "apocalyptic"}),
+        "SubscribeForm": plain(SubscribeForm, {"email": "nope", "services": ["999"]}),
         "RotationForm": plain(RotationForm, {"name": "", "start_date": "soon"}),
         "OverrideForm": (
             lambda r: OverrideForm(rotation=_rotation()),

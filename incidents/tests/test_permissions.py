@@ -104,6 +104,11 @@ MATRIX = [
     ("get", "/status/incidents/{public_ref}/", expect(200, 200, 200, 200, 200, 200)),
     # {ref} is internal: the public page answers 404 to everybody, staff included.
     ("get", "/status/incidents/{ref}/", expect(404, 404, 404, 404, 404, 404)),
+    # The status page's email sign-up: public, no account (an empty form is refused with 422).
+    ("get", "/status/subscribe/", expect(200, 200, 200, 200, 200, 200)),
+    ("post", "/status/subscribe/", expect(422, 422, 422, 422, 422, 422)),
+    ("get", "/status/subscribe/sent/", expect(200, 200, 200, 200, 200, 200)),
+    ("get", "/status/subscribe/confirm/not-a-link/", expect(400, 400, 400, 400, 400, 400)),
     ("get", "/accounts/tokens/", expect(LOGIN, 403, 200, 200, 200, 200)),
     ("post", "/accounts/tokens/", expect(LOGIN, 403, 302, 302, 302, 302)),
     ("post", "/accounts/tokens/999999/revoke/", expect(LOGIN, 403, 404, 404, 404, 404)),

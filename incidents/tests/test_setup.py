@@ -166,7 +166,8 @@ def test_the_demo_has_an_audience_so_a_public_update_sends_mail(db, settings):
     checkout.save()
     workflow.post_update(incident, by=get_user_model().objects.get(username="responder"), message="On it.", public=True)
     told = set(Notification.objects.filter(incident=incident, channel="email").values_list("recipient", flat=True))
-    assert {"reporter@example.com", "viewer@example.com", "cto@partner.example", "support@partner.example"} <= told
+    audience = {"reporter@example.com", "viewer@example.com", "cto@partner.example", "support@partner.example"}
+    assert audience | {"customer@example.net"} <= told
 
 
 def test_seed_demo_refuses_in_production_unless_forced(db, settings):

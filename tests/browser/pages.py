@@ -22,6 +22,8 @@ from incidents.models import (
     Subscription,
     UpdateTemplate,
 )
+from incidents.notifications.subscribers import Request as SubscribeRequest
+from incidents.notifications.subscribers import confirmation_token
 from incidents.notifications.unsubscribe import unsubscribe_token
 from incidents.oncall.tests.data import give_calendar_token, make_override, make_rotation
 from incidents.tests.factories import ServiceFactory, make_incident
@@ -71,9 +73,16 @@ PAGES = [
     ("/unsubscribe/{unsubscribe}/", ("anonymous",)),
     ("/status/", ("anonymous",)),
     ("/status/incidents/{public}/", ("anonymous",)),
+    ("/status/subscribe/", ("anonymous",)),
+    ("/status/subscribe/sent/", ("anonymous",)),
+    ("/status/subscribe/confirm/{confirm}/", ("anonymous",)),
+    ("/status/subscribe/confirm/not-a-link/", ("anonymous",)),
 ]
 
 # (role, url template) pairs, the parameters of the page tests.
+# Pages that answer with an error status on purpose, and still must be usable.
+STATUS = {"/status/subscribe/confirm/not-a-link/": 400}
+
 ROLE_PAGES = [(role, url) for url, roles in PAGES for role in roles]
 
 
@@ -163,4 +172,5 @@ def build_world(users: dict) -> dict:
         "rotation": rotation.pk,
         "unsubscribe": unsubscribe_token(notification),
         "template": UpdateTemplate.objects.get(name="Identified").pk,
+        "confirm": confirmation_token(SubscribeRequest(email="ann@example.com", service_ids=(checkout.pk,))),
     }

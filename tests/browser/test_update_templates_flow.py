@@ -38,7 +38,7 @@ def test_from_the_suggested_phase_to_the_next(sign_in, other_responder, incident
     if javascript:
         message.focus()  # the counts load as the responder starts writing
         expect(page.locator("#update-audience")).to_contain_text(
-            "the status page; 1 outside stakeholder by email; 2 team members by email"
+            "the status page; 0 status page subscribers and 1 outside stakeholder by email; 2 team members by email"
         )
     else:
         page.get_by_role("link", name="Who will hear it?").click()

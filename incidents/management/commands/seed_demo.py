@@ -23,6 +23,7 @@ from incidents.models import (
     Service,
     Severity,
     Status,
+    StatusSubscriber,
     StatusUpdate,
     Subscription,
     TimelineEntry,
@@ -33,6 +34,8 @@ from incidents.signals import demo_seeded
 DEMO_PASSWORD = "beacon-demo"
 # The first service's stakeholder list: outside addresses that hear its public updates.
 DEMO_STAKEHOLDERS = ["cto@partner.example", "support@partner.example"]
+# A customer who asked the status page for email updates about every service (and confirmed).
+DEMO_STATUS_SUBSCRIBER = "customer@example.net"
 
 # (name, description, availability objective in per cent per month: its error budget on /reports/)
 SERVICES = [
@@ -317,12 +320,14 @@ class Command(BaseCommand):
 
     def create_audience(self, users, services) -> None:
         """Who hears about incidents besides the lead, so the first run shows mail flowing: the
-        viewer follows the first service, and two outside addresses are on its stakeholder list
-        (the demo reporter follows their own reports already). Once only."""
+        viewer follows the first service, two outside addresses are on its stakeholder list, and
+        one customer subscribed to every service on the status page (the demo reporter follows
+        their own reports already). Once only."""
         service = services[0]
         Subscription.objects.get_or_create(user=users[roles.VIEWER], service=service)
         for address in DEMO_STAKEHOLDERS:
             Subscription.objects.get_or_create(email=address, service=service)
+        StatusSubscriber.objects.get_or_create(email=DEMO_STATUS_SUBSCRIBER)
 
     def create_rotation(self, users) -> None:
         """One default rotation, the demo responder and manager taking turns daily, so the

@@ -101,7 +101,10 @@ def test_the_page_shows_counts_never_addresses(clients, incident, audience):
     assert response.status_code == 200
     # rob leads and is the one asking: his own update would not reach him.
     text = " ".join(body.split())
-    assert "the status page; 2 outside stakeholders by email; 2 team members by email; 1 Slack destination." in text
+    assert (
+        "the status page; 0 status page subscribers and 2 outside stakeholders by email; 2 team members by email;"
+        in text
+    )
     assert "An internal update</strong> reaches: 0 team members by email; 0 Slack destinations." in text
     assert "partner.example" not in body and "fay" not in body
     assert "<html" in body and f"Back to {incident.ref}" in body
