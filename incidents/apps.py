@@ -50,4 +50,5 @@ class IncidentsConfig(AppConfig):
         notifications.ready()
         alerts.ready()
         panels.register("incidents/_updates_panel.html", views.updates_panel_context, where="main", order=10)
+        panels.register("incidents/_links_panel.html", views.links_panel_context, where="aside", order=60)
         statuspage.ready()

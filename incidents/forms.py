@@ -12,7 +12,17 @@ from django.utils.html import format_html, format_html_join
 
 from incidents.formrender import widget_attrs
 from incidents.idempotency import IdempotencyTokenField
-from incidents.models import SEVERITY_DEFINITIONS, Incident, IncidentType, Profile, Service, Severity, UpdateTemplate
+from incidents.models import (
+    REF_RE,
+    SEVERITY_DEFINITIONS,
+    Incident,
+    IncidentLink,
+    IncidentType,
+    Profile,
+    Service,
+    Severity,
+    UpdateTemplate,
+)
 from incidents.people import display_name, responder_choices, responders
 
 # Clocks drift: a report typed "now" on a laptop a little ahead is not "in the future".
@@ -244,6 +254,25 @@ class StatusUpdateForm(IdempotentForm, forms.Form):
         if phase and not UpdateTemplate.objects.filter(name=phase).exists():
             raise forms.ValidationError(f"There is no update template “{phase}”; pick one of the listed phases.")
         return phase
+
+
+class LinkForm(forms.Form):
+    """Link this incident to another (incidents/links.py); the view finds the other among the
+    incidents the person may see."""
+
+    kind = forms.ChoiceField(label="This incident is", choices=IncidentLink.Kind.choices)
+    other = forms.CharField(
+        label="Incident",
+        max_length=30,
+        help_text="Its reference, e.g. INC-42.",
+        widget=forms.TextInput(attrs={"placeholder": "INC-42", "autocomplete": "off"}),
+    )
+
+    def clean_other(self) -> str:
+        match = REF_RE.match(self.cleaned_data["other"])
+        if not match:
+            raise forms.ValidationError("Give an incident's reference, like INC-42.")
+        return f"INC-{int(match.group(1))}"
 
 
 class ReopenForm(forms.Form):

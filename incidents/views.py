@@ -22,6 +22,7 @@ from incidents import (
     budget,
     choices,
     idempotency,
+    links,
     outage,
     panels,
     response_views,
@@ -38,6 +39,7 @@ from incidents.forms import (
     IncidentForm,
     LeadForm,
     LiftRestrictionForm,
+    LinkForm,
     MitigateForm,
     NoteForm,
     ParticipantForm,
@@ -745,6 +747,57 @@ def lift_restriction(request: HttpRequest, ref: str) -> HttpResponse:
         lambda incident, data: workflow.lift_restriction(incident, by=request.user, reason=data["reason"]),
         "{ref} is no longer restricted.",
     )
+
+
+# --- incidents that belong together (the links panel of the incident page) ----------------
+
+
+def links_panel_context(request: HttpRequest, incident: Incident) -> dict | None:
+    """Related incidents the person may see, and the form to link another: 1 query, 2 when
+    there are links. Hidden for those who cannot link when there is nothing to show."""
+    shown = links.visible_links(incident, request.user)
+    may_link = request.user.has_perm(RESPOND)
+    if not shown and not may_link:
+        return None
+    return {"incident": incident, "links": shown, "may_link": may_link, "form": _lazy(LinkForm, auto_id="link_%s")}
+
+
+@role_required(RESPOND)
+@require_POST
+def add_link(request: HttpRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    form = LinkForm(request.POST)
+    if form.is_valid():
+        wanted = form.cleaned_data["other"]
+        # Among the incidents this person may see: a restricted one they may not is "no incident".
+        other = Incident.objects.visible_to(request.user).by_ref(wanted).first()
+        if other is None:
+            form.add_error("other", f"There is no incident {wanted}.")
+        else:
+            try:
+                found = workflow.link(incident, other=other, kind=form.cleaned_data["kind"], by=request.user)
+            except workflow.InvalidTransition as refusal:
+                form.add_error(None, str(refusal))
+            else:
+                messages.success(request, f"{incident.ref}: {found.label_from(incident.pk).lower()} {other.ref}.")
+                return redirect(incident.get_absolute_url() + "#links-panel")
+    for errors in form.errors.values():
+        for error in errors:
+            messages.error(request, error)
+    return redirect(incident.get_absolute_url() + "#links-panel")
+
+
+@role_required(RESPOND)
+@require_POST
+def remove_link(request: HttpRequest, ref: str, link: int) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    try:
+        workflow.unlink(incident, link_id=link, by=request.user)
+    except workflow.InvalidTransition as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, "Link removed.")
+    return redirect(incident.get_absolute_url() + "#links-panel")
 
 
 @role_required(VIEW)

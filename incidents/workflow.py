@@ -24,7 +24,7 @@ from typing import Any
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.utils.timezone import now
 
 from incidents import roles, typefields
@@ -34,6 +34,7 @@ from incidents.models import (
     OPEN_STATUSES,
     TASK_TITLE_MAX,
     Incident,
+    IncidentLink,
     IncidentType,
     ResponseRole,
     RoleAssignment,
@@ -567,6 +568,86 @@ def post_update(incident: Incident, *, by, message: str, public: bool, phase: st
     data = {"phase": phase} if phase else {}
     _record(incident, by=by, kind=Kind.STATUS_UPDATE, text=message, update_id=update.pk, public=public, **data)
     return update
+
+
+# --- incidents that belong together ------------------------------------------------------
+
+
+def _lock_pair(incident: Incident, other: Incident) -> tuple[Incident, Incident]:
+    """Both incidents locked, the lower id first (two people linking the same pair from either
+    side at once wait for each other instead of deadlocking)."""
+    first, second = sorted([incident, other], key=lambda i: i.pk)
+    locked = {first.pk: _lock(first)}
+    locked[second.pk] = _lock(second)
+    return locked[incident.pk], locked[other.pk]
+
+
+def _link_text(label: str, incident: Incident, other: Incident) -> str:
+    # A restricted incident's reference is need-to-know too: an unrestricted incident's timeline
+    # only says that a restricted one is linked.
+    if other.restricted and not incident.restricted:
+        return f"{label} a restricted incident."
+    return f"{label} {other.ref}."
+
+
+@transaction.atomic
+def link(incident: Incident, *, other: Incident, kind: str, by) -> IncidentLink:
+    """Link two incidents (`kind`: caused by, same root cause, related), read from `incident`'s
+    side: "INC-9 caused by INC-7". One `link` entry on each. The caller finds `other` among the
+    incidents `by` may see."""
+    _require(by, roles.RESPOND_INCIDENT)
+    if kind not in IncidentLink.Kind.values:
+        raise InvalidTransition("Choose how the incidents are related.")
+    if other.pk == incident.pk:
+        raise InvalidTransition("An incident cannot be linked to itself.")
+    incident, other = _lock_pair(incident, other)
+    pair = Q(from_incident=incident, to_incident=other) | Q(from_incident=other, to_incident=incident)
+    existing = IncidentLink.objects.filter(pair).first()
+    if existing is not None:
+        raise InvalidTransition(
+            f"{incident.ref} is already linked to {other.ref} ({existing.label_from(incident.pk).lower()})."
+        )
+    found = IncidentLink.objects.create(from_incident=incident, to_incident=other, kind=kind, created_by=by)
+    for one, another in ((incident, other), (other, incident)):
+        label = found.label_from(one.pk)
+        _record(
+            one,
+            by=by,
+            kind=Kind.LINK,
+            text=_link_text(label, one, another),
+            action="linked",
+            link_id=found.pk,
+            label=label,
+            other_id=another.pk,
+        )
+    return found
+
+
+@transaction.atomic
+def unlink(incident: Incident, *, link_id: int, by) -> None:
+    """Remove a link of `incident` (one `link` entry on each side)."""
+    _require(by, roles.RESPOND_INCIDENT)
+    found = (
+        IncidentLink.objects.filter(Q(from_incident=incident) | Q(to_incident=incident), pk=link_id)
+        .select_related("from_incident", "to_incident")
+        .first()
+    )
+    if found is None:
+        raise InvalidTransition(f"{incident.ref} has no such link.")
+    other = found.other(incident.pk)
+    incident, other = _lock_pair(incident, other)
+    labels = {one.pk: found.label_from(one.pk) for one in (incident, other)}
+    found.delete()
+    for one, another in ((incident, other), (other, incident)):
+        _record(
+            one,
+            by=by,
+            kind=Kind.LINK,
+            text="No longer linked: " + _link_text(labels[one.pk].lower(), one, another),
+            action="unlinked",
+            label=labels[one.pk],
+            other_id=another.pk,
+        )
 
 
 @transaction.atomic

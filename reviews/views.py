@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.timezone import localdate, now
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from incidents import budget, roles
+from incidents import budget, links, roles
 from incidents.access import get_incident_for, role_required
 from incidents.models import Service
 from incidents.pagination import paginate
@@ -108,6 +108,8 @@ def _detail_context(request: HttpRequest, review: Review, **forms) -> dict:
         "authors": list(review.authors.order_by("first_name", "username")),
         "action_items": items,
         "revisions": list(review.runbook_revisions.select_related("service", "author")),
+        # Incidents that belong with this one (caused by, same root cause): the review reads them together.
+        "related": links.visible_links(incident, user),
         "may_write": lifecycle.may_edit(user, review),
         "may_publish": user.has_perm(PUBLISH),
         "required": policy.review_required(incident),

@@ -8,6 +8,7 @@ from incidents.models.core import (  # noqa: F401
     SEVERITY_DEFINITIONS,
     SHIPPED_TYPES,
     Incident,
+    IncidentLink,
     IncidentQuerySet,
     IncidentType,
     Profile,

@@ -351,6 +351,11 @@ class Incident(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
 
+    # One outage, one incident: a duplicate is closed into its primary (workflow.mark_duplicate).
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates", editable=False
+    )
+
     # Bumped by every change to the reported fields: an edit form posts the version it
     # was opened at, and a stale one is refused instead of overwriting someone else's work.
     version = models.PositiveIntegerField(default=1, editable=False)
@@ -488,6 +493,8 @@ class TimelineEntry(models.Model):
         ROLE = "role", "Response role"
         TASK = "task", "Task"
         IMPACT = "impact", "Impact window change"
+        DUPLICATE = "duplicate", "Duplicate"
+        LINK = "link", "Related incident"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     created_at = models.DateTimeField(default=now, editable=False)
@@ -567,3 +574,48 @@ class Profile(models.Model):
             return zoneinfo.ZoneInfo(self.time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             return None
+
+
+class IncidentLink(models.Model):
+    """Two incidents that belong together, shown on both pages and in their reviews: one caused
+    the other, they share a root cause, or they are related. Read from either side
+    (`label_from`): "Caused by INC-7" on one page is "Caused INC-9" on the other."""
+
+    class Kind(models.TextChoices):
+        CAUSED_BY = "caused_by", "Caused by"
+        SAME_CAUSE = "same_cause", "Same root cause as"
+        RELATED = "related", "Related to"
+
+    # How each kind reads from the other incident's side.
+    REVERSE = {Kind.CAUSED_BY: "Caused", Kind.SAME_CAUSE: "Same root cause as", Kind.RELATED: "Related to"}
+
+    from_incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="links_out")
+    to_incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="links_in")
+    kind = models.CharField(max_length=16, choices=Kind)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["from_incident", "to_incident"], name="incidentlink_once"),
+            models.CheckConstraint(
+                condition=~Q(from_incident=models.F("to_incident")),
+                name="incidentlink_not_itself",
+                violation_error_message="An incident cannot be linked to itself.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"INC-{self.from_incident_id} {self.get_kind_display().lower()} INC-{self.to_incident_id}"
+
+    def label_from(self, incident_id: int) -> str:
+        """How the link reads on `incident_id`'s page, before the other incident's reference."""
+        if incident_id == self.from_incident_id:
+            return self.get_kind_display()
+        return self.REVERSE[self.Kind(self.kind)]
+
+    def other(self, incident_id: int) -> Incident:
+        return self.to_incident if incident_id == self.from_incident_id else self.from_incident

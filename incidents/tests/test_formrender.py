@@ -42,6 +42,7 @@ def _forms():
         IncidentForm,
         LeadForm,
         LiftRestrictionForm,
+        LinkForm,
         MitigateForm,
         NoteForm,
         ParticipantForm,
@@ -95,6 +96,7 @@ def _forms():
         "ApiTokenForm": (lambda r: ApiTokenForm(user=r), lambda r: ApiTokenForm({}, user=r)),
         "NotificationSettingsForm": plain(NotificationSettingsForm, {"min_severity": "apocalyptic"}),
         "SubscribeForm": plain(SubscribeForm, {"email": "nope", "services": ["999"]}),
+        "LinkForm": plain(LinkForm, {"kind": "married_to", "other": "yesterday"}),
         "RotationForm": plain(RotationForm, {"name": "", "start_date": "soon"}),
         "OverrideForm": (
             lambda r: OverrideForm(rotation=_rotation()),

@@ -41,6 +41,7 @@ CORE = {
     "incidents.audit",
     "incidents.budget",
     "incidents.update_templates",
+    "incidents.links",
     "incidents.templatetags",
 }
 AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack", "reports"}
@@ -279,6 +280,7 @@ def test_listeners_panels_and_close_checks_are_registered_in_the_stated_order():
         ("reviews/_review_panel.html", "aside", 10),
         ("incidents/_alert_panel.html", "main", 20),
         ("reviews/_runbook_panel.html", "aside", 20),
+        ("incidents/_links_panel.html", "aside", 60),
         ("reviews/_similar_panel.html", "main", 60),
         ("incidents/_ledger_panel.html", "main", 90),
     ]

@@ -56,6 +56,9 @@ MATRIX = [
     ("post", "/incidents/{ref}/restrict/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/unrestrict/", expect(LOGIN, 403, 403, 403, 302, 403)),
     ("post", "/incidents/{ref}/participants/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    # Related incidents: responders and managers link and unlink; everyone who sees both reads them.
+    ("post", "/incidents/{ref}/links/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/links/999999/remove/", expect(LOGIN, 403, 403, 302, 302, 403)),
     # Response roles and tasks: responders and managers change them; everyone who sees the incident reads them.
     ("post", "/incidents/{ref}/roles/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/tasks/", expect(LOGIN, 403, 403, 302, 302, 403)),

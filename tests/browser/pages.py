@@ -132,6 +132,8 @@ def build_world(users: dict) -> dict:
     workflow.post_update(mitigated, by=responder, message="Emails are delayed by up to an hour.", public=True)
     workflow.set_public(mitigated, by=responder, public=True)
     workflow.mitigate(mitigated, by=responder, text="Added two workers.")
+    # Related incidents: the links panel (and the review's list) with something in it.
+    workflow.link(mitigated, other=waiting, kind="caused_by", by=responder)
 
     reviewed = make_review(
         responder=responder,
