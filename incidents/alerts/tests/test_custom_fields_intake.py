@@ -62,6 +62,22 @@ def test_invalid_values_are_left_not_set_and_noted_without_losing_the_alert(am, 
     assert incident.timeline.filter(data__has_key="custom_fields_not_set").count() == 1
 
 
+def test_the_note_and_the_answer_name_each_invalid_value_its_first_200_characters_quoted(am, fields):
+    value = "9" * 150 + "x" * 150
+    response = am.post(payload({"records_exposed": value, "data_affected": "perhaps"}))
+    assert response.status_code == 200, response.content
+    note = Incident.objects.get().timeline.get(data__has_key="custom_fields_not_set")
+    assert note.text == (
+        "Alert labels gave invalid values for these fields; they were left not set:\n\n"
+        "- `data_affected`: “perhaps” — Choose one of: yes, no, unknown.\n"
+        f"- `records_exposed`: “{value[:200]}” — Enter a number, like 42 or 3.5."
+    )
+    assert response.json()["warnings"] == [
+        {"field": "labels.data_affected", "message": "Left not set: Choose one of: yes, no, unknown."},
+        {"field": "labels.records_exposed", "message": "Left not set: Enter a number, like 42 or 3.5."},
+    ]
+
+
 def test_labels_of_another_types_fields_are_ignored(am, fields):
     body = load("firing")
     body["commonLabels"]["data_affected"] = "yes"  # a downtime incident has no such field

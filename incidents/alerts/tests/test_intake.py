@@ -126,6 +126,23 @@ def test_a_resolved_payload_for_a_group_never_seen_opens_it_already_mitigated(am
     assert kinds(incident) == [Kind.REPORTED, Kind.ALERT_RESOLVED, Kind.STATUS_CHANGE]
 
 
+def test_one_firing_alert_is_named_alone_in_its_fired_entry(am):
+    am.post(load("firing"))
+    fired = only_incident().timeline.get(kind=Kind.ALERT_FIRED)
+    assert fired.text == "TargetDown on 127.0.0.1:59665 fired."
+    assert fired.data["count"] == 1
+
+
+@pytest.mark.parametrize("seen_firing", [True, False], ids=["resolving-a-stored-alert", "arriving-resolved"])
+def test_an_alert_resolved_entry_names_the_group_of_the_alert(am, seen_firing):
+    if seen_firing:
+        am.post(load("firing"))
+    assert am.post(load("resolved")).status_code == 200
+    entry = only_incident().timeline.get(kind=Kind.ALERT_RESOLVED)
+    assert entry.text == "TargetDown on 127.0.0.1:59665 resolved at 2026-11-27 09:41:45 UTC."
+    assert entry.data["group_key"] == '{}:{alertname="TargetDown", service="app"}'
+
+
 # --- replay ------------------------------------------------------------------------------
 
 
@@ -265,6 +282,61 @@ def test_a_closed_incident_is_never_reopened(am, responder, manager):
     first.refresh_from_db()
     assert first.status == Incident.Status.CLOSED
     assert Incident.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    "after, reopened",
+    [(timedelta(minutes=60), True), (timedelta(minutes=60, microseconds=1), False)],
+    ids=["at-the-end-of-the-window", "just-after-it"],
+)
+def test_the_reopen_window_includes_its_last_moment(am, responder, settings, after, reopened):
+    settings.ALERTMANAGER_REOPEN_MINUTES = 60
+    resolved_at = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    firing = load("firing")
+    with time_machine.travel(resolved_at - timedelta(minutes=15), tick=False):
+        am.post(firing)
+    first = only_incident()
+    with time_machine.travel(resolved_at, tick=False):
+        workflow.resolve(first, by=responder, summary="Restarted the app.", confirmed=True)
+    first.refresh_from_db()
+    assert first.resolved_at == resolved_at
+
+    with time_machine.travel(resolved_at + after, tick=False):
+        assert am.post(_second_alert(firing, minutes=30)).status_code == 200
+
+    first.refresh_from_db()
+    if reopened:
+        assert Incident.objects.count() == 1
+        assert first.status == Incident.Status.ACKNOWLEDGED
+        assert first.alert_group.alerts.count() == 2
+    else:
+        assert Incident.objects.count() == 2
+        assert first.status == Incident.Status.RESOLVED
+        assert first.alert_group.alerts.count() == 1
+
+
+def test_an_alert_resolved_under_a_new_group_key_resolves_where_it_fired(am):
+    """Alertmanager's grouping changed (a new `group_by`): the resolution of an alert stored under
+    the old key still resolves it, in its own incident; no group or incident is made for the new key."""
+    am.post(load("firing"))
+    incident = only_incident()
+    ref = incident.ref
+
+    response = am.post(variant(load("resolved"), groupKey='{}:{alertname="TargetDown"}'))
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["message"], body["incidents"], body["incident"], body["created"]) == (
+        f"{ref}: 1 resolved.",
+        [ref],
+        None,
+        False,
+    )
+    assert only_incident().status == Incident.Status.MITIGATED
+    assert Alert.objects.get().status == Alert.Status.RESOLVED
+    group = AlertGroup.objects.get()
+    assert group.group_key == '{}:{alertname="TargetDown", service="app"}'
+    assert group.last_payload["status"] == "firing", "the old group keeps the payload it was last sent"
 
 
 def test_alerts_resolving_after_a_person_mitigated_change_no_status(am, responder):
@@ -535,6 +607,16 @@ def test_a_long_receiver_name_is_kept_to_its_200_characters(am):
     assert AlertGroup.objects.get().receiver == "r" * 200
 
 
+def test_a_later_payloads_long_receiver_name_is_kept_to_its_200_characters(am):
+    firing = load("firing")
+    am.post(firing)
+    assert AlertGroup.objects.get().receiver == "incident-webhook"
+
+    assert am.post(variant(_second_alert(firing), receiver="r" * 300)).status_code == 200
+
+    assert AlertGroup.objects.get().receiver == "r" * 200
+
+
 def test_a_new_group_is_named_and_rated_after_its_firing_alerts(am):
     payload = load("firing-grouped-2")
     payload["commonAnnotations"] = {}
@@ -579,6 +661,15 @@ def test_the_type_label_names_a_type_by_its_slug_or_its_name_in_any_case(am, lab
     leak = IncidentType.objects.create(name="Data leak", slug="leak")
     payload = load("firing")
     payload["commonLabels"]["incident_type"] = label
+    body = am.post(payload).json()
+    assert body["type"] == "leak" and "warnings" not in body
+    assert only_incident().type == leak
+
+
+def test_a_type_label_that_is_both_the_slug_and_the_name_of_a_type_names_it(am):
+    leak = IncidentType.objects.create(name="Leak", slug="leak")
+    payload = load("firing")
+    payload["commonLabels"]["incident_type"] = "leak"
     body = am.post(payload).json()
     assert body["type"] == "leak" and "warnings" not in body
     assert only_incident().type == leak

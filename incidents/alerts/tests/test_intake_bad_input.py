@@ -326,3 +326,8 @@ def test_a_one_character_group_key_is_enough(am):
 
 def test_a_group_key_of_4000_characters_is_taken(am):
     assert am.post(_with("groupKey", "g" * 4000)).status_code == 200
+
+
+def test_a_fingerprint_of_128_characters_is_taken(am):
+    assert am.post(_with("alerts.0.fingerprint", "f" * 128)).status_code == 200
+    assert Alert.objects.get().fingerprint == "f" * 128
