@@ -15,6 +15,7 @@ class ReviewsConfig(AppConfig):
         workflow.on_close_check(policy.check_close)
         incident_panels.register_public_summary(public.public_summaries)
         similar.register_matcher(alert_hooks.same_alertname)
+        similar.register_scorer(alert_hooks.alert_points)
         panels.register_runbook_url(alert_hooks.runbook_url)
         demo_seeded.connect(demo.seed, dispatch_uid="reviews.demo.seed")
         incident_panels.register("reviews/_review_panel.html", panels.review_panel, where="aside", order=10)

@@ -1,21 +1,47 @@
-"""'Similar past incidents': what fixed this last time.
+"""'Similar past incidents': what fixed this last time, ranked by what matters.
 
-An incident is similar when it shares the service, or anything a registered matcher
-says (`alert_hooks.same_alertname` adds the alert name; ReviewsConfig.ready registers it).
+Candidates are past (resolved or closed) incidents the person may see that share something
+with this one: the service, what a registered matcher adds (`alert_hooks.same_alertname`: an
+alert of the same name), or words: of the title and description (PostgreSQL full-text search
+over the indexed `search_document`; a word of the title on SQLite), or of a published review's
+root cause. The newest CANDIDATES of
+them are scored, and the best `limit` shown:
+
+- what registered scorers give (`alert_hooks.alert_points`: the same alert name counts most,
+  then each shared label such as the job or instance);
+- WORD_POINTS for the share of this incident's words found in the candidate's title,
+  description and published review (root cause, what happened), plus one point for a shared
+  word of the titles;
+- SERVICE_POINTS for the same service.
+
+Ties go to the newest. A fixed number of queries whatever the history's size (3 + one per
+matcher and scorer).
 """
 
+import re
 from collections.abc import Callable
 
-from django.db.models import Prefetch, Q
+from django.contrib.postgres.search import SearchQuery, SearchVectorField
+from django.db import connection
+from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q
+from django.db.models.expressions import RawSQL
 
 from incidents.models import Incident, Status
-from reviews.models import ActionItem
+from reviews.models import ActionItem, Review
 
 LIMIT = 5
-SHOWN = ("title", "resolved_at", "resolution_summary", "review__incident", "review__root_cause")
+# The newest candidates scored: enough for a long history of one service, few enough to score fast.
+CANDIDATES = 200
+WORD_POINTS = 6
+SERVICE_POINTS = 1
+# Words searched for (the title's first); more only widens the candidates.
+QUERY_WORDS = 12
+SHOWN = ("title", "resolved_at", "resolution_summary", "service__name", "service__slug", "review__root_cause")
 
 # Each matcher returns a condition on Incident meaning "similar to `incident`", or None.
 _matchers: list[Callable[[Incident], Q | None]] = []
+# Each scorer gives points to candidates: (incident, candidate ids) -> {id: points} (one query at most).
+_scorers: list[Callable[[Incident, list[int]], dict[int, float]]] = []
 
 
 def register_matcher(matcher: Callable[[Incident], Q | None]) -> Callable[[Incident], Q | None]:
@@ -25,36 +51,140 @@ def register_matcher(matcher: Callable[[Incident], Q | None]) -> Callable[[Incid
     return matcher
 
 
+def register_scorer(scorer: Callable[[Incident, list[int]], dict[int, float]]):
+    """Add points to candidates: a function of the incident and candidate ids giving {id: points}."""
+    if scorer not in _scorers:
+        _scorers.append(scorer)
+    return scorer
+
+
 @register_matcher
 def same_service(incident: Incident) -> Q:
     return Q(service_id=incident.service_id)
 
 
+# --- words ----------------------------------------------------------------------------
+
+STOPWORDS = frozenset(
+    "a about after again all an and are as at be been before but by can cannot could did do does for from had has "
+    "have how if in into is it its no not of on or our out over so some than that the their them then there these "
+    "they this to up was we were what when where which while who why will with within without you your".split()
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def stem(word: str) -> str:
+    """A crude English stem, the same on every database: "timeouts", "timed" → "time"."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def words(*texts: str) -> list[str]:
+    """The significant words of `texts`, stemmed, each once, in order."""
+    found = []
+    for text in texts:
+        for word in _WORD.findall((text or "").lower()):
+            if len(word) >= 3 and word not in STOPWORDS:
+                found.append(stem(word))
+    return list(dict.fromkeys(found))
+
+
+def _text_match(incident: Incident) -> Q | None:
+    """Past incidents sharing words with this one's title (and description on PostgreSQL)."""
+    wanted = words(incident.title, incident.description)[:QUERY_WORDS]
+    if not wanted:
+        return None
+    if connection.vendor == "postgresql":
+        query = SearchQuery(wanted[0], config="english")
+        for word in wanted[1:]:
+            query |= SearchQuery(word, config="english")
+        # The generated column of migration 0009 (incidents/filters.py searches it the same way).
+        document = RawSQL("search_document", [], SearchVectorField())
+        condition = Q(pk__in=Incident.objects.alias(document=document).filter(document=query).values("pk"))
+    else:
+        condition = Q()
+        for word in words(incident.title)[:5]:
+            condition |= Q(title__icontains=word)
+    # What a published review found (its root cause) names the cause in words of its own.
+    in_reviews = Q()
+    for word in words(incident.title)[:5]:
+        in_reviews |= Q(root_cause__icontains=word)
+    if in_reviews:
+        reviewed = Review.objects.filter(in_reviews, state=Review.State.PUBLISHED).values("incident_id")
+        condition |= Q(pk__in=reviewed)
+    return condition or None
+
+
+# --- ranking --------------------------------------------------------------------------
+
+
+def scores(incident: Incident, candidates: list[Incident], review_texts: dict[int, str]) -> dict[int, float]:
+    """Points of each candidate (see the module's docstring)."""
+    ids = [c.pk for c in candidates]
+    points = {pk: 0.0 for pk in ids}
+    for scorer in _scorers:
+        for pk, extra in scorer(incident, ids).items():
+            if pk in points:
+                points[pk] += extra
+    mine = set(words(incident.title, incident.description))
+    my_title = set(words(incident.title))
+    for candidate in candidates:
+        theirs = set(words(candidate.title, candidate.description, review_texts.get(candidate.pk, "")))
+        if mine:
+            points[candidate.pk] += WORD_POINTS * len(mine & theirs) / len(mine)
+        if my_title & set(words(candidate.title)):
+            points[candidate.pk] += 1
+        if candidate.service_id == incident.service_id:
+            points[candidate.pk] += SERVICE_POINTS
+    return points
+
+
 def similar_incidents(incident: Incident, user, limit: int = LIMIT) -> list[Incident]:
-    """Up to `limit` resolved or closed incidents like this one that `user` may see (need-to-know,
-    incidents/access.py), newest first, each with `review` (or None) and its action items loaded:
-    two queries whatever the data size."""
+    """Up to `limit` resolved or closed incidents most like this one that `user` may see
+    (need-to-know, incidents/access.py), best first, each with `review` (or None), its action
+    items, `has_runbook` (the service has one) and `score`."""
     condition = Q()
-    for matcher in _matchers:
+    for matcher in [*_matchers, _text_match]:
         extra = matcher(incident)
         if extra is not None:
             condition |= extra
     if not condition:
         return []
-    # pk__in, not DISTINCT: a matcher that joins (alerts) must not show an incident twice, and
-    # DISTINCT over every column made PostgreSQL read and sort all of a service's history; this
-    # way it walks the resolved_at index (incident_resolved) and stops after `limit`.
+    # pk__in, not DISTINCT: a matcher that joins (alerts) must not count an incident twice.
     matching = Incident.objects.filter(condition).values("pk")
-    incidents = (
+    past = (
         Incident.objects.visible_to(user)
         .filter(pk__in=matching, status__in=[Status.RESOLVED, Status.CLOSED])
         .exclude(pk=incident.pk)
-        .select_related("review")
+    )
+    candidates = list(
+        past.only("title", "description", "service_id", "resolved_at").order_by("-resolved_at", "-pk")[:CANDIDATES]
+    )
+    if not candidates:
+        return []
+    review_texts = {
+        pk: f"{root_cause}\n{summary}"
+        for pk, root_cause, summary in Review.objects.filter(
+            incident__in=[c.pk for c in candidates], state=Review.State.PUBLISHED
+        ).values_list("incident_id", "root_cause", "summary")
+    }
+    points = scores(incident, candidates, review_texts)
+    newest = {c.pk: n for n, c in enumerate(candidates)}  # candidates come newest first
+    best = sorted(points, key=lambda pk: (-points[pk], newest[pk]))[:limit]
+    shown = {
+        found.pk: found
+        for found in Incident.objects.filter(pk__in=best)
+        .select_related("review", "service")
         # What the panel shows, not the long texts of five incidents and their reviews.
         .only(*SHOWN)
+        .annotate(has_runbook=ExpressionWrapper(~Q(service__runbook=""), output_field=BooleanField()))
         .prefetch_related(
             Prefetch("review__action_items", queryset=ActionItem.objects.select_related("owner").order_by("due_date"))
         )
-        .order_by("-resolved_at", "-pk")[:limit]
-    )
-    return list(incidents)
+    }
+    ranked = [shown[pk] for pk in best if pk in shown]
+    for found in ranked:
+        found.score = round(points[found.pk], 1)
+    return ranked

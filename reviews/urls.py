@@ -14,6 +14,7 @@ review_urls = [
     path("public-summary/", views.public_summary, name="public_summary"),
     path("markdown/", views.markdown, name="markdown"),
     path("actions/add/", views.action_add, name="action_add"),
+    path("similar/", views.similar_incidents, name="similar"),
 ]
 
 urlpatterns = [

@@ -16,7 +16,7 @@ from incidents.access import get_incident_for, role_required
 from incidents.models import Service
 from incidents.pagination import paginate
 from incidents.workflow import Conflict, InvalidTransition
-from reviews import export, lifecycle, policy, prefill, search
+from reviews import export, lifecycle, policy, prefill, search, similar
 from reviews.filters import ActionItemFilter, ReviewFilter
 from reviews.forms import (
     ActionItemForm,
@@ -124,6 +124,17 @@ def _form_errors(request: HttpRequest, review: Review, name: str, form) -> HttpR
     """The review page again with `form` (one of its `<name>_form`s) showing its errors, opened."""
     context = _detail_context(request, review, **{f"{name}_form": form}) | {"open_form": name}
     return render(request, "reviews/detail.html", context, status=422)
+
+
+@role_required(VIEW)
+@require_GET
+def similar_incidents(request: HttpRequest, ref: str) -> HttpResponse:
+    """What fixed it last time: past incidents like this one, best first (reviews/similar.py).
+    The incident page loads it with htmx when the panel scrolls into view; a page without."""
+    incident = get_incident_for(request, ref)
+    context = {"incident": incident, "panel": {"incidents": similar.similar_incidents(incident, request.user)}}
+    template = "reviews/_similar_list.html" if request.htmx else "reviews/similar.html"
+    return render(request, template, context)
 
 
 @role_required(VIEW)

@@ -46,7 +46,8 @@ def test_same_alert_name_on_another_service_is_similar(client, clients, token, r
     new = fire(client, token, service="search", fingerprint="bbbb", runbook="https://wiki.example/runbooks/target-down")
     assert new.service != old.service
     html = clients["responder"].get(f"/incidents/{new.ref}/").content.decode()
-    assert f">{old.ref}<" in html.split("Similar past incidents", 1)[1]
+    similar = clients["responder"].get(f"/reviews/{new.ref}/similar/").content.decode()
+    assert f">{old.ref}<" in similar.split("Similar past incidents", 1)[1]
     assert "https://wiki.example/runbooks/target-down" in html
 
 

@@ -38,6 +38,8 @@ MATRIX = [
     ("post", "/reviews/runbooks/{slug}/edit/", "draft", WRITE_POST, {"text": "Restart it.", "base_revision": 0}),
     ("get", "/reviews/{ref}/", "draft", READ, None),
     ("get", "/reviews/{ref}/markdown/", "published", READ, None),
+    # What fixed it last time: for everyone who sees the incident (reviews/similar.py).
+    ("get", "/reviews/{ref}/similar/", None, READ, None),
     ("post", "/reviews/{ref}/start/", None, WRITE_POST, {}),
     ("get", "/reviews/{ref}/edit/", "draft", WRITE_PAGE, None),
     ("post", "/reviews/{ref}/edit/", "draft", WRITE_POST, "review"),

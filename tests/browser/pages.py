@@ -54,6 +54,7 @@ PAGES = [
     ("/reviews/actions/", SIGNED_IN),
     ("/reviews/{reviewed}/", SIGNED_IN),  # in review: Approve and publish, Return to draft…
     ("/reviews/{draft}/", SIGNED_IN),
+    ("/reviews/{waiting}/similar/", SIGNED_IN),  # what fixed it last time, without JavaScript
     ("/reviews/{draft}/edit/", WRITERS),
     ("/reviews/actions/{item}/edit/", WRITERS),
     ("/reviews/runbooks/{slug}/", SIGNED_IN),
