@@ -15,7 +15,11 @@ def test_it_lists_resolved_incidents_of_the_same_service_with_root_cause_and_ite
     past = make_review(responder=responder, root_cause="Connection pool exhausted.")
     make_item(past, by=responder, owner=responder, title="Raise the pool size alert")
     other_service = resolved_incident(
-        by=reporter, responder=responder, title="Index rebuild stalled", service=ServiceFactory(name="Search")
+        by=reporter,
+        responder=responder,
+        title="Index rebuild stalled",
+        description="The reindex job hung.",
+        service=ServiceFactory(name="Search"),
     )
     still_open = make_incident(by=reporter, title="Checkout slow")
     current = make_incident(by=reporter, title="Checkout is down again")
