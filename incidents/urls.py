@@ -46,6 +46,7 @@ service_urls = [
 urlpatterns = [
     path("", views.incident_list, name="list"),
     path("new/", views.report, name="report"),
+    path("new/matches/", views.report_matches, name="report_matches"),
     path("export.csv", exports.list_csv, name="export_csv"),
     path("export.json", exports.list_json, name="export_json"),
     path("services/<slug:slug>/", include(service_urls)),

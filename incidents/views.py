@@ -27,6 +27,7 @@ from incidents import (
     panels,
     response_views,
     roles,
+    textmatch,
     typefields,
     update_templates,
     workflow,
@@ -209,7 +210,8 @@ def report(request: HttpRequest) -> HttpResponse:
             return render(request, "incidents/report.html#type-fields", {"fields_form": fields_form})
         form = IncidentForm(initial={"type": chosen})
         _swap_type_fields(request, form)
-        return render(request, "incidents/report.html", {"form": form, "fields_form": fields_form})
+        context = {"form": form, "fields_form": fields_form, "matches": textmatch.open_matches(request.user, "", None)}
+        return render(request, "incidents/report.html", context)
     form = IncidentForm(request.POST)
     _swap_type_fields(request, form)
     chosen = _posted_type(request)
@@ -239,7 +241,24 @@ def report(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"{done.ref} reported. Thank you — responders can see it now.")
         return redirect(done.url)
-    return render(request, "incidents/report.html", {"form": form, "fields_form": fields_form}, status=422)
+    matches = textmatch.open_matches(request.user, request.POST.get("title", "")[:200], _service_id(request.POST))
+    context = {"form": form, "fields_form": fields_form, "matches": matches}
+    return render(request, "incidents/report.html", context, status=422)
+
+
+def _service_id(data) -> int | None:
+    value = data.get("service", "")
+    return int(value) if value.isdigit() and len(value) < 12 else None
+
+
+@role_required(roles.ADD_INCIDENT)
+@require_GET
+def report_matches(request: HttpRequest) -> HttpResponse:
+    """Open incidents like the one being reported (?title=…&service=ID), for the report form:
+    "Is it one of these? Follow it instead". Loaded by htmx as the reporter types."""
+    title = request.GET.get("title", "")[:200]
+    matches = textmatch.open_matches(request.user, title, _service_id(request.GET))
+    return render(request, "incidents/_report_matches.html", {"matches": matches, "typed": bool(title.strip())})
 
 
 # The incident page holds several forms whose fields share names (text, reason): each form's

@@ -18,15 +18,12 @@ Ties go to the newest. A fixed number of queries whatever the history's size (3 
 matcher and scorer).
 """
 
-import re
 from collections.abc import Callable
 
-from django.contrib.postgres.search import SearchQuery, SearchVectorField
-from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q
-from django.db.models.expressions import RawSQL
 
 from incidents.models import Incident, Status
+from incidents.textmatch import containing, words
 from reviews.models import ActionItem, Review
 
 LIMIT = 5
@@ -65,48 +62,11 @@ def same_service(incident: Incident) -> Q:
 
 # --- words ----------------------------------------------------------------------------
 
-STOPWORDS = frozenset(
-    "a about after again all an and are as at be been before but by can cannot could did do does for from had has "
-    "have how if in into is it its no not of on or our out over so some than that the their them then there these "
-    "they this to up was we were what when where which while who why will with within without you your".split()
-)
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def stem(word: str) -> str:
-    """A crude English stem, the same on every database: "timeouts", "timed" → "time"."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
-def words(*texts: str) -> list[str]:
-    """The significant words of `texts`, stemmed, each once, in order."""
-    found = []
-    for text in texts:
-        for word in _WORD.findall((text or "").lower()):
-            if len(word) >= 3 and word not in STOPWORDS:
-                found.append(stem(word))
-    return list(dict.fromkeys(found))
-
 
 def _text_match(incident: Incident) -> Q | None:
-    """Past incidents sharing words with this one's title (and description on PostgreSQL)."""
-    wanted = words(incident.title, incident.description)[:QUERY_WORDS]
-    if not wanted:
-        return None
-    if connection.vendor == "postgresql":
-        query = SearchQuery(wanted[0], config="english")
-        for word in wanted[1:]:
-            query |= SearchQuery(word, config="english")
-        # The generated column of migration 0009 (incidents/filters.py searches it the same way).
-        document = RawSQL("search_document", [], SearchVectorField())
-        condition = Q(pk__in=Incident.objects.alias(document=document).filter(document=query).values("pk"))
-    else:
-        condition = Q()
-        for word in words(incident.title)[:5]:
-            condition |= Q(title__icontains=word)
+    """Past incidents sharing words with this one (textmatch.containing), or whose published
+    review's root cause names a word of its title."""
+    condition = containing(words(incident.title, incident.description)[:QUERY_WORDS]) or Q()
     # What a published review found (its root cause) names the cause in words of its own.
     in_reviews = Q()
     for word in words(incident.title)[:5]:

@@ -42,6 +42,7 @@ CORE = {
     "incidents.budget",
     "incidents.update_templates",
     "incidents.links",
+    "incidents.textmatch",
     "incidents.templatetags",
 }
 AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack", "reports"}

@@ -24,6 +24,8 @@ MATRIX = [
     ("get", "/", expect(LOGIN, 200, 200, 200, 200, 200)),
     ("get", "/incidents/", expect(LOGIN, 403, 200, 200, 200, 200)),
     ("get", "/incidents/new/", expect(LOGIN, 403, 200, 200, 200, 403)),
+    # Open incidents like the one being reported: for those who may report.
+    ("get", "/incidents/new/matches/?title=checkout", expect(LOGIN, 403, 200, 200, 200, 403)),
     ("get", "/incidents/{ref}/", expect(LOGIN, 403, 200, 200, 200, 200)),
     ("get", "/incidents/INC-999999/", expect(LOGIN, 403, 404, 404, 404, 404)),
     ("get", "/incidents/{ref}/edit/", expect(LOGIN, 403, 200, 200, 200, 403)),
