@@ -275,6 +275,29 @@ class LinkForm(forms.Form):
         return f"INC-{int(match.group(1))}"
 
 
+class DuplicateForm(forms.Form):
+    """Close this incident into another (workflow.mark_duplicate); the view finds the other among
+    the incidents the person may see."""
+
+    primary = forms.CharField(
+        label="Duplicate of",
+        max_length=30,
+        help_text="The incident about the same outage, e.g. INC-42. This one closes into it.",
+        widget=forms.TextInput(attrs={"placeholder": "INC-42", "autocomplete": "off"}),
+    )
+    reason = forms.CharField(label="Why (optional)", required=False, max_length=2000)
+
+    def clean_primary(self) -> str:
+        match = REF_RE.match(self.cleaned_data["primary"])
+        if not match:
+            raise forms.ValidationError("Give an incident's reference, like INC-42.")
+        return f"INC-{int(match.group(1))}"
+
+
+class UndoDuplicateForm(forms.Form):
+    reason = forms.CharField(label="Why is it not a duplicate?", max_length=2000)
+
+
 class ReopenForm(forms.Form):
     reason = forms.CharField(label="Why reopen?", max_length=2000)
 

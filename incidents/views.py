@@ -35,6 +35,7 @@ from incidents import (
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.forms import (
+    DuplicateForm,
     EditIncidentForm,
     ImpactForm,
     IncidentForm,
@@ -51,6 +52,7 @@ from incidents.forms import (
     RestrictForm,
     SeverityForm,
     StatusUpdateForm,
+    UndoDuplicateForm,
 )
 from incidents.middleware import sessionless
 from incidents.models import (
@@ -313,6 +315,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
     context["panels"] = panels.render_context(request, incident)
     context["access"] = access_panel_context(request, incident, **forms)
     context["response"] = response_views.response_context(request, incident)
+    context.update(_duplicate_context(request, incident))
     if may_respond:
         context["lead_form"] = forms.get("lead_form") or _lazy(
             LeadForm, initial={"lead": incident.lead_id}, auto_id=ids["lead_form"]
@@ -772,13 +775,78 @@ def lift_restriction(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 def links_panel_context(request: HttpRequest, incident: Incident) -> dict | None:
-    """Related incidents the person may see, and the form to link another: 1 query, 2 when
-    there are links. Hidden for those who cannot link when there is nothing to show."""
+    """Related incidents and duplicates the person may see, and the forms to link another or
+    close this one into another: 2 queries, 3 when there are links. Hidden for those who cannot
+    link when there is nothing to show."""
     shown = links.visible_links(incident, request.user)
+    duplicates = list(
+        Incident.objects.visible_to(request.user)
+        .filter(duplicate_of=incident)
+        .only("title", "status")
+        .order_by("pk")[: links.SHOWN]
+    )
     may_link = request.user.has_perm(RESPOND)
-    if not shown and not may_link:
+    if not shown and not duplicates and not may_link:
         return None
-    return {"incident": incident, "links": shown, "may_link": may_link, "form": _lazy(LinkForm, auto_id="link_%s")}
+    return {
+        "incident": incident,
+        "links": shown,
+        "duplicates": duplicates,
+        "may_link": may_link,
+        "may_mark_duplicate": may_link and not incident.duplicate_of_id and incident.status != Status.CLOSED,
+        "form": _lazy(LinkForm, auto_id="link_%s"),
+        "duplicate_form": _lazy(DuplicateForm, auto_id="duplicate_%s"),
+    }
+
+
+def _duplicate_context(request: HttpRequest, incident: Incident) -> dict:
+    """For a duplicate's banner: its primary's reference when the person may see it (1 query,
+    only for a duplicate), and the form to undo it."""
+    if not incident.duplicate_of_id:
+        return {}
+    visible = Incident.objects.visible_to(request.user).filter(pk=incident.duplicate_of_id).exists()
+    return {"primary_visible": visible, "undo_duplicate_form": _lazy(UndoDuplicateForm, auto_id="undo_%s")}
+
+
+@role_required(RESPOND)
+@require_POST
+def mark_duplicate(request: HttpRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    form = DuplicateForm(request.POST)
+    if form.is_valid():
+        wanted = form.cleaned_data["primary"]
+        primary = Incident.objects.visible_to(request.user).by_ref(wanted).first()
+        if primary is None:
+            form.add_error("primary", f"There is no incident {wanted}.")
+        else:
+            try:
+                workflow.mark_duplicate(incident, primary=primary, by=request.user, reason=form.cleaned_data["reason"])
+            except workflow.InvalidTransition as refusal:
+                form.add_error(None, str(refusal))
+            else:
+                messages.success(request, f"{incident.ref} is closed into {primary.ref}; its followers follow it now.")
+                return redirect(primary)
+    for errors in form.errors.values():
+        for error in errors:
+            messages.error(request, error)
+    return redirect(incident.get_absolute_url() + "#links-panel")
+
+
+@role_required(RESPOND)
+@require_POST
+def undo_duplicate(request: HttpRequest, ref: str) -> HttpResponse:
+    incident = get_incident_for(request, ref)
+    form = UndoDuplicateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why it is not a duplicate after all.")
+        return redirect(incident)
+    try:
+        workflow.undo_duplicate(incident, by=request.user, reason=form.cleaned_data["reason"])
+    except workflow.InvalidTransition as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"{incident.ref} is its own incident again.")
+    return redirect(incident)
 
 
 @role_required(RESPOND)

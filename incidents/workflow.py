@@ -33,6 +33,7 @@ from incidents.models import (
     DEFAULT_TYPE_SLUG,
     OPEN_STATUSES,
     TASK_TITLE_MAX,
+    AlertGroup,
     Incident,
     IncidentLink,
     IncidentType,
@@ -582,6 +583,13 @@ def _lock_pair(incident: Incident, other: Incident) -> tuple[Incident, Incident]
     return locked[incident.pk], locked[other.pk]
 
 
+def _named(incident: Incident, on: Incident, *, start: bool = True) -> str:
+    """`incident` as the timeline of `on` may name it (need-to-know: not a restricted one's ref)."""
+    if incident.restricted and not on.restricted:
+        return "A restricted incident" if start else "a restricted incident"
+    return incident.ref
+
+
 def _link_text(label: str, incident: Incident, other: Incident) -> str:
     # A restricted incident's reference is need-to-know too: an unrestricted incident's timeline
     # only says that a restricted one is linked.
@@ -648,6 +656,126 @@ def unlink(incident: Incident, *, link_id: int, by) -> None:
             label=labels[one.pk],
             other_id=another.pk,
         )
+
+
+# --- one outage, one incident ---------------------------------------------------------------
+
+
+@transaction.atomic
+def mark_duplicate(incident: Incident, *, primary: Incident, by, reason: str = "") -> Incident:
+    """Close `incident` into `primary`: the same outage reported twice. One `duplicate` entry on
+    each. Its followers, and its reporter, follow the primary instead (they are told, by the entry
+    on the duplicate); its alert group moves to the primary when the primary has none (else the
+    intake adds the group's new alerts to the primary, alerts/intake.py). Undone by
+    `undo_duplicate`. The caller finds `primary` among the incidents `by` may see."""
+    _require(by, roles.RESPOND_INCIDENT)
+    reason = reason.strip()
+    if primary.pk == incident.pk:
+        raise InvalidTransition("An incident cannot be a duplicate of itself.")
+    incident, primary = _lock_pair(incident, primary)
+    if incident.duplicate_of_id:
+        raise InvalidTransition(f"{incident.ref} is already a duplicate of INC-{incident.duplicate_of_id}.")
+    if primary.duplicate_of_id:
+        raise InvalidTransition(
+            f"{primary.ref} is itself a duplicate of INC-{primary.duplicate_of_id}: "
+            f"mark {incident.ref} a duplicate of INC-{primary.duplicate_of_id}."
+        )
+    if incident.status == Status.CLOSED:
+        raise InvalidTransition(f"{incident.ref} is closed.")
+    if primary.status == Status.CLOSED:
+        raise InvalidTransition(f"{primary.ref} is closed: choose an incident that is still open or resolved.")
+    followers = set(Subscription.objects.filter(incident=incident).values_list("user_id", flat=True))
+    if incident.reporter_id and incident.reporter.has_perm(roles.FOLLOW_INCIDENT):
+        followers.add(incident.reporter_id)
+    followers.discard(None)
+    moved_group = None
+    if not AlertGroup.objects.filter(incident=primary).exists():
+        moved_group = AlertGroup.objects.filter(incident=incident).values_list("pk", flat=True).first()
+    named = _named(primary, incident, start=False)
+    text = f"Duplicate of {named}: closed into it. Its followers follow {named} now."
+    # Written first, while the followers still follow this incident: they hear where it went.
+    _record(
+        incident,
+        by=by,
+        kind=Kind.DUPLICATE,
+        text=text + (f"\n\n{reason}" if reason else ""),
+        action="marked",
+        primary_id=primary.pk,
+        primary=named,
+        previous_status=incident.status,
+        followers=sorted(followers),
+        moved_group=moved_group,
+    )
+    incident.duplicate_of = primary
+    incident.status = Status.CLOSED
+    incident.closed_at = now()
+    incident.save()
+    Subscription.objects.filter(incident=incident).delete()
+    already = set(Subscription.objects.filter(incident=primary).values_list("user_id", flat=True))
+    Subscription.objects.bulk_create(Subscription(user_id=pk, incident=primary) for pk in followers - already)
+    if moved_group is not None:
+        AlertGroup.objects.filter(pk=moved_group).update(incident=primary)
+    _record(
+        primary,
+        by=by,
+        kind=Kind.DUPLICATE,
+        text=f"{_named(incident, primary)} was marked a duplicate of this incident; its followers follow this one now."
+        + (f"\n\n{reason}" if reason else ""),
+        action="marked",
+        duplicate_id=incident.pk,
+        followers_added=len(followers - already),
+    )
+    return incident
+
+
+@transaction.atomic
+def undo_duplicate(incident: Incident, *, by, reason: str) -> Incident:
+    """Take `incident` out of its primary, with a reason: back to the status it had, its alert
+    group back if it moved, its followers following it again (they keep following the primary)."""
+    _require(by, roles.RESPOND_INCIDENT)
+    reason = reason.strip()
+    if not reason:
+        raise InvalidTransition("Say why it is not a duplicate after all.")
+    primary_id = Incident.objects.filter(pk=incident.pk).values_list("duplicate_of_id", flat=True).first()
+    if not primary_id:
+        raise InvalidTransition(f"{incident.ref} is not a duplicate.")
+    incident, primary = _lock_pair(incident, Incident(pk=primary_id))
+    if incident.duplicate_of_id != primary.pk:
+        raise InvalidTransition(f"{incident.ref} changed meanwhile: look again.")
+    marked = (
+        TimelineEntry.objects.filter(incident=incident, kind=Kind.DUPLICATE, data__action="marked")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    data = marked.data if marked is not None else {}
+    incident.duplicate_of = None
+    incident.status = data.get("previous_status") or Status.ACKNOWLEDGED
+    incident.closed_at = None
+    incident.save()
+    group = data.get("moved_group")
+    if group and not AlertGroup.objects.filter(incident=incident).exists():
+        AlertGroup.objects.filter(pk=group, incident=primary).update(incident=incident)
+    followers = set(data.get("followers") or [])
+    already = set(Subscription.objects.filter(incident=incident).values_list("user_id", flat=True))
+    Subscription.objects.bulk_create(Subscription(user_id=pk, incident=incident) for pk in followers - already)
+    _record(
+        incident,
+        by=by,
+        kind=Kind.DUPLICATE,
+        text=f"Not a duplicate of {_named(primary, incident, start=False)} after all: {reason}",
+        action="undone",
+        primary_id=primary.pk,
+        status=incident.status,
+    )
+    _record(
+        primary,
+        by=by,
+        kind=Kind.DUPLICATE,
+        text=f"{_named(incident, primary)} is no longer a duplicate of this incident: {reason}",
+        action="undone",
+        duplicate_id=incident.pk,
+    )
+    return incident
 
 
 @transaction.atomic

@@ -310,6 +310,9 @@ def _home_for(
     firing = [a for a in new if a.status == "firing"]
     if group is not None:
         incident = group.incident  # locked with the group
+        if incident.duplicate_of_id is not None:
+            # Closed into its primary (workflow.mark_duplicate): the group's new alerts join it there.
+            incident = _lock_incident(incident.duplicate_of_id)
         window = timedelta(minutes=settings.ALERTMANAGER_REOPEN_MINUTES)
         too_old = incident.status == Status.RESOLVED and incident.resolved_at < now() - window
         if incident.status == Status.CLOSED or too_old:

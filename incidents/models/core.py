@@ -428,6 +428,11 @@ class Incident(models.Model):
         return f"INC-{self.pk}"
 
     @property
+    def duplicate_of_ref(self) -> str:
+        """The primary's reference, without loading it ("" when this is no duplicate)."""
+        return f"INC-{self.duplicate_of_id}" if self.duplicate_of_id else ""
+
+    @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 

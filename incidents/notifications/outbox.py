@@ -156,7 +156,7 @@ def queue_for_entry(entry: TimelineEntry) -> None:
         rows = [_email_row(entry, incident, event, r, rendered) for r in email_recipients(entry, incident, event)]
         if event == NEW:
             rows += _slack_rows(entry, restricted_slack_text(incident))
-        write(rows)
+        write(rows + _moved_follower_rows(entry, incident, rendered))
         return
     # The incident's own Slack channel hears every change, pages and alerts included.
     rows = slackapp.channel_rows(entry, lambda: _channel_text(entry, incident, event))
@@ -167,7 +167,24 @@ def queue_for_entry(entry: TimelineEntry) -> None:
             rows += _slack_rows(entry, _slack_text(entry, incident, event))
         rows += assignee_slack_rows(entry, incident)
         rows += slackapp.message_rows(entry)
+        rows += _moved_follower_rows(entry, incident, rendered)
     write(rows)
+
+
+def _moved_follower_rows(entry: TimelineEntry, incident: Incident, rendered: dict) -> list[Notification]:
+    """An incident closed as a duplicate (workflow.mark_duplicate): who followed it is told it
+    went into its primary, which they follow now (its lead hears it as any other change)."""
+    data = entry.data or {}
+    if entry.kind != Kind.DUPLICATE or data.get("action") != "marked" or not data.get("primary_id"):
+        return []
+    ids = set(data["followers"]) - {entry.author_id, incident.lead_id}
+    allowed = allowed_user_ids(incident, _users_who_may_hear(ids))
+    why = f"you followed {incident.ref}, and follow {data.get('primary') or 'INC-' + str(data['primary_id'])} now"
+    people = get_user_model().objects.filter(pk__in=allowed).order_by("pk")
+    return [
+        _email_row(entry, incident, OTHER, Recipient(person.email.lower(), Audience.TEAM, person, why=why), rendered)
+        for person in people
+    ]
 
 
 @dataclass
@@ -368,6 +385,10 @@ def _headline(entry: TimelineEntry, incident: Incident, event: str) -> str:
         return "Restricted (need-to-know)" if data.get("restricted") else "Restriction lifted"
     if entry.kind == Kind.ROLE:
         return f"{data['new']} is {data.get('role')}" if data.get("new") else f"{data.get('role')}: nobody now"
+    if entry.kind == Kind.DUPLICATE and data.get("primary_id"):
+        # `primary`: the reference, or "a restricted incident" (need-to-know, workflow.mark_duplicate).
+        verb = "Duplicate of" if data.get("action") == "marked" else "No longer a duplicate of"
+        return f"{verb} {data.get('primary') or 'INC-' + str(data['primary_id'])}"
     if entry.kind == Kind.TASK:
         if data.get("action") == "assigned":
             return f"Task for {data.get('new') or 'nobody'}: {data.get('task')}"

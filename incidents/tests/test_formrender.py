@@ -37,6 +37,7 @@ def incident(responder) -> Incident:
 def _forms():
     from incidents.api.tokens import ApiTokenForm
     from incidents.forms import (
+        DuplicateForm,
         EditIncidentForm,
         ImpactForm,
         IncidentForm,
@@ -53,6 +54,7 @@ def _forms():
         RestrictForm,
         SeverityForm,
         StatusUpdateForm,
+        UndoDuplicateForm,
     )
     from incidents.notifications.subscribe_views import SubscribeForm
     from incidents.notifications.views import NotificationSettingsForm
@@ -97,6 +99,8 @@ def _forms():
         "NotificationSettingsForm": plain(NotificationSettingsForm, {"min_severity": "apocalyptic"}),
         "SubscribeForm": plain(SubscribeForm, {"email": "nope", "services": ["999"]}),
         "LinkForm": plain(LinkForm, {"kind": "married_to", "other": "yesterday"}),
+        "DuplicateForm": plain(DuplicateForm, {"primary": "soon"}),
+        "UndoDuplicateForm": plain(UndoDuplicateForm),
         "RotationForm": plain(RotationForm, {"name": "", "start_date": "soon"}),
         "OverrideForm": (
             lambda r: OverrideForm(rotation=_rotation()),

@@ -61,6 +61,9 @@ MATRIX = [
     # Related incidents: responders and managers link and unlink; everyone who sees both reads them.
     ("post", "/incidents/{ref}/links/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/links/999999/remove/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    # One outage, one incident: responders and managers close a duplicate into its primary, and undo it.
+    ("post", "/incidents/{ref}/duplicate/", expect(LOGIN, 403, 403, 302, 302, 403)),
+    ("post", "/incidents/{ref}/duplicate/undo/", expect(LOGIN, 403, 403, 302, 302, 403)),
     # Response roles and tasks: responders and managers change them; everyone who sees the incident reads them.
     ("post", "/incidents/{ref}/roles/", expect(LOGIN, 403, 403, 302, 302, 403)),
     ("post", "/incidents/{ref}/tasks/", expect(LOGIN, 403, 403, 302, 302, 403)),
