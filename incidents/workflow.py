@@ -664,8 +664,8 @@ def unlink(incident: Incident, *, link_id: int, by) -> None:
 @transaction.atomic
 def mark_duplicate(incident: Incident, *, primary: Incident, by, reason: str = "") -> Incident:
     """Close `incident` into `primary`: the same outage reported twice. One `duplicate` entry on
-    each. Its followers, and its reporter, follow the primary instead (they are told, by the entry
-    on the duplicate); its alert group moves to the primary when the primary has none (else the
+    each. Its followers, its reporter and `by` follow the primary instead (they are told, by the
+    entry on the duplicate, `by` aside); its alert group moves to the primary when the primary has none (else the
     intake adds the group's new alerts to the primary, alerts/intake.py). Undone by
     `undo_duplicate`. The caller finds `primary` among the incidents `by` may see."""
     _require(by, roles.RESPOND_INCIDENT)
@@ -685,8 +685,10 @@ def mark_duplicate(incident: Incident, *, primary: Incident, by, reason: str = "
     if primary.status == Status.CLOSED:
         raise InvalidTransition(f"{primary.ref} is closed: choose an incident that is still open or resolved.")
     followers = set(Subscription.objects.filter(incident=incident).values_list("user_id", flat=True))
-    if incident.reporter_id and incident.reporter.has_perm(roles.FOLLOW_INCIDENT):
-        followers.add(incident.reporter_id)
+    # Its reporter, and whoever says it is a duplicate: they care about that outage.
+    for person in (incident.reporter, by):
+        if person is not None and person.has_perm(roles.FOLLOW_INCIDENT):
+            followers.add(person.pk)
     followers.discard(None)
     moved_group = None
     if not AlertGroup.objects.filter(incident=primary).exists():

@@ -40,6 +40,7 @@ def test_marking_closes_it_into_the_primary_and_moves_its_followers(clients, pri
     assert set(Subscription.objects.filter(incident=primary).values_list("user_id", flat=True)) == {
         viewer.pk,
         reporter_of_duplicate.pk,
+        duplicate.timeline.get(kind="duplicate").author_id,  # who marked it
     }
     assert not Subscription.objects.filter(incident=duplicate).exists()
     entry = duplicate.timeline.get(kind="duplicate")
