@@ -47,6 +47,7 @@ PAGES = [
     # Restricted security incident, the responder added by name: its roles held, checklist half done.
     ("/incidents/{security}/", ("responder", "manager")),
     ("/incidents/{waiting}/edit/", ("reporter", "responder", "manager")),
+    ("/incidents/{duplicate}/", SIGNED_IN),  # closed into {waiting}: the banner, "Not a duplicate…"
     ("/incidents/{mitigated}/?template={template}", WRITERS),  # the update form filled in from a template
     ("/incidents/{waiting}/update/audience/", WRITERS),  # who hears an update, without JavaScript
     ("/services/{slug}/", SIGNED_IN),
@@ -135,6 +136,9 @@ def build_world(users: dict) -> dict:
     workflow.mitigate(mitigated, by=responder, text="Added two workers.")
     # Related incidents: the links panel (and the review's list) with something in it.
     workflow.link(mitigated, other=waiting, kind="caused_by", by=responder)
+    # A second report of the same outage, closed into the first: its banner, and the primary's list.
+    duplicate = make_incident(by=reporter, title="Cannot pay with a card", service=checkout)
+    workflow.mark_duplicate(duplicate, primary=waiting, by=responder, reason="Same 500s.")
 
     reviewed = make_review(
         responder=responder,
@@ -175,5 +179,6 @@ def build_world(users: dict) -> dict:
         "rotation": rotation.pk,
         "unsubscribe": unsubscribe_token(notification),
         "template": UpdateTemplate.objects.get(name="Identified").pk,
+        "duplicate": duplicate.ref,
         "confirm": confirmation_token(SubscribeRequest(email="ann@example.com", service_ids=(checkout.pk,))),
     }
