@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from incidents import response_views, views
+from incidents import response_views, user_report_views, views
 from incidents.notifications import views as notification_views
 from incidents.reports import exports
 
@@ -49,6 +49,7 @@ urlpatterns = [
     path("", views.incident_list, name="list"),
     path("new/", views.report, name="report"),
     path("new/matches/", views.report_matches, name="report_matches"),
+    path("user-reports/", user_report_views.triage, name="user_reports"),
     path("export.csv", exports.list_csv, name="export_csv"),
     path("export.json", exports.list_json, name="export_json"),
     path("services/<slug:slug>/", include(service_urls)),

@@ -30,6 +30,7 @@ from incidents import (
     textmatch,
     typefields,
     update_templates,
+    user_reports,
     workflow,
 )
 from incidents.access import get_incident_for, role_required
@@ -145,6 +146,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "types": types,
         "chosen_type": chosen_type,
     }
+    if context["may_respond"]:
+        # Users' reports from the status page, waiting for a responder (incidents/user_reports.py).
+        context["user_reports"] = user_reports.waiting()
+        context["burst_minutes"] = user_reports.BURST_MINUTES
     if request.user.has_perm(roles.VIEW_NOTIFICATION):
         # Managers see deliveries that gave up (permanent errors, retries exhausted) at once.
         context["failed_deliveries"] = Notification.objects.filter(state=Notification.State.FAILED).count()

@@ -388,6 +388,14 @@ STATUS_SUBSCRIBE_PER_IP = env_int("STATUS_SUBSCRIBE_PER_IP", 10)
 STATUS_SUBSCRIBE_WINDOW_MINUTES = env_int("STATUS_SUBSCRIBE_WINDOW_MINUTES", 60)
 STATUS_SUBSCRIBE_LINK_HOURS = env_int("STATUS_SUBSCRIBE_LINK_HOURS", 48)
 
+# "Report a problem" on the status page (incidents/user_report_views.py): reports per client
+# address and confirmation mails per address in the window; a form sent sooner than this many
+# seconds after it was shown is taken for a bot.
+USER_REPORT_PER_IP = env_int("USER_REPORT_PER_IP", 5)
+USER_REPORT_PER_ADDRESS = env_int("USER_REPORT_PER_ADDRESS", 3)
+USER_REPORT_WINDOW_MINUTES = env_int("USER_REPORT_WINDOW_MINUTES", 60)
+USER_REPORT_MIN_SECONDS = env_int("USER_REPORT_MIN_SECONDS", 3)
+
 # A task row RUNNING this long belongs to a worker that was killed: the sweeper marks it failed
 # (incidents/housekeeping.py), and pruning removes it later like any finished row.
 TASK_ABANDONED_MINUTES = env_int("TASK_ABANDONED_MINUTES", 30)

@@ -37,6 +37,7 @@ urlpatterns = [
     path("reviews/", include("reviews.urls")),
     # The status page's email sign-up (no account): before the status page's own URLs.
     path("status/subscribe/", include("incidents.notifications.subscribe_urls")),
+    path("status/report/", include("incidents.user_report_urls")),
     path("status/", include("incidents.statuspage.urls")),
     path("unsubscribe/<str:token>/", notification_views.unsubscribe, name="unsubscribe"),
     path("email-actions/<str:token>/", notification_views.email_action, name="email_action"),

@@ -49,3 +49,4 @@ from incidents.models.updates import (  # noqa: F401, E402
     UpdateTemplate,
     ensure_shipped_update_templates,
 )
+from incidents.models.userreports import UserReport  # noqa: F401, E402

@@ -500,6 +500,7 @@ class TimelineEntry(models.Model):
         IMPACT = "impact", "Impact window change"
         DUPLICATE = "duplicate", "Duplicate"
         LINK = "link", "Related incident"
+        USER_REPORT = "user_report", "User reports"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     created_at = models.DateTimeField(default=now, editable=False)

@@ -49,9 +49,10 @@ class Subscription(models.Model):
                 name="subscription_one_target",
                 violation_error_message="A subscription is to one incident, one service or one severity.",
             ),
-            # Outside addresses only on a service's stakeholder list.
+            # Outside addresses only on a service's stakeholder list, or on the incident a user's
+            # report joined (incidents/user_reports.py: confirmed addresses only).
             models.CheckConstraint(
-                condition=Q(email="") | Q(service__isnull=False),
+                condition=Q(email="") | Q(service__isnull=False) | Q(incident__isnull=False),
                 name="subscription_outside_only_service",
                 violation_error_message="Outside email addresses belong on a service's stakeholder list.",
             ),
@@ -65,6 +66,11 @@ class Subscription(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["email", "service"], condition=~Q(email=""), name="subscription_email_service"
+            ),
+            models.UniqueConstraint(
+                fields=["email", "incident"],
+                condition=~Q(email="") & Q(incident__isnull=False),
+                name="subscription_email_incident",
             ),
             # One severity threshold per user.
             models.UniqueConstraint(fields=["user"], condition=~Q(min_severity=""), name="subscription_user_severity"),

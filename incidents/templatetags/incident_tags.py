@@ -10,7 +10,7 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime, now
 
-from incidents.formrender import render_form
+from incidents.formrender import render_field, render_form
 from incidents.markup import render_markdown
 from incidents.models import Profile
 from incidents.people import display_name
@@ -38,6 +38,12 @@ STATUS_CLASSES = {
     "resolved": "text-bg-success",
     "closed": "text-bg-light border",
 }
+
+
+@register.filter
+def bootstrap_field(field):
+    """`{{ form.name|bootstrap_field }}`: one field as `bootstrap` draws it (incidents/formrender.py)."""
+    return render_field(field)
 
 
 @register.filter

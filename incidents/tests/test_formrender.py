@@ -61,6 +61,7 @@ def _forms():
     from incidents.oncall.forms import OverrideForm, RotationForm
     from incidents.reports.forms import ReportFilterForm
     from incidents.typefields import CustomFieldsForm
+    from incidents.user_report_views import ProblemForm, TriageForm
     from incidents.views import ThemeForm, VisibilityForm
     from reviews.forms import (
         ActionItemForm,
@@ -98,6 +99,8 @@ def _forms():
         "ApiTokenForm": (lambda r: ApiTokenForm(user=r), lambda r: ApiTokenForm({}, user=r)),
         "NotificationSettingsForm": plain(NotificationSettingsForm, {"min_severity": "apocalyptic"}),
         "SubscribeForm": plain(SubscribeForm, {"email": "nope", "services": ["999"]}),
+        "ProblemForm": plain(ProblemForm, {"what": "", "email": "x", "service": "999"}),
+        "TriageForm": plain(TriageForm, {"action": "shout", "severity": "x"}),
         "LinkForm": plain(LinkForm, {"kind": "married_to", "other": "yesterday"}),
         "DuplicateForm": plain(DuplicateForm, {"primary": "soon"}),
         "UndoDuplicateForm": plain(UndoDuplicateForm),

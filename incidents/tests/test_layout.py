@@ -43,6 +43,7 @@ CORE = {
     "incidents.update_templates",
     "incidents.links",
     "incidents.textmatch",
+    "incidents.user_reports",
     "incidents.templatetags",
 }
 AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack", "reports"}
@@ -51,6 +52,8 @@ AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack", "rep
 TOP = {
     "incidents.views",
     "incidents.response_views",
+    "incidents.user_report_views",
+    "incidents.user_report_urls",
     "incidents.accounts",
     "incidents.urls",
     "incidents.admin",

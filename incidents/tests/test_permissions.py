@@ -117,6 +117,13 @@ MATRIX = [
     ("post", "/status/subscribe/", expect(422, 422, 422, 422, 422, 422)),
     ("get", "/status/subscribe/sent/", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/status/subscribe/confirm/not-a-link/", expect(400, 400, 400, 400, 400, 400)),
+    # "Report a problem": public, no account; the reports wait for responders and managers.
+    ("get", "/status/report/", expect(200, 200, 200, 200, 200, 200)),
+    ("post", "/status/report/", expect(422, 422, 422, 422, 422, 422)),
+    ("get", "/status/report/thanks/", expect(200, 200, 200, 200, 200, 200)),
+    ("get", "/status/report/confirm/not-a-link/", expect(400, 400, 400, 400, 400, 400)),
+    ("get", "/incidents/user-reports/", expect(LOGIN, 403, 403, 200, 200, 403)),
+    ("post", "/incidents/user-reports/", expect(LOGIN, 403, 403, 422, 422, 403)),
     ("get", "/accounts/tokens/", expect(LOGIN, 403, 200, 200, 200, 200)),
     ("post", "/accounts/tokens/", expect(LOGIN, 403, 302, 302, 302, 302)),
     ("post", "/accounts/tokens/999999/revoke/", expect(LOGIN, 403, 404, 404, 404, 404)),

@@ -12,7 +12,7 @@ reached only from an email's link with a valid token.
 
 import datetime as dt
 
-from incidents import workflow
+from incidents import user_reports, workflow
 from incidents.models import (
     CustomField,
     IncidentType,
@@ -27,6 +27,7 @@ from incidents.notifications.subscribers import confirmation_token
 from incidents.notifications.unsubscribe import unsubscribe_token
 from incidents.oncall.tests.data import give_calendar_token, make_override, make_rotation
 from incidents.tests.factories import ServiceFactory, make_incident
+from incidents.user_report_views import confirmation_token as user_report_token
 from reviews import lifecycle
 from reviews.models import Review
 from reviews.tests.factories import backdate_due, make_item, make_review, resolved_incident
@@ -79,6 +80,10 @@ PAGES = [
     ("/status/subscribe/sent/", ("anonymous",)),
     ("/status/subscribe/confirm/{confirm}/", ("anonymous",)),
     ("/status/subscribe/confirm/not-a-link/", ("anonymous",)),
+    ("/status/report/", ("anonymous",)),
+    ("/status/report/thanks/", ("anonymous",)),
+    ("/status/report/confirm/{report_confirm}/", ("anonymous",)),
+    ("/incidents/user-reports/", WRITERS),
 ]
 
 # (role, url template) pairs, the parameters of the page tests.
@@ -136,6 +141,9 @@ def build_world(users: dict) -> dict:
     workflow.mitigate(mitigated, by=responder, text="Added two workers.")
     # Related incidents: the links panel (and the review's list) with something in it.
     workflow.link(mitigated, other=waiting, kind="caused_by", by=responder)
+    # Users' reports from the status page waiting for triage (the dashboard banner, the queue).
+    user_reports.submit(what="The checkout page spins forever.", since="5 minutes", service=checkout)
+    asked = user_reports.submit(what="Cannot pay.", email="ann@example.com")
     # A second report of the same outage, closed into the first: its banner, and the primary's list.
     duplicate = make_incident(by=reporter, title="Cannot pay with a card", service=checkout)
     workflow.mark_duplicate(duplicate, primary=waiting, by=responder, reason="Same 500s.")
@@ -180,5 +188,6 @@ def build_world(users: dict) -> dict:
         "unsubscribe": unsubscribe_token(notification),
         "template": UpdateTemplate.objects.get(name="Identified").pk,
         "duplicate": duplicate.ref,
+        "report_confirm": user_report_token(asked),
         "confirm": confirmation_token(SubscribeRequest(email="ann@example.com", service_ids=(checkout.pk,))),
     }
