@@ -256,42 +256,40 @@ class StatusUpdateForm(IdempotentForm, forms.Form):
         return phase
 
 
+class ReferenceField(forms.CharField):
+    """An incident's reference as people type it ("INC-42", "inc42", "42"), cleaned to "INC-42"."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 30)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"placeholder": "INC-42", "autocomplete": "off"}))
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in self.empty_values:
+            return value
+        match = REF_RE.match(value)
+        if not match:
+            raise forms.ValidationError("Give an incident's reference, like INC-42.")
+        return f"INC-{int(match.group(1))}"
+
+
 class LinkForm(forms.Form):
     """Link this incident to another (incidents/links.py); the view finds the other among the
     incidents the person may see."""
 
     kind = forms.ChoiceField(label="This incident is", choices=IncidentLink.Kind.choices)
-    other = forms.CharField(
-        label="Incident",
-        max_length=30,
-        help_text="Its reference, e.g. INC-42.",
-        widget=forms.TextInput(attrs={"placeholder": "INC-42", "autocomplete": "off"}),
-    )
-
-    def clean_other(self) -> str:
-        match = REF_RE.match(self.cleaned_data["other"])
-        if not match:
-            raise forms.ValidationError("Give an incident's reference, like INC-42.")
-        return f"INC-{int(match.group(1))}"
+    other = ReferenceField(label="Incident", help_text="Its reference, e.g. INC-42.")
 
 
 class DuplicateForm(forms.Form):
     """Close this incident into another (workflow.mark_duplicate); the view finds the other among
     the incidents the person may see."""
 
-    primary = forms.CharField(
-        label="Duplicate of",
-        max_length=30,
-        help_text="The incident about the same outage, e.g. INC-42. This one closes into it.",
-        widget=forms.TextInput(attrs={"placeholder": "INC-42", "autocomplete": "off"}),
+    primary = ReferenceField(
+        label="Duplicate of", help_text="The incident about the same outage, e.g. INC-42. This one closes into it."
     )
     reason = forms.CharField(label="Why (optional)", required=False, max_length=2000)
-
-    def clean_primary(self) -> str:
-        match = REF_RE.match(self.cleaned_data["primary"])
-        if not match:
-            raise forms.ValidationError("Give an incident's reference, like INC-42.")
-        return f"INC-{int(match.group(1))}"
 
 
 class UndoDuplicateForm(forms.Form):

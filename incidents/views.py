@@ -813,28 +813,38 @@ def _duplicate_context(request: HttpRequest, incident: Incident) -> dict:
     return {"primary_visible": visible, "undo_duplicate_form": _lazy(UndoDuplicateForm, auto_id="undo_%s")}
 
 
+def _with_other(request: HttpRequest, incident: Incident, form, field: str, act) -> HttpResponse:
+    """`act(other)` with the incident the bound `form`'s `field` names, found among those the
+    person may see (a restricted one they may not see is "no incident"); its answer on success,
+    else back to the links panel with every problem said."""
+    if form.is_valid():
+        wanted = form.cleaned_data[field]
+        other = Incident.objects.visible_to(request.user).by_ref(wanted).first()
+        if other is None:
+            form.add_error(field, f"There is no incident {wanted}.")
+        else:
+            try:
+                return act(other)
+            except workflow.InvalidTransition as refusal:
+                form.add_error(None, str(refusal))
+    for errors in form.errors.values():
+        for error in errors:
+            messages.error(request, error)
+    return redirect(incident.get_absolute_url() + "#links-panel")
+
+
 @role_required(RESPOND)
 @require_POST
 def mark_duplicate(request: HttpRequest, ref: str) -> HttpResponse:
     incident = get_incident_for(request, ref)
     form = DuplicateForm(request.POST)
-    if form.is_valid():
-        wanted = form.cleaned_data["primary"]
-        primary = Incident.objects.visible_to(request.user).by_ref(wanted).first()
-        if primary is None:
-            form.add_error("primary", f"There is no incident {wanted}.")
-        else:
-            try:
-                workflow.mark_duplicate(incident, primary=primary, by=request.user, reason=form.cleaned_data["reason"])
-            except workflow.InvalidTransition as refusal:
-                form.add_error(None, str(refusal))
-            else:
-                messages.success(request, f"{incident.ref} is closed into {primary.ref}; its followers follow it now.")
-                return redirect(primary)
-    for errors in form.errors.values():
-        for error in errors:
-            messages.error(request, error)
-    return redirect(incident.get_absolute_url() + "#links-panel")
+
+    def close_into(primary: Incident) -> HttpResponse:
+        workflow.mark_duplicate(incident, primary=primary, by=request.user, reason=form.cleaned_data["reason"])
+        messages.success(request, f"{incident.ref} is closed into {primary.ref}; its followers follow it now.")
+        return redirect(primary)
+
+    return _with_other(request, incident, form, "primary", close_into)
 
 
 @role_required(RESPOND)
@@ -859,24 +869,13 @@ def undo_duplicate(request: HttpRequest, ref: str) -> HttpResponse:
 def add_link(request: HttpRequest, ref: str) -> HttpResponse:
     incident = get_incident_for(request, ref)
     form = LinkForm(request.POST)
-    if form.is_valid():
-        wanted = form.cleaned_data["other"]
-        # Among the incidents this person may see: a restricted one they may not is "no incident".
-        other = Incident.objects.visible_to(request.user).by_ref(wanted).first()
-        if other is None:
-            form.add_error("other", f"There is no incident {wanted}.")
-        else:
-            try:
-                found = workflow.link(incident, other=other, kind=form.cleaned_data["kind"], by=request.user)
-            except workflow.InvalidTransition as refusal:
-                form.add_error(None, str(refusal))
-            else:
-                messages.success(request, f"{incident.ref}: {found.label_from(incident.pk).lower()} {other.ref}.")
-                return redirect(incident.get_absolute_url() + "#links-panel")
-    for errors in form.errors.values():
-        for error in errors:
-            messages.error(request, error)
-    return redirect(incident.get_absolute_url() + "#links-panel")
+
+    def link_to(other: Incident) -> HttpResponse:
+        found = workflow.link(incident, other=other, kind=form.cleaned_data["kind"], by=request.user)
+        messages.success(request, f"{incident.ref}: {found.label_from(incident.pk).lower()} {other.ref}.")
+        return redirect(incident.get_absolute_url() + "#links-panel")
+
+    return _with_other(request, incident, form, "other", link_to)
 
 
 @role_required(RESPOND)

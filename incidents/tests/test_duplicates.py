@@ -49,7 +49,10 @@ def test_marking_closes_it_into_the_primary_and_moves_its_followers(clients, pri
     page = clients["viewer"].get(f"/incidents/{primary.ref}/").content.decode()
     assert f'<a href="/incidents/{duplicate.ref}/">{duplicate.ref}</a> Cannot pay' in page
     banner = clients["viewer"].get(f"/incidents/{duplicate.ref}/").content.decode()
-    assert f'A duplicate of <a href="/incidents/{primary.ref}/">{primary.ref}</a>: closed into it.' in banner
+    assert (
+        f'A duplicate of <a class="alert-link" href="/incidents/{primary.ref}/">{primary.ref}</a>: closed into it.'
+        in banner
+    )
 
 
 def test_its_followers_are_told_and_nobody_else(primary, duplicate, viewer, other_responder):
