@@ -103,9 +103,13 @@ def signature_spans(source: str) -> tuple[list, list]:
 
 
 def function_spans(source: str, names: list[str]) -> list:
-    """The spans of the functions (or classes) named `names`, at any depth."""
+    """The spans of the functions (or classes) named `names`, at any depth, their decorators
+    included (`@transaction.atomic` removed is a mutant of the function it wraps)."""
     return [
-        ((node.lineno, node.col_offset), (node.end_lineno, node.end_col_offset))
+        (
+            (min([node.lineno] + [d.lineno for d in node.decorator_list]), node.col_offset),
+            (node.end_lineno, node.end_col_offset),
+        )
         for node in ast.walk(ast.parse(source))
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name in names
     ]
@@ -158,14 +162,17 @@ def line_of(module: Path, row: int) -> str:
 
 
 def explained(name: str, mutation, line: str, known: list[dict]) -> dict | None:
-    """The entry of mutation/equivalent.toml for this survivor: same module, operator, source line
-    and, when the entry names them, function and column (where on the line the operator starts,
-    from 0: for one operator twice on a line)."""
+    """The entry of mutation/equivalent.toml for this survivor: same module (or another name of
+    modules.toml for the same file: a run restricted to some functions shares the full run's
+    entries), operator, source line and, when the entry names them, function and column (where on
+    the line the operator starts, from 0: for one operator twice on a line)."""
+    paths = {n: spec["path"] for n, spec in modules().items()}
     return next(
         (
             k
             for k in known
-            if (k["module"], k["operator"], k["line"]) == (name, mutation.operator_name, line)
+            if paths.get(k["module"], k["module"]) == paths.get(name, name)
+            and (k["operator"], k["line"]) == (mutation.operator_name, line)
             and k.get("function", mutation.definition_name) == mutation.definition_name
             and k.get("column", mutation.start_pos[1]) == mutation.start_pos[1]
         ),
@@ -366,10 +373,19 @@ def commit() -> str:
     return head.stdout.strip() + ("+changes" if dirty.strip() else "")
 
 
+def row_key(name: str, path: str) -> str:
+    """The first cell of a module's row: its path, and its name too when an earlier entry of
+    modules.toml mutates the same file (a run restricted to some functions beside the full one),
+    so that neither run's row replaces the other's."""
+    first = next(n for n, spec in modules().items() if spec["path"] == path)
+    return f"`{path}`" if first == name else f"`{path}` (`{name}`)"
+
+
 def write_row(row: dict) -> None:
     """Replace (or add) the module's row in docs/mutation.md's results table."""
+    key = row_key(row["name"], row["path"])
     cells = [
-        f"`{row['path']}`",
+        key,
         date.today().isoformat(),
         commit(),
         str(row["mutants"]),
@@ -386,7 +402,7 @@ def write_row(row: dict) -> None:
         head, rest = text.split(BEGIN, 1)
         table, tail = rest.split(END, 1)
         rows = [line for line in table.strip().splitlines() if line.startswith("|")]
-        header, body = rows[:2], [line for line in rows[2:] if not line.startswith(f"| `{row['path']}`")]
+        header, body = rows[:2], [line for line in rows[2:] if not line.startswith(f"| {key} |")]
         order = [spec["path"] for spec in modules().values()]
         body.append("| " + " | ".join(cells) + " |")
         body.sort(key=lambda line: order.index(line.split("`")[1]) if line.split("`")[1] in order else len(order))

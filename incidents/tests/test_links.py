@@ -2,10 +2,11 @@
 removable; bad references refused with a clear message."""
 
 import pytest
+from django.core.exceptions import PermissionDenied
 
 from conftest import _client_for, make_user
 from incidents import roles, workflow
-from incidents.models import IncidentLink
+from incidents.models import Incident, IncidentLink, TimelineEntry
 from incidents.tests.factories import make_incident
 from reviews.tests.factories import make_review, resolved_incident
 
@@ -126,3 +127,49 @@ def test_a_responder_who_can_see_both_links_from_the_other_side(checkout, databa
     other = make_user("otto", roles.RESPONDER)
     response = link(_client_for(other), database, checkout.ref, "same_cause")
     assert f"{database.ref}: same root cause as {checkout.ref}." in response.content.decode()
+
+
+def test_only_those_who_respond_link_or_unlink_even_through_the_workflow(
+    checkout, database, responder, reporter, viewer
+):
+    found = workflow.link(checkout, other=database, kind="related", by=responder)
+    for who in (reporter, viewer):
+        with pytest.raises(PermissionDenied):
+            workflow.link(database, other=make_incident(by=responder, title="Search is slow"), kind="related", by=who)
+        with pytest.raises(PermissionDenied):
+            workflow.unlink(checkout, link_id=found.pk, by=who)
+    assert list(IncidentLink.objects.values_list("pk", flat=True)) == [found.pk]
+    assert TimelineEntry.objects.filter(kind="link").count() == 2
+
+
+def test_the_workflow_refuses_a_kind_of_link_it_does_not_know(checkout, database, responder):
+    with pytest.raises(workflow.InvalidTransition, match="^Choose how the incidents are related.$"):
+        workflow.link(checkout, other=database, kind="married_to", by=responder)
+    assert not IncidentLink.objects.exists()
+
+
+def test_an_incident_is_not_linked_to_itself_whatever_its_id(checkout, responder):
+    # An id past CPython's cached small ints: the incident read twice holds two equal int objects.
+    checkout.pk = 100001
+    checkout.save(force_insert=True)
+    same = Incident.objects.get(pk=100001)
+    with pytest.raises(workflow.InvalidTransition, match="^An incident cannot be linked to itself.$"):
+        workflow.link(Incident.objects.get(pk=100001), other=same, kind="related", by=responder)
+    assert not IncidentLink.objects.exists()
+
+
+def test_two_restricted_incidents_name_each_other_on_their_timelines(manager):
+    breach = make_incident(by=manager, title="Customer data exposed", restricted=True)
+    leak = make_incident(by=manager, title="Backup bucket left open", restricted=True)
+    workflow.link(breach, other=leak, kind="caused_by", by=manager)
+    assert breach.timeline.get(kind="link").text == f"Caused by {leak.ref}."
+    assert leak.timeline.get(kind="link").text == f"Caused {breach.ref}."
+
+
+def test_a_restricted_incident_names_the_unrestricted_one_it_is_linked_to(checkout, manager):
+    breach = make_incident(by=manager, title="Customer data exposed", restricted=True)
+    found = workflow.link(checkout, other=breach, kind="caused_by", by=manager)
+    assert breach.timeline.get(kind="link").text == f"Caused {checkout.ref}."
+    workflow.unlink(breach, link_id=found.pk, by=manager)
+    assert breach.timeline.filter(kind="link").last().text == f"No longer linked: caused {checkout.ref}."
+    assert checkout.timeline.filter(kind="link").last().text == "No longer linked: caused by a restricted incident."

@@ -1,10 +1,12 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from incidents.models import Incident, TimelineEntry
-from incidents.tests.factories import ServiceFactory
+from conftest import make_user
+from incidents.models import Incident, Subscription, TimelineEntry
+from incidents.tests.factories import ServiceFactory, make_incident
 
 URL = "/incidents/new/"
 
@@ -188,3 +190,25 @@ def test_an_incident_opened_by_beacon_itself_has_no_reporter_to_follow(service):
     )
     assert not Subscription.objects.exists()
     assert "reporter_follows" not in incident.timeline.get().data
+
+
+def test_a_reporter_who_asks_not_to_follow_their_report_does_not(service, reporter):
+    incident = make_incident(by=reporter, service=service, follow=False)
+    assert not Subscription.objects.exists()
+    assert "reporter_follows" not in incident.timeline.get().data
+
+
+def test_someone_who_may_report_but_not_follow_is_not_made_to_follow(service):
+    outsider = make_user("otto")
+    outsider.user_permissions.add(Permission.objects.get(codename="add_incident"))
+    outsider = type(outsider).objects.get(pk=outsider.pk)  # permissions read afresh
+    incident = make_incident(by=outsider, service=service, follow=True)
+    assert incident.reporter == outsider
+    assert not Subscription.objects.exists()
+    assert "reporter_follows" not in incident.timeline.get().data
+
+
+def test_a_report_asked_public_is_public_unless_it_is_restricted(service, reporter):
+    assert make_incident(by=reporter, service=service, public=True).public is True
+    assert make_incident(by=reporter, service=service, public=True, restricted=True).public is False
+    assert make_incident(by=reporter, service=service).public is False

@@ -8,7 +8,15 @@ These tests run with real commits (transaction=True), so a verb that lost its
 import pytest
 
 from incidents import workflow
-from incidents.models import Incident, ResponseRole, RoleAssignment, StatusUpdate, Task, TimelineEntry
+from incidents.models import (
+    Incident,
+    IncidentLink,
+    ResponseRole,
+    RoleAssignment,
+    StatusUpdate,
+    Task,
+    TimelineEntry,
+)
 from incidents.tests.factories import make_incident
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,3 +96,22 @@ def test_a_failed_report_leaves_no_incident(reporter, monkeypatch):
     with pytest.raises(Boom):
         make_incident(by=reporter)
     assert not Incident.objects.exists()
+
+
+def test_a_failed_link_leaves_no_link_and_no_entry(reporter, responder, monkeypatch):
+    checkout, database = make_incident(by=reporter), make_incident(by=reporter)
+    monkeypatch.setattr(workflow, "_entry_listeners", [boom])
+    with pytest.raises(Boom):
+        workflow.link(checkout, other=database, kind="caused_by", by=responder)
+    assert not IncidentLink.objects.exists()
+    assert not TimelineEntry.objects.filter(kind="link").exists()
+
+
+def test_a_failed_unlink_keeps_the_link_and_writes_no_entry(reporter, responder, monkeypatch):
+    checkout, database = make_incident(by=reporter), make_incident(by=reporter)
+    found = workflow.link(checkout, other=database, kind="caused_by", by=responder)
+    monkeypatch.setattr(workflow, "_entry_listeners", [boom])
+    with pytest.raises(Boom):
+        workflow.unlink(checkout, link_id=found.pk, by=responder)
+    assert list(IncidentLink.objects.values_list("pk", flat=True)) == [found.pk]
+    assert TimelineEntry.objects.filter(kind="link").count() == 2

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 
 from conftest import make_user
 from incidents import roles, workflow
-from incidents.models import Notification, Profile, Subscription
+from incidents.models import Notification, Profile, StatusSubscriber, Subscription
 from incidents.notifications.outbox import update_audience
 from incidents.tests.factories import ServiceFactory, make_incident
 
@@ -131,3 +131,27 @@ def test_a_restricted_incident_is_not_found_for_those_outside_it(clients, incide
 
     assert _client_for(outsider).get(f"/incidents/{incident.ref}/update/audience/").status_code == 404
     assert Group.objects.filter(name=roles.RESPONDER).exists()
+
+
+def test_the_incidents_own_slack_channel_counts_beside_the_webhook(settings, incident, other_responder):
+    # A High incident has a Slack channel of its own (SLACK_INCIDENT_CHANNELS) and its service a
+    # webhook: one row each.
+    settings.SLACK_BOT_TOKEN = "xoxb-test-only"
+    settings.SLACK_INCIDENT_CHANNELS = True
+    preview = update_audience(incident, author=other_responder, public=True)
+    workflow.post_update(incident, by=other_responder, message="We are on it.", public=True)
+    assert counted(preview) == written(incident)
+    assert preview.slack == 2
+
+
+def test_stakeholders_and_status_page_subscribers_are_counted_apart(incident, audience, other_responder):
+    # Two addresses on the stakeholder list (the audience), two who subscribed on the status page.
+    for address in ("ann@example.com", "bob@example.com"):
+        StatusSubscriber.objects.create(email=address)
+    preview = update_audience(incident, author=other_responder, public=True)
+    workflow.post_update(incident, by=other_responder, message="We are on it.", public=True)
+    assert (preview.outside_emails, preview.subscribers) == (2, 2)
+    entry = incident.timeline.order_by("-pk").first()
+    public = Notification.objects.filter(event_key=f"entry:{entry.pk}", channel="email", audience="public")
+    assert public.filter(status_subscriber__isnull=True).count() == 2
+    assert public.filter(status_subscriber__isnull=False).count() == 2

@@ -196,3 +196,12 @@ def test_the_update_form_counts_subscribers_as_the_outbox_writes_them(client, in
     entry = incident.timeline.order_by("-pk").first()
     rows = Notification.objects.filter(event_key=f"entry:{entry.pk}", status_subscriber__isnull=False)
     assert rows.count() == preview.subscribers
+
+
+def test_a_subscriber_to_every_service_who_also_chose_this_one_hears_once(incident, other_responder):
+    # The admin lets a manager tick "every service" and leave a chosen service selected.
+    subscriber = StatusSubscriber.objects.create(email="ann@example.com", all_services=True)
+    subscriber.services.set([incident.service])
+    workflow.post_update(incident, by=other_responder, message="We are on it.", public=True)
+    (email,) = emails_to("ann@example.com")
+    assert (email.status_subscriber, email.reason) == (subscriber, "subscription")
