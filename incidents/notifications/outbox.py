@@ -203,18 +203,18 @@ def update_audience(incident: Incident, *, author, public: bool) -> UpdateAudien
     never addresses (5 queries at most). incidents/notifications/tests/test_audience.py posts the
     update and compares with the rows written."""
     entry = TimelineEntry(incident=incident, author=author, kind=Kind.STATUS_UPDATE, data={"public": public})
-    event = event_of(entry)
+    event = event_of(entry) or INTERNAL_UPDATE  # never None for a status update
     recipients = email_recipients(entry, incident, event)
-    public = [r for r in recipients if r.audience == Audience.PUBLIC]
-    subscribers = sum(1 for r in public if r.status_subscriber is not None)
+    outside = [r for r in recipients if r.audience == Audience.PUBLIC]
+    subscribers = sum(1 for r in outside if r.status_subscriber is not None)
     slack = 0
     if not incident.restricted:
         webhooks = slack_destinations(incident) if event in SLACK_EVENTS else []
         slack = len(slackapp.channel_rows(entry, str)) + len(webhooks)
     return UpdateAudience(
-        status_page=entry.data["public"] and on_status_page(incident),
-        team_emails=len(recipients) - len(public),
-        outside_emails=len(public) - subscribers,
+        status_page=public and on_status_page(incident),
+        team_emails=len(recipients) - len(outside),
+        outside_emails=len(outside) - subscribers,
         subscribers=subscribers,
         slack=slack,
     )

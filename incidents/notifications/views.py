@@ -82,7 +82,8 @@ def update_audience(request: SignedInRequest, ref: str) -> HttpResponse:
         "public": outbox.update_audience(incident, author=request.user, public=True),
         "internal": outbox.update_audience(incident, author=request.user, public=False),
     }
-    template = "incidents/_update_audience.html" if request.htmx else "incidents/update_audience.html"
+    htmx = getattr(request, "htmx", False)  # django-htmx's middleware sets it
+    template = "incidents/_update_audience.html" if htmx else "incidents/update_audience.html"
     return render(request, template, context)
 
 
