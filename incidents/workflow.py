@@ -767,6 +767,9 @@ def undo_duplicate(incident: Incident, *, by, reason: str) -> Incident:
         text=f"Not a duplicate of {_named(primary, incident, start=False)} after all: {reason}",
         action="undone",
         primary_id=primary.pk,
+        # What the emails about this entry may call the primary (outbox._headline): never a
+        # restricted incident's reference on an unrestricted one.
+        primary=_named(primary, incident, start=False),
         status=incident.status,
     )
     _record(

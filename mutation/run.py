@@ -373,19 +373,18 @@ def commit() -> str:
     return head.stdout.strip() + ("+changes" if dirty.strip() else "")
 
 
-def row_key(name: str, path: str) -> str:
-    """The first cell of a module's row: its path, and its name too when an earlier entry of
-    modules.toml mutates the same file (a run restricted to some functions beside the full one),
-    so that neither run's row replaces the other's."""
-    first = next(n for n, spec in modules().items() if spec["path"] == path)
-    return f"`{path}`" if first == name else f"`{path}` (`{name}`)"
+def row_label(name: str, path: str) -> str:
+    """The results table's first cell: the path, and the module's name when another module of
+    modules.toml mutates the same file (a `functions` entry beside the whole file's)."""
+    sharing = [other for other, spec in modules().items() if spec["path"] == path]
+    return f"`{path}` (`{name}`)" if len(sharing) > 1 and sharing[0] != name else f"`{path}`"
 
 
 def write_row(row: dict) -> None:
     """Replace (or add) the module's row in docs/mutation.md's results table."""
-    key = row_key(row["name"], row["path"])
+    label = row_label(row["name"], row["path"])
     cells = [
-        key,
+        label,
         date.today().isoformat(),
         commit(),
         str(row["mutants"]),
@@ -402,10 +401,11 @@ def write_row(row: dict) -> None:
         head, rest = text.split(BEGIN, 1)
         table, tail = rest.split(END, 1)
         rows = [line for line in table.strip().splitlines() if line.startswith("|")]
-        header, body = rows[:2], [line for line in rows[2:] if not line.startswith(f"| {key} |")]
-        order = [spec["path"] for spec in modules().values()]
+        header, body = rows[:2], [line for line in rows[2:] if line.split(" | ")[0] != f"| {label}"]
+        order = [row_label(name, spec["path"]) for name, spec in modules().items()]
         body.append("| " + " | ".join(cells) + " |")
-        body.sort(key=lambda line: order.index(line.split("`")[1]) if line.split("`")[1] in order else len(order))
+        first = lambda line: line.split(" | ")[0][2:]  # noqa: E731
+        body.sort(key=lambda line: order.index(first(line)) if first(line) in order else len(order))
         handle.seek(0)
         handle.write(head + BEGIN + "\n" + "\n".join(header + body) + "\n" + END + tail)
         handle.truncate()

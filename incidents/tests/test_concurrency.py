@@ -137,3 +137,17 @@ def test_two_people_giving_one_task_the_second_is_told_of_the_conflict(reporter,
     assert [outcomes["first"][0], outcomes["second"][0]] == ["ok", "refused"]
     assert isinstance(outcomes["second"][1], workflow.Conflict)
     assert Task.objects.get(pk=task.pk).assignee == responder
+
+
+def test_two_people_undoing_one_duplicate_the_second_is_told_it_changed(reporter, responder, other_responder):
+    primary = make_incident(by=reporter, title="Checkout returns 500")
+    duplicate = make_incident(by=reporter, title="Cannot pay", service=primary.service)
+    workflow.mark_duplicate(duplicate, primary=primary, by=responder)
+    outcomes = race(
+        lambda: workflow.undo_duplicate(duplicate, by=responder, reason="Different cause."),
+        lambda: workflow.undo_duplicate(duplicate, by=other_responder, reason="Not the same."),
+    )
+    assert [outcomes["first"][0], outcomes["second"][0]] == ["ok", "refused"]
+    assert isinstance(outcomes["second"][1], workflow.InvalidTransition)
+    assert str(outcomes["second"][1]) == f"{duplicate.ref} changed meanwhile: look again."
+    assert Incident.objects.get(pk=duplicate.pk).duplicate_of_id is None

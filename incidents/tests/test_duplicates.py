@@ -2,6 +2,7 @@
 reporter follow the primary and are told; its alerts join the primary; undoable with a reason."""
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from conftest import make_user
 from incidents import roles, workflow
@@ -23,6 +24,14 @@ def duplicate(primary, viewer, db):
     incident = make_incident(by=other, title="Cannot pay", service=primary.service, follow=True)
     Subscription.objects.create(user=viewer, incident=incident)
     return incident
+
+
+def with_large_id(incident: Incident, pk: int) -> Incident:
+    """A copy of `incident` stored under id `pk` (past CPython's cached small ints), read back."""
+    incident.pk = pk
+    incident._state.adding = True
+    incident.save(force_insert=True)
+    return Incident.objects.get(pk=pk)
 
 
 def mark(client, incident, primary: str, reason=""):
@@ -173,3 +182,146 @@ def test_a_duplicate_leaves_the_open_lists(clients, primary, duplicate, responde
     board = clients["responder"].get("/").content.decode()
     assert duplicate.title not in board and primary.title in board
     assert ServiceFactory  # the factory module stays importable for the fixtures above
+
+
+def test_an_incident_with_a_large_id_cannot_be_a_duplicate_of_itself(primary):
+    big = with_large_id(primary, 100003)
+    with pytest.raises(workflow.InvalidTransition, match="An incident cannot be a duplicate of itself."):
+        workflow.mark_duplicate(
+            Incident.objects.get(pk=big.pk),
+            primary=Incident.objects.get(pk=big.pk),
+            by=make_user("ray", roles.RESPONDER),
+        )
+    assert Incident.objects.get(pk=big.pk).duplicate_of_id is None
+
+
+def test_a_duplicate_of_a_primary_with_a_large_id_can_be_undone(primary, duplicate, responder):
+    big = with_large_id(primary, 100005)
+    workflow.mark_duplicate(duplicate, primary=Incident.objects.get(pk=big.pk), by=responder)
+    undone = workflow.undo_duplicate(Incident.objects.get(pk=duplicate.pk), by=responder, reason="Not the same.")
+    assert (undone.duplicate_of_id, undone.status) == (None, "reported")
+
+
+def test_a_closed_incident_cannot_be_marked_a_duplicate(primary, reporter, responder, manager):
+    done = make_incident(by=reporter, title="Old outage", service=primary.service)
+    workflow.resolve(done, by=responder, summary="ok", confirmed=True)
+    workflow.close(done, by=manager)
+    with pytest.raises(workflow.InvalidTransition, match=f"^{done.ref} is closed.$"):
+        workflow.mark_duplicate(Incident.objects.get(pk=done.pk), primary=primary, by=responder)
+    done.refresh_from_db()
+    assert (done.status, done.duplicate_of_id) == ("closed", None)
+
+
+def test_followers_who_already_follow_the_primary_are_not_added_twice_and_are_not_counted(
+    primary, duplicate, viewer, responder, manager
+):
+    Subscription.objects.create(user=viewer, incident=primary)  # vic follows both
+    Subscription.objects.create(user=manager, incident=primary)  # only the primary
+    workflow.mark_duplicate(duplicate, primary=primary, by=responder, reason="Same 500s.")
+    followers = Subscription.objects.filter(incident=primary).values_list("user__username", flat=True)
+    assert sorted(followers) == ["maya", "otto", "rob", "vic"]
+    entry = primary.timeline.get(kind="duplicate")
+    assert entry.data["followers_added"] == 2  # otto (its reporter) and rob (who marked it)
+    assert entry.text == (
+        f"{duplicate.ref} was marked a duplicate of this incident; its followers follow this one now.\n\nSame 500s."
+    )
+
+
+def test_without_a_reason_the_primarys_entry_says_only_what_happened(primary, duplicate, responder):
+    workflow.mark_duplicate(duplicate, primary=primary, by=responder)
+    assert primary.timeline.get(kind="duplicate").text == (
+        f"{duplicate.ref} was marked a duplicate of this incident; its followers follow this one now."
+    )
+
+
+def test_undo_restores_the_status_it_had_and_follows_again_without_doubling(
+    primary, duplicate, viewer, responder, manager
+):
+    workflow.mark_duplicate(duplicate, primary=primary, by=responder)
+    Subscription.objects.create(user=viewer, incident=duplicate)  # vic follows the closed duplicate again
+    Subscription.objects.create(user=manager, incident=duplicate)  # maya did not before: she starts to
+    undone = workflow.undo_duplicate(duplicate, by=responder, reason="Different cause.")
+    assert undone.status == "reported"  # as it was, not acknowledged
+    followers = Subscription.objects.filter(incident=duplicate).values_list("user__username", flat=True)
+    assert sorted(followers) == ["maya", "otto", "rob", "vic"]
+
+
+def test_a_restricted_duplicate_is_not_named_on_an_unrestricted_primary(primary, manager):
+    secret = make_incident(by=manager, title="Card data exposed", restricted=True, service=primary.service)
+    workflow.mark_duplicate(secret, primary=primary, by=manager)
+    workflow.undo_duplicate(secret, by=manager, reason="Different cause.")
+    texts = list(primary.timeline.filter(kind="duplicate").order_by("pk").values_list("text", flat=True))
+    assert texts == [
+        "A restricted incident was marked a duplicate of this incident; its followers follow this one now.",
+        "A restricted incident is no longer a duplicate of this incident: Different cause.",
+    ]
+
+
+def test_undoing_a_duplicate_of_a_restricted_primary_does_not_name_it(duplicate, manager):
+    breach = make_incident(by=manager, title="Card data exposed", restricted=True, service=duplicate.service)
+    workflow.mark_duplicate(duplicate, primary=breach, by=manager)
+    workflow.undo_duplicate(duplicate, by=manager, reason="Different cause.")
+    assert duplicate.timeline.filter(kind="duplicate").order_by("pk").last().text == (
+        "Not a duplicate of a restricted incident after all: Different cause."
+    )
+
+
+def test_undo_leaves_the_moved_group_on_the_primary_when_the_duplicate_has_one_again(
+    am,  # noqa: F811
+    primary,
+    responder,
+):
+    assert am.post(load("firing")).status_code == 200
+    opened = Incident.objects.get(alert_group__isnull=False)
+    workflow.mark_duplicate(opened, primary=primary, by=responder)
+    moved = AlertGroup.objects.get()
+    own = AlertGroup.objects.create(integration=moved.integration, group_key="{}:{other}", incident=opened)
+    workflow.undo_duplicate(opened, by=responder, reason="Not the same.")
+    assert dict(AlertGroup.objects.values_list("pk", "incident_id")) == {moved.pk: primary.pk, own.pk: opened.pk}
+
+
+def test_the_duplicates_lead_hears_of_it_once_as_of_any_change(primary, duplicate, responder, other_responder):
+    workflow.set_lead(duplicate, by=other_responder, lead=other_responder)
+    Subscription.objects.filter(user=other_responder).delete()  # leads it without following it
+    workflow.mark_duplicate(duplicate, primary=primary, by=responder)
+    entry = duplicate.timeline.get(kind="duplicate")
+    told = Notification.objects.filter(event_key=f"entry:{entry.pk}", channel="email").order_by("recipient")
+    assert list(told.values_list("recipient", flat=True)) == ["ola@example.com", "otto@example.com", "vic@example.com"]
+
+
+def test_undoing_tells_the_duplicates_lead_it_is_no_longer_a_duplicate(primary, duplicate, responder, other_responder):
+    workflow.set_lead(duplicate, by=other_responder, lead=other_responder)
+    workflow.mark_duplicate(duplicate, primary=primary, by=responder)
+    workflow.undo_duplicate(duplicate, by=responder, reason="Different cause.")
+    undone = duplicate.timeline.filter(kind="duplicate").order_by("pk").last()
+    email = Notification.objects.get(event_key=f"entry:{undone.pk}", channel="email")
+    assert email.recipient == other_responder.email
+    assert email.subject.endswith(f"— No longer a duplicate of {primary.ref}")
+
+
+def test_who_marks_it_is_not_told_of_their_own_act_even_without_following(primary, duplicate):
+    bot = make_user("triage-bot")  # may respond and see, may not follow: never a follower
+    bot.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=[roles.codename(roles.RESPOND_INCIDENT), roles.codename(roles.VIEW_INCIDENT)]
+        )
+    )
+    bot = type(bot).objects.get(pk=bot.pk)
+    workflow.mark_duplicate(duplicate, primary=primary, by=bot)
+    entry = duplicate.timeline.get(kind="duplicate")
+    assert bot.pk not in entry.data["followers"]
+    told = Notification.objects.filter(event_key=f"entry:{entry.pk}", channel="email")
+    assert sorted(told.values_list("recipient", flat=True)) == ["otto@example.com", "vic@example.com"]
+
+
+def test_the_email_about_an_undone_duplicate_never_names_a_restricted_primary(duplicate, manager, other_responder):
+    """Found by mutation testing (outbox._headline's fallback): the undo entry must carry what the
+    emails may call the primary, as the marking entry does."""
+    breach = make_incident(by=manager, title="Card data exposed", restricted=True, service=duplicate.service)
+    workflow.set_lead(duplicate, by=other_responder, lead=other_responder)
+    workflow.mark_duplicate(duplicate, primary=breach, by=manager)
+    workflow.undo_duplicate(duplicate, by=manager, reason="Different cause.")
+    undone = duplicate.timeline.filter(kind="duplicate", data__action="undone").get()
+    (email,) = Notification.objects.filter(event_key=f"entry:{undone.pk}", recipient="ola@example.com")
+    assert email.subject.endswith("— No longer a duplicate of a restricted incident")
+    assert breach.ref not in email.subject and breach.ref not in email.body_text

@@ -8,9 +8,11 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core import signing
+from django.core.exceptions import PermissionDenied
+from django.db.models.signals import post_save
 from django.utils.timezone import now
 
-from incidents import workflow
+from incidents import user_reports, workflow
 from incidents.models import Incident, Notification, PublicRequest, Subscription, UserReport
 from incidents.tests.factories import ServiceFactory, make_incident
 from incidents.user_report_views import FORM_SALT
@@ -200,3 +202,264 @@ def test_a_changed_confirmation_link_confirms_nothing(client, checkout):
     link = confirm_link("ann@example.com")
     assert client.post(link[:-4] + "/").status_code == 400
     assert UserReport.objects.get().email_confirmed_at is None
+
+
+# --- the triage functions themselves (incidents/user_reports.py) ----------------------------
+
+
+def reports(*texts, **fields):
+    return [user_reports.submit(what=text, **fields) for text in texts]
+
+
+def test_a_report_keeps_its_address_lower_cased_and_trimmed(checkout):
+    (report,) = reports("Spins.", email="  Ann@Example.COM ", since="noon", service=checkout)
+    report.refresh_from_db()
+    assert (report.what, report.since, report.service, report.email) == ("Spins.", "noon", checkout, "ann@example.com")
+
+
+def test_confirming_twice_keeps_the_first_moment_and_follows_nothing_before_an_incident(checkout):
+    (report,) = reports("Spins.", email="ann@example.com")
+    first = user_reports.confirm_email(report).email_confirmed_at
+    assert first is not None
+    with time_machine.travel(now() + timedelta(minutes=5)):
+        user_reports.confirm_email(UserReport.objects.get(pk=report.pk))
+    assert UserReport.objects.get(pk=report.pk).email_confirmed_at == first
+    assert not Subscription.objects.exists()
+
+
+def test_only_confirmed_addresses_of_attached_reports_follow(reporter, responder, checkout):
+    incident = make_incident(by=reporter, service=checkout)
+    confirmed, unconfirmed, anonymous = reports("A.", "B.", "C.", email="ann@example.com")
+    UserReport.objects.filter(pk=unconfirmed.pk).update(email="bob@example.com")
+    UserReport.objects.filter(pk=anonymous.pk).update(email="")
+    user_reports.confirm_email(confirmed)
+    user_reports.confirm_email(UserReport.objects.get(pk=anonymous.pk))  # no address: nothing to follow
+    assert user_reports.attach([confirmed.pk, unconfirmed.pk, anonymous.pk], incident, by=responder) == 3
+    assert list(Subscription.objects.values_list("email", "incident")) == [("ann@example.com", incident.pk)]
+    entry = incident.timeline.get(kind="user_report")
+    assert (entry.author, entry.data["followers"], entry.data["reports"]) == (
+        responder,
+        1,
+        [confirmed.pk, unconfirmed.pk, anonymous.pk],
+    )
+    assert set(UserReport.objects.values_list("state", "incident", "handled_by")) == {
+        ("attached", incident.pk, responder.pk)
+    }
+    assert not UserReport.objects.filter(handled_at__isnull=True).exists()
+
+
+def test_two_confirmed_reports_of_one_address_follow_once(reporter, responder, checkout):
+    incident = make_incident(by=reporter, service=checkout)
+    first, second = reports("A.", "B.", email="ann@example.com")
+    user_reports.confirm_email(first)
+    user_reports.confirm_email(second)
+    user_reports.attach([first.pk, second.pk], incident, by=responder)
+    assert Subscription.objects.filter(email="ann@example.com", incident=incident).count() == 1
+    assert incident.timeline.get(kind="user_report").data["followers"] == 2
+
+
+def test_the_entry_quotes_ten_reports_oldest_first_each_on_one_line_and_counts_the_rest(reporter, responder, checkout):
+    incident = make_incident(by=reporter, service=checkout)
+    made = []
+    for i in range(12):
+        with time_machine.travel(now() - timedelta(minutes=30 - i)):
+            made += reports(f"Report\n  {i}", since="noon" if i == 0 else "")
+    user_reports.attach([r.pk for r in reversed(made)], incident, by=responder)
+    quoted = "\n>\n".join(["> Report 0 (since: noon)"] + [f"> Report {i}" for i in range(1, 10)])
+    assert incident.timeline.get(kind="user_report").text == (
+        f"12 user report(s) from the status page:\n\n{quoted}\n\n… and 2 more."
+    )
+
+
+def test_ten_reports_are_all_quoted_and_a_long_one_is_cut_at_300_characters(reporter, responder, checkout):
+    incident = make_incident(by=reporter, service=checkout)
+    made = reports("x" * 400, *[f"R{i}" for i in range(9)])
+    user_reports.attach([r.pk for r in made], incident, by=responder)
+    text = incident.timeline.get(kind="user_report").text
+    assert text.startswith(f"10 user report(s) from the status page:\n\n> {'x' * 300}\n>\n> R0")
+    assert text.endswith("> R8")
+
+
+def test_eleven_reports_leave_one_unquoted(reporter, responder, checkout):
+    incident = make_incident(by=reporter, service=checkout)
+    made = reports(*[f"R{i}" for i in range(11)])
+    user_reports.attach([r.pk for r in made], incident, by=responder)
+    assert incident.timeline.get(kind="user_report").text.endswith("> R9\n\n… and 1 more.")
+
+
+def test_triage_is_for_responders_only(reporter, viewer, checkout):
+    incident = make_incident(by=reporter, service=checkout)
+    (report,) = reports("Spins.")
+    for action in (
+        lambda: user_reports.attach([report.pk], incident, by=viewer),
+        lambda: user_reports.dismiss([report.pk], by=viewer),
+        lambda: user_reports.open_incident([report.pk], by=viewer, service=checkout, severity="low"),
+    ):
+        with pytest.raises(PermissionDenied):
+            action()
+    assert UserReport.objects.get().state == "new"
+    assert user_reports.dismiss([report.pk], by=None) == 1  # Beacon itself may
+
+
+def test_reports_cannot_join_a_closed_incident_or_be_handled_twice(reporter, responder, manager, checkout):
+    incident = make_incident(by=reporter, service=checkout)
+    workflow.resolve(incident, by=responder, summary="ok", confirmed=True)
+    workflow.close(incident, by=manager)
+    first, second = reports("A.", "B.")
+    with pytest.raises(workflow.InvalidTransition, match=f"^{incident.ref} is closed: choose an open incident.$"):
+        user_reports.attach([first.pk], Incident.objects.get(pk=incident.pk), by=responder)
+    assert user_reports.dismiss([first.pk, second.pk], by=responder) == 2
+    dismissed = UserReport.objects.get(pk=first.pk)
+    assert (dismissed.state, dismissed.handled_by, dismissed.incident) == ("dismissed", responder, None)
+    assert dismissed.handled_at is not None
+    with pytest.raises(workflow.InvalidTransition, match="^Choose at least one new user report.$"):
+        user_reports.dismiss([first.pk], by=responder)
+
+
+def test_an_incident_opened_from_reports_is_named_after_the_oldest_and_dated_from_it(responder, checkout):
+    with time_machine.travel(now() - timedelta(minutes=40)):
+        (oldest,) = reports("  Checkout   spins\nforever. " + "y" * 200)
+    with time_machine.travel(now() - timedelta(minutes=20)):
+        (newer,) = reports("Cannot pay.")
+    incident = user_reports.open_incident([newer.pk, oldest.pk], by=responder, service=checkout, severity="high")
+    first = "Checkout spins forever. " + "y" * 200
+    assert incident.title == first[:150] + "…"
+    assert incident.description == "Opened from 2 user report(s) on the status page (quoted on the timeline)."
+    assert incident.impact == "2 user(s) reported it."
+    assert incident.occurred_at == UserReport.objects.get(pk=oldest.pk).created_at
+    assert (incident.service, incident.severity, incident.reporter) == (checkout, "high", responder)
+    assert set(UserReport.objects.values_list("state", "incident")) == {("attached", incident.pk)}
+
+
+def test_a_title_of_exactly_150_characters_is_kept_whole_and_an_empty_one_is_named_for_users(responder, checkout):
+    (exact,) = reports("z" * 150)
+    assert user_reports.open_incident([exact.pk], by=responder, service=checkout, severity="low").title == "z" * 150
+    (blank,) = reports(" \n ")
+    assert (
+        user_reports.open_incident([blank.pk], by=responder, service=checkout, severity="low").title
+        == "Reported by users"
+    )
+
+
+def test_the_queue_counts_new_reports_per_service_the_busiest_of_the_last_ten_minutes_first(checkout):
+    search = ServiceFactory(name="Search", is_public=True)
+    with time_machine.travel(now() - timedelta(minutes=11)):
+        old = reports("Old.", "Old.", "Old.", service=checkout)
+    with time_machine.travel(now() - timedelta(minutes=9)):
+        reports("Recent.", service=search)
+        reports("Recent.", service=checkout)
+        (no_service,) = reports("Somewhere.")
+    reports("Now.", service=search)
+    (handled,) = reports("Handled.", service=checkout)
+    user_reports.dismiss([handled.pk], by=None)
+    rows = user_reports.waiting()
+    assert [(r["service"], r["count"], r["recent"]) for r in rows] == [
+        ("Search", 2, 2),
+        ("Checkout", 4, 1),
+        (None, 1, 1),
+    ]
+    assert rows[1]["first"] == UserReport.objects.get(pk=old[0].pk).created_at
+    assert rows[2]["first"] == no_service.created_at
+
+
+def test_the_queue_breaks_ties_by_count_then_name(checkout):
+    search = ServiceFactory(name="Search", is_public=True)
+    billing = ServiceFactory(name="Billing", is_public=True)
+    reports("A.", service=search)
+    reports("A.", service=checkout)
+    reports("A.", service=billing)
+    with time_machine.travel(now() - timedelta(minutes=30)):
+        reports("Old.", service=search)
+    assert [r["service"] for r in user_reports.waiting()] == ["Search", "Billing", "Checkout"]
+
+
+def test_two_reports_are_quoted_without_a_count_and_twenty_five_count_fifteen_more(reporter, responder, checkout):
+    incident = make_incident(by=reporter, service=checkout)
+    made = reports("A.", "B.")
+    user_reports.attach([r.pk for r in made], incident, by=responder)
+    assert incident.timeline.get(kind="user_report").text == "2 user report(s) from the status page:\n\n> A.\n>\n> B."
+    other = make_incident(by=reporter, service=checkout)
+    many = reports(*[f"R{i}" for i in range(25)])
+    user_reports.attach([r.pk for r in many], other, by=responder)
+    assert other.timeline.get(kind="user_report").text.endswith("> R9\n\n… and 15 more.")
+
+
+def test_a_title_of_151_characters_is_cut_with_an_ellipsis(responder, checkout):
+    (long,) = reports("w" * 151)
+    incident = user_reports.open_incident([long.pk], by=responder, service=checkout, severity="low")
+    assert incident.title == "w" * 150 + "…"
+
+
+def test_reports_join_an_acknowledged_incident(reporter, responder, checkout):
+    incident = make_incident(by=reporter, service=checkout)
+    workflow.acknowledge(incident, by=responder)
+    (report,) = reports("A.")
+    assert user_reports.attach([report.pk], Incident.objects.get(pk=incident.pk), by=responder) == 1
+
+
+def test_the_triage_page_lists_the_newest_hundred_new_reports(clients, checkout):
+    made = reports(*[f"R{i}" for i in range(101)])
+    page = clients["responder"].get("/incidents/user-reports/").content.decode()
+    assert page.count('name="reports"') == 100
+    assert f'id="report-{made[0].pk}"' not in page and f'id="report-{made[-1].pk}"' in page
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+def failing_entries():
+    """A listener that fails on the user_report entry: what was written before it must go too."""
+
+    def boom(entry):
+        if entry.kind == "user_report":
+            raise Boom
+
+    workflow.on_entry(boom)
+    yield
+    workflow._entry_listeners.remove(boom)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_attachment_that_fails_attaches_nothing(failing_entries, reporter, responder, checkout):
+    incident = make_incident(by=reporter, service=checkout)
+    (report,) = reports("A.")
+    with pytest.raises(Boom):
+        user_reports.attach([report.pk], incident, by=responder)
+    assert UserReport.objects.values_list("state", "incident").get() == ("new", None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_opening_an_incident_that_fails_opens_none(failing_entries, responder, checkout):
+    (report,) = reports("A.")
+    with pytest.raises(Boom):
+        user_reports.open_incident([report.pk], by=responder, service=checkout, severity="low")
+    assert not Incident.objects.exists()
+    assert UserReport.objects.get().state == "new"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_confirmation_that_fails_to_follow_confirms_nothing(reporter, responder, checkout):
+    incident = make_incident(by=reporter, service=checkout)
+    (report,) = reports("A.", email="ann@example.com")
+    user_reports.attach([report.pk], incident, by=responder)
+
+    def boom(sender, instance, **kwargs):
+        raise Boom
+
+    post_save.connect(boom, sender=Subscription)
+    try:
+        with pytest.raises(Boom):
+            user_reports.confirm_email(UserReport.objects.get(pk=report.pk))
+    finally:
+        post_save.disconnect(boom, sender=Subscription)
+    assert UserReport.objects.get().email_confirmed_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dismissing_locks_the_reports_in_its_own_transaction(responder, checkout):
+    """On PostgreSQL the reports are read FOR UPDATE, which needs a transaction of dismiss's own."""
+    (report,) = reports("A.")
+    assert user_reports.dismiss([report.pk], by=responder) == 1
+    assert UserReport.objects.get().state == "dismissed"

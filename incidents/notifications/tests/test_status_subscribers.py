@@ -1,15 +1,19 @@
 """Email updates from the public status page, for people without an account: double opt-in by a
 signed link, public updates only, one-click unsubscribe, rate limits, addresses never shown."""
 
+import dataclasses
 import re
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core import signing
+from django.db.models.signals import m2m_changed
 from django.utils.timezone import now
 
 from incidents import workflow
 from incidents.models import Notification, PublicRequest, StatusSubscriber
+from incidents.notifications import subscribers
 from incidents.notifications.outbox import update_audience
 from incidents.notifications.unsubscribe import unsubscribe_url
 from incidents.tests.factories import ServiceFactory, make_incident
@@ -205,3 +209,89 @@ def test_a_subscriber_to_every_service_who_also_chose_this_one_hears_once(incide
     workflow.post_update(incident, by=other_responder, message="We are on it.", public=True)
     (email,) = emails_to("ann@example.com")
     assert (email.status_subscriber, email.reason) == (subscriber, "subscription")
+
+
+def test_a_link_holds_for_exactly_its_hours(client, checkout):
+    path = subscribe(client, "ann@example.com")  # STATUS_SUBSCRIBE_LINK_HOURS: 48
+    with time_machine.travel(now() + timedelta(hours=48, seconds=20)):
+        assert client.post(path).status_code == 400
+    with time_machine.travel(now() + timedelta(hours=48, seconds=-20)):
+        assert client.post(path).status_code == 200
+    assert StatusSubscriber.objects.get().email == "ann@example.com"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ["ann@example.com", []],
+        {"s": []},
+        {"e": 5, "s": []},
+        {"e": "ann@example.com"},
+        {"e": "ann@example.com", "s": "1"},
+        {"e": "ann@example.com", "s": [1, "2"]},
+    ],
+    ids=["not-a-dict", "no-address", "address-not-text", "no-services", "services-not-a-list", "service-not-an-id"],
+)
+def test_a_signed_link_of_the_wrong_shape_is_refused(payload):
+    token = signing.TimestampSigner(salt=subscribers.CONFIRM_SALT).sign_object(payload)
+    with pytest.raises(signing.BadSignature, match="^malformed$"):
+        subscribers.read_confirmation(token)
+
+
+def test_a_signed_link_reads_back_as_asked():
+    token = subscribers.confirmation_token(subscribers.Request("ann@example.com", (3, 5)))
+    asked = subscribers.read_confirmation(token)
+    assert asked == subscribers.Request("ann@example.com", (3, 5))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        asked.email = "mallory@example.com"  # what a link asked for is not changed on the way
+    assert subscribers.Request("ann@example.com", (3,)).all_services is False
+    assert subscribers.Request("ann@example.com", ()).all_services is True
+
+
+def test_the_confirmation_names_the_chosen_services_and_the_hours(client, checkout, search):
+    ServiceFactory(name="Billing backend", is_public=False)
+    subscribe(client, "ann@example.com", search, checkout)
+    row = Notification.objects.get(event_key__startswith="status-confirm:")
+    assert "asked for email updates about our service status (Checkout, Search)." in row.body_text
+    assert "open this link within 48 hours" in row.body_text
+    subscribe(client, "bob@example.com")
+    every = Notification.objects.get(recipient="bob@example.com")
+    assert "asked for email updates about our service status." in every.body_text
+
+
+def test_services_taken_off_the_status_page_before_the_confirmation_are_left_out(client, checkout, search):
+    both = subscribe(client, "ann@example.com", checkout, search)
+    only_search = subscribe(client, "bob@example.com", search)
+    search.is_public = False
+    search.save()
+    client.post(both)
+    client.post(only_search)
+    ann = StatusSubscriber.objects.get(email="ann@example.com")
+    assert (ann.all_services, list(ann.services.all())) == (False, [checkout])
+    bob = StatusSubscriber.objects.get(email="bob@example.com")
+    assert (bob.all_services, list(bob.services.all())) == (True, [])
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_confirmation_that_fails_halfway_changes_nothing(checkout, search):
+    """Real commits: without its transaction, `confirm` would keep the subscriber row written
+    before its services failed to save."""
+    subscribers.confirm(subscribers.Request("ann@example.com", (search.pk,)))
+    before = StatusSubscriber.objects.values("all_services", "confirmed_at").get()
+
+    def boom(action, **kwargs):
+        if action == "pre_clear" or action == "pre_remove":
+            raise Boom
+
+    m2m_changed.connect(boom, sender=StatusSubscriber.services.through)
+    try:
+        with pytest.raises(Boom):
+            subscribers.confirm(subscribers.Request("ann@example.com", ()))
+    finally:
+        m2m_changed.disconnect(boom, sender=StatusSubscriber.services.through)
+    assert StatusSubscriber.objects.values("all_services", "confirmed_at").get() == before
+    assert list(StatusSubscriber.objects.get().services.all()) == [search]
