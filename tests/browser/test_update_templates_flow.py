@@ -36,7 +36,10 @@ def test_from_the_suggested_phase_to_the_next(sign_in, other_responder, incident
     )
     expect(page.locator("#update-form input[name=public]")).to_be_checked()
     if javascript:
-        message.focus()  # the counts load as the responder starts writing
+        # The counts load as the responder starts writing (focus, or typing once htmx has settled).
+        message.click()
+        message.press("End")
+        message.press_sequentially(" ")
         expect(page.locator("#update-audience")).to_contain_text(
             "the status page; 0 status page subscribers and 1 outside stakeholder by email; 2 team members by email"
         )
@@ -44,7 +47,7 @@ def test_from_the_suggested_phase_to_the_next(sign_in, other_responder, incident
         page.get_by_role("link", name="Who will hear it?").click()
         expect(page.locator("#update-audience")).to_contain_text("1 outside stakeholder by email")
         page.go_back()
-    message.fill("We are investigating failed card payments at checkout.")
+    message.fill("We are investigating failed card payments at checkout.")  # replaces the space typed above
     page.get_by_role("button", name="Post update").click()
     expect(page.locator("#updates-panel")).to_contain_text("Investigating: We are investigating failed card payments")
     expect(phases.get_by_role("link", name="Identified next")).to_be_visible()
