@@ -7,7 +7,6 @@ mails, each client address at most PASSWORD_RESET_PER_IP requests, per
 PASSWORD_RESET_WINDOW_MINUTES.
 """
 
-import hashlib
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -17,11 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils.timezone import now
 
 from incidents.models import PasswordResetRequest
-from incidents.security import client_ip
-
-
-def email_digest(email: str) -> str:
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+from incidents.security import client_ip, email_digest
 
 
 class PasswordResetView(auth_views.PasswordResetView):

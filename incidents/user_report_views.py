@@ -15,7 +15,8 @@ from django.views.decorators.http import require_http_methods
 
 from incidents import roles, user_reports, workflow
 from incidents.access import role_required
-from incidents.models import REF_RE, Incident, Service, Severity, UserReport
+from incidents.forms import ReferenceField
+from incidents.models import Incident, Service, Severity, UserReport
 from incidents.notifications import outbox
 from incidents.security import QUIET, REFUSED, client_ip, throttle, too_many_requests
 
@@ -168,7 +169,7 @@ class TriageForm(forms.Form):
         },
     )
     action = forms.ChoiceField(choices=ACTIONS)
-    incident = forms.CharField(required=False, max_length=30, label="Incident (to attach to)")
+    incident = ReferenceField(required=False, label="Incident (to attach to)")
     service = forms.ModelChoiceField(queryset=Service.objects.all(), required=False, label="Service (to open)")
     severity = forms.ChoiceField(choices=Severity.choices, initial=Severity.MEDIUM, label="Severity (to open)")
 
@@ -186,10 +187,8 @@ def triage(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"{count} report(s) dismissed.")
                 return redirect("incidents:user_reports")
             if action == "attach":
-                match = REF_RE.match(form.cleaned_data["incident"])
-                incident = (
-                    Incident.objects.visible_to(request.user).filter(pk=int(match.group(1))).first() if match else None
-                )
+                wanted = form.cleaned_data["incident"]
+                incident = Incident.objects.visible_to(request.user).by_ref(wanted).first() if wanted else None
                 if incident is None:
                     form.add_error("incident", "Give the reference of an open incident, like INC-42.")
                 else:

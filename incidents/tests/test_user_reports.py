@@ -177,6 +177,13 @@ def test_triage_refuses_what_it_cannot_do(client, clients, reporter):
         {"reports": [report.pk], "action": "attach", "incident": "INC-999", "severity": "low"},
     )
     assert "Give the reference of an open incident, like INC-42." in unknown.content.decode()
+    malformed = triage.post(
+        "/incidents/user-reports/",
+        {"reports": [report.pk], "action": "attach", "incident": "yesterday", "severity": "low"},
+    )
+    assert (
+        malformed.status_code == 422 and "Give an incident&#x27;s reference, like INC-42." in malformed.content.decode()
+    )
     assert (
         triage.post("/incidents/user-reports/", {"reports": [report.pk], "action": "dismiss", "severity": "low"})[
             "Location"
