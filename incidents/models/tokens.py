@@ -49,10 +49,12 @@ class TokenQuerySet(models.QuerySet):
 
 
 class Integration(models.Model):
-    """A named inbound integration (Alertmanager, or any API client) with a bearer token."""
+    """A named inbound integration (Alertmanager, Grafana, a generic webhook, or any API client) with a bearer token."""
 
     class Kind(models.TextChoices):
         ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
+        GRAFANA = "grafana", "Grafana Alerting"
+        WEBHOOK = "webhook", "Generic webhook"
         API = "api", "API client"
 
     name = models.CharField(max_length=100, unique=True)

@@ -1,4 +1,4 @@
-"""python manage.py create_integration alertmanager NAME — prints the token once, alone on the last line."""
+"""python manage.py create_integration KIND NAME — prints the token once, alone on the last line."""
 
 from datetime import timedelta
 
@@ -13,7 +13,7 @@ class Command(BaseCommand):
     help = "Create an inbound integration and print its token (only once, on the last line)."
 
     def add_arguments(self, parser):
-        parser.add_argument("kind", choices=Integration.Kind.values, help="alertmanager or api")
+        parser.add_argument("kind", choices=Integration.Kind.values, help="alertmanager, grafana, webhook or api")
         parser.add_argument("name", help="A unique name, e.g. the Alertmanager's host.")
         parser.add_argument(
             "--heartbeat-minutes",
