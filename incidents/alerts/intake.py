@@ -102,6 +102,11 @@ class Payload(BaseModel):
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
+# Where the JSON text can hold such a character: the character itself, or an escape of NUL or of
+# a surrogate (a valid pair is caught too, and merely cleaned for nothing).
+_MAYBE_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]|\\u(?:0000|[dD][89a-fA-F])")
+
+
 def _clean(value):
     if isinstance(value, str):
         return _UNSTORABLE.sub("\ufffd", value)
@@ -112,26 +117,43 @@ def _clean(value):
     return value
 
 
-def parse(body: bytes) -> tuple[Payload, dict]:
-    """The validated payload and the cleaned JSON it came from; PayloadError (400/422) otherwise."""
+def load_json(body: bytes):
+    """The decoded JSON body, unstorable characters replaced; PayloadError (400) when it is not JSON.
+
+    The walk that replaces them runs only when the text may hold one: a re-sent group of
+    thousands of alerts is read once, by the JSON parser, and not a second time by `_clean`.
+    """
     try:
-        data = _clean(json.loads(body))
+        # As json.loads(bytes) does (UTF-8, -16 or -32; surrogatepass), with the text kept.
+        text = body.decode(json.detect_encoding(body), "surrogatepass")
+        data = json.loads(text)
+        return _clean(data) if _MAYBE_UNSTORABLE.search(text) else data
     except RecursionError:
         raise PayloadError("The body is JSON nested too deeply.", status=400) from None
     except ValueError as error:
         raise PayloadError(f"The body is not JSON: {error}", status=400) from None
+
+
+def validation_error(error: ValidationError) -> PayloadError:
+    """A 422 naming the first field that is wrong (and how many more are), every problem listed."""
+    errors = [
+        {"field": ".".join(str(part) for part in e["loc"]) or "(payload)", "message": e["msg"]}
+        for e in error.errors(include_url=False, include_input=False)
+    ]
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    return PayloadError(f"{first['field']}: {first['message']}{more}", status=422, errors=errors)
+
+
+def parse(body: bytes) -> tuple[Payload, dict]:
+    """The validated payload and the cleaned JSON it came from; PayloadError (400/422) otherwise."""
+    data = load_json(body)
     if not isinstance(data, dict):
         raise PayloadError("The payload must be a JSON object (Alertmanager webhook version 4).", status=422)
     try:
         return Payload.model_validate(data), data
     except ValidationError as error:
-        errors = [
-            {"field": ".".join(str(part) for part in e["loc"]) or "(payload)", "message": e["msg"]}
-            for e in error.errors(include_url=False, include_input=False)
-        ]
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise PayloadError(f"{first['field']}: {first['message']}{more}", status=422, errors=errors) from None
+        raise validation_error(error) from None
 
 
 # --- applying it -----------------------------------------------------------------------
@@ -211,20 +233,19 @@ def _lock_incident(pk: int) -> Incident:
 
 def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], raw: dict) -> Outcome:
     group = _current_group(integration, payload.groupKey)
-    stored = {
-        (a.fingerprint, a.starts_at): a
-        # Both lists, not just the fingerprints: a flapping alert has one row per time it fired.
-        for a in Alert.objects.filter(
-            fingerprint__in={a.fingerprint for a in alerts}, starts_at__in={a.startsAt for a in alerts}
-        )
-        .select_related("group")
-        .defer("group__last_payload", "group__group_labels")
-    }
-    new = [a for a in alerts if a.key not in stored]
+    # One alert per key: the last one listed says its current state.
+    by_key = {a.key: a for a in alerts}
+    stored = _stored_states(by_key)
+    new = [a for key, a in by_key.items() if key not in stored]
     # A firing repeat of an alert already resolved is stale (Alertmanager re-sends old state): ignored.
-    resolving = [stored[a.key] for a in alerts if a.status == "resolved" and a.key in stored]
-    resolving = [alert for alert in resolving if alert.status == Alert.Status.FIRING]
-    ends = {a.key: a.ends_at for a in alerts}
+    resolving = _firing_rows(
+        [
+            stored[key][0]
+            for key, a in by_key.items()
+            if a.status == "resolved" and key in stored and stored[key][1] == Alert.Status.FIRING
+        ]
+    )
+    ends = {key: a.ends_at for key, a in by_key.items()}
     truncated = group is not None and payload.truncatedAlerts > group.truncated_alerts
 
     if not new and not resolving and not truncated:
@@ -296,6 +317,34 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
     else:
         outcome.message = f"{', '.join(outcome.incidents)}: {', '.join(parts) or 'updated'}."
     return outcome
+
+
+def _stored_states(by_key: dict[tuple[str, datetime], AlertIn]) -> dict[tuple[str, datetime], tuple[int, str]]:
+    """{key: (pk, status)} of the payload's alerts already stored, as bare values.
+
+    A re-sent group is thousands of known alerts: no model instances, labels or groups are
+    built for them, and the lookup walks the (fingerprint, starts_at) index once per
+    fingerprint within the payload's time span (two IN lists made SQLite try every pair).
+    """
+    if not by_key:
+        return {}
+    starts = [start for _, start in by_key]
+    rows = Alert.objects.filter(
+        fingerprint__in={fingerprint for fingerprint, _ in by_key},
+        starts_at__gte=min(starts),
+        starts_at__lte=max(starts),
+    ).values_list("fingerprint", "starts_at", "pk", "status")
+    # Rows of other keys (a flapping alert's earlier firings) are never asked for.
+    return {(f, s): (pk, status) for f, s, pk, status in rows}
+
+
+def _firing_rows(pks: list[int]) -> list[Alert]:
+    """The stored alerts to mark resolved, with their groups, in the payload's order."""
+    if not pks:
+        return []
+    rows = Alert.objects.filter(pk__in=pks).select_related("group").defer("group__last_payload", "group__group_labels")
+    found = {row.pk: row for row in rows}
+    return [found[pk] for pk in pks]
 
 
 def _home_for(
