@@ -1,4 +1,5 @@
-"""The Alertmanager intake: a webhook payload (version 4) in, incidents and alerts out.
+"""The alert intake: an Alertmanager webhook payload (version 4), or Grafana Alerting's (version
+1, incidents/alerts/grafana.py, read into the same objects), in; incidents and alerts out.
 
 Alertmanager re-sends a whole group every repeat interval and after every failure, and
 an HA pair sends everything twice, so a payload is read as "the current state of these
@@ -16,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from hashlib import sha1
-from typing import Literal
+from typing import ClassVar, Literal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -84,6 +85,10 @@ class AlertIn(BaseModel):
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="ignore")
+    # Who sent it, in the texts the intake writes (timeline entries, the incident's impact).
+    sender: ClassVar[str] = "Alertmanager"
+    alert_kind: ClassVar[str] = "a Prometheus alert"
+    shape: ClassVar[str] = "Alertmanager webhook version 4"
 
     version: Literal["4"]
     groupKey: str = Field(min_length=1, max_length=4000)
@@ -145,13 +150,13 @@ def validation_error(error: ValidationError) -> PayloadError:
     return PayloadError(f"{first['field']}: {first['message']}{more}", status=422, errors=errors)
 
 
-def parse(body: bytes) -> tuple[Payload, dict]:
+def parse(body: bytes, model: type[Payload] = Payload) -> tuple[Payload, dict]:
     """The validated payload and the cleaned JSON it came from; PayloadError (400/422) otherwise."""
     data = load_json(body)
     if not isinstance(data, dict):
-        raise PayloadError("The payload must be a JSON object (Alertmanager webhook version 4).", status=422)
+        raise PayloadError(f"The payload must be a JSON object ({model.shape}).", status=422)
     try:
-        return Payload.model_validate(data), data
+        return model.model_validate(data), data
     except ValidationError as error:
         raise validation_error(error) from None
 
@@ -287,7 +292,7 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
             incident,
             by=None,
             kind=Kind.ALERT_FIRED,
-            text=f"Alertmanager left {payload.truncatedAlerts} alert(s) out of its payload; "
+            text=f"{payload.sender} left {payload.truncatedAlerts} alert(s) out of its payload; "
             "the alert list here may be incomplete.",
             truncated_alerts=payload.truncatedAlerts,
             group_key=payload.groupKey,
@@ -296,7 +301,7 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
 
     for touched_group in touched.values():
         if touched_group.pk != fired:
-            _mitigate_when_all_resolved(touched_group, lock(touched_group.incident_id))
+            _mitigate_when_all_resolved(touched_group, lock(touched_group.incident_id), payload.sender)
         outcome.incidents.append(f"INC-{touched_group.incident_id}")
     # A group this payload created was stored with it, unless the truncation changed it since.
     stored_with_payload = outcome.created and not payload.truncatedAlerts
@@ -416,14 +421,14 @@ def _open_incident(integration: Integration, payload: Payload, new: list[AlertIn
     custom_fields, invalid = typefields.from_labels(incident_type, {**annotations, **labels})
     incident = workflow.report(
         by=None,
-        title=_title(first, payload.commonAnnotations, len(firing)),
+        title=_title(first, payload.commonAnnotations, len(firing)) or f"Alert from {payload.sender}",
         description=annotations.get("description") or annotations.get("summary") or _describe(first) + ".",
         impact=annotations.get("impact")
-        or "Not assessed yet: this incident was opened from a Prometheus alert. Describe the effect on users.",
+        or f"Not assessed yet: this incident was opened from {payload.alert_kind}. Describe the effect on users.",
         logs=_logs(new),
         occurred_at=min(a.startsAt for a in new),
         severity=severity,
-        service=_service(labels.get("service") or labels.get("job") or ""),
+        service=_service(labels.get("service") or labels.get("job") or "", payload.sender),
         source=Incident.Source.ALERTMANAGER,
         type=incident_type,
         custom_fields=custom_fields,
@@ -481,7 +486,7 @@ def _title(alert: AlertIn, common: dict[str, str], count: int) -> str:
     title = alert.annotations.get("summary") or _describe(alert)
     if count > 1:
         title += f" (+{count - 1} more)"
-    return title.strip()[:200] or "Alert from Alertmanager"
+    return title.strip()[:200]
 
 
 def _describe(alert: AlertIn | Alert) -> str:
@@ -510,7 +515,7 @@ def _logs(alerts: list[AlertIn]) -> str:
     return "\n\n".join(blocks)
 
 
-def _service(name: str) -> Service:
+def _service(name: str, sender: str) -> Service:
     """The service named by the alert's labels, created when Beacon does not know it yet."""
     name = name.strip()[:100] or UNKNOWN_SERVICE
     slug = slugify(name)[:100] or f"service-{sha1(name.encode()).hexdigest()[:8]}"
@@ -520,7 +525,7 @@ def _service(name: str) -> Service:
     try:
         with transaction.atomic():
             return Service.objects.create(
-                name=name, slug=slug, description="Created by the Alertmanager intake for an alert's service label."
+                name=name, slug=slug, description=f"Created by the {sender} intake for an alert's service label."
             )
     except IntegrityError:
         # Another delivery created it a moment ago.
@@ -588,7 +593,7 @@ def _record_resolved(incident: Incident, alert: Alert) -> None:
     )
 
 
-def _mitigate_when_all_resolved(group: AlertGroup, incident: Incident) -> None:
+def _mitigate_when_all_resolved(group: AlertGroup, incident: Incident, sender: str) -> None:
     # Only here, after a payload changed something: a repeat never reaches this point.
     # `incident` is the group's, locked.
     if group.alerts.filter(status=Alert.Status.FIRING).exists():
@@ -601,6 +606,6 @@ def _mitigate_when_all_resolved(group: AlertGroup, incident: Incident) -> None:
         incident,
         by=None,
         source_resolved_at=last_end,
-        text=f"Alertmanager reports every alert of this group resolved (the last at {last_end:%H:%M:%S %Z}). "
+        text=f"{sender} reports every alert of this group resolved (the last at {last_end:%H:%M:%S %Z}). "
         "A person still has to confirm that users are no longer affected and resolve the incident.",
     )
