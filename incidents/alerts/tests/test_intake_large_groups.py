@@ -1,9 +1,9 @@
 """What a large group costs: Alertmanager re-sends the whole group every repeat interval.
 
-A re-send of thousands of known alerts once took seconds per thousand, and more the larger the
-group; gunicorn kills a worker after 30 s, and Alertmanager then retries the same payload. The
-bound below is the one issue 18 states (2,000 alerts answered in under a second each time); it
-is measured on PostgreSQL, as in production, and is many times what a re-send takes there now.
+Issue 18 measured re-sends of 1,000 known alerts at 7-9 s and of 2,000 at over 50 s; gunicorn
+kills a worker after 30 s, and Alertmanager then retries the same payload. The bound below is
+the one the issue states (2,000 alerts answered in under a second each time); it is measured on
+PostgreSQL, as in production, and is about ten times what a re-send takes there now.
 """
 
 # ruff: noqa: F811 - pytest fixtures imported from support.py are redefined as arguments
@@ -52,31 +52,29 @@ def timed_post(am, payload) -> tuple[float, dict]:
 
 
 @pytest.mark.postgres_only
-def test_a_2000_alert_group_re_sent_three_times_is_answered_in_under_a_second_each(am):
+@pytest.mark.parametrize("count", [250, 1000, 2000])
+def test_a_large_group_re_sent_three_times_is_answered_in_under_a_second_each(am, count):
+    """The first send writes every alert (one INSERT) and one entry listing 20 of them: about a
+    quarter of a second for 2,000 here (a few seconds on a machine shared by many test runs), so its
+    bound only catches work that grows faster than the group. `pytest -s` prints the times."""
     if connection.vendor != "postgresql":
         pytest.skip("the bound is PostgreSQL's, as in production")
-    payload = large_group(2000)
+    payload = large_group(count)
     assert len(json.dumps(payload)) < MAX_BODY_BYTES
-    _, first = timed_post(am, payload)
-    assert first["created"] is True and Alert.objects.count() == 2000
+    first, body = timed_post(am, payload)
+    assert body["created"] is True and Alert.objects.count() == count
+    assert first < 10.0, f"{count} new alerts took {first:.2f} s"
 
+    again = []
     for _ in range(3):
         took, body = timed_post(am, payload)
         assert body["changed"] is False
-        assert took < 1.0, f"a re-send of 2,000 known alerts took {took:.2f} s"
-    assert Incident.objects.count() == 1 and Alert.objects.count() == 2000
-
-
-@pytest.mark.postgres_only
-def test_a_first_send_of_2000_new_alerts_is_answered_in_under_five_seconds(am):
-    """The first send writes every alert (one INSERT) and one entry listing 20 of them: about a
-    quarter of a second here; quadratic work would take tens of seconds."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the bound is PostgreSQL's, as in production")
-    took, body = timed_post(am, large_group(2000))
-    assert body["created"] is True and took < 5.0, f"2,000 new alerts took {took:.2f} s"
+        again.append(took)
+    print(f"\n{count} alerts: first send {first:.3f} s, re-sends {', '.join(f'{t:.3f}' for t in again)} s")
+    assert max(again) < 1.0, f"a re-send of {count} known alerts took {max(again):.2f} s"
+    assert Incident.objects.count() == 1 and Alert.objects.count() == count
     entry = TimelineEntry.objects.get(kind=TimelineEntry.Kind.ALERT_FIRED)
-    assert entry.data["count"] == 2000 and len(entry.data["alerts"]) == 20
+    assert entry.data["count"] == count and len(entry.data["alerts"]) == 20
 
 
 def test_a_re_send_of_a_large_group_reads_the_alerts_once_and_builds_no_rows(am, django_assert_max_num_queries):
