@@ -56,3 +56,5 @@ urlpatterns = [
 
 # Database outages and lock timeouts answer 503 with Retry-After; other errors 500 (incidents/outage.py).
 handler500 = "incidents.outage.server_error"
+# Unknown URLs under /api/ answer JSON (incidents/api/errors.py).
+handler404 = "incidents.api.errors.not_found_page"
