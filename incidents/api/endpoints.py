@@ -66,8 +66,9 @@ api = BeaconAPI(
 install(api)
 api.add_decorator(limit_body, mode="view")
 
-# The answers every authenticated endpoint may give besides its own.
-ERRORS = {401: Error, 403: Error, 404: Error, 413: Error, 422: ValidationErrors}
+# The answers every authenticated endpoint may give besides its own: 500 for a bug (JSON, nothing
+# internal), 503 with Retry-After when the database cannot answer (incidents/api/errors.py).
+ERRORS = {401: Error, 403: Error, 404: Error, 413: Error, 422: ValidationErrors, 500: Error, 503: Error}
 # …and those that read a JSON body (400: not JSON).
 BODY_ERRORS = {400: Error, **ERRORS}
 
