@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import reverse
+from django.urls import URLPattern, reverse
 from django.utils import timezone
 from ninja import NinjaAPI, Path, Query, Status
 
@@ -16,7 +16,7 @@ from incidents import idempotency, typefields, workflow
 from incidents.access import may_see
 from incidents.api.auth import REPORT, RESPOND, VIEW, TokenAuth
 from incidents.api.docs import VendoredSwagger
-from incidents.api.errors import FieldErrors, form_errors, install, limit_body
+from incidents.api.errors import FieldErrors, form_errors, install, json_not_allowed, limit_body
 from incidents.api.schemas import (
     Error,
     IncidentFilters,
@@ -50,6 +50,14 @@ class BeaconAPI(NinjaAPI):
         # "create_incident" rather than ninja's "incidents_api_endpoints_create_incident":
         # client generators name their methods after it.
         return operation.view_func.__name__
+
+    def _get_urls(self):
+        # Every answer under /api/ is JSON, a wrong method's 405 too.
+        urls = super()._get_urls()
+        for url in urls:
+            if isinstance(url, URLPattern):
+                url.callback = json_not_allowed(url.callback)
+        return urls
 
 
 api = BeaconAPI(

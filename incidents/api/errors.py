@@ -141,3 +141,18 @@ def not_found_page(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         return _json(404, "There is no such API endpoint; /api/openapi.json lists them.")
     return page_not_found(request, exception)
+
+
+def json_not_allowed(view):
+    """Wrap one of the API's URL views: django-ninja answers a method it has no operation for
+    with a plain-text 405; make it JSON, keeping the Allow header."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/json"):
+            allowed = response.get("Allow", "")
+            return _json(405, f"{request.method} is not allowed here; use {allowed}.", Allow=allowed)
+        return response
+
+    return wrapped

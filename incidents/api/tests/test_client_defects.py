@@ -101,6 +101,15 @@ def test_the_500_handler_answers_json_for_machines_and_the_page_for_people():
     assert response.status_code == 500 and response["Content-Type"].startswith("text/html")
 
 
+def test_a_method_an_endpoint_does_not_take_is_a_json_405(token):
+    for method, url in [("delete", URL), ("put", f"{URL}/INC-1"), ("get", f"{URL}/INC-1/updates")]:
+        response = getattr(Client(), method)(url, HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert response.status_code == 405, (method, url)
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["detail"].startswith(f"{method.upper()} is not allowed here; use ")
+        assert response["Allow"]
+
+
 # --- the schema says what the server accepts ------------------------------------------------
 
 
