@@ -190,7 +190,23 @@ def get_incident(request: HttpRequest, ref: str):
 # --- writing ---------------------------------------------------------------------------
 
 
-@api.post("/incidents", auth=TokenAuth(REPORT), response={201: IncidentOut, **BODY_ERRORS}, url_name="incident_create")
+# The header create_incident reads itself (so a bad key is a 422 naming it), documented here.
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes retries safe: 8 to 100 letters, digits or - _ . : (a UUID is fine).",
+    "schema": {"type": "string", "pattern": idempotency.TOKEN_RE.pattern},
+}
+
+
+@api.post(
+    "/incidents",
+    auth=TokenAuth(REPORT),
+    response={201: IncidentOut, **BODY_ERRORS},
+    url_name="incident_create",
+    openapi_extra={"parameters": [IDEMPOTENCY_HEADER]},
+)
 def create_incident(request: HttpRequest, response: HttpResponse, payload: IncidentIn):
     """Report an incident, as the report form does; 201 with a Location header.
 

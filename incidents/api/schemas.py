@@ -30,6 +30,9 @@ def storable(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(storable)]
 
+# The list's search box (incidents.filters.IncidentFilter).
+SEARCH_MAX = 200
+
 # What the JSON schema says of texts, as the server checks them. The forms strip surrounding
 # whitespace first, so a required text needs one character that is neither whitespace nor NUL;
 # the sizes (maxLength) count every character sent, surrounding whitespace included (pydantic
@@ -332,7 +335,11 @@ class TaskIn(Input):
 class IncidentFilters(Input):
     """The incident list's filters: the same as the web list's (incidents.filters.IncidentFilter)."""
 
-    q: Text | None = Field(None, description="Words in the title or description, or a reference.")
+    q: limited(SEARCH_MAX) | None = Field(
+        None,
+        json_schema_extra={"maxLength": SEARCH_MAX},
+        description="Words in the title or description, or a reference.",
+    )
     severity: list[Severity] = Field([], description="Repeat for several: ?severity=critical&severity=high")
     status: list[Status] = Field([], description="Repeat for several.")
     open: QueryBool | None = Field(None, description="true: only reported, acknowledged or mitigated incidents.")

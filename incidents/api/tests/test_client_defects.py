@@ -240,6 +240,26 @@ def test_offset_with_page_is_refused_and_the_schema_says_so(token):
         assert "not both" in parameters[name]["description"]
 
 
+def test_the_search_limit_counts_every_character_sent_and_the_schema_says_it(token):
+    parameters = {p["name"]: p for p in _schema()["paths"]["/api/incidents"]["get"]["parameters"]}
+    assert parameters["q"]["schema"]["maxLength"] == 200
+    response = call("get", f"{URL}?q=%20{'x' * 200}", token)
+    assert response.status_code == 422
+    assert _errors(response) == {"q": "Ensure this value has at most 200 characters (it has 201)."}
+    assert call("get", f"{URL}?q={'x' * 200}", token).status_code == 200
+
+
+def test_the_idempotency_key_header_is_documented_as_checked(token):
+    parameters = _schema()["paths"]["/api/incidents"]["post"]["parameters"]
+    header = next(p for p in parameters if p["name"] == "Idempotency-Key")
+    assert header["in"] == "header" and header["required"] is False
+    pattern = header["schema"]["pattern"]
+    for key, accepted in [("0b7c5d2e-1f4a", True), ("short", False), ("has space 123", False), ("x" * 101, False)]:
+        assert bool(re.search(pattern, key)) == accepted, key
+        response = call("post", URL, token, report_body(), HTTP_IDEMPOTENCY_KEY=key)
+        assert (response.status_code == 201) == accepted, (key, response.content)
+
+
 def test_every_operation_documents_json_errors_500_and_503(db):
     for path, operations in _schema()["paths"].items():
         for method, operation in operations.items():
