@@ -12,7 +12,7 @@ from functools import wraps
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views.defaults import page_not_found
+from django.views.defaults import bad_request, page_not_found
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -133,6 +133,14 @@ def limit_body(run):
         return run(request, *args, **kwargs)
 
     return wrapped
+
+
+def bad_request_page(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Beacon's handler400 (a request Django refuses before any view: a Host not in ALLOWED_HOSTS,
+    a malformed body or cookie): JSON under /api/, else Django's page."""
+    if request.path.startswith("/api/"):
+        return _json(400, "Beacon cannot read this request (its Host header, or its body).")
+    return bad_request(request, exception)
 
 
 def not_found_page(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -101,6 +101,15 @@ def test_the_500_handler_answers_json_for_machines_and_the_page_for_people():
     assert response.status_code == 500 and response["Content-Type"].startswith("text/html")
 
 
+def test_a_host_django_refuses_is_a_json_400_under_api(db):
+    response = Client(raise_request_exception=False).get(URL, HTTP_HOST="evil.example.org")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "Host" in response.json()["detail"]
+    page = Client(raise_request_exception=False).get("/", HTTP_HOST="evil.example.org")
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
+
+
 def test_a_method_an_endpoint_does_not_take_is_a_json_405(token):
     for method, url in [("delete", URL), ("put", f"{URL}/INC-1"), ("get", f"{URL}/INC-1/updates")]:
         response = getattr(Client(), method)(url, HTTP_AUTHORIZATION=f"Bearer {token}")
