@@ -30,4 +30,7 @@ USER beacon
 
 EXPOSE 8000
 
-CMD ["gunicorn", "incidentsite.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Several workers: /metrics sums their counters through PROMETHEUS_MULTIPROC_DIR, an empty
+# directory made fresh at each start (incidents/api/metrics.py; the same as docker-compose.yml).
+# deploy/gunicorn.conf.py warns at start-up when it is missing with more than one worker.
+CMD ["sh", "-c", "rm -rf /tmp/beacon-metrics && mkdir -p /tmp/beacon-metrics && PROMETHEUS_MULTIPROC_DIR=/tmp/beacon-metrics exec gunicorn -c deploy/gunicorn.conf.py incidentsite.wsgi:application --bind 0.0.0.0:8000 --workers 3 --access-logfile -"]

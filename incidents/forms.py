@@ -37,6 +37,9 @@ TITLE_MAX = 200
 DESCRIPTION_MAX = 20_000
 IMPACT_MAX = 5_000
 LOGS_MAX = 100_000
+# A status update and a resolution summary (the API schema says the same).
+UPDATE_MAX = 5_000
+RESOLUTION_MAX = 20_000
 TEXT_LIMITS = {"description": DESCRIPTION_MAX, "impact": IMPACT_MAX, "logs": LOGS_MAX}
 
 # Characters that reorder how text is shown (embeddings, overrides, isolates): "‮gnp.exe" shows
@@ -225,7 +228,7 @@ class ResolveForm(forms.Form):
         label="Resolution summary",
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What fixed it, or what workaround is in place.",
-        max_length=20000,
+        max_length=RESOLUTION_MAX,
     )
     confirmed = forms.BooleanField(
         label="I confirm the application works as expected and users are no longer affected.",
@@ -239,7 +242,7 @@ class StatusUpdateForm(IdempotentForm, forms.Form):
     idempotency_token = IdempotencyTokenField()
     message = forms.CharField(
         label="Status update",
-        max_length=5000,
+        max_length=UPDATE_MAX,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What do users need to know now?"}),
     )
     public = forms.BooleanField(

@@ -1,6 +1,7 @@
 """When the database cannot answer: 503 with Retry-After, never a bare 500.
 
-`server_error` is Beacon's handler500 (incidentsite/urls.py). Django calls it for every
+`server_error` is Beacon's handler500 (incidentsite/urls.py); under /api/ and /integrations/ its
+500 is JSON too, saying nothing internal. Django calls it for every
 uncaught exception, in a view or in a middleware, while that exception is being handled, so
 it can tell a database outage, a dropped connection or a lock/statement timeout
 (OperationalError, InterfaceError) from a bug: those answer 503 with Retry-After, as a page
@@ -88,7 +89,13 @@ def unavailable(request: HttpRequest) -> HttpResponse:
     return response
 
 
+# What a machine is told of an unexpected error: nothing internal (the error is logged).
+FAILED = "Beacon failed to answer this request; the error is logged. Try again, or tell your Beacon administrator."
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     if is_database_outage(sys.exc_info()[1]):
         return unavailable(request)
+    if request.path.startswith(MACHINE_PATHS):
+        return JsonResponse({"detail": FAILED}, status=500)
     return HttpResponseServerError(loader.get_template("500.html").render())

@@ -73,7 +73,8 @@ def form_field(definition: CustomField, user_choices: list | None = None) -> for
             choices=([] if definition.required else [("", "Not set")]) + choices,
             widget=forms.RadioSelect,
             error_messages={
-                "invalid_choice": f"Choose one of: {', '.join(definition.choice_list)}.",
+                # Django %-formats this with the value: a choice like "100%" must stay literal.
+                "invalid_choice": f"Choose one of: {', '.join(definition.choice_list)}.".replace("%", "%%"),
                 "required": "Choose one.",
             },
             **common,

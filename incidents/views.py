@@ -997,8 +997,9 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 @sessionless
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> HttpResponse:
+    """Load balancers probe with GET or HEAD (the same answer; the server drops HEAD's body)."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

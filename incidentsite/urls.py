@@ -57,3 +57,6 @@ urlpatterns = [
 
 # Database outages and lock timeouts answer 503 with Retry-After; other errors 500 (incidents/outage.py).
 handler500 = "incidents.outage.server_error"
+# Unknown URLs and refused requests under /api/ answer JSON (incidents/api/errors.py).
+handler404 = "incidents.api.errors.not_found_page"
+handler400 = "incidents.api.errors.bad_request_page"

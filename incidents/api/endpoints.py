@@ -8,15 +8,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import reverse
+from django.urls import URLPattern, reverse
 from django.utils import timezone
 from ninja import NinjaAPI, Path, Query, Status
 
 from incidents import idempotency, typefields, workflow
 from incidents.access import may_see
 from incidents.api.auth import REPORT, RESPOND, VIEW, TokenAuth
-from incidents.api.docs import VendoredSwagger, docs_access
-from incidents.api.errors import FieldErrors, form_errors, install, limit_body
+from incidents.api.docs import VendoredSwagger
+from incidents.api.errors import FieldErrors, form_errors, install, json_not_allowed, limit_body
 from incidents.api.schemas import (
     Error,
     IncidentFilters,
@@ -51,6 +51,14 @@ class BeaconAPI(NinjaAPI):
         # client generators name their methods after it.
         return operation.view_func.__name__
 
+    def _get_urls(self):
+        # Every answer under /api/ is JSON, a wrong method's 405 too.
+        urls = super()._get_urls()
+        for url in urls:
+            if isinstance(url, URLPattern):
+                url.callback = json_not_allowed(url.callback)
+        return urls
+
 
 api = BeaconAPI(
     title="Beacon",
@@ -62,13 +70,13 @@ api = BeaconAPI(
     docs=VendoredSwagger(),
     docs_url="/docs",
     openapi_url="/openapi.json",
-    docs_decorator=docs_access,
 )
 install(api)
 api.add_decorator(limit_body, mode="view")
 
-# The answers every authenticated endpoint may give besides its own.
-ERRORS = {401: Error, 403: Error, 404: Error, 413: Error, 422: ValidationErrors}
+# The answers every authenticated endpoint may give besides its own: 500 for a bug (JSON, nothing
+# internal), 503 with Retry-After when the database cannot answer (incidents/api/errors.py).
+ERRORS = {401: Error, 403: Error, 404: Error, 413: Error, 422: ValidationErrors, 500: Error, 503: Error}
 # …and those that read a JSON body (400: not JSON).
 BODY_ERRORS = {400: Error, **ERRORS}
 
@@ -182,7 +190,23 @@ def get_incident(request: HttpRequest, ref: str):
 # --- writing ---------------------------------------------------------------------------
 
 
-@api.post("/incidents", auth=TokenAuth(REPORT), response={201: IncidentOut, **BODY_ERRORS}, url_name="incident_create")
+# The header create_incident reads itself (so a bad key is a 422 naming it), documented here.
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes retries safe: 8 to 100 letters, digits or - _ . : (a UUID is fine).",
+    "schema": {"type": "string", "pattern": idempotency.TOKEN_RE.pattern},
+}
+
+
+@api.post(
+    "/incidents",
+    auth=TokenAuth(REPORT),
+    response={201: IncidentOut, **BODY_ERRORS},
+    url_name="incident_create",
+    openapi_extra={"parameters": [IDEMPOTENCY_HEADER]},
+)
 def create_incident(request: HttpRequest, response: HttpResponse, payload: IncidentIn):
     """Report an incident, as the report form does; 201 with a Location header.
 
@@ -224,7 +248,10 @@ def create_incident(request: HttpRequest, response: HttpResponse, payload: Incid
         }
     )
     form.fields["service"].to_field_name = "slug"
-    form.fields["service"].error_messages["invalid_choice"] = f"There is no service with the slug “{payload.service}”."
+    # Django %-formats error messages with the value: the client's text must not be a template.
+    form.fields["service"].error_messages["invalid_choice"] = (
+        f"There is no service with the slug “{payload.service}”.".replace("%", "%%")
+    )
     # The type's custom fields, through the report page's own field form (incidents/typefields.py).
     custom_fields, field_problems = typefields.from_json(incident_type, payload.fields)
     if not form.is_valid() or field_problems:

@@ -1,18 +1,27 @@
 """Every error the API answers with is JSON, in one of two shapes (docs/api.md):
 
 - 422: `{"detail": [{"field": "title", "message": "This field is required."}, …]}`
-- anything else (400, 401, 403, 404, 409, 413): `{"detail": "A sentence for a person."}`
+- anything else (400, 401, 403, 404, 409, 413, 500, 503): `{"detail": "A sentence for a person."}`
+
+An unexpected exception is a JSON 500 too (logged as Django logs it, never shown to the
+client), and a database outage a JSON 503 with Retry-After (incidents/outage.py).
 """
 
+import logging
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import bad_request, page_not_found
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from incidents import workflow
+from incidents import outage, workflow
 from incidents.inbound import body_refusal
+
+# Django's own logger for failed requests: it reaches the same handlers (and ADMINS) as an
+# error Django itself caught.
+request_logger = logging.getLogger("django.request")
 
 # The names endpoints give their schema parameters; not part of what the client sent.
 SCHEMA_PARAMS = {"payload", "filters"}
@@ -96,6 +105,16 @@ def install(api: NinjaAPI) -> None:
     def not_found(request: HttpRequest, exc: Http404):
         return _json(404, str(exc) or "Not found.")
 
+    @api.exception_handler(Exception)
+    def failed(request: HttpRequest, exc: Exception):
+        # Not Django's HTML error page: a client of the API reads JSON, and learns nothing internal.
+        if outage.is_database_outage(exc):
+            return outage.unavailable(request)
+        request_logger.error(
+            "Internal Server Error: %s", request.path, exc_info=exc, extra={"status_code": 500, "request": request}
+        )
+        return _json(500, outage.FAILED)
+
     @api.exception_handler(workflow.InvalidTransition)
     def conflict(request: HttpRequest, exc: workflow.InvalidTransition):
         # The request was well-formed, but the incident's state does not allow it.
@@ -112,5 +131,36 @@ def limit_body(run):
         if refused:
             return _json(*refused)
         return run(request, *args, **kwargs)
+
+    return wrapped
+
+
+def bad_request_page(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Beacon's handler400 (a request Django refuses before any view: a Host not in ALLOWED_HOSTS,
+    a malformed body or cookie): JSON under /api/, else Django's page."""
+    if request.path.startswith("/api/"):
+        return _json(400, "Beacon cannot read this request (its Host header, or its body).")
+    return bad_request(request, exception)
+
+
+def not_found_page(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Beacon's handler404: an unknown URL under /api/ is a JSON 404 (a client reads JSON, and
+    an anonymous one gets no HTML page); elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return _json(404, "There is no such API endpoint; /api/openapi.json lists them.")
+    return page_not_found(request, exception)
+
+
+def json_not_allowed(view):
+    """Wrap one of the API's URL views: django-ninja answers a method it has no operation for
+    with a plain-text 405; make it JSON, keeping the Allow header."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/json"):
+            allowed = response.get("Allow", "")
+            return _json(405, f"{request.method} is not allowed here; use {allowed}.", Allow=allowed)
+        return response
 
     return wrapped

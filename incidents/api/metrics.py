@@ -27,7 +27,7 @@ from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -186,10 +186,13 @@ def _authorised(request: HttpRequest) -> bool:
 
 
 @never_cache
-@require_GET
+@require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
+    """GET or HEAD (a load balancer's probe: the same status and headers, no body, no database reads)."""
     if not _authorised(request):
         response = HttpResponse("Send the metrics token: Authorization: Bearer <METRICS_TOKEN>.\n", status=401)
         response["WWW-Authenticate"] = 'Bearer realm="beacon-metrics"'
         return response
+    if request.method == "HEAD":
+        return HttpResponse(content_type=CONTENT_TYPE_LATEST)
     return HttpResponse(generate_latest(_Scrape()), content_type=CONTENT_TYPE_LATEST)

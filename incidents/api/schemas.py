@@ -4,15 +4,16 @@ Strings from outside are checked for what PostgreSQL cannot store (NUL, lone
 surrogates) here, so such input is a 422 that names the field, never a 500.
 """
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from ninja import Field, Schema
-from pydantic import AfterValidator, ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, StrictBool
 
 from incidents import typefields
-from incidents.forms import DESCRIPTION_MAX, IMPACT_MAX, LOGS_MAX, TITLE_MAX
+from incidents.forms import DESCRIPTION_MAX, IMPACT_MAX, LOGS_MAX, RESOLUTION_MAX, TITLE_MAX, UPDATE_MAX
 from incidents.models import Incident, Severity, Status
 
 
@@ -28,6 +29,72 @@ def storable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(storable)]
+
+# The list's search box (incidents.filters.IncidentFilter).
+SEARCH_MAX = 200
+
+# What the JSON schema says of texts, as the server checks them. The forms strip surrounding
+# whitespace first, so a required text needs one character that is neither whitespace nor NUL;
+# the sizes (maxLength) count every character sent, surrounding whitespace included (pydantic
+# checks them before the form strips). Server-side: storable() above and the forms.
+ANY_TEXT = r"^[^\x00]*$"
+VISIBLE_TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# A title: one line of visible text (incidents.forms.check_title): no control characters, line or
+# paragraph separators or text-direction controls between its surrounding whitespace, and at least
+# one character that is neither whitespace nor invisible (zero-width spaces and joiners, soft hyphen).
+_TITLE_CHAR = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_TITLE_VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff\u00ad]"
+TITLE_PATTERN = rf"^\s*{_TITLE_CHAR}*{_TITLE_VISIBLE}{_TITLE_CHAR}*\s*$"
+
+
+def limited(limit: int) -> Any:
+    """Text of at most `limit` characters, every character sent counted (surrounding whitespace
+    too): checked here, before the form strips it, so the schema's maxLength is what is enforced.
+    (Not pydantic's max_length: its check cannot name the unpaired surrogate storable() reports.)"""
+
+    def at_most(value: str) -> str:
+        if len(value) > limit:
+            raise ValueError(f"Ensure this value has at most {limit} characters (it has {len(value)}).")
+        return value
+
+    return Annotated[str, AfterValidator(storable), AfterValidator(at_most)]
+
+
+def required_text(limit: int, **kwargs) -> Any:
+    """The schema of a text the client must send with something visible in it, of at most `limit`
+    characters (its type: limited(limit))."""
+    return Field(json_schema_extra={"minLength": 1, "maxLength": limit, "pattern": VISIBLE_TEXT}, **kwargs)
+
+
+def _iso(kind: str, shape: str, example: str):
+    """Only an ISO 8601 string is read as a day or a time: pydantic alone would also take a
+    number, or a numeric string, as seconds since 1970 (`reported_before=0` meant 1970-01-01)."""
+    pattern = re.compile(shape)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, date):
+            return value
+        if not isinstance(value, str) or not pattern.match(value):
+            raise ValueError(f"Enter {kind} like {example}.")
+        return value
+
+    return BeforeValidator(check)
+
+
+Day = Annotated[date, _iso("a day", r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z", "2026-03-01")]
+Moment = Annotated[
+    datetime, _iso("a date and time", r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}", "2026-03-01T14:05:00+01:00")
+]
+
+
+def _query_bool(value: Any) -> Any:
+    # A query string says true or false (pydantic alone would also take yes, on, 1, t…).
+    if isinstance(value, str) and value not in ("true", "false"):
+        raise ValueError("Enter true or false.")
+    return value
+
+
+QueryBool = Annotated[bool, BeforeValidator(_query_bool)]
 
 
 class Input(Schema):
@@ -175,18 +242,20 @@ class ValidationErrors(Schema):
 class IncidentIn(Input):
     """A new incident: the same fields, and the same checks, as the report form."""
 
-    title: Text = Field(
-        json_schema_extra={"maxLength": TITLE_MAX},
+    title: limited(TITLE_MAX) = Field(
+        json_schema_extra={"minLength": 1, "maxLength": TITLE_MAX, "pattern": TITLE_PATTERN},
         description="A short summary: one line of visible text (no line breaks, control characters "
-        "or text-direction overrides).",
+        "or text-direction overrides); surrounding whitespace is removed.",
     )
-    description: Text = Field(
-        json_schema_extra={"maxLength": DESCRIPTION_MAX}, description="What is happening? What have you seen?"
+    description: limited(DESCRIPTION_MAX) = required_text(
+        DESCRIPTION_MAX, description="What is happening? What have you seen?"
     )
-    impact: Text = Field(
-        json_schema_extra={"maxLength": IMPACT_MAX}, description="Who is affected and how? How many users?"
+    impact: limited(IMPACT_MAX) = required_text(IMPACT_MAX, description="Who is affected and how? How many users?")
+    service: Text = Field(
+        json_schema_extra={"minLength": 1, "pattern": VISIBLE_TEXT},
+        description="The affected service's slug.",
+        examples=["checkout"],
     )
-    service: Text = Field(description="The affected service's slug.", examples=["checkout"])
     type: Text | None = Field(
         None,
         description="The incident type's slug: downtime (the default), performance, security, or one a manager "
@@ -199,15 +268,19 @@ class IncidentIn(Input):
         "workaround may exist; medium: moderate impact, can be scheduled; low: minimal impact. "
         "Defaults to the type's default severity, where it has one.",
     )
-    restricted: bool = Field(False, description="Need-to-know from the start (types restricted by default always are).")
-    occurred_at: datetime | None = Field(
+    restricted: StrictBool = Field(
+        False, description="Need-to-know from the start (types restricted by default always are)."
+    )
+    occurred_at: Moment | None = Field(
         None,
         description="When users were first affected (ISO 8601). With a UTC offset it is taken as given; "
         "without one it is read in Beacon's TIME_ZONE. Defaults to now. May not lie in the future, "
         "nor before 2000-01-01.",
     )
-    logs: Text = Field(
-        "", json_schema_extra={"maxLength": LOGS_MAX}, description="Logs or error messages, kept exactly as sent."
+    logs: limited(LOGS_MAX) = Field(
+        "",
+        json_schema_extra={"maxLength": LOGS_MAX, "pattern": ANY_TEXT},
+        description="Logs or error messages, kept as sent (surrounding whitespace removed).",
     )
     fields: dict[Text, Any] = Field(
         {},
@@ -222,17 +295,19 @@ class IncidentIn(Input):
 class UpdateIn(Input):
     """Checked further by the status update form (incidents.forms.StatusUpdateForm), as on the incident page."""
 
-    message: Text = Field(json_schema_extra={"maxLength": 5000})
-    public: bool = Field(False, description="Public updates reach the status page and outside stakeholders.")
+    message: limited(UPDATE_MAX) = required_text(
+        UPDATE_MAX, description="Surrounding whitespace is removed; the limit counts every character sent."
+    )
+    public: StrictBool = Field(False, description="Public updates reach the status page and outside stakeholders.")
 
 
 class ResolveIn(Input):
     """Checked further by the resolve form (incidents.forms.ResolveForm), as on the incident page."""
 
-    summary: Text = Field(
-        json_schema_extra={"maxLength": 20000}, description="What fixed it, or what workaround is in place."
+    summary: limited(RESOLUTION_MAX) = required_text(
+        RESOLUTION_MAX, description="What fixed it, or what workaround is in place."
     )
-    confirmed: bool = Field(
+    confirmed: StrictBool = Field(
         description="Must be true: the application works as expected and users are no longer affected."
     )
 
@@ -254,23 +329,34 @@ class RoleIn(Input):
 
 
 class TaskIn(Input):
-    done: bool = Field(description="true: tick the task; false: open it again.")
+    done: StrictBool = Field(description="true: tick the task; false: open it again.")
 
 
 class IncidentFilters(Input):
     """The incident list's filters: the same as the web list's (incidents.filters.IncidentFilter)."""
 
-    q: Text | None = Field(None, description="Words in the title or description, or a reference.")
+    q: limited(SEARCH_MAX) | None = Field(
+        None,
+        json_schema_extra={"maxLength": SEARCH_MAX},
+        description="Words in the title or description, or a reference.",
+    )
     severity: list[Severity] = Field([], description="Repeat for several: ?severity=critical&severity=high")
     status: list[Status] = Field([], description="Repeat for several.")
-    open: bool | None = Field(None, description="true: only reported, acknowledged or mitigated incidents.")
+    open: QueryBool | None = Field(None, description="true: only reported, acknowledged or mitigated incidents.")
     service: Text | None = Field(None, description="A service's slug.")
     type: Text | None = Field(None, description="An incident type's slug.")
     reporter: Text | None = Field(None, description="A reporter's username.")
-    reported_after: date | None = Field(None, description="Reported on or after this day.")
-    reported_before: date | None = Field(None, description="Reported on or before this day.")
+    reported_after: Day | None = Field(None, description="Reported on or after this day (YYYY-MM-DD).")
+    reported_before: Day | None = Field(None, description="Reported on or before this day (YYYY-MM-DD).")
     sort: Literal["newest", "oldest", "severity"] = "newest"
     limit: int = Field(25, ge=1, le=100, description="Incidents per page (at most 100).")
     # Upper bounds keep OFFSET within what the databases accept (a 64-bit integer).
-    offset: int | None = Field(None, ge=0, le=10**9, description="Skip this many incidents. Use offset or page.")
-    page: int | None = Field(None, ge=1, le=10**7, description="Page number, counted from 1, of `limit` incidents.")
+    offset: int | None = Field(
+        None, ge=0, le=10**9, description="Skip this many incidents. Use offset or page, not both: both is a 422."
+    )
+    page: int | None = Field(
+        None,
+        ge=1,
+        le=10**7,
+        description="Page number, counted from 1, of `limit` incidents. Use offset or page, not both: both is a 422.",
+    )

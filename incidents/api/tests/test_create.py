@@ -104,7 +104,7 @@ def test_a_time_a_little_ahead_is_not_the_future(token):
         ({"severity": ...}, "severity", "This field is required."),
         ({"severity": "urgent"}, "severity", "'critical', 'high', 'medium' or 'low'"),
         ({"severity": "Critical"}, "severity", "'critical', 'high', 'medium' or 'low'"),
-        ({"occurred_at": "yesterday"}, "occurred_at", "valid datetime"),
+        ({"occurred_at": "yesterday"}, "occurred_at", "Enter a date and time like 2026-03-01T14:05:00+01:00."),
         ({"occurred_at": "2026-02-30T10:00:00Z"}, "occurred_at", "valid datetime"),
         ({"occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at", "cannot lie in the future"),
         ({"occurred_at": "0001-01-01T00:00:00+05:00"}, "occurred_at", "outside the range"),

@@ -67,19 +67,48 @@ def test_the_schema_describes_the_report_fields(clients):
     assert errors["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ValidationErrors"}
 
 
-def test_programs_may_fetch_the_schema_with_a_token(responder):
-    assert call("get", "/api/openapi.json", personal_token(responder)).status_code == 200
-    assert call("get", "/api/openapi.json", integration_token()).status_code == 200
-    response = call("get", "/api/openapi.json", "bcu_wrong")
+def test_the_schema_is_public_whatever_token_comes_with_it(responder):
+    """Code generators and validators read it before they have a token; it holds no data."""
+    for token in [None, personal_token(responder), integration_token(), "bcu_wrong"]:
+        response = call("get", "/api/openapi.json", token)
+        assert response.status_code == 200, token
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["info"]["title"] == "Beacon"
+
+
+def test_anonymous_visitors_get_the_docs_page_and_never_a_redirect(db):
+    response = Client().get("/api/docs")
+    assert response.status_code == 200
+    assert b"swagger-ui" in response.content
+
+
+@pytest.mark.parametrize(
+    "method, url",
+    [
+        ("get", "/api/incidents"),
+        ("post", "/api/incidents"),
+        ("get", "/api/incidents/INC-1"),
+        ("post", "/api/incidents/INC-1/updates"),
+        ("get", "/api/incidents/INC-1/roles"),
+    ],
+)
+def test_anonymous_api_requests_get_401_json_never_a_redirect(db, method, url):
+    response = call(method, url)
     assert response.status_code == 401
-    assert response.json()["detail"].startswith("Missing, wrong or revoked")
+    assert response["Content-Type"] == "application/json"
+    assert response["WWW-Authenticate"] == 'Bearer realm="beacon"'
+    assert response.json()["detail"].startswith("Missing, wrong or revoked API token")
 
 
-def test_anonymous_visitors_are_sent_to_sign_in(db):
-    for url in ["/api/docs", "/api/openapi.json"]:
+def test_an_unknown_api_url_is_a_json_404(db):
+    for url in ["/api/", "/api/nothing-here", "/api/incidents/INC-1/nothing"]:
         response = Client().get(url)
-        assert response.status_code == 302
-        assert response["Location"].startswith("/accounts/login/")
+        assert response.status_code == 404, url
+        assert response["Content-Type"] == "application/json", url
+        assert "/api/openapi.json" in response.json()["detail"]
+    # Outside /api/ a person still gets the page.
+    response = Client().get("/no-such-page/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
 
 
 def test_the_docs_page_uses_vendored_assets_only(clients):

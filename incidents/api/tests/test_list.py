@@ -93,7 +93,7 @@ def test_it_agrees_with_the_web_list(token, several, clients):
     [
         ("severity=urgent", "severity.0", "'critical', 'high', 'medium' or 'low'"),
         ("status=done", "status.0", "'reported'"),
-        ("open=perhaps", "open", "valid boolean"),
+        ("open=perhaps", "open", "Enter true or false."),
         ("service=nope", "service", "no service with this slug"),
         ("reporter=nobody-here", "reporter", "no user with this username"),
         ("reported_after=2026-13-01", "reported_after", "valid date"),
