@@ -129,7 +129,6 @@ def response_context(request: HttpRequest, incident: Incident) -> dict:
         "done_count": sum(1 for task in tasks if task.done),
         "open_required": [task for task in tasks if task.required and not task.done],
         "may_manage": workflow.may_manage_response(request.user) and incident.status != Status.CLOSED,
-        "task_form": TaskForm(auto_id="task_%s"),
     }
 
 
