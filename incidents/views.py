@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -58,6 +58,7 @@ from incidents.forms import (
 from incidents.middleware import sessionless
 from incidents.models import (
     Incident,
+    IncidentLink,
     IncidentType,
     Notification,
     Profile,
@@ -355,7 +356,18 @@ def timeline_context(request: HttpRequest, incident: Incident) -> dict:
 
 
 def _incident_qs():
-    return Incident.objects.for_list().select_related("resolution_confirmed_by")
+    """The incident page's incident, and whether it has links or duplicates (the links panel
+    asks for those only then)."""
+    return (
+        Incident.objects.for_list()
+        .select_related("resolution_confirmed_by")
+        .annotate(
+            has_links=Exists(
+                IncidentLink.objects.filter(Q(from_incident=OuterRef("pk")) | Q(to_incident=OuterRef("pk")))
+            ),
+            has_duplicates=Exists(Incident.objects.filter(duplicate_of=OuterRef("pk"))),
+        )
+    )
 
 
 @role_required(VIEW)
@@ -777,15 +789,19 @@ def lift_restriction(request: HttpRequest, ref: str) -> HttpResponse:
 
 def links_panel_context(request: HttpRequest, incident: Incident) -> dict | None:
     """Related incidents and duplicates the person may see, and the forms to link another or
-    close this one into another: 2 queries, 3 when there are links. Hidden for those who cannot
-    link when there is nothing to show."""
-    shown = links.visible_links(incident, request.user)
-    duplicates = list(
-        Incident.objects.visible_to(request.user)
-        .filter(duplicate_of=incident)
-        .only("title", "status")
-        .order_by("pk")[: links.SHOWN]
-    )
+    close this one into another: a query for the links when there are any, one for the duplicates
+    when there are any. Hidden for those who cannot link when there is nothing to show."""
+    # The page's incident says whether it has any (_incident_qs): most have neither, and then
+    # neither is asked for.
+    shown = links.visible_links(incident, request.user) if getattr(incident, "has_links", True) else []
+    duplicates = []
+    if getattr(incident, "has_duplicates", True):
+        duplicates = list(
+            Incident.objects.visible_to(request.user)
+            .filter(duplicate_of=incident)
+            .only("title", "status")
+            .order_by("pk")[: links.SHOWN]
+        )
     may_link = request.user.has_perm(RESPOND)
     if not shown and not duplicates and not may_link:
         return None
