@@ -17,7 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from incidents import roles, workflow
+from incidents import choices, roles, workflow
 from incidents.access import get_incident_for, role_required
 from incidents.models import TASK_TITLE_MAX, Incident, ResponseRole, RoleAssignment, Status, Task
 from incidents.people import display_name
@@ -119,12 +119,12 @@ def _expected(form: forms.Form):
 
 
 def response_context(request: HttpRequest, incident: Incident) -> dict:
-    """Roles and tasks of the incident, and whether the user may change them: 3 queries, however
-    many roles and tasks there are."""
+    """Roles and tasks of the incident, and whether the user may change them: 2 queries (the roles
+    themselves come from incidents/choices.py), however many roles and tasks there are."""
     held = {a.role_id: a for a in RoleAssignment.objects.filter(incident=incident).select_related("user")}
     tasks = list(incident.tasks.select_related("assignee", "done_by").order_by("position", "pk"))
     return {
-        "roles": [(role, held.get(role.pk)) for role in ResponseRole.objects.all()],
+        "roles": [(role, held.get(role.pk)) for role in choices.response_roles()],
         "tasks": tasks,
         "done_count": sum(1 for task in tasks if task.done),
         "open_required": [task for task in tasks if task.required and not task.done],

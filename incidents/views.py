@@ -312,7 +312,9 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
         "severity_form": forms.get("severity_form")
         or BlankForm(SeverityForm, initial={"severity": incident.severity}, auto_id=ids["severity_form"]),
     }
-    context["custom_fields"] = typefields.display(incident.type, incident.custom_fields)
+    context["custom_fields"] = typefields.display(
+        incident.type, incident.custom_fields, choices.custom_fields(incident.type_id)
+    )
     context["budget_burn"] = budget.incident_burn(incident, now())
     context["panels"] = panels.render_context(request, incident)
     context["access"] = access_panel_context(request, incident, **forms)
