@@ -119,10 +119,15 @@ def _expected(form: forms.Form):
 
 
 def response_context(request: HttpRequest, incident: Incident) -> dict:
-    """Roles and tasks of the incident, and whether the user may change them: 2 queries (the roles
-    themselves come from incidents/choices.py), however many roles and tasks there are."""
-    held = {a.role_id: a for a in RoleAssignment.objects.filter(incident=incident).select_related("user")}
-    tasks = list(incident.tasks.select_related("assignee", "done_by").order_by("position", "pk"))
+    """Roles and tasks of the incident, and whether the user may change them: 2 queries at most
+    (the roles themselves come from incidents/choices.py), however many roles and tasks there
+    are; none for what the incident is known to have none of."""
+    held, tasks = {}, []
+    # The incident page's incident says whether there are any (views._incident_qs).
+    if getattr(incident, "has_roles_held", True):
+        held = {a.role_id: a for a in RoleAssignment.objects.filter(incident=incident).select_related("user")}
+    if getattr(incident, "has_tasks", True):
+        tasks = list(incident.tasks.select_related("assignee", "done_by").order_by("position", "pk"))
     return {
         "roles": [(role, held.get(role.pk)) for role in choices.response_roles()],
         "tasks": tasks,

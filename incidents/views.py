@@ -62,11 +62,13 @@ from incidents.models import (
     IncidentType,
     Notification,
     Profile,
+    RoleAssignment,
     Service,
     Severity,
     Status,
     StatusUpdate,
     Subscription,
+    Task,
     UpdateTemplate,
 )
 from incidents.notifications import health
@@ -358,16 +360,19 @@ def timeline_context(request: HttpRequest, incident: Incident) -> dict:
 
 
 def _incident_qs():
-    """The incident page's incident, and whether it has links or duplicates (the links panel
-    asks for those only then)."""
+    """The incident page's incident, and whether it has links, duplicates, participants, tasks
+    and role holders: most incidents have none of them, and the page asks for each only when
+    there are some (an EXISTS here costs a fraction of a query of its own)."""
+    incident = OuterRef("pk")
     return (
         Incident.objects.for_list()
         .select_related("resolution_confirmed_by")
         .annotate(
-            has_links=Exists(
-                IncidentLink.objects.filter(Q(from_incident=OuterRef("pk")) | Q(to_incident=OuterRef("pk")))
-            ),
-            has_duplicates=Exists(Incident.objects.filter(duplicate_of=OuterRef("pk"))),
+            has_links=Exists(IncidentLink.objects.filter(Q(from_incident=incident) | Q(to_incident=incident))),
+            has_duplicates=Exists(Incident.objects.filter(duplicate_of=incident)),
+            has_participants=Exists(Incident.participants.through.objects.filter(incident_id=incident)),
+            has_tasks=Exists(Task.objects.filter(incident_id=incident)),
+            has_roles_held=Exists(RoleAssignment.objects.filter(incident_id=incident)),
         )
     )
 
@@ -743,10 +748,15 @@ def set_visibility(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 def access_panel_context(request: HttpRequest, incident: Incident, **forms) -> dict:
-    """Who may see the incident, and the forms to change it. One query (the participants)."""
+    """Who may see the incident, and the forms to change it. One query (the participants), none
+    when the page's incident says it has none (_incident_qs)."""
     user = request.user
     return {
-        "participants": list(incident.participants.order_by("first_name", "username")),
+        "participants": (
+            list(incident.participants.order_by("first_name", "username"))
+            if getattr(incident, "has_participants", True)
+            else []
+        ),
         "may_restrict": workflow.may_restrict(user, incident) and not incident.restricted,
         "may_lift": workflow.may_lift(user, incident) and incident.restricted,
         "may_add": workflow.may_restrict(user, incident) and incident.status != Status.CLOSED,
