@@ -56,9 +56,10 @@ class BlankForm:
         return self.form_class(auto_id=self.auto_id, initial=self.initial)
 
     def __html__(self) -> SafeString:
-        parts = _blank_parts(self.form_class, self.auto_id, tuple(sorted(self.initial.items())))
+        # A form class is hashable; django-stubs' BaseForm says otherwise.
+        parts = _blank_parts(self.form_class, self.auto_id, tuple(sorted(self.initial.items())))  # type: ignore[arg-type]
         if all(part is not None for _, part in parts):
-            return mark_safe("".join(part for _, part in parts))  # type: ignore[misc]  # none is None
+            return mark_safe("".join(part or "" for _, part in parts))
         form = self.build()
         return mark_safe("".join(render_field(form[name]) if part is None else part for name, part in parts))
 
