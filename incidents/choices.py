@@ -1,7 +1,8 @@
 """Short reference lists that pages draw as select options: services, incident types, who
-may lead, and the status update templates' phases. Reading them on every page was a query (and
-the ORM work to build it) each, for lists that change a few times a year; they are kept in
-Django's cache instead.
+may lead, and the status update templates' phases; and the reference data the incident page
+shows on every view: the response roles and each type's custom fields. Reading them on every
+page was a query (and the ORM work to build it) each, for lists that change a few times a year;
+they are kept in Django's cache instead.
 
 Only what a select shows is cached. What a form accepts is always checked against the database
 (the fields keep their querysets), so a list a moment old can show a stale option, never let a
@@ -12,20 +13,23 @@ process).
 """
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from incidents.models import IncidentType, Service, UpdateTemplate
+from incidents.models import CustomField, IncidentType, ResponseRole, Service, UpdateTemplate
+
+T = TypeVar("T")
 
 CACHE_SECONDS = 60
 KEY = "choices:{}"
 
 
-def cached(name: str, build: Callable[[], list]) -> list:
-    """The list `name`, from the cache, else built (and kept)."""
+def cached(name: str, build: Callable[[], T]) -> T:
+    """The list (or mapping) `name`, from the cache, else built (and kept)."""
     key = KEY.format(name)
     found = cache.get(key)
     if found is None:
@@ -52,11 +56,32 @@ def incident_types() -> list[tuple[str, str]]:
     return cached("types", lambda: list(IncidentType.objects.order_by("position", "name").values_list("slug", "name")))
 
 
+def response_roles() -> list[ResponseRole]:
+    """Every response role, in their order: the roles panel of the incident page. An assignment
+    posted from it is checked against the database (RoleForm's queryset)."""
+    return cached("response_roles", lambda: list(ResponseRole.objects.order_by("position", "name")))
+
+
+def custom_fields(incident_type_id: int | None) -> list[CustomField]:
+    """The custom field definitions of a type, in order, as the incident page shows its values.
+    The forms that take values read the definitions from the database (incidents/typefields.py)."""
+
+    def by_type() -> dict[int, list[CustomField]]:
+        found: dict[int, list[CustomField]] = {}
+        for definition in CustomField.objects.order_by("type_id", "position", "pk"):
+            found.setdefault(definition.type_id, []).append(definition)
+        return found
+
+    return cached("custom_fields", by_type).get(incident_type_id or 0, [])
+
+
 # The receivers must outlive connect_signals(): signals hold them weakly.
 _forget_services = forget("services")
 _forget_types = forget("types")
 _forget_responders = forget("responders")
 _forget_update_templates = forget("update_templates")
+_forget_response_roles = forget("response_roles")
+_forget_custom_fields = forget("custom_fields")
 
 
 def connect_signals() -> None:
@@ -66,6 +91,9 @@ def connect_signals() -> None:
         signal.connect(
             _forget_update_templates, sender=UpdateTemplate, dispatch_uid=f"choices.update_templates.{signal}"
         )
+        signal.connect(_forget_response_roles, sender=ResponseRole, dispatch_uid=f"choices.response_roles.{signal}")
+        # A type deleted deletes its fields: each one's post_delete comes too.
+        signal.connect(_forget_custom_fields, sender=CustomField, dispatch_uid=f"choices.custom_fields.{signal}")
     # Who may lead (incidents.people.responder_choices): accounts, groups and permissions.
     User = get_user_model()
     for sender in (User.groups.through, User.user_permissions.through, Group.permissions.through):

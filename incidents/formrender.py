@@ -11,6 +11,8 @@ crispy's own rendering, compared as HTML: a difference fails the test.
 Widgets it does not know (file inputs, multi-widgets) are handed to crispy unchanged.
 """
 
+from functools import lru_cache
+
 from django import forms
 from django.forms.boundfield import BoundField
 from django.utils.html import conditional_escape, escape, format_html, format_html_join
@@ -19,11 +21,67 @@ from django.utils.safestring import SafeString, mark_safe
 ASTERISK = mark_safe('<span class="asteriskField">*</span>')
 
 
-def render_form(form: forms.BaseForm) -> SafeString:
+def render_form(form: "forms.BaseForm | BlankForm") -> SafeString:
     """The whole form: its non-field errors, then each field (hidden ones as bare inputs)."""
+    if isinstance(form, BlankForm):
+        return form.__html__()
     parts = [non_field_errors(form)]
     parts += [render_field(field) for field in form]
     return mark_safe("".join(parts))
+
+
+class BlankForm:
+    """An empty form to draw: what `{{ form|bootstrap }}` gives for `form_class(**kwargs)`, most
+    of it drawn once per process.
+
+    The incident page shows a dozen empty forms on every view, and building and drawing them was
+    a fifth of its time (bench/results.md) for HTML that is the same every time. Only a field
+    whose initial value is made afresh (a one-time token) or whose options are not a fixed list
+    (read from the database or the cache) is drawn each time, from a form built for it; every
+    other field's HTML is kept by `_blank_parts`. `errors` is empty, so _form_errors.html draws
+    nothing, and the form is never bound: a posted form is the real form class, with its errors.
+    """
+
+    errors: dict = {}
+    is_bound = False
+
+    def __init__(self, form_class: type[forms.BaseForm], *, auto_id: str = "id_%s", initial: dict | None = None):
+        initial = initial or {}
+        if not all(value is None or isinstance(value, str | int) for value in initial.values()):
+            # A date would be drawn in the reader's time zone: not the same HTML for everybody.
+            raise TypeError("BlankForm takes plain initial values (text, numbers) only")
+        self.form_class, self.auto_id, self.initial = form_class, auto_id, initial
+
+    def build(self) -> forms.BaseForm:
+        return self.form_class(auto_id=self.auto_id, initial=self.initial)
+
+    def __html__(self) -> SafeString:
+        # A form class is hashable; django-stubs' BaseForm says otherwise.
+        parts = _blank_parts(self.form_class, self.auto_id, tuple(sorted(self.initial.items())))  # type: ignore[arg-type]
+        if all(part is not None for _, part in parts):
+            return mark_safe("".join(part or "" for _, part in parts))
+        form = self.build()
+        return mark_safe("".join(render_field(form[name]) if part is None else part for name, part in parts))
+
+    __str__ = __html__
+
+
+def _drawn_each_time(field: forms.Field, initial: dict, name: str) -> bool:
+    if name not in initial and callable(field.initial):
+        return True
+    choices = getattr(field.widget, "choices", None)
+    return choices is not None and not isinstance(choices, list | tuple)
+
+
+@lru_cache(maxsize=256)
+def _blank_parts(form_class, auto_id: str, initial: tuple) -> tuple[tuple[str, str | None], ...]:
+    """(field name, its HTML) for each field of a blank form; None for those drawn each time."""
+    form = form_class(auto_id=auto_id, initial=dict(initial))
+    given = dict(initial)
+    return tuple(
+        (name, None if _drawn_each_time(field, given, name) else render_field(form[name]))
+        for name, field in form.fields.items()
+    )
 
 
 def non_field_errors(form: forms.BaseForm) -> str:

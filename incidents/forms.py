@@ -424,7 +424,10 @@ class LeadForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         lead = self.fields["lead"]
-        lead.queryset = responders()  # what a submitted lead is checked against
+        if self.is_bound:
+            # What a submitted lead is checked against; building it was a millisecond of every
+            # incident page, which only draws the select.
+            lead.queryset = responders()
         lead.widget.choices = lambda: [("", lead.empty_label), *responder_choices()]  # what the select shows
 
 

@@ -17,7 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from incidents import roles, workflow
+from incidents import choices, roles, workflow
 from incidents.access import get_incident_for, role_required
 from incidents.models import TASK_TITLE_MAX, Incident, ResponseRole, RoleAssignment, Status, Task
 from incidents.people import display_name
@@ -119,17 +119,21 @@ def _expected(form: forms.Form):
 
 
 def response_context(request: HttpRequest, incident: Incident) -> dict:
-    """Roles and tasks of the incident, and whether the user may change them: 3 queries, however
-    many roles and tasks there are."""
-    held = {a.role_id: a for a in RoleAssignment.objects.filter(incident=incident).select_related("user")}
-    tasks = list(incident.tasks.select_related("assignee", "done_by").order_by("position", "pk"))
+    """Roles and tasks of the incident, and whether the user may change them: 2 queries at most
+    (the roles themselves come from incidents/choices.py), however many roles and tasks there
+    are; none for what the incident is known to have none of."""
+    held, tasks = {}, []
+    # The incident page's incident says whether there are any (views._incident_qs).
+    if getattr(incident, "has_roles_held", True):
+        held = {a.role_id: a for a in RoleAssignment.objects.filter(incident=incident).select_related("user")}
+    if getattr(incident, "has_tasks", True):
+        tasks = list(incident.tasks.select_related("assignee", "done_by").order_by("position", "pk"))
     return {
-        "roles": [(role, held.get(role.pk)) for role in ResponseRole.objects.all()],
+        "roles": [(role, held.get(role.pk)) for role in choices.response_roles()],
         "tasks": tasks,
         "done_count": sum(1 for task in tasks if task.done),
         "open_required": [task for task in tasks if task.required and not task.done],
         "may_manage": workflow.may_manage_response(request.user) and incident.status != Status.CLOSED,
-        "task_form": TaskForm(auto_id="task_%s"),
     }
 
 

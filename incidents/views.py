@@ -7,12 +7,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timezone import now
 from django.views.decorators.cache import never_cache
@@ -35,6 +34,7 @@ from incidents import (
 )
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
+from incidents.formrender import BlankForm
 from incidents.forms import (
     DuplicateForm,
     EditIncidentForm,
@@ -58,14 +58,17 @@ from incidents.forms import (
 from incidents.middleware import sessionless
 from incidents.models import (
     Incident,
+    IncidentLink,
     IncidentType,
     Notification,
     Profile,
+    RoleAssignment,
     Service,
     Severity,
     Status,
     StatusUpdate,
     Subscription,
+    Task,
     UpdateTemplate,
 )
 from incidents.notifications import health
@@ -289,11 +292,6 @@ FORM_IDS = {
 TIMELINE_RECENT = 10
 
 
-def _lazy(form_class, **kwargs):
-    """An empty form, built the first time the template touches it."""
-    return SimpleLazyObject(lambda: form_class(**kwargs))
-
-
 def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
     user = request.user
     may_respond = user.has_perm(RESPOND)
@@ -305,24 +303,27 @@ def _detail_context(request: HttpRequest, incident: Incident, **forms) -> dict:
         "may_note": workflow.may_add_note(user, incident),
         "may_respond": may_respond,
         "may_close": user.has_perm(roles.CLOSE_INCIDENT),
-        # Each form built only if the page draws it (most are for one status, or one role).
-        "note_form": forms.get("note_form") or _lazy(NoteForm, auto_id=ids["note_form"]),
-        "resolve_form": forms.get("resolve_form") or _lazy(ResolveForm, auto_id=ids["resolve_form"]),
-        "reopen_form": forms.get("reopen_form") or _lazy(ReopenForm, auto_id=ids["reopen_form"]),
-        "reactivate_form": forms.get("reactivate_form") or _lazy(ReactivateForm, auto_id=ids["reactivate_form"]),
-        "mitigate_form": forms.get("mitigate_form") or _lazy(MitigateForm, auto_id=ids["mitigate_form"]),
-        "impact_form": forms.get("impact_form") or _lazy(ImpactForm, auto_id=ids["impact_form"]),
+        # Blank forms drawn from HTML kept per process (formrender.BlankForm); a posted form with
+        # its errors is the form itself.
+        "note_form": forms.get("note_form") or BlankForm(NoteForm, auto_id=ids["note_form"]),
+        "resolve_form": forms.get("resolve_form") or BlankForm(ResolveForm, auto_id=ids["resolve_form"]),
+        "reopen_form": forms.get("reopen_form") or BlankForm(ReopenForm, auto_id=ids["reopen_form"]),
+        "reactivate_form": forms.get("reactivate_form") or BlankForm(ReactivateForm, auto_id=ids["reactivate_form"]),
+        "mitigate_form": forms.get("mitigate_form") or BlankForm(MitigateForm, auto_id=ids["mitigate_form"]),
+        "impact_form": forms.get("impact_form") or BlankForm(ImpactForm, auto_id=ids["impact_form"]),
         "severity_form": forms.get("severity_form")
-        or _lazy(SeverityForm, initial={"severity": incident.severity}, auto_id=ids["severity_form"]),
+        or BlankForm(SeverityForm, initial={"severity": incident.severity}, auto_id=ids["severity_form"]),
     }
-    context["custom_fields"] = typefields.display(incident.type, incident.custom_fields)
+    context["custom_fields"] = typefields.display(
+        incident.type, incident.custom_fields, choices.custom_fields(incident.type_id)
+    )
     context["budget_burn"] = budget.incident_burn(incident, now())
     context["panels"] = panels.render_context(request, incident)
     context["access"] = access_panel_context(request, incident, **forms)
     context["response"] = response_views.response_context(request, incident)
     context.update(_duplicate_context(request, incident))
     if may_respond:
-        context["lead_form"] = forms.get("lead_form") or _lazy(
+        context["lead_form"] = forms.get("lead_form") or BlankForm(
             LeadForm, initial={"lead": incident.lead_id}, auto_id=ids["lead_form"]
         )
     return context
@@ -359,7 +360,21 @@ def timeline_context(request: HttpRequest, incident: Incident) -> dict:
 
 
 def _incident_qs():
-    return Incident.objects.for_list().select_related("resolution_confirmed_by")
+    """The incident page's incident, and whether it has links, duplicates, participants, tasks
+    and role holders: most incidents have none of them, and the page asks for each only when
+    there are some (an EXISTS here costs a fraction of a query of its own)."""
+    incident = OuterRef("pk")
+    return (
+        Incident.objects.for_list()
+        .select_related("resolution_confirmed_by")
+        .annotate(
+            has_links=Exists(IncidentLink.objects.filter(Q(from_incident=incident) | Q(to_incident=incident))),
+            has_duplicates=Exists(Incident.objects.filter(duplicate_of=incident)),
+            has_participants=Exists(Incident.participants.through.objects.filter(incident_id=incident)),
+            has_tasks=Exists(Task.objects.filter(incident_id=incident)),
+            has_roles_held=Exists(RoleAssignment.objects.filter(incident_id=incident)),
+        )
+    )
 
 
 @role_required(VIEW)
@@ -671,7 +686,7 @@ def updates_panel_context(request: HttpRequest, incident: Incident, form=None) -
         "may_follow": user.has_perm(FOLLOW),
         "follows_incident": "incident" in follows,
         "follows_service": "service" in follows,
-        "form": form or _lazy(StatusUpdateForm),
+        "form": form or BlankForm(StatusUpdateForm),
     }
 
 
@@ -733,17 +748,22 @@ def set_visibility(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 def access_panel_context(request: HttpRequest, incident: Incident, **forms) -> dict:
-    """Who may see the incident, and the forms to change it. One query (the participants)."""
+    """Who may see the incident, and the forms to change it. One query (the participants), none
+    when the page's incident says it has none (_incident_qs)."""
     user = request.user
     return {
-        "participants": list(incident.participants.order_by("first_name", "username")),
+        "participants": (
+            list(incident.participants.order_by("first_name", "username"))
+            if getattr(incident, "has_participants", True)
+            else []
+        ),
         "may_restrict": workflow.may_restrict(user, incident) and not incident.restricted,
         "may_lift": workflow.may_lift(user, incident) and incident.restricted,
         "may_add": workflow.may_restrict(user, incident) and incident.status != Status.CLOSED,
-        "restrict_form": forms.get("restrict_form") or _lazy(RestrictForm, auto_id=FORM_IDS["restrict_form"]),
-        "lift_form": forms.get("lift_form") or _lazy(LiftRestrictionForm, auto_id=FORM_IDS["lift_form"]),
+        "restrict_form": forms.get("restrict_form") or BlankForm(RestrictForm, auto_id=FORM_IDS["restrict_form"]),
+        "lift_form": forms.get("lift_form") or BlankForm(LiftRestrictionForm, auto_id=FORM_IDS["lift_form"]),
         "participant_form": forms.get("participant_form")
-        or _lazy(ParticipantForm, auto_id=FORM_IDS["participant_form"]),
+        or BlankForm(ParticipantForm, auto_id=FORM_IDS["participant_form"]),
     }
 
 
@@ -781,15 +801,19 @@ def lift_restriction(request: HttpRequest, ref: str) -> HttpResponse:
 
 def links_panel_context(request: HttpRequest, incident: Incident) -> dict | None:
     """Related incidents and duplicates the person may see, and the forms to link another or
-    close this one into another: 2 queries, 3 when there are links. Hidden for those who cannot
-    link when there is nothing to show."""
-    shown = links.visible_links(incident, request.user)
-    duplicates = list(
-        Incident.objects.visible_to(request.user)
-        .filter(duplicate_of=incident)
-        .only("title", "status")
-        .order_by("pk")[: links.SHOWN]
-    )
+    close this one into another: a query for the links when there are any, one for the duplicates
+    when there are any. Hidden for those who cannot link when there is nothing to show."""
+    # The page's incident says whether it has any (_incident_qs): most have neither, and then
+    # neither is asked for.
+    shown = links.visible_links(incident, request.user) if getattr(incident, "has_links", True) else []
+    duplicates = []
+    if getattr(incident, "has_duplicates", True):
+        duplicates = list(
+            Incident.objects.visible_to(request.user)
+            .filter(duplicate_of=incident)
+            .only("title", "status")
+            .order_by("pk")[: links.SHOWN]
+        )
     may_link = request.user.has_perm(RESPOND)
     if not shown and not duplicates and not may_link:
         return None
@@ -799,8 +823,8 @@ def links_panel_context(request: HttpRequest, incident: Incident) -> dict | None
         "duplicates": duplicates,
         "may_link": may_link,
         "may_mark_duplicate": may_link and not incident.duplicate_of_id and incident.status != Status.CLOSED,
-        "form": _lazy(LinkForm, auto_id="link_%s"),
-        "duplicate_form": _lazy(DuplicateForm, auto_id="duplicate_%s"),
+        "form": BlankForm(LinkForm, auto_id="link_%s"),
+        "duplicate_form": BlankForm(DuplicateForm, auto_id="duplicate_%s"),
     }
 
 
@@ -810,7 +834,7 @@ def _duplicate_context(request: HttpRequest, incident: Incident) -> dict:
     if not incident.duplicate_of_id:
         return {}
     visible = Incident.objects.visible_to(request.user).filter(pk=incident.duplicate_of_id).exists()
-    return {"primary_visible": visible, "undo_duplicate_form": _lazy(UndoDuplicateForm, auto_id="undo_%s")}
+    return {"primary_visible": visible, "undo_duplicate_form": BlankForm(UndoDuplicateForm, auto_id="undo_%s")}
 
 
 def _with_other(request: HttpRequest, incident: Incident, form, field: str, act) -> HttpResponse:

@@ -59,3 +59,56 @@ def test_the_dashboard_filters_by_a_type_it_lists(clients, reporter):
     down = make_incident(by=reporter, title="Down")
     refs = [i.ref for i in clients["manager"].get("/?type=security").context["incidents"]]
     assert breach.ref in refs and down.ref not in refs
+
+
+def test_response_roles_added_renamed_or_removed_show_on_the_incident_page_at_once(clients, reporter):
+    from incidents.models import ResponseRole
+
+    incident = make_incident(by=reporter)
+    client = clients["viewer"]
+
+    def roles() -> list[str]:
+        html = client.get(incident.get_absolute_url()).content.decode()
+        return re.findall(r'<li class="list-group-item role" data-role="([\w-]+)">', html)
+
+    before = roles()
+    assert before and "liaison" not in before
+    liaison = ResponseRole.objects.create(name="Customer liaison", slug="liaison", position=0)
+    assert roles() == ["liaison", *before]
+    liaison.name = "Customer contact"
+    liaison.position = 999
+    liaison.save()
+    assert roles() == [*before, "liaison"]
+    assert "Customer contact" in client.get(incident.get_absolute_url()).content.decode()
+    liaison.delete()
+    assert roles() == before
+
+
+def test_a_types_custom_fields_added_changed_or_removed_show_on_the_incident_page_at_once(clients, manager):
+    from incidents.models import CustomField
+
+    security = IncidentType.objects.get(slug="security")
+    incident = make_incident(by=manager, type=security, custom_fields={"ticket": "SEC-1"})
+    client = clients["manager"]
+
+    def fields() -> dict[str, str]:
+        html = client.get(incident.get_absolute_url()).content.decode()
+        return dict(
+            re.findall(
+                r"<dt>([^<]*)</dt><dd[^>]*>([^<]*)</dd>", html.split('id="custom-fields"')[1].split("</section>")[0]
+            )
+        )
+
+    assert 'id="custom-fields"' not in client.get(incident.get_absolute_url()).content.decode()
+    ticket = CustomField.objects.create(type=security, label="Ticket", name="ticket")
+    assert fields() == {"Ticket": "SEC-1"}
+    ticket.label = "Tracking ticket"
+    ticket.save()
+    CustomField.objects.create(type=security, label="Owner team", name="team", position=0)
+    assert fields() == {"Owner team": "Not set", "Tracking ticket": "SEC-1"}
+    ticket.delete()
+    other = IncidentType.objects.create(name="Data loss", slug="data-loss")
+    CustomField.objects.create(type=other, label="Rows lost")
+    assert fields() == {"Owner team": "Not set"}  # the definitions of every type kept again
+    other.delete()  # its fields go with it, and so does what was kept
+    assert cache.get(KEY.format("custom_fields")) is None

@@ -274,3 +274,63 @@ def test_inputs_written_in_python_match_djangos_widget_templates(data):
     for field in form:
         classes = {"class": "form-control"}
         assert str(_as_widget(field, classes)) == str(field.as_widget(attrs=classes))
+
+
+def _blank_forms():
+    from incidents.forms import LeadForm, LinkForm, NoteForm, SeverityForm, StatusUpdateForm
+
+    return [
+        (NoteForm, {"auto_id": "note_%s"}),
+        (SeverityForm, {"auto_id": "severity_%s", "initial": {"severity": "high"}}),
+        (SeverityForm, {"auto_id": "severity_%s", "initial": {"severity": "low"}}),
+        (LinkForm, {"auto_id": "link_%s"}),
+        (StatusUpdateForm, {}),
+        (LeadForm, {"auto_id": "lead_%s", "initial": {"lead": None}}),
+    ]
+
+
+def test_a_blank_form_is_drawn_as_the_form_itself(responder):
+    """BlankForm keeps a blank form's HTML: drawn twice (the second time from what it kept), it is
+    what render_form gives for the form itself, the one-time token aside."""
+    for form_class, kwargs in _blank_forms():
+        blank = formrender.BlankForm(form_class, **kwargs)
+        for _ in range(2):
+            ours = str(formrender.render_form(blank))
+            theirs = form_class(**kwargs)
+            if "idempotency_token" in theirs.fields:
+                token = ours.split('name="idempotency_token" value="')[1].split('"')[0]
+                theirs.initial["idempotency_token"] = token
+            assert ours == str(formrender.render_form(theirs)), form_class.__name__
+        assert not blank.errors and not blank.is_bound
+
+
+def test_a_blank_forms_one_time_token_is_new_each_time():
+    from incidents.forms import NoteForm
+
+    def token():
+        html = str(formrender.render_form(formrender.BlankForm(NoteForm, auto_id="note_%s")))
+        return html.split('name="idempotency_token" value="')[1].split('"')[0]
+
+    assert len({token() for _ in range(3)}) == 3
+
+
+def test_a_blank_forms_options_from_the_database_are_read_each_time(responder, django_user_model):
+    """The lead select's options change with the people who may lead: never kept."""
+    from incidents.forms import LeadForm
+
+    def drawn():
+        return str(formrender.render_form(formrender.BlankForm(LeadForm, auto_id="lead_%s", initial={"lead": None})))
+
+    assert "Ada Newcomer" not in drawn()
+    newcomer = django_user_model.objects.create_user("ada", first_name="Ada", last_name="Newcomer")
+    newcomer.groups.set(responder.groups.all())
+    assert "Ada Newcomer" in drawn()
+
+
+def test_a_blank_form_refuses_initial_values_drawn_per_reader():
+    from django.utils import timezone
+
+    from incidents.forms import ImpactForm
+
+    with pytest.raises(TypeError):
+        formrender.BlankForm(ImpactForm, initial={"started_at": timezone.now()})
