@@ -1,0 +1,180 @@
+"""The incident page's workflow verbs as API operations: acknowledge, take, set the lead, change
+the severity, mitigate, resolve, reopen, reactivate, close.
+
+Each one is the page's button: the same permission (in `auth=`), the same form validating the
+input, the same incidents/workflow.py call. Each carries the `version` the caller last read; a
+stale one is a 409 with the incident as it is now (common.act). These are a person's acts: an
+integration token gets 403 (it may report, post status updates and add notes).
+"""
+
+from django.http import HttpRequest
+from ninja import Body, Field, Router
+
+from incidents import roles, workflow
+from incidents.api.auth import RESPOND, TokenAuth
+from incidents.api.common import BODY_ERRORS, VERSION_MAX, ConflictOut, act, full, incident_or_404
+from incidents.api.errors import FieldErrors, form_errors
+from incidents.api.schemas import IncidentOut, Input, ResolveIn, Text
+from incidents.forms import MitigateForm, ReactivateForm, ReopenForm, ResolveForm, SeverityForm
+from incidents.models import Severity
+from incidents.people import responders
+
+router = Router(tags=["workflow"])
+# acknowledge takes no body from older clients: its body is optional.
+NO_BODY = Body(None)
+
+# What every verb answers: the incident as it is after the change.
+ANSWERS = {200: IncidentOut, 409: ConflictOut, **BODY_ERRORS}
+
+
+def _version(required: bool = True):
+    description = "The incident's `version` as you last read it; if it changed since, 409 and nothing changes."
+    if not required:
+        return Field(None, ge=1, le=VERSION_MAX, description=description + " Optional here, for older clients.")
+    return Field(ge=1, le=VERSION_MAX, description=description)
+
+
+class VersionIn(Input):
+    version: int = _version()
+
+
+class AcknowledgeIn(Input):
+    version: int | None = _version(required=False)
+
+
+class ResolveActionIn(ResolveIn):
+    version: int | None = _version(required=False)
+
+
+class LeadIn(Input):
+    version: int = _version()
+    lead: Text | None = Field(
+        description="Username of the responder to lead it; null: nobody leads it.", examples=["rob"]
+    )
+
+
+class SeverityIn(Input):
+    version: int = _version()
+    severity: Severity
+    reason: Text = Field("", json_schema_extra={"maxLength": 2000}, description="Why (shown on the timeline).")
+
+
+class MitigateIn(Input):
+    version: int = _version()
+    text: Text = Field("", json_schema_extra={"maxLength": 20000}, description="What was done (optional).")
+
+
+class ReasonIn(Input):
+    version: int = _version()
+    reason: Text = Field(json_schema_extra={"minLength": 1, "maxLength": 2000})
+
+
+def _checked(form):
+    """The cleaned data of the page's own form, else a 422 naming each field."""
+    if not form.is_valid():
+        raise form_errors(form)
+    return form.cleaned_data
+
+
+def _done(request: HttpRequest, ref: str, version: int | None, change) -> object:
+    incident = incident_or_404(request, ref)
+    act(request, incident, version, change)
+    return full(request, incident.ref)
+
+
+@router.post(
+    "/incidents/{ref}/acknowledge",
+    auth=TokenAuth(RESPOND, integrations=False),
+    response=ANSWERS,
+    url_name="acknowledge",
+)
+def acknowledge(request: HttpRequest, ref: str, payload: AcknowledgeIn = NO_BODY):
+    """Acknowledge a reported incident; the caller becomes its lead when it has none."""
+    version = payload.version if payload is not None else None
+    return _done(request, ref, version, lambda incident: workflow.acknowledge(incident, by=request.auth.by))
+
+
+@router.post("/incidents/{ref}/take", auth=TokenAuth(RESPOND, integrations=False), response=ANSWERS, url_name="take")
+def take(request: HttpRequest, ref: str, payload: VersionIn):
+    """“Take it”: the caller leads the incident from now on."""
+    return _done(request, ref, payload.version, lambda incident: workflow.take(incident, by=request.auth.by))
+
+
+@router.post("/incidents/{ref}/lead", auth=TokenAuth(RESPOND, integrations=False), response=ANSWERS, url_name="lead")
+def set_lead(request: HttpRequest, ref: str, payload: LeadIn):
+    """Make a responder the engineer in charge (`lead: null`: nobody)."""
+    lead = None
+    if payload.lead is not None:
+        # The lead select's rule (incidents.forms.LeadForm): only someone who may lead.
+        lead = responders().filter(username__iexact=payload.lead.strip()).first()
+        if lead is None:
+            raise FieldErrors([("lead", f"There is no responder with the username “{payload.lead}”.")])
+    return _done(request, ref, payload.version, lambda i: workflow.set_lead(i, by=request.auth.by, lead=lead))
+
+
+@router.post(
+    "/incidents/{ref}/severity", auth=TokenAuth(RESPOND, integrations=False), response=ANSWERS, url_name="severity"
+)
+def change_severity(request: HttpRequest, ref: str, payload: SeverityIn):
+    """Raise or lower the severity of an open incident, with an optional reason. Raising it pages
+    as the page does (escalation)."""
+    data = _checked(SeverityForm(data={"severity": payload.severity.value, "reason": payload.reason}))
+    return _done(
+        request,
+        ref,
+        payload.version,
+        lambda i: workflow.change_severity(i, by=request.auth.by, severity=data["severity"], reason=data["reason"]),
+    )
+
+
+@router.post(
+    "/incidents/{ref}/mitigate", auth=TokenAuth(RESPOND, integrations=False), response=ANSWERS, url_name="mitigate"
+)
+def mitigate(request: HttpRequest, ref: str, payload: MitigateIn):
+    """Mark a reported or acknowledged incident mitigated: users are no longer hurt, the cause may remain."""
+    data = _checked(MitigateForm(data={"text": payload.text}))
+    return _done(request, ref, payload.version, lambda i: workflow.mitigate(i, by=request.auth.by, text=data["text"]))
+
+
+@router.post(
+    "/incidents/{ref}/resolve", auth=TokenAuth(RESPOND, integrations=False), response=ANSWERS, url_name="resolve"
+)
+def resolve(request: HttpRequest, ref: str, payload: ResolveActionIn):
+    """Confirm an open incident resolved: a summary, and `confirmed: true` that users are fine again.
+    Refused (409) while a required task is open, naming them."""
+    data = _checked(ResolveForm(data={"summary": payload.summary, "confirmed": payload.confirmed}))
+    return _done(request, ref, payload.version, lambda i: workflow.resolve(i, by=request.auth.by, **data))
+
+
+@router.post(
+    "/incidents/{ref}/reopen", auth=TokenAuth(RESPOND, integrations=False), response=ANSWERS, url_name="reopen"
+)
+def reopen(request: HttpRequest, ref: str, payload: ReasonIn):
+    """Reopen a resolved incident (it becomes acknowledged), saying why; the resolution is cleared."""
+    data = _checked(ReopenForm(data={"reason": payload.reason}))
+    return _done(request, ref, payload.version, lambda i: workflow.reopen(i, by=request.auth.by, reason=data["reason"]))
+
+
+@router.post(
+    "/incidents/{ref}/reactivate",
+    auth=TokenAuth(RESPOND, integrations=False),
+    response=ANSWERS,
+    url_name="reactivate",
+)
+def reactivate(request: HttpRequest, ref: str, payload: ReasonIn):
+    """A mitigated incident is active again (the mitigation did not hold), saying what shows it."""
+    data = _checked(ReactivateForm(data={"reason": payload.reason}))
+    return _done(
+        request, ref, payload.version, lambda i: workflow.reactivate(i, by=request.auth.by, reason=data["reason"])
+    )
+
+
+@router.post(
+    "/incidents/{ref}/close",
+    auth=TokenAuth(roles.CLOSE_INCIDENT, integrations=False),
+    response=ANSWERS,
+    url_name="close",
+)
+def close(request: HttpRequest, ref: str, payload: VersionIn):
+    """Close a resolved incident (managers): nothing more to do on it. The review policy may refuse (409)."""
+    return _done(request, ref, payload.version, lambda incident: workflow.close(incident, by=request.auth.by))
