@@ -28,8 +28,11 @@ router = Router(tags=["timeline"])
 
 # What of an entry's data the API shows: how it came (via) and what changed. The rest (ids of
 # other rows, e.g. a linked incident's) is Beacon's own bookkeeping.
-SHOWN_DATA = {
-    *("via", "old", "new", "raised", "confirmed", "reopened", "reactivated", "public", "phase", "action", "label"),
+SHOWN_DATA = {"via", "old", "new", "lead", "raised", "confirmed", "reopened", "reactivated"} | {
+    "public",
+    "phase",
+    "action",
+    "label",
 }
 
 
