@@ -116,3 +116,20 @@ def on_call_board(at) -> list[dict] | None:
     for provider in _on_call_boards:
         return provider(at)
     return None
+
+
+# --- operations of the API from parts it may not import ----------------------------------
+# reviews (which nothing imports) adds its API operations here: a function that takes the API's
+# kit (incidents/api/common.py KIT: its token auth, error types and helpers) and returns a ninja
+# Router. incidents/api/endpoints.py mounts every registered router when it builds the API, so
+# registration must happen in an AppConfig.ready(), before the URLs are first loaded.
+_api_routers: list[Callable[[object], object]] = []
+
+
+def register_api_routes(build: Callable[[object], object]) -> None:
+    if build not in _api_routers:
+        _api_routers.append(build)
+
+
+def api_routes() -> list[Callable[[object], object]]:
+    return list(_api_routers)

@@ -8,6 +8,7 @@ import base64
 import binascii
 from collections.abc import Callable
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import transaction
@@ -16,8 +17,9 @@ from django.http import Http404, HttpRequest, JsonResponse
 from ninja import Field, NinjaAPI, Schema
 
 from incidents import workflow
-from incidents.api.errors import FieldErrors
-from incidents.api.schemas import Error, IncidentOut, ValidationErrors
+from incidents.api.auth import TokenAuth
+from incidents.api.errors import FieldErrors, form_errors
+from incidents.api.schemas import Error, IncidentOut, Input, Text, ValidationErrors
 from incidents.models import Incident, StatusUpdate
 
 # The answers every authenticated endpoint may give besides its own (as in endpoints.py).
@@ -157,3 +159,30 @@ def unknown_parameters(request: HttpRequest, known) -> None:
     unknown = sorted(set(request.GET) - set(known))
     if unknown:
         raise FieldErrors([(name, "Unknown query parameter.") for name in unknown])
+
+
+# --- the kit lent to routers built outside the API area ------------------------------------
+
+
+def _kit() -> SimpleNamespace:
+    """What a router registered through incidents/panels.py (register_api_routes) builds with, so
+    that it keeps the API's contract (tokens, JSON errors, cursors, need-to-know) without importing
+    the API area: reviews may import only the core."""
+    return SimpleNamespace(
+        TokenAuth=TokenAuth,
+        Input=Input,
+        Text=Text,
+        Error=Error,
+        ERRORS=ERRORS,
+        BODY_ERRORS=BODY_ERRORS,
+        VERSION_MAX=VERSION_MAX,
+        FieldErrors=FieldErrors,
+        form_errors=form_errors,
+        CursorPage=CursorPage,
+        page_after=page_after,
+        unknown_parameters=unknown_parameters,
+        incident_or_404=incident_or_404,
+    )
+
+
+KIT = _kit()

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from ninja import NinjaAPI, Path, Query, Status
 
-from incidents import idempotency, typefields, workflow
+from incidents import idempotency, panels, typefields, workflow
 from incidents.access import may_see
 from incidents.api.auth import REPORT, RESPOND, VIEW, TokenAuth
 from incidents.api.docs import VendoredSwagger, docs_access
@@ -383,3 +383,6 @@ api.add_router("", actions.router)
 api.add_router("", timeline.router)
 timeline.register_on_default_router(api)
 api.add_router("", catalog.router)
+# Routers of parts the API may not import (reviews), registered with the core (incidents/panels.py).
+for build in panels.api_routes():
+    api.add_router("", build(common.KIT))

@@ -156,6 +156,14 @@ MATRIX = [
     ("get", "/api/types", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/api/types/downtime", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/api/oncall", expect(401, 401, 401, 401, 401, 401)),
+    # Reviews and action items (reviews/api.py; reviews/tests/test_api.py walks them with tokens).
+    ("get", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
+    ("put", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents/{ref}/review/action-items", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/action-items", expect(401, 401, 401, 401, 401, 401)),
+    ("patch", "/api/action-items/999999", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/action-items/999999/state", expect(401, 401, 401, 401, 401, 401)),
     # Prometheus scrapes it without a session; METRICS_TOKEN (unset here) would demand a bearer token.
     ("get", "/metrics", expect(200, 200, 200, 200, 200, 200)),
     # Integration-token auth, never a session: without the token everyone gets 401 (JSON).

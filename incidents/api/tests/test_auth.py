@@ -161,6 +161,19 @@ MATRIX = [
     ("get", "/api/types", None, expect(403, 200, 200, 200, 200, 200)),
     ("get", "/api/types/security", None, expect(403, 200, 200, 200, 200, 200)),
     ("get", "/api/oncall", None, expect(403, 200, 200, 200, 200, 200)),
+    # Reviews and action items (reviews/api.py). {ref} is open: it has no review, and none can start.
+    ("get", "/api/incidents/{ref}/review", None, expect(403, 404, 404, 404, 404, 404)),
+    ("post", "/api/incidents/{ref}/review", None, expect(403, 403, 409, 409, 403, 403)),
+    ("put", "/api/incidents/{ref}/review", {"version": 1}, expect(403, 403, 404, 404, 403, 403)),
+    (
+        "post",
+        "/api/incidents/{ref}/review/action-items",
+        {"title": "Canary", "owner": "rob", "type": "preventive"},
+        expect(403, 403, 404, 404, 403, 403),
+    ),
+    ("get", "/api/action-items", None, expect(403, 200, 200, 200, 200, 200)),
+    ("patch", "/api/action-items/999999", {}, expect(403, 403, 404, 404, 403, 403)),
+    ("post", "/api/action-items/999999/state", {"state": "done"}, expect(403, 404, 404, 404, 404, 403)),
 ]
 
 

@@ -31,6 +31,12 @@ ENDPOINTS = {
     "/api/types": {"get"},
     "/api/types/{slug}": {"get"},
     "/api/oncall": {"get"},
+    # Reviews and action items (reviews/api.py, mounted through incidents/panels.py).
+    "/api/incidents/{ref}/review": {"get", "post", "put"},
+    "/api/incidents/{ref}/review/action-items": {"post"},
+    "/api/action-items": {"get"},
+    "/api/action-items/{item_id}": {"patch"},
+    "/api/action-items/{item_id}/state": {"post"},
 }
 
 
@@ -80,6 +86,13 @@ def test_the_schema_lists_every_endpoint(clients):
         "list_types",
         "get_type",
         "who_is_on_call",
+        "get_review",
+        "start_review",
+        "edit_review",
+        "list_action_items",
+        "add_action_item",
+        "change_action_item",
+        "set_action_item_state",
     }
 
 
