@@ -1,5 +1,6 @@
 """The incident page's workflow verbs as API operations: acknowledge, take, set the lead, change
-the severity, mitigate, resolve, reopen, reactivate, close.
+the severity, mitigate, resolve, reopen, reactivate, close; and the edit page's change of the
+report, its type and its custom fields.
 
 Each one is the page's button: the same permission (in `auth=`), the same form validating the
 input, the same incidents/workflow.py call. Each carries the `version` the caller last read; a
@@ -7,16 +8,33 @@ stale one is a 409 with the incident as it is now (common.act). These are a pers
 integration token gets 403 (it may report, post status updates and add notes).
 """
 
-from django.http import HttpRequest
-from ninja import Body, Field, Router
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from incidents import roles, workflow
-from incidents.api.auth import RESPOND, TokenAuth
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from ninja import Body, Field, NinjaAPI, Router
+
+from incidents import roles, typefields, workflow
+from incidents.api.auth import RESPOND, VIEW, TokenAuth
 from incidents.api.common import BODY_ERRORS, VERSION_MAX, ConflictOut, act, full, incident_or_404
 from incidents.api.errors import FieldErrors, form_errors
 from incidents.api.schemas import IncidentOut, Input, ResolveIn, Text
-from incidents.forms import MitigateForm, ReactivateForm, ReopenForm, ResolveForm, SeverityForm
-from incidents.models import Severity
+from incidents.forms import (
+    DESCRIPTION_MAX,
+    IMPACT_MAX,
+    LOGS_MAX,
+    TITLE_MAX,
+    EditIncidentForm,
+    MitigateForm,
+    ReactivateForm,
+    ReopenForm,
+    ResolveForm,
+    SeverityForm,
+)
+from incidents.models import IncidentType, Severity
 from incidents.people import responders
 
 router = Router(tags=["workflow"])
@@ -178,3 +196,93 @@ def reactivate(request: HttpRequest, ref: str, payload: ReasonIn):
 def close(request: HttpRequest, ref: str, payload: VersionIn):
     """Close a resolved incident (managers): nothing more to do on it. The review policy may refuse (409)."""
     return _done(request, ref, payload.version, lambda incident: workflow.close(incident, by=request.auth.by))
+
+
+# --- the edit page ---------------------------------------------------------------------------
+
+
+class EditIn(Input):
+    """The fields to change; those left out stay as they are. Checked by the edit page's form."""
+
+    version: int = _version()
+    title: Text | None = Field(None, json_schema_extra={"minLength": 1, "maxLength": TITLE_MAX})
+    description: Text | None = Field(None, json_schema_extra={"maxLength": DESCRIPTION_MAX})
+    impact: Text | None = Field(None, json_schema_extra={"maxLength": IMPACT_MAX})
+    logs: Text | None = Field(None, json_schema_extra={"maxLength": LOGS_MAX})
+    occurred_at: datetime | None = Field(None, description="As in POST /incidents.")
+    service: Text | None = Field(None, description="A service's slug.")
+    type: Text | None = Field(
+        None,
+        description="An incident type's slug. Its custom fields apply from now on: the values of fields "
+        "the new type has too are kept, the others dropped, and a required one must be given in `fields`.",
+    )
+    fields: dict[Text, Any] | None = Field(
+        None, description="Custom fields to change, by name, as in POST /incidents; null as a value unsets one."
+    )
+
+
+def edit_incident(request: HttpRequest, ref: str, payload: EditIn):
+    """Change the report, its type or its custom fields, as the edit page does: responders and
+    managers always, a reporter their own report while it is reported. With the `version` read:
+    if the incident changed since, 409 with it as it is now, and nothing changes."""
+    incident = incident_or_404(request, ref)
+    if not workflow.may_edit(request.auth.user, incident):
+        raise PermissionDenied("Your role does not allow editing this incident.")
+    given = payload.model_dump(exclude_unset=True)
+    nulls = sorted(name for name, value in given.items() if value is None)
+    if nulls:
+        raise FieldErrors([(name, "Leave it out to keep it; it cannot be null.") for name in nulls])
+    occurred_at = given.get("occurred_at", incident.occurred_at)
+    if timezone_naive(occurred_at):
+        occurred_at = occurred_at.replace(tzinfo=ZoneInfo(settings.TIME_ZONE))
+    try:
+        occurred_at = occurred_at.astimezone(UTC)
+    except OverflowError:
+        raise FieldErrors([("occurred_at", "This date lies outside the range Beacon can store.")]) from None
+    # The edit page's own form; the API names services by slug, as POST /incidents does.
+    form = EditIncidentForm(
+        data={
+            "version": payload.version,
+            "type": given.get("type", incident.type.slug),
+            "title": given.get("title", incident.title),
+            "description": given.get("description", incident.description),
+            "impact": given.get("impact", incident.impact),
+            "logs": given.get("logs", incident.logs),
+            "occurred_at": occurred_at,
+            "severity": incident.severity,  # changed with POST /incidents/{ref}/severity, which pages
+            "service": given.get("service", incident.service.slug),
+        },
+        instance=incident,
+    )
+    form.fields["service"].to_field_name = "slug"
+    form.fields["service"].error_messages["invalid_choice"] = f"There is no service with the slug “{payload.service}”."
+    new_type = IncidentType.objects.filter(slug=given.get("type", incident.type.slug)).first() or incident.type
+    current = typefields.api_values(incident.type, incident.custom_fields)
+    names = {d.name for d in typefields.definitions(new_type)}
+    wanted = {name: value for name, value in current.items() if name in names}
+    wanted.update(given.get("fields") or {})
+    wanted = {name: value for name, value in wanted.items() if value is not None}
+    custom_fields, problems = typefields.from_json(new_type, wanted)
+    if not form.is_valid() or problems:
+        errors = form_errors(form).errors if form.errors else []
+        raise FieldErrors(errors + [(f"fields.{name}", message) for name, message in problems])
+    changes = {name: form.cleaned_data[name] for name in workflow.REPORT_FIELDS if name in form.cleaned_data}
+    changes["custom_fields"] = custom_fields
+    with workflow.via(workflow.VIA_API):
+        workflow.edit(incident, by=request.auth.by, version=payload.version, changes=changes)
+    return full(request, incident.ref)
+
+
+def timezone_naive(moment: datetime) -> bool:
+    return moment.tzinfo is None or moment.utcoffset() is None
+
+
+def register_on_default_router(api: NinjaAPI) -> None:
+    """PATCH /incidents/{ref} shares its path with GET (endpoints.py), and Django routes a path to
+    one router only: so it goes on the API's own router, beside the GET."""
+    api.patch(
+        "/incidents/{ref}",
+        auth=TokenAuth(VIEW, integrations=False),
+        response={200: IncidentOut, 409: ConflictOut, **BODY_ERRORS},
+        tags=["workflow"],
+    )(edit_incident)

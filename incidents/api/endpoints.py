@@ -380,6 +380,7 @@ from incidents.api import actions, catalog, common, timeline  # noqa: E402
 
 common.install_conflicts(api)
 api.add_router("", actions.router)
+actions.register_on_default_router(api)
 api.add_router("", timeline.router)
 timeline.register_on_default_router(api)
 api.add_router("", catalog.router)

@@ -149,6 +149,7 @@ MATRIX = [
         for verb in ["take", "lead", "severity", "mitigate", "reopen", "reactivate", "close", "follow", "unfollow"]
     ],
     ("get", "/api/incidents/{ref}/updates", expect(401, 401, 401, 401, 401, 401)),
+    ("patch", "/api/incidents/{ref}", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/api/incidents/{ref}/timeline", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/api/incidents/{ref}/notes", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/api/incidents/{ref}/notes", expect(401, 401, 401, 401, 401, 401)),

@@ -136,6 +136,8 @@ MATRIX = [
     ("post", "/api/incidents/{ref}/tasks/{task}", {"done": True}, expect(403, 403, 200, 200, 403, 403)),
     # The workflow verbs (incidents/api/actions.py): a person's acts, as on the incident page. The
     # incident is reported, so reopening, reactivating and closing it is a 409 for those who may.
+    # Editing: the reporter reported {ref}, still reported: they may, as on the edit page.
+    ("patch", "/api/incidents/{ref}", {"version": 1, "title": "Edited"}, expect(403, 200, 200, 200, 403, 403)),
     ("post", "/api/incidents/{ref}/take", {"version": 1}, expect(403, 403, 200, 200, 403, 403)),
     ("post", "/api/incidents/{ref}/lead", {"version": 1, "lead": "rob"}, expect(403, 403, 200, 200, 403, 403)),
     (

@@ -11,7 +11,7 @@ from incidents.api.tests.support import call, integration_token, personal_token
 
 ENDPOINTS = {
     "/api/incidents": {"get", "post"},
-    "/api/incidents/{ref}": {"get"},
+    "/api/incidents/{ref}": {"get", "patch"},
     "/api/incidents/{ref}/updates": {"get", "post"},
     "/api/incidents/{ref}/roles": {"get", "post"},
     "/api/incidents/{ref}/tasks": {"get"},
@@ -62,6 +62,7 @@ def test_the_schema_lists_every_endpoint(clients):
         "list_incidents",
         "create_incident",
         "get_incident",
+        "edit_incident",
         "post_update",
         "list_updates",
         "list_roles",
