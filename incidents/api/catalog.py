@@ -5,6 +5,7 @@ Who is on call comes from the on-call area through incidents/panels.py (on_call_
 area imports the core only (docs/architecture.md).
 """
 
+import re
 from datetime import datetime
 
 from django.http import Http404, HttpRequest
@@ -20,6 +21,7 @@ from incidents.models import CustomField, IncidentType, Service, Severity
 from incidents.people import display_name
 
 router = Router(tags=["catalog"])
+SLUG_RE = re.compile(r"[-a-zA-Z0-9_]+")
 
 
 class CustomFieldOut(Schema):
@@ -68,7 +70,8 @@ def list_types(request: HttpRequest):
 @router.get("/types/{slug}", auth=TokenAuth(VIEW), response={200: TypeOut, **ERRORS}, url_name="type")
 def get_type(request: HttpRequest, slug: str):
     """One incident type by its slug, with its custom fields."""
-    found = _types().filter(slug=slug).first()
+    # A slug is letters, digits, - and _: anything else (a NUL, say) names no type.
+    found = _types().filter(slug=slug).first() if SLUG_RE.fullmatch(slug) else None
     if found is None:
         raise Http404(f"There is no incident type “{slug}”; the types are: {', '.join(_slugs())}.")
     return found

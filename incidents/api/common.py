@@ -7,7 +7,7 @@ Nothing here imports endpoints.py: endpoints.py registers the routers, so they m
 import base64
 import binascii
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -125,8 +125,8 @@ def decode_cursor(cursor: str, field: str = "after") -> tuple[datetime, int]:
         number = int(pk)
         if when.tzinfo is None or not 0 < number < 2**63:
             raise ValueError
-        return when, number
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        return when.astimezone(UTC), number
+    except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
         message = "This is not a cursor Beacon gave out: send back the `cursor` of a previous page."
         raise FieldErrors([(field, message)]) from None
 

@@ -57,6 +57,8 @@ def test_an_unknown_type_is_a_404_naming_the_types(viewer):
         "detail": "There is no incident type “outage”; the types are: downtime, performance, security."
     }
     assert call("get", "/api/types?x=1", personal_token(viewer)).status_code == 422
+    # A NUL cannot be a slug (PostgreSQL would refuse the query): not found, not a 500.
+    assert call("get", "/api/types/a%00b", personal_token(viewer)).status_code == 404
 
 
 @pytest.fixture

@@ -75,6 +75,8 @@ def test_an_entrys_bookkeeping_stays_inside(reporter, responder):
     [
         ("after=bm9wZQ", "after", "This is not a cursor Beacon gave out: send back the `cursor` of a previous page."),
         ("after=%25%25", "after", "This is not a cursor Beacon gave out: send back the `cursor` of a previous page."),
+        # Well formed, but its moment does not fit in UTC: refused, not a database error.
+        ("after=MDAwMS0wMS0wMVQwMDowMDowMCswMTowMHwx", "after", None),
         ("limit=0", "limit", "Input should be greater than or equal to 1."),
         ("limit=201", "limit", "Input should be less than or equal to 200."),
         ("kind=gossip", "kind.0", None),
