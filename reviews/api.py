@@ -111,7 +111,9 @@ def build(kit) -> Router:
     Input, Text = kit.Input, kit.Text
 
     class SectionsIn(Input):
-        version: int = Field(ge=1, le=kit.VERSION_MAX, description="The review's `version` as you last read it.")
+        version: kit.Version = Field(
+            ge=1, le=kit.VERSION_MAX, description="The review's `version` as you last read it."
+        )
         sections: dict[str, Text] = Field(
             {},
             description=f"Sections to change, by name ({', '.join(SECTION_FIELDS)}); those left out stay as they are.",
@@ -119,29 +121,33 @@ def build(kit) -> Router:
         type_sections: dict[str, Text] = Field({}, description="The type's required sections to change, by name.")
 
     class ActionItemIn(Input):
-        title: Text = Field(json_schema_extra={"minLength": 1, "maxLength": 200})
+        title: kit.limited(200) = Field(json_schema_extra={"minLength": 1, "maxLength": 200})
         owner: Text = Field(description="Username of whoever will do it (anyone with a role).")
         type: ActionItem.Type
         priority: ActionItem.Priority = ActionItem.Priority.MEDIUM
-        due_date: date | None = Field(None, description="Empty: 4 weeks from today for high priority, 8 otherwise.")
-        tracker_url: Text = Field("", json_schema_extra={"maxLength": 500}, description="http(s) link, optional.")
+        due_date: kit.Day | None = Field(None, description="Empty: 4 weeks from today for high priority, 8 otherwise.")
+        tracker_url: kit.limited(500) = Field(
+            "", json_schema_extra={"maxLength": 500}, description="http(s) link, optional."
+        )
 
     class ActionItemChangeIn(Input):
-        title: Text | None = Field(None, json_schema_extra={"minLength": 1, "maxLength": 200})
+        title: kit.limited(200) | None = Field(None, json_schema_extra={"minLength": 1, "maxLength": 200})
         owner: Text | None = None
         type: ActionItem.Type | None = None
         priority: ActionItem.Priority | None = None
-        due_date: date | None = None
-        tracker_url: Text | None = Field(None, json_schema_extra={"maxLength": 500})
+        due_date: kit.Day | None = None
+        tracker_url: kit.limited(500) | None = Field(None, json_schema_extra={"maxLength": 500})
 
     class ActionStateIn(Input):
         state: ActionItem.State
-        reason: Text = Field("", json_schema_extra={"maxLength": 2000}, description="Required for wont_do.")
+        reason: kit.limited(2000) = Field(
+            "", json_schema_extra={"maxLength": 2000}, description="Required for wont_do."
+        )
 
     class ActionFilters(Input):
         owner: Text | None = Field(None, description="An owner's username.")
         state: ActionItem.State | None = None
-        overdue: bool | None = Field(None, description="true: open items past their due date only.")
+        overdue: kit.QueryBool | None = Field(None, description="true: open items past their due date only.")
         service: Text | None = Field(None, description="A service's slug.")
         type: ActionItem.Type | None = None
         priority: ActionItem.Priority | None = None

@@ -19,7 +19,17 @@ from ninja import Body, Field, NinjaAPI, Router
 
 from incidents import roles, typefields, workflow
 from incidents.api.auth import RESPOND, VIEW, TokenAuth
-from incidents.api.common import BODY_ERRORS, VERSION_MAX, ConflictOut, act, full, incident_or_404
+from incidents.api.common import (
+    BODY_ERRORS,
+    VERSION_MAX,
+    ConflictOut,
+    Moment,
+    Version,
+    act,
+    full,
+    incident_or_404,
+    limited,
+)
 from incidents.api.errors import FieldErrors, form_errors
 from incidents.api.schemas import IncidentOut, Input, ResolveIn, Text
 from incidents.forms import (
@@ -53,38 +63,38 @@ def _version(required: bool = True):
 
 
 class VersionIn(Input):
-    version: int = _version()
+    version: Version = _version()
 
 
 class AcknowledgeIn(Input):
-    version: int | None = _version(required=False)
+    version: Version | None = _version(required=False)
 
 
 class ResolveActionIn(ResolveIn):
-    version: int | None = _version(required=False)
+    version: Version | None = _version(required=False)
 
 
 class LeadIn(Input):
-    version: int = _version()
+    version: Version = _version()
     lead: Text | None = Field(
         description="Username of the responder to lead it; null: nobody leads it.", examples=["rob"]
     )
 
 
 class SeverityIn(Input):
-    version: int = _version()
+    version: Version = _version()
     severity: Severity
-    reason: Text = Field("", json_schema_extra={"maxLength": 2000}, description="Why (shown on the timeline).")
+    reason: limited(2000) = Field("", json_schema_extra={"maxLength": 2000}, description="Why (shown on the timeline).")
 
 
 class MitigateIn(Input):
-    version: int = _version()
-    text: Text = Field("", json_schema_extra={"maxLength": 20000}, description="What was done (optional).")
+    version: Version = _version()
+    text: limited(20000) = Field("", json_schema_extra={"maxLength": 20000}, description="What was done (optional).")
 
 
 class ReasonIn(Input):
-    version: int = _version()
-    reason: Text = Field(json_schema_extra={"minLength": 1, "maxLength": 2000})
+    version: Version = _version()
+    reason: limited(2000) = Field(json_schema_extra={"minLength": 1, "maxLength": 2000})
 
 
 def _checked(form):
@@ -204,12 +214,12 @@ def close(request: HttpRequest, ref: str, payload: VersionIn):
 class EditIn(Input):
     """The fields to change; those left out stay as they are. Checked by the edit page's form."""
 
-    version: int = _version()
-    title: Text | None = Field(None, json_schema_extra={"minLength": 1, "maxLength": TITLE_MAX})
-    description: Text | None = Field(None, json_schema_extra={"maxLength": DESCRIPTION_MAX})
-    impact: Text | None = Field(None, json_schema_extra={"maxLength": IMPACT_MAX})
-    logs: Text | None = Field(None, json_schema_extra={"maxLength": LOGS_MAX})
-    occurred_at: datetime | None = Field(None, description="As in POST /incidents.")
+    version: Version = _version()
+    title: limited(TITLE_MAX) | None = Field(None, json_schema_extra={"minLength": 1, "maxLength": TITLE_MAX})
+    description: limited(DESCRIPTION_MAX) | None = Field(None, json_schema_extra={"maxLength": DESCRIPTION_MAX})
+    impact: limited(IMPACT_MAX) | None = Field(None, json_schema_extra={"maxLength": IMPACT_MAX})
+    logs: limited(LOGS_MAX) | None = Field(None, json_schema_extra={"maxLength": LOGS_MAX})
+    occurred_at: Moment | None = Field(None, description="As in POST /incidents.")
     service: Text | None = Field(None, description="A service's slug.")
     type: Text | None = Field(
         None,
@@ -255,7 +265,10 @@ def edit_incident(request: HttpRequest, ref: str, payload: EditIn):
         instance=incident,
     )
     form.fields["service"].to_field_name = "slug"
-    form.fields["service"].error_messages["invalid_choice"] = f"There is no service with the slug “{payload.service}”."
+    # Django %-formats error messages: the client's text must not be a template ("100%").
+    form.fields["service"].error_messages["invalid_choice"] = (
+        f"There is no service with the slug “{payload.service}”.".replace("%", "%%")
+    )
     new_type = IncidentType.objects.filter(slug=given.get("type", incident.type.slug)).first() or incident.type
     current = typefields.api_values(incident.type, incident.custom_fields)
     names = {d.name for d in typefields.definitions(new_type)}

@@ -6,28 +6,80 @@ Nothing here imports endpoints.py: endpoints.py registers the routers, so they m
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Annotated, Any
 
 from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, JsonResponse
 from ninja import Field, NinjaAPI, Schema
+from pydantic import AfterValidator, BeforeValidator, StrictInt
 
 from incidents import workflow
 from incidents.api.auth import TokenAuth
 from incidents.api.errors import FieldErrors, form_errors
-from incidents.api.schemas import Error, IncidentOut, Input, Text, ValidationErrors
+from incidents.api.schemas import Error, IncidentOut, Input, Text, ValidationErrors, storable
 from incidents.models import Incident, StatusUpdate
 
-# The answers every authenticated endpoint may give besides its own (as in endpoints.py).
-ERRORS: dict[int, Any] = {401: Error, 403: Error, 404: Error, 413: Error, 422: ValidationErrors}
+# The answers every authenticated endpoint may give besides its own (as in endpoints.py): 500 for
+# a bug, 503 with Retry-After when the database cannot answer.
+ERRORS: dict[int, Any] = {401: Error, 403: Error, 404: Error, 413: Error, 422: ValidationErrors, 500: Error, 503: Error}
 # …and those that read a JSON body (400: not JSON).
 BODY_ERRORS: dict[int, Any] = {400: Error, **ERRORS}
 # The largest version a PositiveIntegerField holds on every database Beacon runs on.
 VERSION_MAX = 2**31 - 1
+
+
+# --- input that the schema describes exactly -----------------------------------------------
+# pydantic's lax mode takes more than the schema says (a JSON "3" for an integer, a number as a
+# date, "yes" for a boolean); a client checking answers against the schema would call that a
+# mismatch. These take exactly what the schema says.
+
+
+def limited(limit: int) -> Any:
+    """Text of at most `limit` characters, every character sent counted (the forms strip surrounding
+    whitespace afterwards), so the schema's maxLength is what is enforced."""
+
+    def at_most(value: str) -> str:
+        if len(value) > limit:
+            raise ValueError(f"Ensure this value has at most {limit} characters (it has {len(value)}).")
+        return value
+
+    return Annotated[str, AfterValidator(storable), AfterValidator(at_most)]
+
+
+def _iso(kind: str, shape: str, example: str) -> BeforeValidator:
+    """Only an ISO 8601 string is a day or a time (pydantic alone takes a number as seconds since 1970)."""
+    pattern = re.compile(shape)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, date):
+            return value
+        if not isinstance(value, str) or not pattern.match(value):
+            raise ValueError(f"Enter {kind} like {example}.")
+        return value
+
+    return BeforeValidator(check)
+
+
+Day = Annotated[date, _iso("a day", r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z", "2026-03-01")]
+Moment = Annotated[
+    datetime, _iso("a date and time", r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}", "2026-03-01T14:05:00+01:00")
+]
+
+
+def _query_bool(value: Any) -> Any:
+    if isinstance(value, str) and value not in ("true", "false"):
+        raise ValueError("Enter true or false.")
+    return value
+
+
+QueryBool = Annotated[bool, BeforeValidator(_query_bool)]
+# A version in a JSON body: an integer, not a string of digits.
+Version = StrictInt
 
 
 class ConflictOut(Schema):
@@ -172,6 +224,10 @@ def _kit() -> SimpleNamespace:
         TokenAuth=TokenAuth,
         Input=Input,
         Text=Text,
+        limited=limited,
+        Day=Day,
+        QueryBool=QueryBool,
+        Version=Version,
         Error=Error,
         ERRORS=ERRORS,
         BODY_ERRORS=BODY_ERRORS,

@@ -18,7 +18,16 @@ from ninja import Field, NinjaAPI, Query, Router, Schema, Status
 
 from incidents import idempotency, roles, workflow
 from incidents.api.auth import VIEW, TokenAuth
-from incidents.api.common import BODY_ERRORS, ERRORS, CursorPage, incident_or_404, page_after, unknown_parameters
+from incidents.api.common import (
+    BODY_ERRORS,
+    ERRORS,
+    CursorPage,
+    QueryBool,
+    incident_or_404,
+    limited,
+    page_after,
+    unknown_parameters,
+)
 from incidents.api.errors import FieldErrors, form_errors
 from incidents.api.schemas import Input, Text, UpdateOut
 from incidents.forms import NoteForm
@@ -79,11 +88,11 @@ class TimelineFilters(Cursor):
 
 
 class UpdateFilters(Cursor):
-    public: bool | None = Field(None, description="true: public updates only; false: internal ones only.")
+    public: QueryBool | None = Field(None, description="true: public updates only; false: internal ones only.")
 
 
 class NoteIn(Input):
-    text: Text = Field(json_schema_extra={"minLength": 1, "maxLength": 20000}, description="Markdown.")
+    text: limited(20000) = Field(json_schema_extra={"minLength": 1, "maxLength": 20000}, description="Markdown.")
 
 
 class FollowOut(Schema):

@@ -148,6 +148,7 @@ def test_adding_an_action_item(review, responder, viewer):
         ({"type": "magic"}, "type", None),
         ({"tracker_url": "ftp://x.example/1"}, "tracker_url", None),
         ({"due_date": "2026-13-01"}, "due_date", None),
+        ({"due_date": 1767225600}, "due_date", "Enter a day like 2026-03-01."),
         ({"colour": "red"}, "colour", "Unknown field."),
     ],
 )
@@ -221,7 +222,8 @@ def test_listing_action_items_with_the_list_pages_filters(
     assert first["has_more"] is True
     rest = call("get", first["next"].removeprefix("http://testserver"), token).json()
     assert [i["title"] for i in rest["items"]] == ["Maya's"]
-    for query, field in [("owner=ghost", "owner"), ("service=nope", "service"), ("state=lost", "state"), ("x=1", "x")]:
+    bad = [("owner=ghost", "owner"), ("service=nope", "service"), ("state=lost", "state"), ("x=1", "x")]
+    for query, field in bad + [("overdue=1", "overdue")]:
         response = call("get", f"/api/action-items?{query}", token)
         assert response.status_code == 422 and response.json()["detail"][0]["field"] == field, query
 

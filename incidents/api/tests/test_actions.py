@@ -11,7 +11,7 @@ from incidents.api.tests.support import call, integration_token, personal_token
 from incidents.models import Incident, Severity, Status, TimelineEntry
 from incidents.tests.factories import make_incident
 
-INTEGER = "Input should be a valid integer, unable to parse string as an integer."
+TOO_LONG = "Ensure this value has at most 2000 characters (it has 2001)."
 
 
 def _states(reporter, responder) -> dict[str, tuple[Incident, dict]]:
@@ -149,9 +149,17 @@ def test_a_move_the_status_does_not_allow_is_a_conflict_naming_it(reporter, mana
             "take",
             {"version": "one"},
             "version",
-            "Input should be a valid integer, unable to parse string as an integer.",
+            "Input should be a valid integer.",
         ),
         ("take", {"verison": 1}, "verison", "Unknown field."),
+        # What the schema says, exactly: an integer is not a string of digits; a size counts every character sent.
+        ("take", {"version": "1"}, "version", "Input should be a valid integer."),
+        (
+            "reopen",
+            {"reason": " " * 1999 + "ab"},
+            "reason",
+            "Ensure this value has at most 2000 characters (it has 2001).",
+        ),
         ("lead", {"lead": "nobody-here"}, "lead", "There is no responder with the username “nobody-here”."),
         ("lead", {"lead": "vic"}, "lead", "There is no responder with the username “vic”."),
         ("severity", {"severity": "urgent"}, "severity", "Input should be 'critical', 'high', 'medium' or 'low'."),

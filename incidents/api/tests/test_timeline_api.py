@@ -201,6 +201,9 @@ def test_status_updates_are_listed_page_by_page_and_by_visibility(reporter, resp
     every = _read_all(f"{url}?limit=3", token)
     assert [u["message"] for u in every] == [f"Update {n}" for n in range(4)]
     public = call("get", f"{url}?public=true", token).json()["items"]
+    assert call("get", f"{url}?public=yes", token).json()["detail"] == [
+        {"field": "public", "message": "Enter true or false."}
+    ]
     assert [u["message"] for u in public] == ["Update 0", "Update 2"]
     assert call("get", f"{url}?order=newest&limit=1", token).json()["items"][0]["message"] == "Update 3"
     # Posting is still POST on the same path.
