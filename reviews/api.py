@@ -9,6 +9,7 @@ reviews/lifecycle.py, as from the pages.
 """
 
 from datetime import date, datetime
+from typing import Literal
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
@@ -30,10 +31,10 @@ class ActionItemOut(Schema):
     incident: str = Field(description="The reference of the incident whose review committed to it.")
     title: str
     owner: str = Field(description="Username.")
-    type: ActionItem.Type
-    priority: ActionItem.Priority
+    type: Literal[tuple(ActionItem.Type.values)]
+    priority: Literal[tuple(ActionItem.Priority.values)]
     due_date: date
-    state: ActionItem.State
+    state: Literal[tuple(ActionItem.State.values)]
     overdue: bool
     wont_do_reason: str
     tracker_url: str
@@ -64,7 +65,7 @@ class ReviewOut(Schema):
     """A post-incident review: draft → in review → published."""
 
     incident: str
-    state: Review.State
+    state: Literal[tuple(Review.State.values)]
     version: int = Field(description="Send it back when editing the sections: a stale one is a 409.")
     sections: dict[str, str] = Field(description=f"The written sections by name: {', '.join(SECTION_FIELDS)}.")
     type_sections: list[TypeSectionOut] = Field(description="The sections the incident's type requires.")
@@ -123,8 +124,8 @@ def build(kit) -> Router:
     class ActionItemIn(Input):
         title: kit.limited(200) = Field(json_schema_extra={"minLength": 1, "maxLength": 200})
         owner: Text = Field(description="Username of whoever will do it (anyone with a role).")
-        type: ActionItem.Type
-        priority: ActionItem.Priority = ActionItem.Priority.MEDIUM
+        type: kit.one_of(ActionItem.Type)
+        priority: kit.one_of(ActionItem.Priority) = "medium"
         due_date: kit.Day | None = Field(None, description="Empty: 4 weeks from today for high priority, 8 otherwise.")
         tracker_url: kit.limited(500) = Field(
             "", json_schema_extra={"maxLength": 500}, description="http(s) link, optional."
@@ -133,24 +134,24 @@ def build(kit) -> Router:
     class ActionItemChangeIn(Input):
         title: kit.limited(200) | None = Field(None, json_schema_extra={"minLength": 1, "maxLength": 200})
         owner: Text | None = None
-        type: ActionItem.Type | None = None
-        priority: ActionItem.Priority | None = None
+        type: kit.one_of(ActionItem.Type) | None = None
+        priority: kit.one_of(ActionItem.Priority) | None = None
         due_date: kit.Day | None = None
         tracker_url: kit.limited(500) | None = Field(None, json_schema_extra={"maxLength": 500})
 
     class ActionStateIn(Input):
-        state: ActionItem.State
+        state: kit.one_of(ActionItem.State)
         reason: kit.limited(2000) = Field(
             "", json_schema_extra={"maxLength": 2000}, description="Required for wont_do."
         )
 
     class ActionFilters(Input):
         owner: Text | None = Field(None, description="An owner's username.")
-        state: ActionItem.State | None = None
+        state: kit.one_of(ActionItem.State) | None = None
         overdue: kit.QueryBool | None = Field(None, description="true: open items past their due date only.")
         service: Text | None = Field(None, description="A service's slug.")
-        type: ActionItem.Type | None = None
-        priority: ActionItem.Priority | None = None
+        type: kit.one_of(ActionItem.Type) | None = None
+        priority: kit.one_of(ActionItem.Priority) | None = None
         after: Text | None = Field(None, description="The `cursor` of the previous page.")
         limit: int = Field(50, ge=1, le=200)
 
@@ -277,10 +278,10 @@ def build(kit) -> Router:
         kit.unknown_parameters(request, ActionFilters.model_fields)
         data = {
             "owner": filters.owner or "",
-            "state": filters.state.value if filters.state else "",
+            "state": filters.state or "",
             "service": filters.service or "",
-            "type": filters.type.value if filters.type else "",
-            "priority": filters.priority.value if filters.priority else "",
+            "type": filters.type or "",
+            "priority": filters.priority or "",
         }
         if filters.overdue:
             data["overdue"] = True
@@ -352,7 +353,7 @@ def build(kit) -> Router:
         item = item_or_404(request, item_id)
         if not lifecycle.may_change_item(request.auth.user, item):
             raise PermissionDenied("Only the item's owner, or someone who writes reviews, may change its state.")
-        form = ActionItemStateForm(data={"state": payload.state.value, "reason": payload.reason})
+        form = ActionItemStateForm(data={"state": payload.state, "reason": payload.reason})
         if not form.is_valid():
             raise kit.form_errors(form)
         lifecycle.set_action_item_state(item, by=request.auth.user, **form.cleaned_data)

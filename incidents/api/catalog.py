@@ -14,7 +14,7 @@ from ninja import Field, Query, Router, Schema
 
 from incidents import panels, roles
 from incidents.api.auth import VIEW, TokenAuth
-from incidents.api.common import ERRORS, unknown_parameters
+from incidents.api.common import ERRORS, one_of, unknown_parameters
 from incidents.api.errors import FieldErrors
 from incidents.api.schemas import Input, ServiceOut, Text
 from incidents.models import CustomField, IncidentType, Service, Severity
@@ -27,7 +27,7 @@ SLUG_RE = re.compile(r"[-a-zA-Z0-9_]+")
 class CustomFieldOut(Schema):
     name: str = Field(description="The key in an incident's `fields`.")
     label: str
-    kind: CustomField.Kind = Field(
+    kind: one_of(CustomField.Kind) = Field(
         description="text: a string; number: a number; choice: one of `choices`; date: YYYY-MM-DD; user: a username."
     )
     required: bool = Field(description="A report of this type must give it.")

@@ -10,10 +10,10 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.db import transaction
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, TextChoices
 from django.http import Http404, HttpRequest, JsonResponse
 from ninja import Field, NinjaAPI, Schema
 from pydantic import AfterValidator, BeforeValidator, StrictInt
@@ -78,6 +78,13 @@ def _query_bool(value: Any) -> Any:
 
 
 QueryBool = Annotated[bool, BeforeValidator(_query_bool)]
+
+
+def one_of(choices: type[TextChoices]) -> Any:
+    """A Django choices class as a Literal: inline in the schema, where two enums of the same class
+    name (TimelineEntry.Kind and CustomField.Kind, Review.State and ActionItem.State) would share
+    one component and one would describe the other's values wrongly."""
+    return Literal[tuple(choices.values)]
 # A version in a JSON body: an integer, not a string of digits.
 Version = StrictInt
 
@@ -227,6 +234,7 @@ def _kit() -> SimpleNamespace:
         limited=limited,
         Day=Day,
         QueryBool=QueryBool,
+        one_of=one_of,
         Version=Version,
         Error=Error,
         ERRORS=ERRORS,

@@ -25,6 +25,7 @@ from incidents.api.common import (
     QueryBool,
     incident_or_404,
     limited,
+    one_of,
     page_after,
     unknown_parameters,
 )
@@ -49,7 +50,7 @@ class EntryOut(Schema):
     """One line of the incident's history."""
 
     id: int
-    kind: TimelineEntry.Kind
+    kind: one_of(TimelineEntry.Kind)
     created_at: datetime
     author: str | None = Field(description="Username; null when Beacon itself (an integration, an alert) wrote it.")
     text: str = Field(description="As written (Markdown for notes).")
@@ -84,7 +85,7 @@ class Cursor(Input):
 
 
 class TimelineFilters(Cursor):
-    kind: list[TimelineEntry.Kind] = Field([], description="Only entries of these kinds; repeat for several.")
+    kind: list[one_of(TimelineEntry.Kind)] = Field([], description="Only entries of these kinds; repeat for several.")
 
 
 class UpdateFilters(Cursor):
@@ -132,7 +133,7 @@ def read_timeline(request: HttpRequest, ref: str, filters: Query[TimelineFilters
     """The incident's history, oldest first, a page at a time (two queries a page). Follow `next`,
     or keep the last `cursor` and ask again later for what happened since."""
     unknown_parameters(request, TimelineFilters.model_fields)
-    return _entries(request, ref, filters, [kind.value for kind in filters.kind])
+    return _entries(request, ref, filters, list(filters.kind))
 
 
 @router.get("/incidents/{ref}/notes", auth=TokenAuth(VIEW), response={200: EntryPage, **ERRORS}, url_name="notes")
