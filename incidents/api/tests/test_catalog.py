@@ -112,3 +112,19 @@ def test_nobody_on_call_and_bad_filters(viewer):
     assert response.status_code == 422
     assert response.json() == {"detail": [{"field": "service", "message": "There is no service with the slug “nope”."}]}
     assert call("get", "/api/oncall?team=a", token).json()["detail"][0]["field"] == "team"
+
+
+def test_the_schema_describes_each_kind_with_its_own_values(viewer):
+    """Two choices classes of one name (TimelineEntry.Kind, CustomField.Kind) once shared a schema
+    component, and the timeline's kinds were described as custom field kinds."""
+    schemas = call("get", "/api/openapi.json", personal_token(viewer)).json()["components"]["schemas"]
+
+    def values(schema: str, field: str) -> set:
+        found = schemas[schema]["properties"][field]
+        found = schemas[found["$ref"].rsplit("/", 1)[-1]] if "$ref" in found else found
+        return set(found["enum"])
+
+    assert {"reported", "note", "status_change"} <= values("EntryOut", "kind")
+    assert values("CustomFieldOut", "kind") == {"text", "number", "choice", "date", "user"}
+    assert values("ReviewOut", "state") == {"draft", "in_review", "published"}
+    assert values("ActionItemOut", "state") == {"open", "done", "wont_do"}
