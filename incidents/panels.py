@@ -95,3 +95,41 @@ def report_sections(request: HttpRequest, start, end) -> list[tuple[str, dict]]:
         if context is not None:
             shown.append((section.template, context))
     return shown
+
+
+# --- who is on call, for surfaces outside the on-call area --------------------------------
+# The on-call area answers "who is on call now and next for each service" (the API's
+# GET /api/oncall reads it here, as it may not import the area). A provider takes the moment and
+# returns, per service by name, a dict: {"service": Service, "rotation": name or None, "now":
+# shift or None, "next": shift or None}, a shift being {"user", "start", "end", "override"};
+# plain values only, in a fixed number of queries.
+_on_call_boards: list[Callable[[object], list[dict]]] = []
+
+
+def register_on_call_board(provider: Callable[[object], list[dict]]) -> None:
+    if provider not in _on_call_boards:
+        _on_call_boards.append(provider)
+
+
+def on_call_board(at) -> list[dict] | None:
+    """Who is on call per service at `at`, or None when no on-call area is installed."""
+    for provider in _on_call_boards:
+        return provider(at)
+    return None
+
+
+# --- operations of the API from parts it may not import ----------------------------------
+# reviews (which nothing imports) adds its API operations here: a function that takes the API's
+# kit (incidents/api/common.py KIT: its token auth, error types and helpers) and returns a ninja
+# Router. incidents/api/endpoints.py mounts every registered router when it builds the API, so
+# registration must happen in an AppConfig.ready(), before the URLs are first loaded.
+_api_routers: list[Callable[[object], object]] = []
+
+
+def register_api_routes(build: Callable[[object], object]) -> None:
+    if build not in _api_routers:
+        _api_routers.append(build)
+
+
+def api_routes() -> list[Callable[[object], object]]:
+    return list(_api_routers)

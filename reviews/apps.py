@@ -10,7 +10,7 @@ class ReviewsConfig(AppConfig):
         from incidents import panels as incident_panels
         from incidents import workflow
         from incidents.signals import demo_seeded
-        from reviews import alert_hooks, demo, panels, policy, public, reports, similar
+        from reviews import alert_hooks, api, demo, panels, policy, public, reports, similar
 
         workflow.on_close_check(policy.check_close)
         incident_panels.register_public_summary(public.public_summaries)
@@ -22,3 +22,5 @@ class ReviewsConfig(AppConfig):
         incident_panels.register("reviews/_runbook_panel.html", panels.runbook_panel, where="aside", order=20)
         incident_panels.register("reviews/_similar_panel.html", panels.similar_panel, where="main", order=60)
         incident_panels.register_report_section("reviews/_report_section.html", reports.learning_loop)
+        # Reviews and action items in /api/ (reviews/api.py), mounted by the API from the core's list.
+        incident_panels.register_api_routes(api.build)

@@ -12,7 +12,7 @@ from django.urls import URLPattern, reverse
 from django.utils import timezone
 from ninja import NinjaAPI, Path, Query, Status
 
-from incidents import idempotency, typefields, workflow
+from incidents import idempotency, panels, typefields, workflow
 from incidents.access import may_see
 from incidents.api.auth import REPORT, RESPOND, VIEW, TokenAuth
 from incidents.api.docs import VendoredSwagger
@@ -23,7 +23,6 @@ from incidents.api.schemas import (
     IncidentIn,
     IncidentOut,
     Page,
-    ResolveIn,
     RoleIn,
     RoleOut,
     TaskIn,
@@ -33,7 +32,7 @@ from incidents.api.schemas import (
     ValidationErrors,
 )
 from incidents.filters import IncidentFilter
-from incidents.forms import IncidentForm, ResolveForm, StatusUpdateForm
+from incidents.forms import IncidentForm, StatusUpdateForm
 from incidents.models import (
     DEFAULT_TYPE_SLUG,
     Incident,
@@ -313,36 +312,6 @@ def post_update(request: HttpRequest, ref: str, payload: UpdateIn):
     return Status(201, StatusUpdate.objects.select_related("author").get(pk=update.pk))
 
 
-@api.post(
-    "/incidents/{ref}/acknowledge",
-    auth=TokenAuth(RESPOND, integrations=False),
-    response={200: IncidentOut, 409: Error, **ERRORS},
-    url_name="acknowledge",
-)
-def acknowledge(request: HttpRequest, ref: str):
-    """Acknowledge a reported incident; the caller becomes its lead when it has none."""
-    with workflow.via(workflow.VIA_API):
-        workflow.acknowledge(_get(request, ref), by=request.auth.by)
-    return _full(request, ref)
-
-
-@api.post(
-    "/incidents/{ref}/resolve",
-    auth=TokenAuth(RESPOND, integrations=False),
-    response={200: IncidentOut, 409: Error, **BODY_ERRORS},
-    url_name="resolve",
-)
-def resolve(request: HttpRequest, ref: str, payload: ResolveIn):
-    """Confirm an open incident resolved: a summary, and `confirmed: true` that users are fine again."""
-    # The resolve form's own validation, as on the incident page.
-    form = ResolveForm(data=payload.model_dump())
-    if not form.is_valid():
-        raise form_errors(form)
-    with workflow.via(workflow.VIA_API):
-        workflow.resolve(_get(request, ref), by=request.auth.by, **form.cleaned_data)
-    return _full(request, ref)
-
-
 # --- response roles and tasks ----------------------------------------------------------
 
 
@@ -429,3 +398,19 @@ def tick_task(request: HttpRequest, ref: str, payload: TaskIn, task_id: int = Pa
     with workflow.via(workflow.VIA_API):
         workflow.tick_task(incident, by=request.auth.by, task=task, done=payload.done)
     return Task.objects.select_related("assignee", "done_by").get(pk=task.pk)
+
+
+# --- the rest, one router per subject (docs/api.md) --------------------------------------
+# Registered here, last, so that whoever imports `api` gets every operation; the routers never
+# import this module (no cycle).
+from incidents.api import actions, catalog, common, timeline  # noqa: E402
+
+common.install_conflicts(api)
+api.add_router("", actions.router)
+actions.register_on_default_router(api)
+api.add_router("", timeline.router)
+timeline.register_on_default_router(api)
+api.add_router("", catalog.router)
+# Routers of parts the API may not import (reviews), registered with the core (incidents/panels.py).
+for build in panels.api_routes():
+    api.add_router("", build(common.KIT))

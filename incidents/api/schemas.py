@@ -131,6 +131,10 @@ class IncidentSummary(Schema):
     resolved_at: datetime | None
     closed_at: datetime | None
     url: str = Field(description="The incident's page in Beacon.")
+    version: int = Field(
+        description="Bumped by every change to the report or its severity. Send it with a change "
+        "(mitigate, close…): if the incident changed since you read it, the answer is 409 and nothing changes."
+    )
 
     @staticmethod
     def resolve_type(incident: Incident) -> str:

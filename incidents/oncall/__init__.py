@@ -10,8 +10,10 @@ Imports the core and notifications (a page goes through the outbox).
 def ready() -> None:
     """Called by IncidentsConfig.ready(), first: a new incident must have its lead before the
     outbox decides who hears about it."""
-    from incidents import workflow
+    from incidents import panels, workflow
     from incidents.oncall import paging
 
     workflow.on_entry(paging.assign_on_call)
     workflow.on_entry(paging.escalate_on_raised_severity)
+    # Who is on call, for the API (incidents/panels.py).
+    panels.register_on_call_board(paging.board)

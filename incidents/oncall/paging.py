@@ -170,6 +170,26 @@ def service_board(*, at: dt.datetime | None = None) -> list[tuple[Service, OnCal
     return [(service, directory.for_service(service.pk)) for service in Service.objects.order_by("name")]
 
 
+def _shift(shift: oncall.Shift | None) -> dict | None:
+    if shift is None:
+        return None
+    return {"user": shift.user, "start": shift.start, "end": shift.end, "override": shift.override}
+
+
+def board(at: dt.datetime | None = None) -> list[dict]:
+    """service_board() as plain values, for surfaces outside this area (the API, through
+    incidents/panels.py): per service, the answering rotation's name and its current and next shift."""
+    return [
+        {
+            "service": service,
+            "rotation": answer.rotation.name if answer else None,
+            "now": _shift(answer.current) if answer else None,
+            "next": _shift(answer.next) if answer else None,
+        }
+        for service, answer in service_board(at=at)
+    ]
+
+
 def shifts_of_user(user, *, start: dt.datetime, end: dt.datetime) -> list[tuple[Rotation, oncall.Shift]]:
     """The user's shifts in every rotation overlapping [start, end), in time order (the calendar feed)."""
     result = []

@@ -143,6 +143,29 @@ MATRIX = [
     ("post", "/api/incidents/{ref}/roles", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/api/incidents/{ref}/tasks", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/api/incidents/{ref}/tasks/{task}", expect(401, 401, 401, 401, 401, 401)),
+    # The workflow verbs, the timeline, following, types and on call (incidents/api/actions.py,
+    # timeline.py, catalog.py; incidents/api/tests/test_auth.py has their token matrix).
+    *[
+        ("post", f"/api/incidents/{{ref}}/{verb}", expect(401, 401, 401, 401, 401, 401))
+        for verb in ["take", "lead", "severity", "mitigate", "reopen", "reactivate", "close", "follow", "unfollow"]
+    ],
+    ("get", "/api/incidents/{ref}/updates", expect(401, 401, 401, 401, 401, 401)),
+    ("patch", "/api/incidents/{ref}", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/incidents/{ref}/timeline", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/incidents/{ref}/notes", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents/{ref}/notes", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/incidents/{ref}/followers", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/types", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/types/downtime", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/oncall", expect(401, 401, 401, 401, 401, 401)),
+    # Reviews and action items (reviews/api.py; reviews/tests/test_api.py walks them with tokens).
+    ("get", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
+    ("put", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/incidents/{ref}/review/action-items", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/action-items", expect(401, 401, 401, 401, 401, 401)),
+    ("patch", "/api/action-items/999999", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/action-items/999999/state", expect(401, 401, 401, 401, 401, 401)),
     # Prometheus scrapes it without a session; METRICS_TOKEN (unset here) would demand a bearer token.
     ("get", "/metrics", expect(200, 200, 200, 200, 200, 200)),
     # Integration-token auth, never a session: without the token everyone gets 401 (JSON).

@@ -135,6 +135,48 @@ MATRIX = [
     ("get", "/api/incidents/{ref}/tasks", None, expect(403, 200, 200, 200, 200, 200)),
     ("post", "/api/incidents/{ref}/roles", {"role": "scribe", "person": "rob"}, expect(403, 403, 200, 200, 403, 403)),
     ("post", "/api/incidents/{ref}/tasks/{task}", {"done": True}, expect(403, 403, 200, 200, 403, 403)),
+    # The workflow verbs (incidents/api/actions.py): a person's acts, as on the incident page. The
+    # incident is reported, so reopening, reactivating and closing it is a 409 for those who may.
+    # Editing: the reporter reported {ref}, still reported: they may, as on the edit page.
+    ("patch", "/api/incidents/{ref}", {"version": 1, "title": "Edited"}, expect(403, 200, 200, 200, 403, 403)),
+    ("post", "/api/incidents/{ref}/take", {"version": 1}, expect(403, 403, 200, 200, 403, 403)),
+    ("post", "/api/incidents/{ref}/lead", {"version": 1, "lead": "rob"}, expect(403, 403, 200, 200, 403, 403)),
+    (
+        "post",
+        "/api/incidents/{ref}/severity",
+        {"version": 1, "severity": "critical"},
+        expect(403, 403, 200, 200, 403, 403),
+    ),
+    ("post", "/api/incidents/{ref}/mitigate", {"version": 1}, expect(403, 403, 200, 200, 403, 403)),
+    ("post", "/api/incidents/{ref}/reopen", {"version": 1, "reason": "x"}, expect(403, 403, 409, 409, 403, 403)),
+    ("post", "/api/incidents/{ref}/reactivate", {"version": 1, "reason": "x"}, expect(403, 403, 409, 409, 403, 403)),
+    ("post", "/api/incidents/{ref}/close", {"version": 1}, expect(403, 403, 403, 409, 403, 403)),
+    # The timeline, notes and following (incidents/api/timeline.py). The reporter reported {ref}:
+    # they may note it, as on the page.
+    ("get", "/api/incidents/{ref}/timeline", None, expect(403, 200, 200, 200, 200, 200)),
+    ("get", "/api/incidents/{ref}/notes", None, expect(403, 200, 200, 200, 200, 200)),
+    ("post", "/api/incidents/{ref}/notes", {"text": "Seen."}, expect(403, 201, 201, 201, 403, 201)),
+    ("get", "/api/incidents/{ref}/updates", None, expect(403, 200, 200, 200, 200, 200)),
+    ("post", "/api/incidents/{ref}/follow", None, expect(403, 200, 200, 200, 200, 403)),
+    ("post", "/api/incidents/{ref}/unfollow", None, expect(403, 200, 200, 200, 200, 403)),
+    ("get", "/api/incidents/{ref}/followers", None, expect(403, 403, 403, 200, 403, 403)),
+    # Types and who is on call (incidents/api/catalog.py).
+    ("get", "/api/types", None, expect(403, 200, 200, 200, 200, 200)),
+    ("get", "/api/types/security", None, expect(403, 200, 200, 200, 200, 200)),
+    ("get", "/api/oncall", None, expect(403, 200, 200, 200, 200, 200)),
+    # Reviews and action items (reviews/api.py). {ref} is open: it has no review, and none can start.
+    ("get", "/api/incidents/{ref}/review", None, expect(403, 404, 404, 404, 404, 404)),
+    ("post", "/api/incidents/{ref}/review", None, expect(403, 403, 409, 409, 403, 403)),
+    ("put", "/api/incidents/{ref}/review", {"version": 1}, expect(403, 403, 404, 404, 403, 403)),
+    (
+        "post",
+        "/api/incidents/{ref}/review/action-items",
+        {"title": "Canary", "owner": "rob", "type": "preventive"},
+        expect(403, 403, 404, 404, 403, 403),
+    ),
+    ("get", "/api/action-items", None, expect(403, 200, 200, 200, 200, 200)),
+    ("patch", "/api/action-items/999999", {}, expect(403, 403, 404, 404, 403, 403)),
+    ("post", "/api/action-items/999999/state", {"state": "done"}, expect(403, 404, 404, 404, 404, 403)),
 ]
 
 

@@ -11,13 +11,32 @@ from incidents.api.tests.support import call, integration_token, personal_token
 
 ENDPOINTS = {
     "/api/incidents": {"get", "post"},
-    "/api/incidents/{ref}": {"get"},
-    "/api/incidents/{ref}/updates": {"post"},
-    "/api/incidents/{ref}/acknowledge": {"post"},
-    "/api/incidents/{ref}/resolve": {"post"},
+    "/api/incidents/{ref}": {"get", "patch"},
+    "/api/incidents/{ref}/updates": {"get", "post"},
     "/api/incidents/{ref}/roles": {"get", "post"},
     "/api/incidents/{ref}/tasks": {"get"},
     "/api/incidents/{ref}/tasks/{task_id}": {"post"},
+    # The workflow verbs (incidents/api/actions.py).
+    **{
+        f"/api/incidents/{{ref}}/{verb}": {"post"}
+        for verb in ["acknowledge", "take", "lead", "severity", "mitigate", "resolve", "reopen", "reactivate", "close"]
+    },
+    # The timeline, notes and following (incidents/api/timeline.py).
+    "/api/incidents/{ref}/timeline": {"get"},
+    "/api/incidents/{ref}/notes": {"get", "post"},
+    "/api/incidents/{ref}/follow": {"post"},
+    "/api/incidents/{ref}/unfollow": {"post"},
+    "/api/incidents/{ref}/followers": {"get"},
+    # Types and who is on call (incidents/api/catalog.py).
+    "/api/types": {"get"},
+    "/api/types/{slug}": {"get"},
+    "/api/oncall": {"get"},
+    # Reviews and action items (reviews/api.py, mounted through incidents/panels.py).
+    "/api/incidents/{ref}/review": {"get", "post", "put"},
+    "/api/incidents/{ref}/review/action-items": {"post"},
+    "/api/action-items": {"get"},
+    "/api/action-items/{item_id}": {"patch"},
+    "/api/action-items/{item_id}/state": {"post"},
 }
 
 
@@ -43,13 +62,38 @@ def test_the_schema_lists_every_endpoint(clients):
         "list_incidents",
         "create_incident",
         "get_incident",
+        "edit_incident",
         "post_update",
-        "acknowledge",
-        "resolve",
+        "list_updates",
         "list_roles",
         "assign_role",
         "list_tasks",
         "tick_task",
+        "acknowledge",
+        "take",
+        "set_lead",
+        "change_severity",
+        "mitigate",
+        "resolve",
+        "reopen",
+        "reactivate",
+        "close",
+        "read_timeline",
+        "list_notes",
+        "add_note",
+        "follow",
+        "unfollow",
+        "list_followers",
+        "list_types",
+        "get_type",
+        "who_is_on_call",
+        "get_review",
+        "start_review",
+        "edit_review",
+        "list_action_items",
+        "add_action_item",
+        "change_action_item",
+        "set_action_item_state",
     }
 
 
