@@ -23,15 +23,13 @@ from incidents.api.common import (
     BODY_ERRORS,
     VERSION_MAX,
     ConflictOut,
-    Moment,
     Version,
     act,
     full,
     incident_or_404,
-    limited,
 )
 from incidents.api.errors import FieldErrors, form_errors
-from incidents.api.schemas import IncidentOut, Input, ResolveIn, Text
+from incidents.api.schemas import IncidentOut, Input, Moment, ResolveIn, Text, limited
 from incidents.forms import (
     DESCRIPTION_MAX,
     IMPACT_MAX,

@@ -6,22 +6,30 @@ Nothing here imports endpoints.py: endpoints.py registers the routers, so they m
 
 import base64
 import binascii
-import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet, TextChoices
 from django.http import Http404, HttpRequest, JsonResponse
 from ninja import Field, NinjaAPI, Schema
-from pydantic import AfterValidator, BeforeValidator, StrictInt
+from pydantic import StrictInt
 
 from incidents import workflow
 from incidents.api.auth import TokenAuth
 from incidents.api.errors import FieldErrors, form_errors
-from incidents.api.schemas import Error, IncidentOut, Input, Text, ValidationErrors, storable
+from incidents.api.schemas import (
+    Day,
+    Error,
+    IncidentOut,
+    Input,
+    QueryBool,
+    Text,
+    ValidationErrors,
+    limited,
+)
 from incidents.models import Incident, StatusUpdate
 
 # The answers every authenticated endpoint may give besides its own (as in endpoints.py): 500 for
@@ -34,50 +42,7 @@ VERSION_MAX = 2**31 - 1
 
 
 # --- input that the schema describes exactly -----------------------------------------------
-# pydantic's lax mode takes more than the schema says (a JSON "3" for an integer, a number as a
-# date, "yes" for a boolean); a client checking answers against the schema would call that a
-# mismatch. These take exactly what the schema says.
-
-
-def limited(limit: int) -> Any:
-    """Text of at most `limit` characters, every character sent counted (the forms strip surrounding
-    whitespace afterwards), so the schema's maxLength is what is enforced."""
-
-    def at_most(value: str) -> str:
-        if len(value) > limit:
-            raise ValueError(f"Ensure this value has at most {limit} characters (it has {len(value)}).")
-        return value
-
-    return Annotated[str, AfterValidator(storable), AfterValidator(at_most)]
-
-
-def _iso(kind: str, shape: str, example: str) -> BeforeValidator:
-    """Only an ISO 8601 string is a day or a time (pydantic alone takes a number as seconds since 1970)."""
-    pattern = re.compile(shape)
-
-    def check(value: Any) -> Any:
-        if isinstance(value, date):
-            return value
-        if not isinstance(value, str) or not pattern.match(value):
-            raise ValueError(f"Enter {kind} like {example}.")
-        return value
-
-    return BeforeValidator(check)
-
-
-Day = Annotated[date, _iso("a day", r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z", "2026-03-01")]
-Moment = Annotated[
-    datetime, _iso("a date and time", r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}", "2026-03-01T14:05:00+01:00")
-]
-
-
-def _query_bool(value: Any) -> Any:
-    if isinstance(value, str) and value not in ("true", "false"):
-        raise ValueError("Enter true or false.")
-    return value
-
-
-QueryBool = Annotated[bool, BeforeValidator(_query_bool)]
+# limited, Day, Moment and QueryBool live in schemas.py (the endpoints there use them too).
 
 
 def one_of(choices: type[TextChoices]) -> Any:
@@ -85,6 +50,8 @@ def one_of(choices: type[TextChoices]) -> Any:
     name (TimelineEntry.Kind and CustomField.Kind, Review.State and ActionItem.State) would share
     one component and one would describe the other's values wrongly."""
     return Literal[tuple(choices.values)]
+
+
 # A version in a JSON body: an integer, not a string of digits.
 Version = StrictInt
 

@@ -22,15 +22,13 @@ from incidents.api.common import (
     BODY_ERRORS,
     ERRORS,
     CursorPage,
-    QueryBool,
     incident_or_404,
-    limited,
     one_of,
     page_after,
     unknown_parameters,
 )
 from incidents.api.errors import FieldErrors, form_errors
-from incidents.api.schemas import Input, Text, UpdateOut
+from incidents.api.schemas import Input, QueryBool, Text, UpdateOut, limited
 from incidents.forms import NoteForm
 from incidents.models import StatusUpdate, Subscription, TimelineEntry
 

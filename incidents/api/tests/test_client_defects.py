@@ -111,7 +111,7 @@ def test_a_host_django_refuses_is_a_json_400_under_api(db):
 
 
 def test_a_method_an_endpoint_does_not_take_is_a_json_405(token):
-    for method, url in [("delete", URL), ("put", f"{URL}/INC-1"), ("get", f"{URL}/INC-1/updates")]:
+    for method, url in [("delete", URL), ("put", f"{URL}/INC-1"), ("get", f"{URL}/INC-1/acknowledge")]:
         response = getattr(Client(), method)(url, HTTP_AUTHORIZATION=f"Bearer {token}")
         assert response.status_code == 405, (method, url)
         assert response["Content-Type"] == "application/json"
@@ -131,7 +131,7 @@ REQUIRED_TEXTS = [
     ("IncidentIn", "description", 20_000),
     ("IncidentIn", "impact", 5_000),
     ("UpdateIn", "message", 5_000),
-    ("ResolveIn", "summary", 20_000),
+    ("ResolveActionIn", "summary", 20_000),
 ]
 
 
