@@ -11,7 +11,7 @@ import email.utils
 import hashlib
 import re
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from html import unescape
 
 from django.utils.html import strip_tags
@@ -98,7 +98,7 @@ def _text(message: EmailMessage) -> tuple[str, list[str]]:
     return text.strip()[:TEXT_MAX], names[:20]
 
 
-def _content(part: EmailMessage) -> str:
+def _content(part: MIMEPart) -> str:
     try:
         content = part.get_content()
         return content if isinstance(content, str) else ""
