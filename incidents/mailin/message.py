@@ -28,7 +28,7 @@ class Unreadable(Exception):
 
 @dataclass
 class Mail:
-    key: str  # the SHA-256 of the Message-ID (of the bytes when there is none): one action per message
+    key: str  # the SHA-256 of sender and Message-ID (of the bytes when there is none): one action per message
     message_id: str
     sender: str  # the From address, lower case
     subject: str
@@ -52,7 +52,8 @@ def read(raw: bytes, *, envelope_sender: str = "", own_address: str = "") -> Mai
         raise
     except Exception as error:  # noqa: BLE001 - the email package fails in many ways on hostile input
         raise Unreadable(f"5.6.0 The message could not be parsed ({type(error).__name__}).") from error
-    key = hashlib.sha256(message_id.encode() if message_id else raw).hexdigest()
+    # With its sender: someone else's message cannot take a Message-ID's place before it arrives.
+    key = hashlib.sha256(f"{sender}\n{message_id}".encode() if message_id else raw).hexdigest()
     mail = Mail(key=key, message_id=message_id, sender=sender, subject=" ".join(subject.split()), body="")
     mail.body, mail.attachments = _text(message)
     mail.references = _references(message)

@@ -7,7 +7,7 @@ from incidents.models.core import Incident, TimelineEntry
 class InboundMail(models.Model):
     """One message the mail intake (incidents/mailin/) received, whatever became of it.
 
-    `key` (the SHA-256 of its Message-ID, or of its bytes when it has none) is unique: a message
+    `key` (the SHA-256 of its sender and Message-ID, or of its bytes without one) is unique: a message
     delivered twice, by a mail server retrying or two servers at once, is acted on once. The row
     is written in the transaction of what the message did (an incident, a note, a refusal).
     """

@@ -66,7 +66,10 @@ def test_the_key_is_the_message_id_so_a_resent_copy_is_the_same_message():
     first = read(raw(Message_ID="<m@x>", body="one"), envelope_sender="r@x")
     again = read(raw(Message_ID="<m@x>", body="one, re-encoded by a relay"), envelope_sender="r@x")
     other = read(raw(body="no id"), envelope_sender="r@x")
-    assert first.key == again.key != other.key
+    # Another sender's message with the same id (a guess, or a forgery) is another message.
+    forged = read(raw(sender="eve@elsewhere.example", Message_ID="<m@x>", body="one"), envelope_sender="r@x")
+    assert first.key == again.key
+    assert len({first.key, other.key, forged.key}) == 3
 
 
 @pytest.mark.parametrize(
