@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils.text import slugify
 from django.utils.timezone import now
 
@@ -167,12 +168,14 @@ def _report(mail: Mail, record: InboundMail) -> None:
 def intake_service() -> Service:
     """The service of incidents opened by email (MAIL_INTAKE_SERVICE), created the first time."""
     slug = slugify(settings.MAIL_INTAKE_SERVICE)[:100] or "email"
-    service = Service.objects.filter(slug=slug).first()
+    name = slug.replace("-", " ").capitalize()
+    # By name too: a service called "Email" under another slug is the one meant (names are unique).
+    service = Service.objects.filter(Q(slug=slug) | Q(name__iexact=name)).order_by("pk").first()
     if service is None:
         service, _ = Service.objects.get_or_create(
             slug=slug,
             defaults={
-                "name": slug.replace("-", " ").capitalize(),
+                "name": name,
                 "is_public": False,
                 "description": "Incidents reported by email (MAIL_INTAKE_SERVICE); move them to their real service.",
             },

@@ -80,6 +80,9 @@ def _sender(message: EmailMessage) -> str:
     return found[0]
 
 
+HTML_BREAK = re.compile(r"<br\s*/?>|</(p|div|li|tr|h[1-6]|blockquote)>", re.IGNORECASE)
+
+
 def _text(message: EmailMessage) -> tuple[str, list[str]]:
     """The message's text (plain preferred, else the HTML's text) and its attachments' names."""
     try:
@@ -88,7 +91,8 @@ def _text(message: EmailMessage) -> tuple[str, list[str]]:
         part = None
     text = _content(part) if part is not None else ""
     if part is not None and part.get_content_subtype() == "html":
-        text = unescape(strip_tags(text))
+        # Line breaks where the HTML breaks lines, then its text.
+        text = unescape(strip_tags(HTML_BREAK.sub("\n", text)))
     names = []
     try:
         for attachment in message.iter_attachments():

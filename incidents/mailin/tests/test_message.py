@@ -131,3 +131,15 @@ def test_a_reply_finds_its_incident_by_beacons_message_ids_only(settings, report
     assert found(subject="Re: disk at 70%") is None
     # The id wins over a reference in the subject (a forwarded thread about another incident).
     assert found(subject="Re: INC-999", References=f"<incident-{incident.pk}@beacon.example.com>") == incident.pk
+
+
+def test_html_only_mail_is_read_as_text_with_its_line_breaks():
+    msg = EmailMessage()
+    msg["From"], msg["Subject"] = "rob@example.com", "Re: [INC-3]"
+    msg.set_content(
+        "<div>Fixed at 10:05 &amp; verified.<br>Rob</div><div>On Fri, 4 Dec 2026, Beacon wrote:</div>"
+        "<blockquote><p>[INC-3] Checkout is down</p></blockquote>",
+        subtype="html",
+    )
+    mail = read(msg.as_bytes(), envelope_sender="rob@example.com")
+    assert reply_text(mail.body) == "Fixed at 10:05 & verified.\nRob"

@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 
 from incidents import workflow
 from incidents.mailin.server import IntakeController
-from incidents.models import InboundMail, Incident, Notification, TimelineEntry
+from incidents.models import InboundMail, Incident, Notification, Service, TimelineEntry
 from incidents.notifications.transports import Email
 from incidents.tests.factories import make_incident
 
@@ -424,3 +424,9 @@ def test_the_command_refuses_to_start_without_an_intake_address(settings):
     settings.MAIL_INTAKE_ADDRESSES = []
     with pytest.raises(CommandError, match="MAIL_INTAKE_ADDRESSES"):
         call_command("run_mail_intake", "--port", str(free_port()))
+
+
+def test_incidents_go_to_an_existing_service_of_that_name(intake, responder):
+    existing = Service.objects.create(name="Email", slug="mail-reports")
+    send(intake, message("rob@example.com", "Down", "down"))
+    assert Incident.objects.get().service == existing
