@@ -17,7 +17,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.text import slugify
@@ -159,8 +158,8 @@ def _report(mail: Mail, record: InboundMail) -> None:
             service=intake_service(),
             source=Incident.Source.EMAIL,
         )
-    except (workflow.InvalidTransition, PermissionDenied) as error:
-        _refuse(mail, record, f"Your email did not open an incident: {error or 'not allowed'}.")
+    except workflow.InvalidTransition as error:  # e.g. no incident type left to report with
+        _refuse(mail, record, f"Your email did not open an incident: {error}")
         return
     record.outcome, record.incident = Outcome.REPORTED, incident
 

@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 
 from incidents import workflow
 from incidents.mailin.server import IntakeController
-from incidents.models import InboundMail, Incident, Notification, Service, TimelineEntry
+from incidents.models import InboundMail, Incident, IncidentType, Notification, Service, TimelineEntry
 from incidents.notifications.transports import Email
 from incidents.tests.factories import make_incident
 
@@ -430,3 +430,40 @@ def test_incidents_go_to_an_existing_service_of_that_name(intake, responder):
     existing = Service.objects.create(name="Email", slug="mail-reports")
     send(intake, message("rob@example.com", "Down", "down"))
     assert Incident.objects.get().service == existing
+
+
+def test_a_reply_names_its_attachments_in_the_note(intake, responder, reporter):
+    incident = make_incident(by=reporter)
+    msg = message("rob@example.com", f"Re: [{incident.ref}]", "Graph attached.")
+    msg.add_attachment(b"\x89PNG", maintype="image", subtype="png", filename="latency.png")
+    msg.add_attachment(b"log", maintype="text", subtype="plain", filename="app.log")
+    send(intake, msg)
+    note = TimelineEntry.objects.get(incident=incident, kind="note")
+    assert note.text == "Graph attached.\n\n(Attachments not stored: latency.png, app.log)"
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("high", "high"), ("urgent", "medium"), ("", "medium")])
+def test_the_severity_setting_is_used_when_it_is_a_severity(intake, responder, settings, setting, expected):
+    settings.MAIL_INTAKE_SEVERITY = setting
+    send(intake, message("rob@example.com", "Down", "down"))
+    assert Incident.objects.get().severity == expected
+
+
+def test_a_long_service_setting_makes_a_slug_that_fits(intake, responder, settings):
+    settings.MAIL_INTAKE_SERVICE = "reported by mail " * 10
+    send(intake, message("rob@example.com", "Down", "down"))
+    service = Incident.objects.get().service
+    assert len(service.slug) == 100 and service.slug.startswith("reported-by-mail-reported")
+    assert not service.is_public
+
+
+def test_with_no_incident_type_left_the_sender_is_told(intake, sink, responder):
+    IncidentType.objects.all().delete()
+    send(intake, message("rob@example.com", "Down", "down"))
+    assert not Incident.objects.exists()
+    record = InboundMail.objects.get()
+    assert record.outcome == "refused"
+    assert record.reason == (
+        "Your email did not open an incident: There is no incident type; a manager must add one in the admin."
+    )
+    assert len(sink.to("rob@example.com")) == 1
