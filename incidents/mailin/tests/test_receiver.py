@@ -6,12 +6,14 @@ import email.policy
 import smtplib
 import socket
 import threading
+from datetime import timedelta
 from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
 from django.core import mail as django_mail
 from django.core.management import CommandError, call_command
+from django.utils.timezone import now
 
 from incidents import workflow
 from incidents.mailin.server import IntakeController
@@ -467,3 +469,12 @@ def test_with_no_incident_type_left_the_sender_is_told(intake, sink, responder):
         "Your email did not open an incident: There is no incident type; a manager must add one in the admin."
     )
     assert len(sink.to("rob@example.com")) == 1
+
+
+@pytest.mark.parametrize(("minutes_ago", "answered"), [(59, 0), (61, 1)])
+def test_the_refusal_limit_counts_the_last_hour(intake, sink, minutes_ago, answered):
+    when = now() - timedelta(minutes=minutes_ago)
+    for n in range(5):
+        InboundMail.objects.create(key=f"k{n}", sender="eve@elsewhere.example", outcome="refused", received_at=when)
+    send(intake, message("eve@elsewhere.example", "Again", "Hello"))
+    assert len(sink.to("eve@elsewhere.example")) == answered
