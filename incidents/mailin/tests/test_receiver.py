@@ -15,7 +15,8 @@ from django.core import mail as django_mail
 from django.core.management import CommandError, call_command
 from django.utils.timezone import now
 
-from incidents import workflow
+from conftest import make_user
+from incidents import roles, workflow
 from incidents.mailin.server import IntakeController
 from incidents.models import InboundMail, Incident, IncidentType, Notification, Service, TimelineEntry
 from incidents.notifications.transports import Email
@@ -478,3 +479,28 @@ def test_the_refusal_limit_counts_the_last_hour(intake, sink, minutes_ago, answe
         InboundMail.objects.create(key=f"k{n}", sender="eve@elsewhere.example", outcome="refused", received_at=when)
     send(intake, message("eve@elsewhere.example", "Again", "Hello"))
     assert len(sink.to("eve@elsewhere.example")) == answered
+
+
+def test_an_address_two_accounts_share_acts_for_neither(intake, sink, responder):
+    twin = make_user("rob2", roles.RESPONDER)
+    twin.email = "Rob@Example.com"
+    twin.save()
+    send(intake, message("rob@example.com", "Down", "down"))
+    assert not Incident.objects.exists()
+    assert "not the address of a Beacon account" in InboundMail.objects.get().reason
+
+
+def test_a_deactivated_account_acts_for_nobody(intake, sink, responder):
+    responder.is_active = False
+    responder.save()
+    send(intake, message("rob@example.com", "Down", "down"))
+    assert not Incident.objects.exists() and InboundMail.objects.get().outcome == "refused"
+
+
+def test_without_a_subject_the_title_names_the_sender_within_200_characters(intake, settings):
+    domain = "d" * 60 + "." + "e" * 60 + ".partner.example"
+    settings.MAIL_INTAKE_ALLOWED_DOMAINS = [domain]
+    sender = "p" * 60 + "@" + domain
+    send(intake, message(sender, "", "Nothing works."))
+    title = Incident.objects.get().title
+    assert title == f"Reported by email from {sender}"[:200] and len(title) == 200
