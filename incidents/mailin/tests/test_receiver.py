@@ -504,3 +504,8 @@ def test_without_a_subject_the_title_names_the_sender_within_200_characters(inta
     send(intake, message(sender, "", "Nothing works."))
     title = Incident.objects.get().title
     assert title == f"Reported by email from {sender}"[:200] and len(title) == 200
+
+
+def test_a_long_subject_is_recorded_to_300_characters(intake, responder):
+    send(intake, message("rob@example.com", "word " * 100, "down"))
+    assert len(InboundMail.objects.get().subject) == 300
