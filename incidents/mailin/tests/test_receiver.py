@@ -364,11 +364,13 @@ def test_a_database_failure_answers_451_so_the_mail_server_retries(intake, respo
 # --- idempotency --------------------------------------------------------------------------
 
 
-def test_the_same_message_twice_opens_one_incident(intake, responder):
+def test_the_same_message_twice_opens_one_incident(intake, responder, caplog):
     msg = message("rob@example.com", "Checkout is down", "500s", Message_ID="<twice@mail.example>")
     send(intake, msg)
+    caplog.set_level("INFO", logger="incidents.mailin.intake")
     send(intake, msg)
     assert Incident.objects.count() == 1 and InboundMail.objects.count() == 1
+    assert "mail intake: <twice@mail.example> was received before; nothing done" in caplog.text
 
 
 def test_the_same_reply_twice_adds_one_note(intake, responder, reporter):
