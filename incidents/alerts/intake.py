@@ -1,4 +1,5 @@
-"""The Alertmanager intake: a webhook payload (version 4) in, incidents and alerts out.
+"""The alert intake: an Alertmanager webhook payload (version 4), or Grafana Alerting's (version
+1, incidents/alerts/grafana.py, read into the same objects), in; incidents and alerts out.
 
 Alertmanager re-sends a whole group every repeat interval and after every failure, and
 an HA pair sends everything twice, so a payload is read as "the current state of these
@@ -16,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from hashlib import sha1
-from typing import Literal
+from typing import ClassVar, Literal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -84,6 +85,10 @@ class AlertIn(BaseModel):
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="ignore")
+    # Who sent it, in the texts the intake writes (timeline entries, the incident's impact).
+    sender: ClassVar[str] = "Alertmanager"
+    alert_kind: ClassVar[str] = "a Prometheus alert"
+    shape: ClassVar[str] = "Alertmanager webhook version 4"
 
     version: Literal["4"]
     groupKey: str = Field(min_length=1, max_length=4000)
@@ -102,6 +107,11 @@ class Payload(BaseModel):
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
+# Where the JSON text can hold such a character: the character itself, or an escape of NUL or of
+# a surrogate (a valid pair is caught too, and merely cleaned for nothing).
+_MAYBE_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]|\\u(?:0000|[dD][89a-fA-F])")
+
+
 def _clean(value):
     if isinstance(value, str):
         return _UNSTORABLE.sub("\ufffd", value)
@@ -112,26 +122,45 @@ def _clean(value):
     return value
 
 
-def parse(body: bytes) -> tuple[Payload, dict]:
-    """The validated payload and the cleaned JSON it came from; PayloadError (400/422) otherwise."""
+def load_json(body: bytes):
+    """The decoded JSON body, unstorable characters replaced; PayloadError (400) when it is not JSON.
+
+    The walk that replaces them runs only when the text may hold one: a re-sent group of
+    thousands of alerts is read once, by the JSON parser, and not a second time by `_clean`.
+    """
     try:
-        data = _clean(json.loads(body))
+        # As json.loads(bytes) does (UTF-8, -16 or -32; surrogatepass), with the text kept.
+        text = body.decode(json.detect_encoding(body), "surrogatepass")
+        data = json.loads(text)
+        # ASCII text without escapes holds no such character (checked at C speed, unlike the regex).
+        plain = text.isascii() and "\\u" not in text and "\x00" not in text
+        return data if plain or not _MAYBE_UNSTORABLE.search(text) else _clean(data)
     except RecursionError:
         raise PayloadError("The body is JSON nested too deeply.", status=400) from None
     except ValueError as error:
         raise PayloadError(f"The body is not JSON: {error}", status=400) from None
+
+
+def validation_error(error: ValidationError) -> PayloadError:
+    """A 422 naming the first field that is wrong (and how many more are), every problem listed."""
+    errors = [
+        {"field": ".".join(str(part) for part in e["loc"]) or "(payload)", "message": e["msg"]}
+        for e in error.errors(include_url=False, include_input=False)
+    ]
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    return PayloadError(f"{first['field']}: {first['message']}{more}", status=422, errors=errors)
+
+
+def parse(body: bytes, model: type[Payload] = Payload) -> tuple[Payload, dict]:
+    """The validated payload and the cleaned JSON it came from; PayloadError (400/422) otherwise."""
+    data = load_json(body)
     if not isinstance(data, dict):
-        raise PayloadError("The payload must be a JSON object (Alertmanager webhook version 4).", status=422)
+        raise PayloadError(f"The payload must be a JSON object ({model.shape}).", status=422)
     try:
-        return Payload.model_validate(data), data
+        return model.model_validate(data), data
     except ValidationError as error:
-        errors = [
-            {"field": ".".join(str(part) for part in e["loc"]) or "(payload)", "message": e["msg"]}
-            for e in error.errors(include_url=False, include_input=False)
-        ]
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise PayloadError(f"{first['field']}: {first['message']}{more}", status=422, errors=errors) from None
+        raise validation_error(error) from None
 
 
 # --- applying it -----------------------------------------------------------------------
@@ -211,20 +240,19 @@ def _lock_incident(pk: int) -> Incident:
 
 def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], raw: dict) -> Outcome:
     group = _current_group(integration, payload.groupKey)
-    stored = {
-        (a.fingerprint, a.starts_at): a
-        # Both lists, not just the fingerprints: a flapping alert has one row per time it fired.
-        for a in Alert.objects.filter(
-            fingerprint__in={a.fingerprint for a in alerts}, starts_at__in={a.startsAt for a in alerts}
-        )
-        .select_related("group")
-        .defer("group__last_payload", "group__group_labels")
-    }
-    new = [a for a in alerts if a.key not in stored]
+    # One alert per key: the last one listed says its current state.
+    by_key = {a.key: a for a in alerts}
+    stored = _stored_states(by_key)
+    new = [a for key, a in by_key.items() if key not in stored]
     # A firing repeat of an alert already resolved is stale (Alertmanager re-sends old state): ignored.
-    resolving = [stored[a.key] for a in alerts if a.status == "resolved" and a.key in stored]
-    resolving = [alert for alert in resolving if alert.status == Alert.Status.FIRING]
-    ends = {a.key: a.ends_at for a in alerts}
+    resolving = _firing_rows(
+        [
+            stored[key][0]
+            for key, a in by_key.items()
+            if a.status == "resolved" and key in stored and stored[key][1] == Alert.Status.FIRING
+        ]
+    )
+    ends = {key: a.ends_at for key, a in by_key.items()}
     truncated = group is not None and payload.truncatedAlerts > group.truncated_alerts
 
     if not new and not resolving and not truncated:
@@ -266,7 +294,7 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
             incident,
             by=None,
             kind=Kind.ALERT_FIRED,
-            text=f"Alertmanager left {payload.truncatedAlerts} alert(s) out of its payload; "
+            text=f"{payload.sender} left {payload.truncatedAlerts} alert(s) out of its payload; "
             "the alert list here may be incomplete.",
             truncated_alerts=payload.truncatedAlerts,
             group_key=payload.groupKey,
@@ -275,7 +303,7 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
 
     for touched_group in touched.values():
         if touched_group.pk != fired:
-            _mitigate_when_all_resolved(touched_group, lock(touched_group.incident_id))
+            _mitigate_when_all_resolved(touched_group, lock(touched_group.incident_id), payload.sender)
         outcome.incidents.append(f"INC-{touched_group.incident_id}")
     # A group this payload created was stored with it, unless the truncation changed it since.
     stored_with_payload = outcome.created and not payload.truncatedAlerts
@@ -296,6 +324,34 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
     else:
         outcome.message = f"{', '.join(outcome.incidents)}: {', '.join(parts) or 'updated'}."
     return outcome
+
+
+def _stored_states(by_key: dict[tuple[str, datetime], AlertIn]) -> dict[tuple[str, datetime], tuple[int, str]]:
+    """{key: (pk, status)} of the payload's alerts already stored, as bare values.
+
+    A re-sent group is thousands of known alerts: no model instances, labels or groups are
+    built for them, and the lookup walks the (fingerprint, starts_at) index once per
+    fingerprint within the payload's time span (two IN lists made SQLite try every pair).
+    """
+    if not by_key:
+        return {}
+    starts = [start for _, start in by_key]
+    rows = Alert.objects.filter(
+        fingerprint__in={fingerprint for fingerprint, _ in by_key},
+        starts_at__gte=min(starts),
+        starts_at__lte=max(starts),
+    ).values_list("fingerprint", "starts_at", "pk", "status")
+    # Rows of other keys (a flapping alert's earlier firings) are never asked for.
+    return {(f, s): (pk, status) for f, s, pk, status in rows}
+
+
+def _firing_rows(pks: list[int]) -> list[Alert]:
+    """The stored alerts to mark resolved, with their groups, in the payload's order."""
+    if not pks:
+        return []
+    rows = Alert.objects.filter(pk__in=pks).select_related("group").defer("group__last_payload", "group__group_labels")
+    found = {row.pk: row for row in rows}
+    return [found[pk] for pk in pks]
 
 
 def _home_for(
@@ -367,14 +423,14 @@ def _open_incident(integration: Integration, payload: Payload, new: list[AlertIn
     custom_fields, invalid = typefields.from_labels(incident_type, {**annotations, **labels})
     incident = workflow.report(
         by=None,
-        title=_title(first, payload.commonAnnotations, len(firing)),
+        title=_title(first, payload.commonAnnotations, len(firing)) or f"Alert from {payload.sender}",
         description=annotations.get("description") or annotations.get("summary") or _describe(first) + ".",
         impact=annotations.get("impact")
-        or "Not assessed yet: this incident was opened from a Prometheus alert. Describe the effect on users.",
+        or f"Not assessed yet: this incident was opened from {payload.alert_kind}. Describe the effect on users.",
         logs=_logs(new),
         occurred_at=min(a.startsAt for a in new),
         severity=severity,
-        service=_service(labels.get("service") or labels.get("job") or ""),
+        service=_service(labels.get("service") or labels.get("job") or "", payload.sender),
         source=Incident.Source.ALERTMANAGER,
         type=incident_type,
         custom_fields=custom_fields,
@@ -432,7 +488,7 @@ def _title(alert: AlertIn, common: dict[str, str], count: int) -> str:
     title = alert.annotations.get("summary") or _describe(alert)
     if count > 1:
         title += f" (+{count - 1} more)"
-    return title.strip()[:200] or "Alert from Alertmanager"
+    return title.strip()[:200]
 
 
 def _describe(alert: AlertIn | Alert) -> str:
@@ -461,7 +517,7 @@ def _logs(alerts: list[AlertIn]) -> str:
     return "\n\n".join(blocks)
 
 
-def _service(name: str) -> Service:
+def _service(name: str, sender: str) -> Service:
     """The service named by the alert's labels, created when Beacon does not know it yet."""
     name = name.strip()[:100] or UNKNOWN_SERVICE
     slug = slugify(name)[:100] or f"service-{sha1(name.encode()).hexdigest()[:8]}"
@@ -471,7 +527,7 @@ def _service(name: str) -> Service:
     try:
         with transaction.atomic():
             return Service.objects.create(
-                name=name, slug=slug, description="Created by the Alertmanager intake for an alert's service label."
+                name=name, slug=slug, description=f"Created by the {sender} intake for an alert's service label."
             )
     except IntegrityError:
         # Another delivery created it a moment ago.
@@ -539,7 +595,7 @@ def _record_resolved(incident: Incident, alert: Alert) -> None:
     )
 
 
-def _mitigate_when_all_resolved(group: AlertGroup, incident: Incident) -> None:
+def _mitigate_when_all_resolved(group: AlertGroup, incident: Incident, sender: str) -> None:
     # Only here, after a payload changed something: a repeat never reaches this point.
     # `incident` is the group's, locked.
     if group.alerts.filter(status=Alert.Status.FIRING).exists():
@@ -552,6 +608,6 @@ def _mitigate_when_all_resolved(group: AlertGroup, incident: Incident) -> None:
         incident,
         by=None,
         source_resolved_at=last_end,
-        text=f"Alertmanager reports every alert of this group resolved (the last at {last_end:%H:%M:%S %Z}). "
+        text=f"{sender} reports every alert of this group resolved (the last at {last_end:%H:%M:%S %Z}). "
         "A person still has to confirm that users are no longer affected and resolve the incident.",
     )

@@ -1,4 +1,5 @@
-"""Inbound webhooks from other programs: `POST /integrations/alertmanager/`.
+"""Inbound webhooks from other programs: `POST /integrations/alertmanager/` and
+`POST /integrations/grafana/`.
 
 Token auth (an Integration's bearer token), never a session. Every answer is JSON with a
 `message`. Alertmanager retries only 5xx, so an answer is 4xx only when a retry could never
@@ -7,6 +8,7 @@ outage above all, is 503 with Retry-After.
 """
 
 import logging
+from collections.abc import Callable
 
 from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
@@ -15,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from incidents import workflow
 from incidents.alerts import intake
+from incidents.alerts.grafana import parse_grafana
 from incidents.alerts.intake import PayloadError
 from incidents.inbound import MAX_BODY_BYTES, bearer_token, body_refusal, too_large
 from incidents.models import Integration
@@ -53,8 +56,23 @@ def _read_body(request: HttpRequest) -> bytes:
 @never_cache
 def alertmanager_webhook(request: HttpRequest) -> JsonResponse:
     """Alertmanager's webhook (payload version 4): 200 when applied, also for a repeat."""
+    return _webhook(request, Integration.Kind.ALERTMANAGER, "an Alertmanager", intake.parse)
+
+
+@csrf_exempt
+@never_cache
+def grafana_webhook(request: HttpRequest) -> JsonResponse:
+    """Grafana Alerting's webhook contact point (payload version 1), applied as Alertmanager's is."""
+    return _webhook(request, Integration.Kind.GRAFANA, "a Grafana", parse_grafana)
+
+
+def _webhook(
+    request: HttpRequest, kind: str, an_integration: str, parse: Callable[[bytes], tuple[intake.Payload, dict]]
+) -> JsonResponse:
+    """The receiver's contract, whoever sends: a token of this kind, the size, JSON, the shape, then
+    one transaction; `an_integration` names the kind in answers ("an Alertmanager")."""
     if request.method != "POST":
-        response = _answer(405, "Use POST: this is Alertmanager's webhook receiver.")
+        response = _answer(405, f"Use POST: this is {an_integration} webhook receiver.")
         response["Allow"] = "POST"
         return response
     # Before the body is read, and before the database is asked anything.
@@ -69,18 +87,18 @@ def alertmanager_webhook(request: HttpRequest) -> JsonResponse:
         integration = Integration.objects.select_related("heartbeat").matching(token)
         if integration is None:
             return _answer(401, "The token is wrong, or its integration is disabled.")
-        if integration.kind != Integration.Kind.ALERTMANAGER:
-            return _answer(403, f"The integration “{integration.name}” is not an Alertmanager integration.")
+        if integration.kind != kind:
+            return _answer(403, f"The integration “{integration.name}” is not {an_integration} integration.")
         mark_used(integration)
-        payload, raw = intake.parse(_read_body(request))
+        payload, raw = parse(_read_body(request))
         with workflow.via(workflow.VIA_ALERT):
             outcome = intake.receive(integration, payload, raw)
     except PayloadError as error:
         extra = {"errors": error.errors} if error.errors else {}
         return _answer(error.status, str(error), **extra)
     except (DatabaseError, intake.Contention) as error:
-        # Alertmanager retries a 5xx with backoff; a 4xx here would lose the alerts.
-        logger.exception("Alertmanager payload not stored: %s", type(error).__name__)
+        # Alertmanager (and Grafana's, which is one) retries a 5xx with backoff; a 4xx here would lose the alerts.
+        logger.exception("%s payload not stored: %s", kind, type(error).__name__)
         return _answer(503, "Beacon cannot store alerts right now; retry later.")
     return _answer(
         200,

@@ -146,6 +146,7 @@ MATRIX = [
     ("get", "/metrics", expect(200, 200, 200, 200, 200, 200)),
     # Integration-token auth, never a session: without the token everyone gets 401 (JSON).
     ("post", "/integrations/alertmanager/", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/integrations/grafana/", expect(401, 401, 401, 401, 401, 401)),
     # Slack signs its requests; a session is no credential there (incidents/slack/tests/ signs them).
     ("post", "/integrations/slack/interactions/", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/integrations/slack/commands/", expect(401, 401, 401, 401, 401, 401)),

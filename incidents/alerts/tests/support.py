@@ -35,14 +35,15 @@ def make_integration(name="prometheus", kind=Integration.Kind.ALERTMANAGER, **fi
 class Poster:
     """Posts payloads with the integration's bearer token, as Alertmanager does."""
 
-    def __init__(self, token: str):
+    def __init__(self, token: str, url: str = URL):
         self.token = token
+        self.url = url
         self.client = Client()
 
     def post(self, payload, *, token=None, **extra):
         body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
         headers = {"HTTP_AUTHORIZATION": f"Bearer {token or self.token}", "HTTP_USER_AGENT": "Alertmanager/0.25.0"}
-        return self.client.post(URL, body, content_type="application/json", **{**headers, **extra})
+        return self.client.post(self.url, body, content_type="application/json", **{**headers, **extra})
 
 
 @pytest.fixture

@@ -331,3 +331,18 @@ def test_a_group_key_of_4000_characters_is_taken(am):
 def test_a_fingerprint_of_128_characters_is_taken(am):
     assert am.post(_with("alerts.0.fingerprint", "f" * 128)).status_code == 200
     assert Alert.objects.get().fingerprint == "f" * 128
+
+
+def test_a_raw_surrogate_in_the_bytes_is_replaced_not_a_500(am):
+    """Python's JSON reader lets a UTF-8-encoded surrogate through (surrogatepass), unescaped."""
+    body = json.dumps(load("firing")).replace('"summary": "Target', '"summary": "\ud800 Target')
+    response = am.post(body.encode("utf-8", "surrogatepass"))
+    assert response.status_code == 200, response.content
+    assert Alert.objects.get().annotations["summary"].startswith("\ufffd Target")
+
+
+def test_an_escaped_character_that_is_storable_is_kept_as_sent(am):
+    body = json.dumps(load("firing")).replace('"summary": "Target', '"summary": "\\u00e9\\\\u0000 Target')
+    response = am.post(body)
+    assert response.status_code == 200, response.content
+    assert Alert.objects.get().annotations["summary"].startswith("\u00e9\\u0000 Target")
