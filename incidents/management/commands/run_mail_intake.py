@@ -31,8 +31,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         controller = IntakeController(host=host, port=port, lmtp=lmtp)
         controller.start()
+        addresses = ", ".join(settings.MAIL_INTAKE_ADDRESSES)
         self.stdout.write(
-            f"mail intake: {'LMTP' if lmtp else 'SMTP'} on {host}:{port} for {', '.join(settings.MAIL_INTAKE_ADDRESSES)}"
+            f"mail intake: {'LMTP' if lmtp else 'SMTP'} on {host}:{port} for {addresses}"
             f" (at most {settings.MAIL_INTAKE_MAX_BYTES} bytes a message)"
         )
         try:
