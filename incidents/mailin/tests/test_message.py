@@ -128,6 +128,7 @@ def test_a_reply_finds_its_incident_by_beacons_message_ids_only(settings, report
     assert found(In_Reply_To=f"<incident-{incident.pk}@other.example>") is None
     assert found(In_Reply_To=f"<incident-{incident.pk}@another.example>") is None  # sorts before ours
     assert found(In_Reply_To=f"<{row.uuid}@another.example>") is None
+    assert found(In_Reply_To=f"<{row.uuid}@other.example>") is None  # sorts after ours
     assert found(In_Reply_To="<0b0c4a3e-1111-4222-8333-444455556666@beacon.example.com>") is None
     assert found(subject="Re: [inc-7][High] Disk") == 7
     assert found(subject="Re: disk at 70%") is None

@@ -511,3 +511,11 @@ def test_without_a_subject_the_title_names_the_sender_within_200_characters(inta
 def test_a_long_subject_is_recorded_to_300_characters(intake, responder):
     send(intake, message("rob@example.com", "word " * 100, "down"))
     assert len(InboundMail.objects.get().subject) == 300
+
+
+def test_an_overlong_sender_is_recorded_to_254_characters(intake, settings):
+    domain = "d" * 63 + "." + "e" * 63 + "." + "f" * 63 + ".example"
+    settings.MAIL_INTAKE_ALLOWED_DOMAINS = [domain]
+    sender = "p" * 64 + "@" + domain
+    send(intake, message(sender, "Down", "down"))
+    assert len(sender) > 254 and InboundMail.objects.get().sender == sender[:254]
