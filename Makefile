@@ -2,10 +2,11 @@
 #   make run      migrate, seed demo data and serve on http://127.0.0.1:8000 (DEBUG on by default)
 #   make test     the whole pytest suite (PYTEST_ARGS="-k foo -x" to narrow it; DATABASE_URL is passed through)
 #   make lint     ruff check and ruff format --check
-#   make typecheck  mypy (django-stubs) on the core and the notifications, status page and Slack areas
+#   make typecheck  mypy (django-stubs) on the core and the notifications, status page, Slack and mail-in areas
 #   make check    missing migrations + Django's deployment checks
 #   make worker   the background task worker
 #   make sweeper  the notification sweeper (re-sends due and stranded notifications)
+#   make mail-intake  the email receiver on 127.0.0.1:2525 (MAIL_INTAKE_ADDRESSES must be set; docs/email-in.md)
 #   make bench    benchmarks: HTTP mode with gunicorn and wrk on PostgreSQL (bench/loadtest.py);
 #                 BENCH_MODE=client for the in-process one (bench/run.py)
 #   make mutate   mutation testing of the modules that carry promises (MODULE="workflow intake" for some;
@@ -36,9 +37,9 @@ DEPLOY_CHECK_ENV = env -u SECURE_SSL_REDIRECT -u SECURE_COOKIES -u SECURE_HSTS_S
 # What mypy checks: the core and two areas (pyproject.toml [tool.mypy] has the settings).
 TYPED = incidents/models incidents/workflow.py incidents/access.py incidents/roles.py incidents/people.py \
 	incidents/panels.py incidents/signals.py incidents/inbound.py incidents/notifications incidents/statuspage \
-	incidents/slack
+	incidents/slack incidents/mailin
 
-.PHONY: venv run test lint typecheck check bench worker sweeper mutate
+.PHONY: venv run test lint typecheck check bench worker sweeper mail-intake mutate
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Beacon needs Python >= 3.11 (found %d.%d); run make PYTHON=python3.11" % sys.version_info[:2])'
@@ -86,3 +87,7 @@ worker: venv
 
 sweeper: venv
 	$(DEV_ENV) $(MANAGE) run_sweeper
+
+MAIL_INTAKE_PORT ?= 2525
+mail-intake: venv
+	$(DEV_ENV) $(MANAGE) run_mail_intake --host 127.0.0.1 --port $(MAIL_INTAKE_PORT)

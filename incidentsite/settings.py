@@ -261,6 +261,19 @@ SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/")
 # Action links in emails (Acknowledge, Take the lead) work once, for this many minutes.
 EMAIL_ACTION_LINK_MINUTES = env_int("EMAIL_ACTION_LINK_MINUTES", 60)
 
+# Email in (incidents/mailin/, docs/email-in.md; `manage.py run_mail_intake`). The addresses the
+# receiver accepts mail for (any other recipient is refused at RCPT); the first is also the
+# Reply-To of team members' notification emails, so their replies become notes. Empty: off.
+MAIL_INTAKE_ADDRESSES = [a.lower() for a in env_list("MAIL_INTAKE_ADDRESSES")]
+# Senders at these domains may open incidents without a Beacon account (a known user's address
+# always may, if their role reports incidents). Exact domains, no wildcards: "example.com".
+MAIL_INTAKE_ALLOWED_DOMAINS = [d.lower().lstrip("@") for d in env_list("MAIL_INTAKE_ALLOWED_DOMAINS")]
+# Larger messages are refused during the SMTP dialogue (552); the mail server bounces them.
+MAIL_INTAKE_MAX_BYTES = env_int("MAIL_INTAKE_MAX_BYTES", 10 * 1024 * 1024)
+# The service (slug) and severity of incidents opened by email; the service is created if missing.
+MAIL_INTAKE_SERVICE = env_str("MAIL_INTAKE_SERVICE", "email")
+MAIL_INTAKE_SEVERITY = env_str("MAIL_INTAKE_SEVERITY", "medium")
+
 TASKS = {
     "default": {
         "BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),

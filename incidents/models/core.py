@@ -291,6 +291,7 @@ class Incident(models.Model):
         ALERTMANAGER = "alertmanager", "Alertmanager"
         API = "api", "API"
         SLACK = "slack", "Slack"
+        EMAIL = "email", "Email"
 
     title = models.CharField(max_length=200)
     description = models.TextField()

@@ -63,7 +63,11 @@ def site_domain() -> str:
 
 
 def message_id(notification: Notification) -> str:
-    """Deterministic: a message sent twice after a crash carries the same id both times."""
+    """Deterministic: a message sent twice after a crash carries the same id both times. An
+    email about an incident names it (`<incident-42.<uuid>@host>`), so a reply's In-Reply-To
+    finds the incident even when the notification row is gone (incidents/mailin/)."""
+    if notification.incident_id:
+        return f"<incident-{notification.incident_id}.{notification.uuid}@{site_domain()}>"
     return f"<{notification.uuid}@{site_domain()}>"
 
 
@@ -149,9 +153,14 @@ class Transport:
 class Email(Transport):
     def send(self) -> None:
         n = self.notification
-        headers = {"Message-ID": message_id(n), "Auto-Submitted": "auto-generated"}
+        # Auto-Submitted (RFC 3834) keeps auto-responders quiet; X-Beacon marks Beacon's own mail,
+        # so the mail intake never takes it for a report when it comes back (a loop).
+        headers = {"Message-ID": message_id(n), "Auto-Submitted": "auto-generated", "X-Beacon": "notification"}
         if n.incident_id:
             headers["In-Reply-To"] = headers["References"] = thread_id(n.incident_id)
+            if n.user_id and settings.MAIL_INTAKE_ADDRESSES:
+                # A team member's reply lands on the incident's timeline (docs/email-in.md).
+                headers["Reply-To"] = settings.MAIL_INTAKE_ADDRESSES[0]
         headers["List-Unsubscribe"] = f"<{unsubscribe_url(n)}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         # One recipient per message: Django drops partial refusals of multi-recipient mail silently.

@@ -46,7 +46,7 @@ CORE = {
     "incidents.user_reports",
     "incidents.templatetags",
 }
-AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack", "reports"}
+AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack", "reports", "mailin"}
 # May import any area: the pages that compose areas, the wiring, the entry points, and the old
 # task paths kept for one release (incidents/tasks.py, paging.py, heartbeat.py).
 TOP = {
@@ -71,6 +71,8 @@ ALLOWED = {
     "oncall": {"core", "notifications"},
     # Slack's intake acts through the workflow and replies through the outbox.
     "slack": {"core", "notifications"},
+    # Email in acts through the workflow and answers refusals through the outbox.
+    "mailin": {"core", "notifications"},
     "alerts": {"core"},
     "statuspage": {"core"},
     "api": {"core"},

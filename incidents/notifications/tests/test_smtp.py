@@ -74,7 +74,9 @@ def test_one_public_update_reaches_every_recipient_exactly_once(settings, sink, 
     assert sink.per_recipient() == Counter({address: 1 for address in expected})
     rows = Notification.objects.filter(entry__kind="status_update")
     assert sorted(rows.values_list("state", flat=True)) == ["sent"] * len(expected)
-    assert set(sink.per_message_id()) == {f"<{uuid}@127.0.0.1>" for uuid in rows.values_list("uuid", flat=True)}
+    assert set(sink.per_message_id()) == {
+        f"<incident-{incident.pk}.{uuid}@127.0.0.1>" for uuid in rows.values_list("uuid", flat=True)
+    }
     # A later sweep (and a repeat of the event) sends nothing more.
     with time_machine.travel(now() + timedelta(hours=2)):
         assert delivery.sweep() == 0
@@ -282,10 +284,11 @@ def test_a_worker_killed_between_claim_and_send_loses_nothing(
     row.refresh_from_db()
     assert (row.state, row.attempts) == ("sent", 2)
     copies = sink.per_message_id()
-    assert set(copies) == {f"<{row.uuid}@127.0.0.1>"}  # every copy carries the same Message-ID
+    sent_id = f"<incident-{row.incident_id}.{row.uuid}@127.0.0.1>"
+    assert set(copies) == {sent_id}  # every copy carries the same Message-ID
     # aiosmtpd drops a held message when its client vanishes; a real server may keep it.
     # Either way: at most the one duplicate the design allows, recognisable by its Message-ID.
-    assert 1 <= copies[f"<{row.uuid}@127.0.0.1>"] <= 2
+    assert 1 <= copies[sent_id] <= 2
 
 
 @pytest.mark.parametrize("sink", [19203], indirect=True)
