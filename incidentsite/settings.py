@@ -338,6 +338,7 @@ ALERTMANAGER_SEVERITY_MAP = {
     "error": "high",
     "page": "high",
     "warning": "medium",
+    "medium": "medium",
     "info": "low",
     "low": "low",
 }
@@ -443,6 +444,7 @@ if not DEBUG:
         r"^healthz$",
         r"^metrics$",
         r"^integrations/alertmanager/$",
+        r"^integrations/webhook/$",
         r"^integrations/slack/interactions/$",
         r"^integrations/slack/commands/$",
     ]

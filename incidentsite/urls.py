@@ -49,6 +49,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("metrics", metrics.metrics, name="metrics"),
     path("integrations/alertmanager/", alert_views.alertmanager_webhook, name="alertmanager_webhook"),
+    path("integrations/webhook/", alert_views.generic_webhook, name="generic_webhook"),
     path("integrations/slack/interactions/", slack_views.interactions, name="slack_interactions"),
     path("integrations/slack/commands/", slack_views.commands, name="slack_commands"),
     path("admin/", admin.site.urls),

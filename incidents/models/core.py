@@ -291,6 +291,7 @@ class Incident(models.Model):
         ALERTMANAGER = "alertmanager", "Alertmanager"
         API = "api", "API"
         SLACK = "slack", "Slack"
+        WEBHOOK = "webhook", "Webhook"
 
     title = models.CharField(max_length=200)
     description = models.TextField()
