@@ -542,6 +542,10 @@ def _record_resolved(incident: Incident, alert: Alert) -> None:
     )
 
 
+def _sender(incident: Incident) -> str:
+    return "The webhook" if incident.source == Incident.Source.WEBHOOK else "Alertmanager"
+
+
 def _mitigate_when_all_resolved(group: AlertGroup, incident: Incident) -> None:
     # Only here, after a payload changed something: a repeat never reaches this point.
     # `incident` is the group's, locked.
@@ -555,6 +559,6 @@ def _mitigate_when_all_resolved(group: AlertGroup, incident: Incident) -> None:
         incident,
         by=None,
         source_resolved_at=last_end,
-        text=f"Alertmanager reports every alert of this group resolved (the last at {last_end:%H:%M:%S %Z}). "
+        text=f"{_sender(incident)} reports every alert of this group resolved (the last at {last_end:%H:%M:%S %Z}). "
         "A person still has to confirm that users are no longer affected and resolve the incident.",
     )

@@ -1,9 +1,9 @@
-"""The generic webhook: selectors, the mapping's checks, bodies read through it, and
-`POST /integrations/webhook/` end to end with Uptime Kuma's bodies (fixtures/webhook/)."""
+"""The generic webhook end to end: `POST /integrations/webhook/` with Uptime Kuma's bodies
+(fixtures/webhook/), and the mapping's admin with its try-it box. The mapping itself, without a
+database: test_webhook_mapping.py."""
 
 import copy
 import json
-import re
 from io import StringIO
 from pathlib import Path
 
@@ -13,7 +13,6 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
-from incidents.alerts import selectors, webhook
 from incidents.alerts.tests.support import make_integration
 from incidents.models import Alert, AlertGroup, Incident, Integration, Service, Status, TimelineEntry, WebhookMapping
 
@@ -62,187 +61,6 @@ def hook(db):
     integration, token = make_integration("kuma", kind=Integration.Kind.WEBHOOK)
     map_integration(integration)
     return Sender(token)
-
-
-# --- selectors --------------------------------------------------------------------------------
-
-DOC = {"a": {"b": [{"c": 1}, {"c": 2}]}, "key with space": "yes", 'q"uote': True, "n": None, "x-y_z": "dash"}
-
-
-@pytest.mark.parametrize(
-    "text, value",
-    [
-        ("$", DOC),
-        ("$.a.b[0].c", 1),
-        ("$.a.b[-1].c", 2),
-        ('$["key with space"]', "yes"),
-        ("$['key with space']", "yes"),
-        ('$["q\\"uote"]', True),
-        ("$.x-y_z", "dash"),
-        ("  $.a.b[1]  ", {"c": 2}),
-        ("$.n", None),
-        ("$.a.b[2].c", selectors.MISSING),
-        ("$.a.b.c", selectors.MISSING),
-        ("$.a[0]", selectors.MISSING),
-        ("$.nothing.deeper", selectors.MISSING),
-    ],
-)
-def test_a_selector_picks_one_value_or_nothing(text, value):
-    assert selectors.parse(text).select(DOC) == value
-
-
-@pytest.mark.parametrize(
-    "text, words",
-    [
-        ("", "empty"),
-        ("a.b", "starts with $"),
-        ("$.", "character 2"),
-        ("$..a", "character 2"),
-        ("$.a b", "Unexpected “ ”"),
-        ("$[", "number or a quoted key"),
-        ("$[*]", "number or a quoted key"),
-        ("$[0", "not closed"),
-        ('$["a]', "not closed"),
-        ('$["a"', "not closed by"),
-        ('$["a\\n"]', "escapes only"),
-        ("$[1:2]", "not closed by"),
-        ("$.a[?(@.b)]", "number or a quoted key"),
-        ("$" + ".a" * 300, "longer than"),
-    ],
-)
-def test_a_selector_outside_the_subset_is_refused_saying_where(text, words):
-    with pytest.raises(selectors.SelectorError, match=re.escape(words)):
-        selectors.parse(text)
-
-
-# --- the mapping's checks ------------------------------------------------------------------------
-
-
-def check(**changes):
-    return webhook.check_mapping(**{**KUMA, **changes})
-
-
-def test_the_uptime_kuma_mapping_is_valid():
-    rules = check()
-    assert set(rules.selectors) == {"title", "description", "service", "dedup_key", "resolve_when"}
-    assert rules.resolve_values == {"1"}
-
-
-@pytest.mark.parametrize(
-    "changes, field, words",
-    [
-        ({"title": ""}, "title", "needs a title"),
-        ({"title": "monitor.name"}, "title", "starts with $"),
-        ({"dedup_key": "$.monitor[id]"}, "dedup_key", "number or a quoted key"),
-        ({"severity": "$.p", "severity_map": "P1 = critical", "default_severity": ""}, "default_severity", "default"),
-        ({"severity": "", "default_severity": ""}, "default_severity", "Without a severity selector"),
-        ({"severity": "$.p", "severity_map": "P1 critical"}, "severity_map", "Line 1"),
-        ({"severity": "$.p", "severity_map": "P1 = urgent"}, "severity_map", "“urgent” is not a severity"),
-        ({"severity": "$.p", "severity_map": "p1 = high\nP1 = low"}, "severity_map", "listed twice"),
-        ({"severity": "", "severity_map": "P1 = high"}, "severity_map", "give that selector too"),
-        ({"resolve_values": ""}, "resolve_values", "which values"),
-        ({"resolve_when": ""}, "resolve_when", "Give the selector"),
-        ({"default_severity": "urgent"}, "default_severity", "Choose one of"),
-    ],
-)
-def test_a_wrong_mapping_is_refused_at_the_field_that_is_wrong(changes, field, words):
-    with pytest.raises(webhook.MappingError) as caught:
-        check(**changes)
-    assert words in caught.value.errors[field]
-
-
-def test_every_wrong_field_is_named_at_once():
-    with pytest.raises(webhook.MappingError) as caught:
-        check(title="", description="x", resolve_values="")
-    assert set(caught.value.errors) == {"title", "description", "resolve_values"}
-
-
-# --- a body through the mapping --------------------------------------------------------------------
-
-
-def test_the_kuma_bodies_map_to_a_firing_and_a_resolving_delivery():
-    rules = check()
-    down = webhook.apply_rules(rules, load("uptime-kuma-down"))
-    assert (down.title, down.severity, down.service, down.dedup_key, down.resolve) == (
-        "Shop front page",
-        "high",
-        "Shop front page",
-        "29",
-        False,
-    )
-    assert down.description.startswith("[Shop front page] [🔴 Down]")
-    assert webhook.apply_rules(rules, load("uptime-kuma-up")).resolve is True
-
-
-@pytest.mark.parametrize(
-    "value, severity",
-    [
-        ("P1", "critical"),
-        (" p1 ", "critical"),
-        ("crit", "critical"),
-        ("P2", "high"),
-        ("P9", "low"),
-        (None, "low"),
-        (3, "medium"),
-    ],
-)
-def test_a_severity_value_is_mapped_and_the_default_takes_the_rest(value, severity):
-    rules = check(
-        severity="$.priority",
-        severity_map="P1 = critical\ncrit = critical\nP2 = high\n3 = medium",
-        default_severity="low",
-    )
-    body = {"monitor": {"name": "x", "id": 1}} | ({"priority": value} if value is not None else {})
-    assert webhook.apply_rules(rules, body).severity == severity
-
-
-def test_without_a_map_the_value_must_name_a_severity():
-    rules = check(severity="$.level", default_severity="")
-    assert webhook.apply_rules(rules, {"monitor": {"name": "x", "id": 1}, "level": "Critical"}).severity == "critical"
-    with pytest.raises(webhook.Unmappable) as caught:
-        webhook.apply_rules(rules, {"monitor": {"name": "x", "id": 1}, "level": "P7"})
-    assert caught.value.errors == [
-        {
-            "field": "severity",
-            "selector": "$.level",
-            "message": "“p7” is not a severity (critical, high, medium, low), and the mapping has no default severity.",
-        }
-    ]
-
-
-def test_every_problem_of_a_body_is_named_with_its_selector():
-    rules = check(severity="$.level", default_severity="")
-    with pytest.raises(webhook.Unmappable) as caught:
-        webhook.apply_rules(rules, {"monitor": {"name": {"first": "x"}}})
-    assert [(e["field"], e["selector"]) for e in caught.value.errors] == [
-        ("title", "$.monitor.name"),
-        ("service", "$.monitor.name"),
-        ("severity", "$.level"),
-        ("dedup_key", "$.monitor.id"),
-    ]
-    assert "selects an object" in caught.value.errors[0]["message"]
-    assert str(caught.value).startswith("title ($.monitor.name): selects an object")
-
-
-def test_values_become_text_as_json_writes_them_and_the_description_may_be_an_object():
-    rules = check(title="$.t", description="$.d", dedup_key="", service="", resolve_when="$.ok", resolve_values="true")
-    mapped = webhook.apply_rules(rules, {"t": 12.5, "d": {"why": "disk"}, "ok": True})
-    assert (mapped.title, mapped.dedup_key, mapped.resolve, mapped.service) == ("12.5", "12.5", True, "")
-    assert json.loads(mapped.description) == {"why": "disk"}
-    mapped = webhook.apply_rules(rules, {"t": "  Disk full  ", "ok": False})
-    assert (mapped.title, mapped.description, mapped.resolve) == ("Disk full", "Disk full", False)
-
-
-def test_a_missing_or_empty_title_is_refused():
-    rules = check()
-    for body in ({}, {"monitor": {"name": "   ", "id": 1}}, [1, 2], "text"):
-        with pytest.raises(webhook.Unmappable, match=re.escape("title ($.monitor.name): found nothing")):
-            webhook.apply_rules(rules, body)
-
-
-def test_the_default_service_serves_when_the_selector_finds_nothing():
-    rules = check(service="$.svc", default_service="Shop")
-    assert webhook.apply_rules(rules, load("uptime-kuma-down")).service == "Shop"
 
 
 # --- POST /integrations/webhook/ -------------------------------------------------------------------
@@ -302,6 +120,18 @@ def test_an_up_body_mitigates_and_its_replay_changes_nothing(hook):
     assert "applied before" in response.json()["message"]
     assert TimelineEntry.objects.count() == entries
     assert Incident.objects.get().status == Status.MITIGATED
+
+
+def test_the_timeline_and_the_alert_panel_name_the_webhook(hook, clients):
+    hook.post(load("uptime-kuma-down"))
+    hook.post(load("uptime-kuma-up"))
+    incident = Incident.objects.get()
+    texts = list(incident.timeline.values_list("text", flat=True))
+    assert "Shop front page fired." in texts
+    assert any(t.startswith("The webhook reports every alert of this group resolved") for t in texts)
+    html = clients["responder"].get(f"/incidents/{incident.ref}/").content.decode()
+    assert 'id="alert-group"' in html and "from kuma" in html
+    assert "Mitigated because the webhook reported every alert of this group resolved" in html
 
 
 def test_a_new_down_after_the_up_reactivates_the_same_incident(hook):
