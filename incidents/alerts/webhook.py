@@ -258,7 +258,7 @@ def apply_rules(rules: Rules, data: object) -> Mapped:
                 "severity",
                 f"{shown} ({', '.join(Severity.values)}), and the mapping has no default severity.",
             )
-    key = texts.get("dedup_key", "") if "dedup_key" in rules.selectors else title
+    key = texts.get("dedup_key", "") if "dedup_key" in rules.selectors else title[:MAX_TITLE]
     if "dedup_key" in rules.selectors and not key and not any(e["field"] == "dedup_key" for e in errors):
         problem("dedup_key", "found nothing in the body: without a key, deliveries cannot be told apart.")
     if len(key) > MAX_KEY:
