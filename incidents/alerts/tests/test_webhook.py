@@ -4,6 +4,7 @@ database: test_webhook_mapping.py."""
 
 import copy
 import json
+import re
 from io import StringIO
 from pathlib import Path
 
@@ -277,6 +278,18 @@ def test_the_command_makes_a_webhook_integration_and_says_where_to_map_it(db):
     integration = Integration.objects.get(name="kuma")
     assert integration.kind == Integration.Kind.WEBHOOK
     map_integration(integration)
+    assert Sender(token).post(load("uptime-kuma-down")).json()["created"] is True
+
+
+def test_a_webhook_integration_made_in_the_admin_says_where_its_token_goes(clients):
+    data = {"name": "kuma", "kind": "webhook", "is_active": "on"}
+    data |= {"heartbeat-TOTAL_FORMS": "0", "heartbeat-INITIAL_FORMS": "0"}
+    response = clients["manager"].post("/admin/incidents/integration/add/", data, follow=True)
+    shown = " ".join(str(m) for m in response.context["messages"])
+    assert "Authorization: Bearer header" in shown and "Webhook mappings" in shown
+    assert "credentials_file" not in shown
+    token = re.search(r"bcn_[A-Za-z0-9_-]{20,}", shown).group(0)
+    map_integration(Integration.objects.get(name="kuma"))
     assert Sender(token).post(load("uptime-kuma-down")).json()["created"] is True
 
 
