@@ -60,6 +60,59 @@ def test_a_selector_outside_the_subset_is_refused_saying_where(text, words):
         selectors.parse(text)
 
 
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("$.a.b[-2].c", 1),
+        ("$.a.b[-3]", selectors.MISSING),
+        ("$.a.b[1].c", 2),
+        ("$['it\\'s']", "apostrophe"),
+        ('$["back\\\\slash"]', "backslash"),
+        ('$["[x].y"]', "brackets"),
+        ("$[0]", selectors.MISSING),
+    ],
+)
+def test_list_ends_and_escapes(text, value):
+    doc = {**DOC, "it's": "apostrophe", "back\\slash": "backslash", "[x].y": "brackets"}
+    assert selectors.parse(text).select(doc) == value
+
+
+def test_nothing_is_not_null_and_says_so():
+    assert selectors.parse("$.n").select(DOC) is None
+    assert selectors.parse("$.gone").select(DOC) is selectors.MISSING
+    # What a failing comparison shows.
+    assert repr(selectors.MISSING) == "MISSING"
+
+
+def test_a_selector_of_500_characters_is_the_longest():
+    longest = "$" + ".a" * 249 + "b"
+    assert len(longest) == 500
+    assert selectors.parse(longest).steps[-1] == "ab"
+    with pytest.raises(selectors.SelectorError, match="longer than 500"):
+        selectors.parse(longest + "c")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a.b", "A selector starts with $ (the whole body), e.g. $.a.b."),
+        (".a", "A selector starts with $ (the whole body), e.g. $.a."),
+        ("$.a.", 'After the “.” at character 4 comes a key of letters, digits, _ or -; write other keys as ["…"].'),
+        ("$.a!", 'Unexpected “!” at character 4: a step is .key, [0] or ["key"].'),
+        ("$.a[x]", 'After the “[” at character 4 comes a number or a quoted key: [0], ["key"].'),
+        ("$.a[0", "The “[” at character 4 is not closed by “]”."),
+        ("$.a[0}", "The “[” at character 4 is not closed by “]”."),
+        ('$.a["b', "The quote opened at character 5 is not closed."),
+        ('$.a["b\\', "At character 7: inside quotes, \\ escapes only \\, \" and '."),
+        ('$.a["b\\x"]', "At character 7: inside quotes, \\ escapes only \\, \" and '."),
+    ],
+)
+def test_the_refusal_says_exactly_where(text, message):
+    with pytest.raises(selectors.SelectorError) as caught:
+        selectors.parse(text)
+    assert str(caught.value) == message
+
+
 # --- the mapping's checks ------------------------------------------------------------------------
 
 
