@@ -241,3 +241,73 @@ def test_a_missing_or_empty_title_is_refused():
 def test_the_default_service_serves_when_the_selector_finds_nothing():
     rules = check(service="$.svc", default_service="Shop")
     assert webhook.apply_rules(rules, load("uptime-kuma-down")).service == "Shop"
+
+
+def test_long_values_are_cut_to_what_an_incident_holds_and_a_key_over_1000_is_refused():
+    rules = check(title="$.t", description="$.d", service="$.s", dedup_key="$.k")
+    body = {"t": "T" * 250, "d": "D" * 10_050, "s": "S" * 150, "k": "K" * 1000}
+    mapped = webhook.apply_rules(rules, body)
+    assert (len(mapped.title), len(mapped.description), len(mapped.service), len(mapped.dedup_key)) == (
+        200,
+        10_000,
+        100,
+        1000,
+    )
+    with pytest.raises(webhook.Unmappable) as caught:
+        webhook.apply_rules(rules, {**body, "k": "K" * 1001})
+    assert caught.value.errors == [
+        {"field": "dedup_key", "selector": "$.k", "message": "gives a key longer than 1000 characters."}
+    ]
+
+
+def test_a_key_from_the_title_is_the_title_as_stored():
+    rules = check(title="$.t", dedup_key="")
+    assert webhook.apply_rules(rules, {"t": "T" * 1500}).dedup_key == "T" * 200
+
+
+def test_the_severity_map_skips_blank_lines_and_splits_at_the_last_equals_sign():
+    assert webhook.parse_severity_map("\n  \nlevel=1 = High\n CRIT =critical \n") == {
+        "level=1": "high",
+        "crit": "critical",
+    }
+    for text, message in [
+        ("= high", "Line 1 (“= high”) is not “value = severity”, e.g. “P1 = critical”."),
+        ("\nP1", "Line 2 (“P1”) is not “value = severity”, e.g. “P1 = critical”."),
+        ("P1 = urgent", "Line 1: “urgent” is not a severity (critical, high, medium, low)."),
+        ("a = low\nA = high", "Line 2: the value “a” is listed twice."),
+    ]:
+        with pytest.raises(ValueError) as caught:
+            webhook.parse_severity_map(text)
+        assert str(caught.value) == message
+
+
+def test_a_missing_severity_value_without_a_default_is_refused():
+    rules = check(severity="$.level", default_severity="")
+    with pytest.raises(webhook.Unmappable) as caught:
+        webhook.apply_rules(rules, {"monitor": {"name": "x", "id": 1}})
+    assert caught.value.errors[0]["message"] == (
+        "found nothing in the body (critical, high, medium, low), and the mapping has no default severity."
+    )
+
+
+def test_a_selector_that_finds_a_list_is_named_as_one():
+    rules = check(title="$.t")
+    with pytest.raises(webhook.Unmappable) as caught:
+        webhook.apply_rules(rules, {"t": ["a"], "monitor": {"id": 1}})
+    assert caught.value.errors[0]["message"] == "selects a list, not a value; select inside it."
+    assert len(caught.value.errors) == 1  # the missing title is not said twice
+
+
+def test_a_map_refuses_a_severity_name_it_does_not_list():
+    rules = check(severity="$.p", severity_map="P1 = critical", default_severity="low")
+    assert webhook.apply_rules(rules, {"p": "critical", "monitor": {"name": "x", "id": 1}}).severity == "low"
+
+
+def test_the_message_counts_the_other_problems():
+    rules = check(severity="$.level", default_severity="")
+    with pytest.raises(webhook.Unmappable) as caught:
+        webhook.apply_rules(rules, {"level": "x"})
+    assert str(caught.value).endswith("(and 2 more problems)")  # severity, dedup_key
+    with pytest.raises(webhook.Unmappable) as caught:
+        webhook.apply_rules(rules, {"monitor": {"name": "x", "id": 1}, "level": "x"})
+    assert str(caught.value).endswith("mapping has no default severity.")
