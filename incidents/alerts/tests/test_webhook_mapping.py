@@ -63,6 +63,8 @@ def test_a_selector_outside_the_subset_is_refused_saying_where(text, words):
 @pytest.mark.parametrize(
     "text, value",
     [
+        ('$.ab["c d"]', "odd start"),
+        ("$.a.b[5]", selectors.MISSING),
         ("$.a.b[-2].c", 1),
         ("$.a.b[-3]", selectors.MISSING),
         ("$.a.b[1].c", 2),
@@ -73,7 +75,7 @@ def test_a_selector_outside_the_subset_is_refused_saying_where(text, words):
     ],
 )
 def test_list_ends_and_escapes(text, value):
-    doc = {**DOC, "it's": "apostrophe", "back\\slash": "backslash", "[x].y": "brackets"}
+    doc = {**DOC, "it's": "apostrophe", "back\\slash": "backslash", "[x].y": "brackets", "ab": {"c d": "odd start"}}
     assert selectors.parse(text).select(doc) == value
 
 
@@ -92,9 +94,30 @@ def test_a_selector_of_500_characters_is_the_longest():
         selectors.parse(longest + "c")
 
 
+def test_a_parsed_selector_is_a_value():
+    assert selectors.parse("$.a[0]") == selectors.parse(" $.a[0] ")
+    assert len({selectors.parse("$.a"), selectors.parse("$.a")}) == 1
+
+
+@pytest.mark.parametrize("end", ["[", '["a', "[0", "[0}", '["a\\'])
+def test_a_long_selector_ending_early_is_refused_not_crashed(end):
+    """Past 256 characters, where Python's small integers end (an `is` for `<` would crash)."""
+    with pytest.raises(selectors.SelectorError):
+        selectors.parse("$" + ".a" * 150 + end)
+
+
+def test_a_long_selector_reads_to_its_end():
+    assert selectors.parse("$" + ".a" * 150 + '["b c"][3]').steps[-2:] == ("b c", 3)
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
+        ("#.a", "A selector starts with $ (the whole body), e.g. $.#.a."),
+        (" .a", "A selector starts with $ (the whole body), e.g. $.a."),
+        ("$.a}", 'Unexpected “}” at character 4: a step is .key, [0] or ["key"].'),
+        ("$.a~", 'Unexpected “~” at character 4: a step is .key, [0] or ["key"].'),
+        ('$.ab["c', "The quote opened at character 6 is not closed."),
         ("a.b", "A selector starts with $ (the whole body), e.g. $.a.b."),
         (".a", "A selector starts with $ (the whole body), e.g. $.a."),
         ("$.a.", 'After the “.” at character 4 comes a key of letters, digits, _ or -; write other keys as ["…"].'),
@@ -311,3 +334,36 @@ def test_the_message_counts_the_other_problems():
     with pytest.raises(webhook.Unmappable) as caught:
         webhook.apply_rules(rules, {"monitor": {"name": "x", "id": 1}, "level": "x"})
     assert str(caught.value).endswith("mapping has no default severity.")
+
+
+def test_values_in_messages_are_cut_at_50_characters():
+    long = "v" * 60
+    with pytest.raises(ValueError, match=f"“{'v' * 50}”\\)"):
+        webhook.parse_severity_map(long)
+    with pytest.raises(ValueError, match=f"the value “{'v' * 50}” is listed twice"):
+        webhook.parse_severity_map(f"{long} = low\n{long} = high")
+    rules = check(severity="$.level", default_severity="")
+    with pytest.raises(webhook.Unmappable, match=f"“{'v' * 50}” is not a severity"):
+        webhook.apply_rules(rules, {"monitor": {"name": "x", "id": 1}, "level": long})
+
+
+def test_an_object_description_is_json_indented_by_two():
+    rules = check(description="$.d")
+    body = {"monitor": {"name": "x", "id": 1}, "d": {"a": [1]}}
+    assert webhook.apply_rules(rules, body).description == '{\n  "a": [\n    1\n  ]\n}'
+
+
+def test_only_the_description_may_be_an_object():
+    rules = check(dedup_key="$.monitor")
+    with pytest.raises(webhook.Unmappable) as caught:
+        webhook.apply_rules(rules, {"monitor": {"name": "x", "id": 1}})
+    assert caught.value.errors == [
+        {"field": "dedup_key", "selector": "$.monitor", "message": "selects an object, not a value; select inside it."}
+    ]
+
+
+def test_a_missing_title_is_said_beside_another_fields_problem():
+    rules = check(service="$.s")
+    with pytest.raises(webhook.Unmappable) as caught:
+        webhook.apply_rules(rules, {"s": {}, "monitor": {"id": 1}})
+    assert [e["field"] for e in caught.value.errors] == ["service", "title"]
