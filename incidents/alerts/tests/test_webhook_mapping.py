@@ -342,6 +342,8 @@ def test_values_in_messages_are_cut_at_50_characters():
         webhook.parse_severity_map(long)
     with pytest.raises(ValueError, match=f"the value “{'v' * 50}” is listed twice"):
         webhook.parse_severity_map(f"{long} = low\n{long} = high")
+    with pytest.raises(ValueError, match=f"Line 1: “{'v' * 50}” is not a severity"):
+        webhook.parse_severity_map(f"P1 = {long}")
     rules = check(severity="$.level", default_severity="")
     with pytest.raises(webhook.Unmappable, match=f"“{'v' * 50}” is not a severity"):
         webhook.apply_rules(rules, {"monitor": {"name": "x", "id": 1}, "level": long})
@@ -349,8 +351,8 @@ def test_values_in_messages_are_cut_at_50_characters():
 
 def test_an_object_description_is_json_indented_by_two():
     rules = check(description="$.d")
-    body = {"monitor": {"name": "x", "id": 1}, "d": {"a": [1]}}
-    assert webhook.apply_rules(rules, body).description == '{\n  "a": [\n    1\n  ]\n}'
+    body = {"monitor": {"name": "x", "id": 1}, "d": {"a": [1], "é": "✓"}}
+    assert webhook.apply_rules(rules, body).description == '{\n  "a": [\n    1\n  ],\n  "é": "✓"\n}'
 
 
 def test_only_the_description_may_be_an_object():
