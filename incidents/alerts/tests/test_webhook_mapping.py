@@ -106,6 +106,12 @@ def test_a_long_selector_ending_early_is_refused_not_crashed(end):
         selectors.parse("$" + ".a" * 150 + end)
 
 
+def test_a_long_selector_with_an_open_quote_says_where_it_opened():
+    with pytest.raises(selectors.SelectorError) as caught:
+        selectors.parse("$" + ".a" * 150 + '["b')
+    assert str(caught.value) == "The quote opened at character 303 is not closed."
+
+
 def test_a_long_selector_reads_to_its_end():
     assert selectors.parse("$" + ".a" * 150 + '["b c"][3]').steps[-2:] == ("b c", 3)
 
