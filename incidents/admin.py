@@ -284,6 +284,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 # The admin of each area lives in its own package; Django only discovers incidents.admin.
+from incidents.alerts import admin as alerts_admin  # noqa: E402, F401, I001
 from incidents.api import admin as api_admin  # noqa: E402, F401, I001
 from incidents.notifications import admin as notifications_admin  # noqa: E402, F401, I001
 from incidents.oncall import admin as oncall_admin  # noqa: E402, F401, I001

@@ -1,7 +1,7 @@
 """The audit log of configuration changes (django-auditlog): who changed what, when, before
 and after, for roles and group membership, rotations and overrides, integrations and API
 tokens (created, rotated, revoked), services (their runbooks included) and their stakeholder
-lists, incident types, heartbeats, the response roles and the types' checklists (what must be
+lists, incident types, heartbeats, webhook mappings, the response roles and the types' checklists (what must be
 done before a resolve), and each person's own settings: the profile (time zone, email on or off,
 Slack member ID, colour scheme, the calendar feed's address), what they follow and their severity
 threshold, their password (that it changed, never a value).
@@ -35,6 +35,7 @@ from incidents.models import (
     Service,
     Subscription,
     UpdateTemplate,
+    WebhookMapping,
 )
 
 # Secrets and bookkeeping that change without anyone configuring anything.
@@ -68,6 +69,7 @@ def register() -> None:
     auditlog.register(Integration, exclude_fields=NOT_LOGGED)
     auditlog.register(ApiToken, exclude_fields=NOT_LOGGED)
     auditlog.register(Heartbeat, exclude_fields=["last_seen_at", "silent_incident"])
+    auditlog.register(WebhookMapping, exclude_fields=["updated_at"])
     auditlog.register(IncidentType)
     # The calendar token is the secret in the feed's address: a new one or none, never its value.
     auditlog.register(Profile, mask_fields=["calendar_token"])

@@ -351,6 +351,7 @@ ALERTMANAGER_SEVERITY_MAP = {
     "error": "high",
     "page": "high",
     "warning": "medium",
+    "medium": "medium",
     "info": "low",
     "low": "low",
 }
@@ -456,6 +457,7 @@ if not DEBUG:
         r"^healthz$",
         r"^metrics$",
         r"^integrations/alertmanager/$",
+        r"^integrations/webhook/$",
         r"^integrations/slack/interactions/$",
         r"^integrations/slack/commands/$",
     ]

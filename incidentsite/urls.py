@@ -50,6 +50,7 @@ urlpatterns = [
     path("metrics", metrics.metrics, name="metrics"),
     path("integrations/alertmanager/", alert_views.alertmanager_webhook, name="alertmanager_webhook"),
     path("integrations/grafana/", alert_views.grafana_webhook, name="grafana_webhook"),
+    path("integrations/webhook/", alert_views.generic_webhook, name="generic_webhook"),
     path("integrations/slack/interactions/", slack_views.interactions, name="slack_interactions"),
     path("integrations/slack/commands/", slack_views.commands, name="slack_commands"),
     path("admin/", admin.site.urls),

@@ -3,7 +3,7 @@ incidents) and the `runbook_url` annotation (the runbook panel). Registered in R
 
 from django.db.models import Q
 
-from incidents.models import Alert, Incident
+from incidents.models import ALERT_SOURCES, Alert, Incident
 
 
 def _alerts(incident: Incident):
@@ -12,7 +12,7 @@ def _alerts(incident: Incident):
 
 def same_alertname(incident: Incident) -> Q | None:
     """Past incidents opened by an alert of the same name (one query, Alertmanager incidents only)."""
-    if incident.source != Incident.Source.ALERTMANAGER:
+    if incident.source not in ALERT_SOURCES:
         return None
     names = {name for name in _alerts(incident).values_list("labels__alertname", flat=True) if isinstance(name, str)}
     if not names:
@@ -35,7 +35,7 @@ def _label_pairs(labels: dict) -> set[tuple[str, str]]:
 def alert_points(incident: Incident, candidate_ids: list[int]) -> dict[int, float]:
     """Similar-incident points (reviews/similar.py): the same alert name, then each shared label
     (job, instance…). Two queries for an Alertmanager incident, none otherwise."""
-    if incident.source != Incident.Source.ALERTMANAGER or not candidate_ids:
+    if incident.source not in ALERT_SOURCES or not candidate_ids:
         return {}
     mine = [labels for labels in _alerts(incident).values_list("labels", flat=True) if isinstance(labels, dict)]
     names = {labels.get("alertname") for labels in mine} - {None}
@@ -55,7 +55,7 @@ def alert_points(incident: Incident, candidate_ids: list[int]) -> dict[int, floa
 
 def runbook_url(incident: Incident) -> str | None:
     """The first `runbook_url` annotation of the incident's alerts, if it is an http(s) link."""
-    if incident.source != Incident.Source.ALERTMANAGER:
+    if incident.source not in ALERT_SOURCES:
         return None
     for annotations in _alerts(incident).order_by("starts_at", "pk").values_list("annotations", flat=True):
         url = (annotations or {}).get("runbook_url")

@@ -47,6 +47,9 @@ Kind = TimelineEntry.Kind
 # Alerts written into an incident's logs and a timeline entry's text; the panel shows them all.
 LISTED_ALERTS = 20
 UNKNOWN_SERVICE = "Unlabelled alerts"
+# The source of an incident opened for an integration of another kind than Alertmanager's
+# (the generic webhook hands its deliveries to receive() as Alertmanager payloads: webhook.py).
+SOURCE_OF_KIND = {Integration.Kind.WEBHOOK: Incident.Source.WEBHOOK}
 
 # --- the payload -----------------------------------------------------------------------
 
@@ -431,7 +434,7 @@ def _open_incident(integration: Integration, payload: Payload, new: list[AlertIn
         occurred_at=min(a.startsAt for a in new),
         severity=severity,
         service=_service(labels.get("service") or labels.get("job") or "", payload.sender),
-        source=Incident.Source.ALERTMANAGER,
+        source=SOURCE_OF_KIND.get(integration.kind, Incident.Source.ALERTMANAGER),
         type=incident_type,
         custom_fields=custom_fields,
     )

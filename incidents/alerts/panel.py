@@ -6,7 +6,7 @@ import json
 from django.http import HttpRequest
 
 from incidents import roles
-from incidents.models import Alert, AlertGroup, Incident, Status
+from incidents.models import ALERT_SOURCES, Alert, AlertGroup, Incident, Status
 
 # Alerts listed per state; the rest are counted ("and N more").
 SHOWN = 25
@@ -15,7 +15,7 @@ PAYLOAD_CHARS = 20_000
 
 
 def alert_panel_context(request: HttpRequest, incident: Incident) -> dict | None:
-    if incident.source != Incident.Source.ALERTMANAGER:
+    if incident.source not in ALERT_SOURCES:
         return None  # no query for incidents people reported
     if not request.user.has_perm(roles.RESPOND_INCIDENT):
         return None
@@ -50,11 +50,12 @@ def explain(incident: Incident, firing: int) -> str:
     """In plain words: why the incident is, or is not yet, mitigated."""
     status = incident.status
     alerts = f"{firing} alert{'s' if firing != 1 else ''}"
+    sender = "Alertmanager" if incident.source == Incident.Source.ALERTMANAGER else "the webhook"
     if status in (Status.REPORTED, Status.ACKNOWLEDGED):
         if firing:
             return (
                 f"Not mitigated yet: {alerts} of this group still firing. Beacon marks the incident mitigated "
-                "when Alertmanager reports every alert resolved, or a responder does."
+                f"when {sender} reports every alert resolved, or a responder does."
             )
         return (
             "Every alert of this group has resolved, but the incident was reopened or acknowledged after that, "
@@ -68,7 +69,7 @@ def explain(incident: Incident, firing: int) -> str:
             )
         if incident.source_resolved_at:
             return (
-                "Mitigated because Alertmanager reported every alert of this group resolved. Beacon never "
+                f"Mitigated because {sender} reported every alert of this group resolved. Beacon never "
                 "resolves an incident by itself: a person confirms that users are no longer affected."
             )
         return "Marked mitigated by a responder; every alert of this group has resolved since."

@@ -1,5 +1,6 @@
-"""Inbound webhooks from other programs: `POST /integrations/alertmanager/` and
-`POST /integrations/grafana/`.
+"""Inbound webhooks from other programs: `POST /integrations/alertmanager/`,
+`POST /integrations/grafana/` and the generic `POST /integrations/webhook/` (any JSON body, read
+through the integration's mapping).
 
 Token auth (an Integration's bearer token), never a session. Every answer is JSON with a
 `message`. Alertmanager retries only 5xx, so an answer is 4xx only when a retry could never
@@ -16,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from incidents import workflow
-from incidents.alerts import intake
+from incidents.alerts import intake, webhook
 from incidents.alerts.grafana import parse_grafana
 from incidents.alerts.intake import PayloadError
 from incidents.inbound import MAX_BODY_BYTES, bearer_token, body_refusal, too_large
@@ -109,4 +110,47 @@ def _webhook(
         changed=outcome.changed,
         type=outcome.incident.type.slug if outcome.incident else None,
         **({"warnings": outcome.warnings} if outcome.warnings else {}),
+    )
+
+
+@csrf_exempt
+@never_cache
+def generic_webhook(request: HttpRequest) -> JsonResponse:
+    """Any JSON body, read through the webhook integration's field mapping (alerts/webhook.py):
+    200 when applied, also for a repeat; the same answers as Alertmanager's webhook otherwise."""
+    if request.method != "POST":
+        response = _answer(405, "Use POST: this is Beacon's generic webhook receiver.")
+        response["Allow"] = "POST"
+        return response
+    refused = body_refusal(request)
+    if refused:
+        return _answer(*refused)
+    try:
+        token = bearer_token(request)
+        if not token:
+            return _answer(401, "Send the integration's token: Authorization: Bearer <token>.")
+        # With its mapping (and the mapping's default service) and heartbeat settings in one query.
+        integration = Integration.objects.select_related("heartbeat", "webhook_mapping__default_service").matching(
+            token
+        )
+        if integration is None:
+            return _answer(401, "The token is wrong, or its integration is disabled.")
+        if integration.kind != Integration.Kind.WEBHOOK:
+            return _answer(403, f"The integration “{integration.name}” is not a generic webhook integration.")
+        mark_used(integration)
+        body = _read_body(request)
+        with workflow.via(workflow.VIA_ALERT):
+            outcome = webhook.receive(integration, body)
+    except PayloadError as error:
+        extra = {"errors": error.errors} if error.errors else {}
+        return _answer(error.status, str(error), **extra)
+    except (DatabaseError, intake.Contention) as error:
+        logger.exception("Webhook body not stored: %s", type(error).__name__)
+        return _answer(503, "Beacon cannot store alerts right now; retry later.")
+    return _answer(
+        200,
+        outcome.message,
+        incident=outcome.incident.ref if outcome.incident else None,
+        created=outcome.created,
+        changed=outcome.changed,
     )

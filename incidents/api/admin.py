@@ -20,15 +20,21 @@ class HeartbeatInline(admin.StackedInline):
     verbose_name_plural = "heartbeat (dead man's switch): started by the first heartbeat when not set here"
 
 
+# Where each kind of sender keeps the token (the API client's is the caller's business).
+WHERE_IT_GOES = {
+    Integration.Kind.WEBHOOK: "in the sender's Authorization: Bearer header (and map its body in Webhook mappings)",
+}
+
+
 def _show_token(request, integration: Integration, token: str, verb: str) -> None:
     # Only the hash is stored: this message is the one time anybody sees the token.
     messages.warning(
         request,
         format_html(
-            "{} “{}”. Its token, shown only this once — put it in Alertmanager's credentials_file now: "
-            "<code class='user-select-all'>{}</code>",
+            "{} “{}”. Its token, shown only this once — put it {} now: <code class='user-select-all'>{}</code>",
             verb,
             integration.name,
+            WHERE_IT_GOES.get(integration.kind, "in Alertmanager's credentials_file"),
             token,
         ),
     )

@@ -8,14 +8,14 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0020_integration_kinds'),
+        ('incidents', '0023_webhook_mapping'),
     ]
 
     operations = [
         migrations.AlterField(
             model_name='incident',
             name='source',
-            field=models.CharField(choices=[('web', 'Web form'), ('alertmanager', 'Alertmanager'), ('api', 'API'), ('slack', 'Slack'), ('email', 'Email')], default='web', max_length=16),
+            field=models.CharField(choices=[('web', 'Web form'), ('alertmanager', 'Alertmanager'), ('api', 'API'), ('slack', 'Slack'), ('email', 'Email'), ('webhook', 'Webhook')], default='web', max_length=16),
         ),
         migrations.CreateModel(
             name='InboundMail',

@@ -1,6 +1,8 @@
-"""Alerts from Prometheus Alertmanager, the groups that turn them into incidents, and the heartbeat.
+"""Alerts from Prometheus Alertmanager and generic webhooks, the groups that turn them into
+incidents, the heartbeat, and a webhook integration's field mapping.
 
-Written only by `incidents/alerts/intake.py` and `incidents/alerts/heartbeat.py`.
+Alerts and groups are written only by `incidents/alerts/intake.py` and `incidents/alerts/heartbeat.py`
+(a webhook's body reaches them as an Alertmanager-shaped payload, `incidents/alerts/webhook.py`).
 """
 
 from datetime import timedelta
@@ -9,8 +11,11 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
-from incidents.models.core import Incident
+from incidents.models.core import Incident, Service, Severity
 from incidents.models.tokens import Integration
+
+# The sources whose incidents were opened by alerts, with an alert group (the panel, reviews' hints).
+ALERT_SOURCES = (Incident.Source.ALERTMANAGER, Incident.Source.WEBHOOK)
 
 
 class AlertGroup(models.Model):
@@ -133,3 +138,73 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"Heartbeat {self.alertname} of {self.integration}"
+
+
+class WebhookMapping(models.Model):
+    """How a generic webhook integration reads any JSON body: one selector per incident field.
+
+    Selectors are the small JSONPath subset of `incidents/alerts/selectors.py` (`$.a.b`,
+    `$.a[0]`, `$["key with space"]`); the admin checks them (`incidents/alerts/admin.py`) and
+    `incidents/alerts/webhook.py` applies them. docs/webhooks-in.md explains each field.
+    """
+
+    integration = models.OneToOneField(
+        Integration,
+        on_delete=models.CASCADE,
+        related_name="webhook_mapping",
+        limit_choices_to={"kind": Integration.Kind.WEBHOOK},
+    )
+    title = models.CharField(max_length=500, help_text="Selector of the incident's title, e.g. $.monitor.name.")
+    description = models.CharField(
+        max_length=500, blank=True, help_text="Selector of the description (empty: the title is the description)."
+    )
+    severity = models.CharField(
+        max_length=500, blank=True, help_text="Selector of the severity value (empty: always the default severity)."
+    )
+    severity_map = models.TextField(
+        blank=True,
+        help_text="One value per line: “P1 = critical”. Values are compared ignoring case and surrounding "
+        "spaces. Without a map the value must name a severity (critical, high, medium, low).",
+    )
+    default_severity = models.CharField(
+        max_length=16,
+        choices=Severity,
+        blank=True,
+        help_text="For a value the map does not list, or when the severity selector finds nothing. "
+        "Needed with a map, and when there is no severity selector.",
+    )
+    service = models.CharField(
+        max_length=500, blank=True, help_text="Selector of the service's name (created when Beacon does not know it)."
+    )
+    default_service = models.ForeignKey(
+        Service,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="When there is no service selector, or it finds nothing (empty: “Unlabelled alerts”).",
+    )
+    dedup_key = models.CharField(
+        "deduplication key",
+        max_length=500,
+        blank=True,
+        help_text="Selector of what makes deliveries the same problem, e.g. $.monitor.id (empty: the title). "
+        "Deliveries with one key share one incident while it is open.",
+    )
+    resolve_when = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Selector of the value that says the problem is over, e.g. $.status (empty: never resolves).",
+    )
+    resolve_values = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="The values that mean resolved, separated by commas, e.g. “resolved, ok” or “1”.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "webhook mapping"
+
+    def __str__(self) -> str:
+        return f"Mapping of {self.integration}"

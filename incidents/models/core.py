@@ -292,6 +292,7 @@ class Incident(models.Model):
         API = "api", "API"
         SLACK = "slack", "Slack"
         EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
 
     title = models.CharField(max_length=200)
     description = models.TextField()

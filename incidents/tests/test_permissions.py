@@ -171,6 +171,7 @@ MATRIX = [
     # Integration-token auth, never a session: without the token everyone gets 401 (JSON).
     ("post", "/integrations/alertmanager/", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/integrations/grafana/", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/integrations/webhook/", expect(401, 401, 401, 401, 401, 401)),
     # Slack signs its requests; a session is no credential there (incidents/slack/tests/ signs them).
     ("post", "/integrations/slack/interactions/", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/integrations/slack/commands/", expect(401, 401, 401, 401, 401, 401)),
@@ -182,6 +183,10 @@ MATRIX = [
     ("get", "/admin/incidents/service/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/integration/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/integration/add/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/webhookmapping/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/webhookmapping/add/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    # "Try it" posts the add form; it answers the form again, never saving (incidents/alerts/admin.py).
+    ("post", "/admin/incidents/webhookmapping/add/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/auth/user/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/apitoken/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/auth/group/", expect(LOGIN, 403, 403, 403, 200, 403)),

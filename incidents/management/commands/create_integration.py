@@ -50,5 +50,11 @@ class Command(BaseCommand):
                     window=timedelta(minutes=heartbeat_minutes or settings.ALERTMANAGER_HEARTBEAT_WINDOW_MINUTES),
                 )
         self.stdout.write(f"Created the {integration.get_kind_display()} integration “{name}”.")
+        if kind == Integration.Kind.WEBHOOK:
+            # Without a mapping every delivery is refused (422): say where it is made.
+            self.stdout.write(
+                "Map the fields of its JSON body in the admin (Webhook mappings → Add) before it sends anything; "
+                "it posts to /integrations/webhook/ (docs/webhooks-in.md)."
+            )
         self.stdout.write("Its token follows; it is shown only now (Beacon keeps only a hash of it).")
         self.stdout.write(token)
