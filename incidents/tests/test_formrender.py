@@ -187,7 +187,15 @@ def _filter(module: str, name: str, data: dict):
 FORMS = _forms()
 # Forms Beacon never draws with crispy: the admin draws its own, a mixin is not a form, and the
 # response panels' forms only check inputs their templates write by hand (incidents/response_views.py).
-NOT_DRAWN = {"IdempotentForm", "IncidentAdminForm", "RoleForm", "TaskForm", "TaskChangeForm", "UpdateTemplateForm"}
+NOT_DRAWN = {
+    "IdempotentForm",
+    "IncidentAdminForm",
+    "RoleForm",
+    "TaskForm",
+    "TaskChangeForm",
+    "UpdateTemplateForm",
+    "WebhookAdminForm",
+}
 # Forms every field of which may be left empty: their "with errors" case is a bound valid form.
 NOTHING_REQUIRED = {"MitigateForm", "PublicSummaryForm"}
 
