@@ -32,7 +32,7 @@ def events_of(entry: TimelineEntry) -> list[str]:
     if entry.kind == Kind.REPORTED:
         return [Event.INCIDENT_CREATED]
     if entry.kind == Kind.STATUS_CHANGE:
-        events = [Event.STATUS_CHANGED]
+        events: list[str] = [Event.STATUS_CHANGED]
         if data.get("new") == Status.RESOLVED:
             events.append(Event.INCIDENT_RESOLVED)
         return events

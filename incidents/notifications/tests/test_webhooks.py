@@ -383,6 +383,20 @@ def test_a_gone_or_refusing_receiver_fails_at_once_and_marks_the_hook_broken(rec
     assert first["headers"]["Beacon-Event-Id"] == again["headers"]["Beacon-Event-Id"]
 
 
+def test_managers_see_a_broken_hook_on_the_dashboard_and_are_emailed_once(receiver, reporter, manager, clients):
+    hook, _ = make_hook(receiver.url, name="Ticket system")
+    make_incident(by=reporter)
+    receiver.set_mode("410")
+    delivery.deliver(rows(hook).get().pk)
+    page = clients["manager"].get("/").content.decode()
+    assert "Outgoing webhook: Ticket system" in page and "/admin/incidents/webhook/" in page
+    assert "Outgoing webhook" not in clients["responder"].get("/").content.decode()
+    assert health.tell_managers() == 1
+    (message,) = Notification.objects.filter(event_key__startswith="channel-broken:")
+    assert message.subject == "Beacon cannot deliver: Outgoing webhook: Ticket system"
+    assert f"/admin/incidents/webhook/{hook.pk}/change/" in message.body_text and "SLACK" not in message.body_text
+
+
 def test_a_redirect_is_not_followed(receiver, reporter):
     hook, _ = make_hook(receiver.url)
     make_incident(by=reporter)
