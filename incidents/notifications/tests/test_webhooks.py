@@ -93,6 +93,15 @@ def test_a_new_incident_is_posted_signed_and_the_documented_recipe_verifies_it(s
     assert (row.state, row.attempts) == ("sent", 1)
 
 
+def test_the_body_is_utf_8_as_written_and_verifies_byte_for_byte(receiver, reporter):
+    hook, secret = make_hook(receiver.url)
+    make_incident(by=reporter, title="Café payments down — “ünïcode”")
+    delivery.deliver(rows(hook).get().pk)
+    [request] = receiver.requests
+    assert "Café payments down — “ünïcode”".encode() in request["body"]  # UTF-8, not \u escapes
+    assert verify(secret, request["body"], request["headers"]["Beacon-Signature"])
+
+
 def test_the_documented_recipe_refuses_a_changed_body_a_wrong_secret_and_an_old_or_bad_header(receiver, reporter):
     hook, secret = make_hook(receiver.url)
     make_incident(by=reporter)
@@ -124,6 +133,7 @@ def test_the_signature_is_the_hmac_the_docs_describe():
 
 
 def test_every_event_and_its_data(settings, receiver, reporter, responder, manager):
+    from reviews import lifecycle
     from reviews.tests.factories import make_review
 
     settings.REVIEW_SELF_PUBLISH = False
@@ -135,6 +145,7 @@ def test_every_event_and_its_data(settings, receiver, reporter, responder, manag
     workflow.post_update(incident, by=responder, message="We found the cause.", public=True, phase="Identified")
     workflow.resolve(incident, by=responder, summary="secret summary words", confirmed=True)
     review = make_review(responder=responder, manager=manager, state="published", incident=incident)
+    lifecycle.set_public_summary(review, by=manager, text="A short public post-mortem.")  # no event of its own
     events = [body_of(row) for row in rows(hook)]
     assert [e["type"] for e in events] == [
         "incident.created",
@@ -145,6 +156,7 @@ def test_every_event_and_its_data(settings, receiver, reporter, responder, manag
         "incident.resolved",
         "review.published",
     ]
+    assert events[0]["data"] == {} and events[5]["data"] == {}
     assert events[1]["data"] == {"old": "reported", "new": "acknowledged"}
     assert events[1]["incident"]["status"] == "acknowledged" and events[1]["incident"]["acknowledged_at"]
     assert events[2]["data"] == {"old": "high", "new": "critical"}
@@ -161,6 +173,26 @@ def test_every_event_and_its_data(settings, receiver, reporter, responder, manag
     assert len({e["id"] for e in events}) == len(events)
     assert all(delivery.deliver(pk) == "sent" for pk in rows(hook).values_list("pk", flat=True))
     assert [json.loads(r["body"])["type"] for r in receiver.requests] == [e["type"] for e in events]
+
+
+def test_entries_read_back_from_the_database_are_the_same_events(settings, receiver, reporter, responder, manager):
+    """The listener sees entries as written (enum members); read back, kinds and data are plain
+    strings: the same events come out of both."""
+    from reviews.tests.factories import make_review
+
+    hook, _ = make_hook(receiver.url)
+    incident = make_incident(by=reporter)
+    workflow.acknowledge(incident, by=responder)
+    workflow.change_severity(incident, by=responder, severity="critical")
+    workflow.post_update(incident, by=responder, message="Public words.", public=True)
+    workflow.resolve(incident, by=responder, summary="done", confirmed=True)
+    make_review(responder=responder, manager=manager, state="published", incident=incident)
+    written = [(body_of(r)["type"], body_of(r)["data"]) for r in rows(hook)]
+    assert len(written) == 7
+    rows(hook).delete()
+    for entry in incident.timeline.order_by("pk"):
+        webhooks.queue_for_entry(entry)
+    assert [(body_of(r)["type"], body_of(r)["data"]) for r in rows(hook)] == written
 
 
 def test_a_hook_hears_only_the_events_it_picked(receiver, reporter, responder):
