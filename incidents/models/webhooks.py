@@ -54,13 +54,13 @@ def address_refusal(address: str) -> str | None:
     return None
 
 
-def url_refusal(url: str, *, resolve: bool = True) -> str | None:
+def url_refusal(url: str) -> str | None:
     """Why Beacon will not post to `url`, or None: http(s) only, a host, and (unless
     WEBHOOKS_ALLOW_PRIVATE) none of the addresses the host resolves to private. A host that does
     not resolve now passes here; the delivery checks again and fails while it does not."""
     try:
         parts = urlsplit(url)
-        port = parts.port
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
     except ValueError as error:
         return f"not a valid URL: {error}"
     if parts.scheme not in ("http", "https"):
@@ -69,10 +69,10 @@ def url_refusal(url: str, *, resolve: bool = True) -> str | None:
         return "the URL has no host."
     if parts.username or parts.password:
         return "put no user name or password in the URL; the signature proves it is Beacon."
-    if not resolve or settings.WEBHOOKS_ALLOW_PRIVATE:
+    if settings.WEBHOOKS_ALLOW_PRIVATE:
         return None
     try:
-        found = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80))
+        found = socket.getaddrinfo(parts.hostname, None)  # the addresses; the port changes none of them
     except (socket.gaierror, UnicodeError):
         return None
     for *_, sockaddr in found:

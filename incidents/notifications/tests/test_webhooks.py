@@ -210,7 +210,7 @@ def test_a_hook_hears_only_the_events_it_picked(receiver, reporter, responder):
 
 
 def test_a_hook_with_no_events_or_unknown_ones_is_refused(db, receiver):
-    for events in ([], ["incident.deleted"], "incident.created"):
+    for events in ([], ["incident.deleted"], "incident.created", {"incident.created": True}):
         hook = Webhook(name="x", url=receiver.url, events=events)
         hook.set_new_secret()
         with pytest.raises(ValidationError) as refused:
@@ -519,6 +519,8 @@ def test_an_incident_restricted_later_stops_reaching_hooks_not_allowed_and_lifti
         ("file:///etc/passwd", "only http"),
         ("http:///no-host", "no host"),
         ("https://user:pw@93.184.216.34/hook", "no user name"),
+        ("https://token@93.184.216.34/hook", "no user name"),
+        ("https://93.184.216.34:99999/hook", "not a valid URL"),
     ],
 )
 def test_only_http_urls_with_a_host_are_accepted(url, says):
