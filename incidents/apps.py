@@ -12,8 +12,8 @@ class IncidentsConfig(AppConfig):
 
         1. on call: assign the on-call engineer to a new incident, escalate a raised one.
            First, so that the lead is set before the outbox decides who hears of the report.
-        2. notifications: write the outbox rows of every entry, then arm the update reminder;
-           the delivery ledger panel.
+        2. notifications: write the outbox rows of every entry, then those of the outgoing
+           webhooks that picked its event, then arm the update reminder; the delivery ledger panel.
         3. alerts: the alert group panel.
         4. the core's own panel: status updates (incidents/views.py).
         5. status page: bump the cached public pages' generation on every change they show

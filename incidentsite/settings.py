@@ -258,6 +258,11 @@ SLACK_CHANNEL = env_str("SLACK_CHANNEL")
 SLACK_INCIDENT_CHANNELS = env_bool("SLACK_INCIDENT_CHANNELS", default=False)
 # The Web API's base; only tests point it elsewhere (a local stand-in).
 SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api/")
+# Outgoing webhooks (docs/webhooks-out.md) post only to public addresses: a URL whose host is or
+# resolves to a loopback, private, link-local or reserved address is refused (a manager could
+# otherwise make Beacon call services inside its own network). 1 allows them: tests, or a receiver
+# on the same network on purpose.
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
 # Action links in emails (Acknowledge, Take the lead) work once, for this many minutes.
 EMAIL_ACTION_LINK_MINUTES = env_int("EMAIL_ACTION_LINK_MINUTES", 60)
 
@@ -277,7 +282,7 @@ MAIL_INTAKE_SEVERITY = env_str("MAIL_INTAKE_SEVERITY", "medium")
 TASKS = {
     "default": {
         "BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
-        "QUEUES": ["default", "email", "slack", "escalations"],
+        "QUEUES": ["default", "email", "slack", "webhooks", "escalations"],
     }
 }
 

@@ -51,3 +51,4 @@ from incidents.models.updates import (  # noqa: F401, E402
     ensure_shipped_update_templates,
 )
 from incidents.models.userreports import UserReport  # noqa: F401, E402
+from incidents.models.webhooks import Webhook  # noqa: F401, E402

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils.timezone import now
 
 from incidents.models.core import Incident, Service, Severity, TimelineEntry
+from incidents.models.webhooks import Webhook
 
 
 class Subscription(models.Model):
@@ -129,6 +130,8 @@ class Notification(models.Model):
         # The Slack app (Web API with a bot token): the incident's message, posted once and
         # updated in place, and ephemeral replies (incidents/notifications/slackapp.py).
         SLACK_APP = "slack_app", "Slack app"
+        # Outgoing webhooks (incidents/models/webhooks.py): the recipient is "webhook:<pk>".
+        WEBHOOK = "webhook", "Webhook"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -144,7 +147,7 @@ class Notification(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event_key = models.CharField(max_length=200)
     channel = models.CharField(max_length=16, choices=Channel)
-    # An email address (lower case) or a Slack destination ("site", "service:<id>").
+    # An email address (lower case), a Slack destination ("site", "service:<id>") or a webhook ("webhook:<id>").
     recipient = models.CharField(max_length=254)
     audience = models.CharField(max_length=8, choices=Audience, default=Audience.TEAM)
     incident = models.ForeignKey(
@@ -264,7 +267,7 @@ class ChannelProblem(models.Model):
     """
 
     channel = models.CharField(max_length=16)
-    # "smtp" for email; "site" or "service:<pk>" for Slack (as Notification.recipient).
+    # "smtp" for email; "site" or "service:<pk>" for Slack, "webhook:<pk>" (as Notification.recipient).
     destination = models.CharField(max_length=64)
     service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     error = models.TextField()
@@ -283,6 +286,9 @@ class ChannelProblem(models.Model):
     def label(self) -> str:
         if self.channel == "email":
             return "Email: the SMTP server refuses Beacon's sign-in"
+        if self.channel == "webhook":
+            hook = Webhook.objects.filter(pk=self.destination.removeprefix("webhook:")).first()
+            return f"Outgoing webhook: {hook.name if hook else self.destination + ' (deleted)'}"
         if self.service_id:
             return f"Slack: the webhook of {self.service}"
         return "Slack: the site-wide webhook (SLACK_WEBHOOK_URL)"

@@ -1,5 +1,5 @@
 """Notifications: who hears what (outbox.py), how it reaches them (delivery.py, transports.py),
-the unsubscribe link (unsubscribe.py), update reminders (reminders.py), the follow and
+outgoing webhooks (webhooks.py), the unsubscribe link (unsubscribe.py), update reminders (reminders.py), the follow and
 settings pages (views.py) and the admin of deliveries and stakeholder lists (admin.py).
 
 Imports the core only. Other areas queue messages through `outbox.queue_direct` and
@@ -10,8 +10,9 @@ Imports the core only. Other areas queue messages through `outbox.queue_direct` 
 def ready() -> None:
     """Called by IncidentsConfig.ready(), after the on-call area's listeners (see there)."""
     from incidents import panels, workflow
-    from incidents.notifications import outbox, reminders, views
+    from incidents.notifications import outbox, reminders, views, webhooks
 
     workflow.on_entry(outbox.queue_for_entry)
+    workflow.on_entry(webhooks.queue_for_entry)
     workflow.on_entry(reminders.arm_for_entry)
     panels.register("incidents/_ledger_panel.html", views.ledger_panel_context, where="main", order=90)

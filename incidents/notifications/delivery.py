@@ -53,8 +53,18 @@ def deliver_slack(notification_id: int) -> str:
     return deliver(notification_id)
 
 
+@task(queue_name="webhooks")
+def deliver_webhook(notification_id: int) -> str:
+    return deliver(notification_id)
+
+
 # The Slack app's rows share the Slack queue and worker.
-DELIVERY_TASKS = {"email": deliver_email, "slack": deliver_slack, "slack_app": deliver_slack}
+DELIVERY_TASKS = {
+    "email": deliver_email,
+    "slack": deliver_slack,
+    "slack_app": deliver_slack,
+    "webhook": deliver_webhook,
+}
 
 
 def enqueue(rows: list[tuple[int, str]], run_after=None) -> None:
@@ -137,7 +147,8 @@ def deliver(pk: int) -> str:
 
 
 def destination_of(notification: Notification) -> str:
-    """What a failure breaks: the SMTP server for every email; each Slack webhook on its own."""
+    """What a failure breaks: the SMTP server for every email; each Slack webhook and each
+    outgoing webhook ("webhook:<pk>") on its own."""
     return "smtp" if notification.channel == Notification.Channel.EMAIL else notification.recipient
 
 

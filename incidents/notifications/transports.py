@@ -7,6 +7,9 @@ only read, with one exception: the Slack app remembers where it posted an incide
 (SlackMessage), so that later changes update that message in place.
 """
 
+import hashlib
+import hmac
+import http.client
 import json
 import logging
 import smtplib
@@ -23,7 +26,17 @@ from django.core.mail.message import BadHeaderError
 from django.utils.timezone import now
 from slack_sdk.errors import SlackApiError
 
-from incidents.models import Incident, Notification, Service, SlackChannel, SlackMessage, Status, TimelineEntry
+from incidents.models import (
+    Incident,
+    Notification,
+    Service,
+    SlackChannel,
+    SlackMessage,
+    Status,
+    TimelineEntry,
+    Webhook,
+)
+from incidents.models.webhooks import address_refusal, url_refusal
 from incidents.notifications import slackapp
 from incidents.notifications.unsubscribe import unsubscribe_url
 
@@ -384,4 +397,129 @@ def _int(value) -> int | None:
         return None
 
 
-TRANSPORTS: dict[str, type[Transport]] = {"email": Email, "slack": Slack, "slack_app": SlackApp}
+# --- outgoing webhooks (docs/webhooks-out.md) ------------------------------------------------
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over `timestamp + "." + body` with the hook's whole secret, as hex."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+class RefusedAddress(OSError):
+    """The host of a webhook URL turned out (at connect time) to be an address Beacon may not post to."""
+
+
+def _check_peer(connection: http.client.HTTPConnection) -> None:
+    """Refuse a connection whose peer is private (unless allowed): the host may have resolved to
+    a public address when the URL was saved and to an inner one now (DNS rebinding)."""
+    if connection.sock is None:
+        return
+    refusal = address_refusal(str(connection.sock.getpeername()[0]))
+    if refusal:
+        connection.close()
+        raise RefusedAddress(refusal)
+
+
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self)
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()  # TCP and the TLS handshake; nothing of the request is sent yet
+        _check_peer(self)
+
+
+class _CheckedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_CheckedHTTPConnection, req)
+
+
+class _CheckedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_CheckedHTTPSConnection, req, context=self._context)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not followed: it could lead anywhere (an inner address)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+# No proxies from the environment: the post goes straight to the checked address.
+_webhook_opener = urllib.request.build_opener(
+    urllib.request.ProxyHandler({}), _NoRedirects(), _CheckedHTTPHandler(), _CheckedHTTPSHandler()
+)
+
+
+class WebhookTransport(Transport):
+    """POST the row's JSON body, signed, to the hook's URL as it is now.
+
+    2xx is delivered. 408, 425, 429, 5xx, timeouts and network errors are retried with the
+    backoff (429 and 503 no sooner than their Retry-After). Any other answer fails the delivery
+    at once, since the same bytes will get the same answer: 3xx (redirects are not followed),
+    401/403 (the receiver refuses Beacon: a wrong secret?), 404/410 (the URL is gone) also mark
+    the hook broken; 400, 413, 422 and the rest fail that one delivery. The admin's "retry now"
+    sends a failed delivery again, same event id, fresh signature.
+    """
+
+    def hook(self) -> Webhook:
+        pk = self.notification.recipient.removeprefix("webhook:")
+        hook = Webhook.objects.filter(pk=int(pk)).first() if pk.isdigit() else None
+        if hook is None:
+            raise TransportError("the webhook was deleted", permanent=True)
+        if not hook.is_active:
+            raise TransportError("the webhook is disabled", permanent=True)
+        return hook
+
+    def send(self) -> None:
+        n = self.notification
+        hook = self.hook()
+        refusal = url_refusal(hook.url)
+        if refusal:
+            raise TransportError(f"refused URL: {refusal}", permanent=True, channel_broken=True)
+        body = n.body_text.encode()
+        event = json.loads(n.body_text)
+        timestamp = str(int(time.time()))
+        request = urllib.request.Request(
+            hook.url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "Beacon-Webhooks/1",
+                "Beacon-Event-Id": event["id"],
+                "Beacon-Event-Type": event["type"],
+                "Beacon-Delivery-Attempt": str(n.attempts),
+                "Beacon-Signature": f"t={timestamp},v1={signature(hook.secret, timestamp, body)}",
+            },
+        )
+        try:
+            with _webhook_opener.open(request, timeout=HTTP_TIMEOUT) as response:
+                response.read(4096)
+        except urllib.error.HTTPError as error:
+            text = error.read(200).decode(errors="replace")
+            message = f"HTTP {error.code} {text}".strip()
+            if error.code in (408, 425, 429) or error.code >= 500:
+                raise TransportError(message, retry_after=_retry_after(error)) from error
+            if 300 <= error.code < 400:
+                message = f"HTTP {error.code}: redirects are not followed (to {error.headers.get('Location', '?')})"
+            broken = error.code in (401, 403, 404, 410) or 300 <= error.code < 400
+            raise TransportError(message, permanent=True, channel_broken=broken) from error
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, RefusedAddress):
+                raise TransportError(f"refused address: {error.reason}", permanent=True, channel_broken=True) from error
+            raise TransportError(f"{type(error).__name__}: {error.reason}") from error
+        except (TimeoutError, OSError, http.client.HTTPException) as error:
+            raise TransportError(f"{type(error).__name__}: {error}") from error
+
+
+TRANSPORTS: dict[str, type[Transport]] = {
+    "email": Email,
+    "slack": Slack,
+    "slack_app": SlackApp,
+    "webhook": WebhookTransport,
+}

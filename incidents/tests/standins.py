@@ -209,3 +209,72 @@ class SlackApiStandIn:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+
+
+class _WebhookHandler(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - http.server's API
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        server = self.server
+        with server.lock:
+            server.requests.append({"path": self.path, "headers": dict(self.headers.items()), "body": body})
+            mode = server.modes.pop(0) if server.modes else server.mode
+        if mode.startswith("sleep:"):
+            time.sleep(float(mode[6:]))  # got it, answers too late: the sender times out
+            mode = "200"
+        status = int(mode)
+        self.send_response(status)
+        if status in (429, 503):
+            self.send_header("Retry-After", "120")
+        if 300 <= status < 400:
+            self.send_header("Location", f"http://127.0.0.1:{server.server_address[1]}/elsewhere")
+        text = b"ok" if status < 300 else f"answer {status}".encode()
+        self.send_header("Content-Length", str(len(text)))
+        self.end_headers()
+        self.wfile.write(text)
+
+    def log_message(self, *args):
+        pass
+
+
+class WebhookReceiver:
+    """A receiver of outgoing webhooks on 127.0.0.1, on a port the system picks (kept across
+    `stop()`/`start()`, so a test can take it down for an outage). `mode` is the HTTP status it
+    answers ("200", "500", "410", "301"…) or "sleep:<s>"; `modes` queue answers for the next
+    requests, first in first out. Each request is kept: path, headers, body bytes."""
+
+    def __init__(self):
+        self.port = 0
+        self.requests: list[dict] = []
+        self.mode = "200"
+        self.modes: list[str] = []
+        self.server: ThreadingHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/beacon"
+
+    def start(self) -> "WebhookReceiver":
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), _WebhookHandler)
+        server.requests, server.lock = self.requests, threading.Lock()
+        server.mode, server.modes = self.mode, self.modes
+        self.server, self.port = server, server.server_address[1]
+        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        if self.server is not None:
+            self.server.mode = mode
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.thread.join(5)
+        self.server = self.thread = None
+        wait_for_port(self.port, up=False)
+
+    def bodies(self) -> list[dict]:
+        return [json.loads(r["body"]) for r in self.requests]

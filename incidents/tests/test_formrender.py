@@ -195,6 +195,7 @@ NOT_DRAWN = {
     "TaskChangeForm",
     "UpdateTemplateForm",
     "WebhookMappingForm",
+    "WebhookAdminForm",
 }
 # Forms every field of which may be left empty: their "with errors" case is a bound valid form.
 NOTHING_REQUIRED = {"MitigateForm", "PublicSummaryForm"}

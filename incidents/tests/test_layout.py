@@ -266,7 +266,7 @@ def test_an_unplaced_module_is_refused():
 def test_listeners_panels_and_close_checks_are_registered_in_the_stated_order():
     from incidents import panels, workflow
     from incidents.alerts import panel
-    from incidents.notifications import outbox, reminders
+    from incidents.notifications import outbox, reminders, webhooks
     from incidents.notifications import views as notification_views
     from incidents.oncall import paging
     from incidents.statuspage import cache as status_cache
@@ -278,6 +278,7 @@ def test_listeners_panels_and_close_checks_are_registered_in_the_stated_order():
         paging.assign_on_call,  # first: the lead is set before the outbox picks who hears
         paging.escalate_on_raised_severity,
         outbox.queue_for_entry,
+        webhooks.queue_for_entry,
         reminders.arm_for_entry,
         status_cache.entry_changed,  # last: the status page generation row is locked the shortest time
     ]

@@ -9,6 +9,7 @@ of incidents/tests/test_permissions.py): a new URL is fetched here the day it is
 restricted incident's reference in its <ref>.
 """
 
+import json
 import re
 from datetime import timedelta
 from urllib.parse import quote
@@ -32,7 +33,9 @@ from incidents.models import (
     Subscription,
     Task,
     TimelineEntry,
+    Webhook,
 )
+from incidents.models.webhooks import Event as WebhookEvent
 from incidents.oncall import paging
 from incidents.oncall.tests.data import give_calendar_token, make_rotation
 from incidents.tests.factories import ServiceFactory
@@ -92,6 +95,10 @@ def world(db, settings, users, other_responder):
     Subscription.objects.create(user=responder, service=service)
     Subscription.objects.create(user=viewer, min_severity="low")
     Subscription.objects.create(email="press@outside.example", service=service)
+    # An outgoing webhook that hears every event, not allowed restricted incidents (the default).
+    hook = Webhook(name="chat bot", url="http://127.0.0.1:9/hook", events=list(WebhookEvent.values))
+    hook.set_new_secret()
+    hook.save()
 
     # The Security type's custom fields and review sections: their values are incident text too.
     security_type = IncidentType.objects.get(slug="security")
@@ -342,7 +349,7 @@ def test_managers_security_and_participants_do_see_them(world, users):
     assert fields["leak_notes"] == marked("notes")
 
 
-def test_no_email_or_slack_message_tells_anyone_not_allowed(world, users):
+def test_no_email_slack_or_webhook_message_tells_anyone_not_allowed(world, users):
     refs = [i.ref for i in world["restricted"]]
     rows = list(
         Notification.objects.filter(incident__in=world["restricted"])
@@ -358,6 +365,13 @@ def test_no_email_or_slack_message_tells_anyone_not_allowed(world, users):
         if row.channel == Notification.Channel.EMAIL and row.user_id not in world["allowed"]:
             text = f"{row.subject}\n{row.body_text}\n{row.body_html}"
             assert not leaks(text, refs), (row.recipient, row.subject)
+    # A webhook not allowed restricted incidents hears that each was created: reference and severity.
+    hooked = [json.loads(r.body_text) for r in rows if r.channel == Notification.Channel.WEBHOOK]
+    assert sorted((e["type"], e["incident"]["reference"]) for e in hooked) == sorted(
+        ("incident.created", i.ref) for i in world["restricted"]
+    )
+    assert all(set(e["incident"]) == {"id", "reference", "severity", "restricted", "url"} for e in hooked)
+    assert not any(leaks(r.body_text, []) for r in rows if r.channel == Notification.Channel.WEBHOOK)
     told = {r.recipient for r in rows if r.channel == Notification.Channel.EMAIL}
     assert "press@outside.example" not in told
     assert users["responder"].email not in told  # follows the service and the incident, owns an action item

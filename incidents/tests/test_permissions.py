@@ -187,6 +187,9 @@ MATRIX = [
     ("get", "/admin/incidents/webhookmapping/add/", expect(LOGIN, 403, 403, 403, 200, 403)),
     # "Try it" posts the add form; it answers the form again, never saving (incidents/alerts/admin.py).
     ("post", "/admin/incidents/webhookmapping/add/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    # Outgoing webhooks (docs/webhooks-out.md): managers only.
+    ("get", "/admin/incidents/webhook/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/webhook/add/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/auth/user/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/apitoken/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/auth/group/", expect(LOGIN, 403, 403, 403, 200, 403)),
