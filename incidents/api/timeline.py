@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Query, Router, Schema, Status
 
@@ -215,11 +214,7 @@ def register_on_default_router(api: NinjaAPI) -> None:
 def follow(request: HttpRequest, ref: str):
     """Follow the incident: hear its public updates and its resolution. Following twice is fine."""
     incident = incident_or_404(request, ref)
-    try:
-        with transaction.atomic():  # a savepoint: two calls at once must not fail the second
-            Subscription.objects.get_or_create(user=request.auth.user, incident=incident)
-    except IntegrityError:
-        pass
+    Subscription.objects.follow(request.auth.user, incident=incident)
     return {"following": True}
 
 

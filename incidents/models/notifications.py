@@ -7,12 +7,23 @@ its state, not the task backend's row, is the truth about delivery (docs/notific
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils.timezone import now
 
 from incidents.models.core import Incident, Service, Severity, TimelineEntry
 from incidents.models.webhooks import Webhook
+
+
+class SubscriptionQuerySet(models.QuerySet):
+    def follow(self, user, **target) -> None:
+        """`user` follows `target` (incident=… or service=…); following twice, or two requests at
+        once, is fine. A savepoint: the losing insert must not poison the caller's transaction."""
+        try:
+            with transaction.atomic():
+                self.get_or_create(user=user, **target)
+        except IntegrityError:
+            pass
 
 
 class Subscription(models.Model):
@@ -33,6 +44,8 @@ class Subscription(models.Model):
     service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.CASCADE, related_name="subscriptions")
     min_severity = models.CharField("every new incident at or above", max_length=8, choices=Severity, blank=True)
     created_at = models.DateTimeField(default=now, editable=False)
+
+    objects = SubscriptionQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -8,7 +8,7 @@ from collections import Counter
 from django import forms
 from django.contrib import messages
 from django.core import signing
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -63,14 +63,6 @@ def ledger_panel_context(request: HttpRequest, incident: Incident) -> dict | Non
 # --- following -------------------------------------------------------------------------
 
 
-def _follow(user, **target) -> None:
-    try:
-        with transaction.atomic():  # a savepoint: a double click must not poison the request
-            Subscription.objects.get_or_create(user=user, **target)
-    except IntegrityError:
-        pass
-
-
 @role_required(roles.RESPOND_INCIDENT)
 @require_http_methods(["GET"])
 def update_audience(request: SignedInRequest, ref: str) -> HttpResponse:
@@ -91,7 +83,7 @@ def update_audience(request: SignedInRequest, ref: str) -> HttpResponse:
 @require_POST
 def follow_incident(request: SignedInRequest, ref: str) -> HttpResponse:
     incident = get_incident_for(request, ref)
-    _follow(request.user, incident=incident)
+    Subscription.objects.follow(request.user, incident=incident)
     messages.success(request, f"You follow {incident.ref}: you will hear its public updates and its resolution.")
     return redirect(incident)
 
@@ -116,7 +108,7 @@ def _back_to(request: HttpRequest, default: str) -> HttpResponse:
 @require_POST
 def follow_service(request: SignedInRequest, slug: str) -> HttpResponse:
     service = get_object_or_404(Service, slug=slug)
-    _follow(request.user, service=service)
+    Subscription.objects.follow(request.user, service=service)
     messages.success(request, f"You follow {service.name}.")
     return _back_to(request, "profile")
 
