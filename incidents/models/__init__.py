@@ -42,6 +42,7 @@ from incidents.models.response import (  # noqa: F401, E402
 )
 from incidents.models.security import IdempotencyKey, PasswordResetRequest, PublicRequest  # noqa: F401, E402
 from incidents.models.statuspage import StatusPageGeneration  # noqa: F401, E402
+from incidents.models.teams import Team, TeamMembership  # noqa: F401, E402
 from incidents.models.tokens import ApiToken, Integration, hash_token  # noqa: F401, E402
 from incidents.models.typefields import CustomField, ReviewSection  # noqa: F401, E402
 from incidents.models.updates import (  # noqa: F401, E402

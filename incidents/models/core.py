@@ -71,6 +71,10 @@ class Service(models.Model):
         validators=[MinValueValidator(Decimal("0.001")), MaxValueValidator(Decimal("99.999"))],
         help_text="Per calendar month, e.g. 99.9. Empty: no error budget.",
     )
+    # The team that owns the service (incidents/models/teams.py): its defaults, not who may read.
+    team = models.ForeignKey(
+        "incidents.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="services"
+    )
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:

@@ -60,6 +60,10 @@ class Rotation(models.Model):
     handoff_time = models.TimeField(default=dt.time(9, 0), help_text="Local time at which one shift hands over.")
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     start_date = models.DateField(help_text="The first shift starts on this day at the handoff time.")
+    # The team whose managers configure this rotation (incidents/models/teams.py).
+    team = models.ForeignKey(
+        "incidents.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="rotations"
+    )
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:
