@@ -63,6 +63,8 @@ PAGES = [
     ("/reviews/runbooks/{slug}/edit/", WRITERS),
     ("/oncall/", SIGNED_IN),
     ("/reports/", SIGNED_IN),  # responders and managers: trends, charts, learning loop; others: services
+    ("/oncall/load/", WRITERS),  # the on-call load report: those who are on call and lead
+    ("/oncall/load/?month=2026-13", WRITERS),  # a bad month: the form with its message
     ("/oncall/rotations/new/", ("manager",)),
     ("/oncall/rotations/{rotation}/edit/", ("manager",)),
     ("/oncall/rotations/{rotation}/overrides/new/", ("manager",)),
