@@ -90,7 +90,7 @@ PAGES = [
 
 # (role, url template) pairs, the parameters of the page tests.
 # Pages that answer with an error status on purpose, and still must be usable.
-STATUS = {"/status/subscribe/confirm/not-a-link/": 400}
+STATUS = {"/status/subscribe/confirm/not-a-link/": 400, "/oncall/load/?month=2026-13": 400}
 
 ROLE_PAGES = [(role, url) for url, roles in PAGES for role in roles]
 

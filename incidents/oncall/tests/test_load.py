@@ -353,3 +353,54 @@ def test_queries_do_not_grow_with_the_history(clients, users, manager, django_as
     assert all(r.on_call > dt.timedelta(0) for r in rows if r.user != outsider)
     with django_assert_max_num_queries(11):
         assert clients["responder"].get("/oncall/load.csv?month=2026-03").status_code == 200
+
+
+# --- the API -----------------------------------------------------------------------------------------
+
+
+def test_the_api_gives_the_same_figures_in_the_token_owners_time_zone(
+    responder, other_responder, manager, django_assert_max_num_queries, frozen
+):
+    from incidents.api.tests.support import call, personal_token
+
+    set_zone(manager, "Europe/London")
+    make_rotation("Primary", members=[responder], time_zone="UTC")
+    paged(make_incident(by=manager), responder, dt.datetime(2026, 3, 3, 23, 0, tzinfo=dt.UTC))
+    token = personal_token(manager)
+    with django_assert_max_num_queries(11):
+        response = call("get", "/api/oncall/load?month=2026-03", token)
+    assert response.status_code == 200
+    assert response.json() == {
+        "month": "2026-03",
+        "start": "2026-03-01T00:00:00+00:00",
+        "end": "2026-04-01T00:00:00+01:00",
+        "night": "22:00–06:59",
+        "people": [
+            {
+                "username": "rob",
+                "name": "Rob Responder",
+                "active": True,
+                "time_zone": "UTC",
+                "pages": 1,
+                "night_pages": 1,
+                "hours_on_call": 743.0,  # London's March: the clocks went forward
+                "incidents_led": 0,
+            }
+        ],
+    }
+    assert call("get", "/api/oncall/load", token).json()["month"] == "2026-04"
+
+
+def test_the_api_refuses_a_bad_month_and_those_not_on_call(responder, viewer, frozen):
+    from incidents.api.tests.support import call, integration_token, personal_token
+
+    token = personal_token(responder)
+    response = call("get", "/api/oncall/load?month=2026-13", token)
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [{"field": "month", "message": "Enter a month as year and month, such as 2026-03."}]
+    }
+    assert call("get", "/api/oncall/load?month=2026-03&team=a", token).json()["detail"][0]["field"] == "team"
+    assert call("get", "/api/oncall/load", personal_token(viewer)).status_code == 403
+    assert call("get", "/api/oncall/load", integration_token()).status_code == 403
+    assert call("get", "/api/oncall/load").status_code == 401
