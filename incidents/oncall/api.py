@@ -22,7 +22,7 @@ class PersonLoadOut(Schema):
     time_zone: str = Field(description="The person's time zone, in which their nights are counted.")
     pages: int = Field(description="Pages and escalation pages Beacon sent them in the month.")
     night_pages: int = Field(description="Of those, the ones at night in their own time zone.")
-    hours_on_call: float = Field(description="Hours on call in the month from the rotations (up to now for this month).")
+    hours_on_call: float = Field(description="Hours on call in the month, from the rotations (this month: so far).")
     incidents_led: int = Field(description="Incidents of which they were made lead during the month.")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -98,7 +99,7 @@ def zone_of(user) -> zoneinfo.ZoneInfo:
 class Load:
     """One person's month."""
 
-    user: object
+    user: Any
     pages: int = 0
     night_pages: int = 0
     on_call: dt.timedelta = dt.timedelta(0)
@@ -127,13 +128,13 @@ def _union(intervals: list[tuple[dt.datetime, dt.datetime]]) -> dt.timedelta:
     return total
 
 
-def hours_on_call(month: Month, *, until: dt.datetime) -> tuple[dict[int, dt.timedelta], dict[int, object]]:
+def hours_on_call(month: Month, *, until: dt.datetime) -> tuple[dict[int, dt.timedelta], dict[int, Any]]:
     """Per person (by pk), the time on call in the month up to `until`, from the rotations as
     Beacon pages from them (overrides count for the person covering), and the people met (users).
     Four queries."""
     start, end = month.start, min(month.end, until)
     intervals: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
-    people: dict[int, object] = {}
+    people: dict[int, Any] = {}
     if end <= start:
         return {}, people
     for schedule in paging.load_schedules(at=start):
@@ -169,9 +170,9 @@ def month_load(viewer, month: Month, *, at: dt.datetime | None = None) -> list[L
         .values("person")
         .annotate(incidents=Count("incident_id", distinct=True))
     )
-    led = {_pk(row["person"]): row["incidents"] for row in leads}
-    paged = [(_pk(person), created_at) for person, created_at in pages]
-    wanted = ({pk for pk, _ in paged} | set(led)) - set(people) - {None}
+    led = {pk: row["incidents"] for row in leads if (pk := _pk(row["person"])) is not None}
+    paged = [(pk, created_at) for person, created_at in pages if (pk := _pk(person)) is not None]
+    wanted = ({pk for pk, _ in paged} | set(led)) - set(people)
     if wanted:
         User = get_user_model()
         people.update((u.pk, u) for u in User.objects.filter(pk__in=wanted).select_related("profile"))

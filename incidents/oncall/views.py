@@ -200,7 +200,8 @@ def load_csv(request: HttpRequest) -> HttpResponse:
     """The report's table as CSV, one row per person; a bad `?month=` is a 400 saying why."""
     form, month = _load_month(request)
     if month is None:
-        return HttpResponse(f"Bad month: {' '.join(form.errors['month'])}\n", status=400, content_type="text/plain; charset=utf-8")
+        message = f"Bad month: {' '.join(form.errors['month'])}\n"
+        return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="oncall-load-{month.key}.csv"'
     writer = csv.writer(response)

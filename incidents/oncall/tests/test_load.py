@@ -184,11 +184,16 @@ def test_a_deactivated_persons_month_still_counts(responder, other_responder, ma
     paged(incident, other_responder, dt.datetime(2026, 3, 3, 3, 0, tzinfo=dt.UTC))
     other_responder.is_active = False
     other_responder.save()
+    # Someone deleted since: their pages name nobody any more, and are left out without an error.
+    gone = make_user("gone", roles.RESPONDER)
+    paged(incident, gone, dt.datetime(2026, 3, 4, 3, 0, tzinfo=dt.UTC))
+    gone.delete()
     rows = load.month_load(manager, march(dt.UTC))
     ola = row_of(rows, other_responder)
     # Her pages happened; her shifts went to Rob, as paging does with a deactivated member.
     assert (ola.pages, ola.night_pages, ola.on_call) == (1, 1, dt.timedelta(0))
     assert row_of(rows, responder).on_call == dt.timedelta(hours=31 * 24 - 9)
+    assert sorted(r.user.username for r in rows) == ["ola", "rob"]
     html = clients["manager"].get("/oncall/load/?month=2026-03").content.decode()
     assert 'data-user="ola"' in html and "deactivated" in html
     (line,) = [r for r in csv_rows(clients["manager"].get("/oncall/load.csv?month=2026-03")) if r["username"] == "ola"]
@@ -337,12 +342,11 @@ def test_queries_do_not_grow_with_the_history(clients, users, manager, django_as
     # Someone in no rotation, paged in March (by a policy naming them): one more query, for the people.
     outsider = make_user("outsider", roles.RESPONDER)
     march_3 = dt.datetime(2026, 3, 3, tzinfo=dt.UTC)
-    entries.append(TimelineEntry(incident=incidents[0], kind=Kind.PAGE, created_at=march_3, data={"user_id": outsider.pk}))
+    data = {"user_id": outsider.pk}
+    entries.append(TimelineEntry(incident=incidents[0], kind=Kind.PAGE, created_at=march_3, data=data))
     TimelineEntry.objects.bulk_create(entries)
-    in_march = sum(
-        e.kind != Kind.LEAD_CHANGE and dt.datetime(2026, 3, 1, tzinfo=dt.UTC) <= e.created_at < dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
-        for e in entries
-    )
+    start, end = dt.datetime(2026, 3, 1, tzinfo=dt.UTC), dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+    in_march = sum(e.kind != Kind.LEAD_CHANGE and start <= e.created_at < end for e in entries)
     assert 200 < in_march < 3000
     # Session, user, profile, permissions; four for the rotations; the pages, the leads, the people.
     with django_assert_max_num_queries(11):
