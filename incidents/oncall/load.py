@@ -55,6 +55,10 @@ class Month:
         return (self.first + dt.timedelta(days=32)).replace(day=1)
 
     @property
+    def last_day(self) -> dt.date:
+        return self.following - dt.timedelta(days=1)
+
+    @property
     def preceding(self) -> dt.date:
         return (self.first - dt.timedelta(days=1)).replace(day=1)
 

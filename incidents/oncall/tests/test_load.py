@@ -229,6 +229,7 @@ def test_page_shows_the_month_with_links_to_the_months_around_it(responder, clie
     assert response.status_code == 200
     html = response.content.decode()
     assert "On-call load: March 2026" in html
+    assert "1 Mar to 31 Mar 2026, in your time zone (UTC)." in html
     assert 'href="?month=2026-02"' in html and 'href="?month=2026-04"' in html
     assert 'href="/oncall/load.csv?month=2026-03"' in html
     assert "22:00–06:59" in html
