@@ -323,6 +323,16 @@ REPORT_ACK_TARGET_MINUTES = {
     "medium": env_int("ACK_TARGET_MEDIUM_MINUTES", 60),
     "low": env_int("ACK_TARGET_LOW_MINUTES", 240),
 }
+# The on-call load report (/oncall/load/, docs/oncall.md): a page is "at night" when it reaches
+# someone between these local hours of their own time zone (their profile's, else TIME_ZONE):
+# from ONCALL_NIGHT_START:00 up to, not including, ONCALL_NIGHT_END:00 (22 and 7: 22:00–06:59).
+ONCALL_NIGHT_START = env_int("ONCALL_NIGHT_START", 22)
+ONCALL_NIGHT_END = env_int("ONCALL_NIGHT_END", 7)
+if not (0 <= ONCALL_NIGHT_START <= 23 and 0 <= ONCALL_NIGHT_END <= 23) or ONCALL_NIGHT_START == ONCALL_NIGHT_END:
+    raise ImproperlyConfigured(
+        "ONCALL_NIGHT_START and ONCALL_NIGHT_END must be different hours from 0 to 23 "
+        f"(now {ONCALL_NIGHT_START} and {ONCALL_NIGHT_END})"
+    )
 # Reports: a review (of a severity in REVIEW_REQUIRED_SEVERITIES) is due this many days after its
 # incident is resolved; published by then is "on time".
 REVIEW_DUE_DAYS = env_int("REVIEW_DUE_DAYS", 7)

@@ -130,3 +130,43 @@ class OverrideForm(forms.ModelForm):
             elif end - start > dt.timedelta(days=92):
                 self.add_error("end", "An override lasts at most 92 days; change the rotation instead.")
         return data
+
+
+class MonthInput(forms.TextInput):
+    # A month picker where the browser has one; elsewhere a text box that takes "2026-03".
+    input_type = "month"
+
+
+MONTH_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+# The first month the load report shows: anything earlier is a typing mistake, not history.
+EARLIEST = dt.date(2000, 1, 1)
+
+
+class LoadMonthForm(forms.Form):
+    """The month of the on-call load report (`?month=2026-03`, a GET form). Empty: this month.
+    A month that is not one, before 2000 or not yet begun is refused with a message."""
+
+    month = forms.CharField(
+        required=False,
+        widget=MonthInput(attrs={"placeholder": "YYYY-MM"}),
+        help_text="A calendar month in your time zone, such as 2026-03.",
+    )
+
+    def __init__(self, *args, today: dt.date, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    def clean_month(self) -> dt.date:
+        text = self.cleaned_data["month"].strip()
+        this_month = self.today.replace(day=1)
+        if not text:
+            return this_month
+        match = MONTH_RE.match(text)
+        if not match or not 1 <= int(match[2]) <= 12:
+            raise forms.ValidationError("Enter a month as year and month, such as 2026-03.")
+        first = dt.date(int(match[1]), int(match[2]), 1)
+        if first < EARLIEST:
+            raise forms.ValidationError(f"Choose a month from {EARLIEST:%Y-%m} on.")
+        if first > this_month:
+            raise forms.ValidationError(f"{first:%Y-%m} has not begun yet: choose {this_month:%Y-%m} or earlier.")
+        return first

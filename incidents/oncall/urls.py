@@ -10,6 +10,8 @@ urlpatterns = [
     path("rotations/<int:pk>/edit/", oncall_views.rotation_edit, name="rotation_edit"),
     path("rotations/<int:pk>/overrides/new/", oncall_views.override_new, name="override_new"),
     path("overrides/<int:pk>/delete/", oncall_views.override_delete, name="override_delete"),
+    path("load/", oncall_views.load_report, name="load"),
+    path("load.csv", oncall_views.load_csv, name="load_csv"),
     path("calendar/token/", oncall_views.calendar_token, name="calendar_token"),
     path("calendar/<str:token>.ics", oncall_views.calendar_feed, name="calendar_feed"),
 ]

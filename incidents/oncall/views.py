@@ -1,11 +1,12 @@
 """On-call pages: the four-week calendar, rotation and override editing (managers), a
-service's page, the private iCalendar feed and its token.
+service's page, the private iCalendar feed and its token, the on-call load report and its CSV.
 
 Every page loads the rotations once (paging.rotations_for_schedules: four queries) and
 computes the rest in Python, so its query count does not grow with rotations, members,
 overrides or services.
 """
 
+import csv
 import datetime as dt
 import re
 import secrets
@@ -22,8 +23,8 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from incidents import roles
 from incidents.access import role_required
 from incidents.models import Override, Profile, Rotation, RotationMember
-from incidents.oncall import ical, paging
-from incidents.oncall.forms import OverrideForm, RotationForm
+from incidents.oncall import ical, load, paging
+from incidents.oncall.forms import EARLIEST, LoadMonthForm, OverrideForm, RotationForm
 from incidents.people import display_name
 
 VIEW = roles.VIEW_ROTATION
@@ -151,6 +152,82 @@ def override_delete(request: HttpRequest, pk: int) -> HttpResponse:
         paging.schedule_next_handoff(rotation)
     messages.success(request, f"Override removed from {rotation.name}.")
     return redirect(reverse("oncall:index") + f"#rotation-{rotation.pk}")
+
+
+# --- the on-call load report --------------------------------------------------------------
+
+# Those who carry the pages see how they are shared: responders and managers (who are the people on
+# call, and who lead incidents). Viewers and reporters are never paged: the report is not theirs.
+LOAD = roles.RESPOND_INCIDENT
+
+
+def _load_month(request: HttpRequest) -> tuple[LoadMonthForm, load.Month | None]:
+    """The month asked for, in the viewer's time zone (as /reports/ counts months), or None with
+    the form's error when `?month=` is not a month the report can show."""
+    zone = timezone.get_current_timezone()
+    form = LoadMonthForm(request.GET or None, today=timezone.localdate(timezone.now(), zone))
+    if not form.is_bound:
+        return form, load.Month(form.today.replace(day=1), zone)
+    if not form.is_valid():
+        return form, None
+    return form, load.Month(form.cleaned_data["month"], zone)
+
+
+@role_required(LOAD)
+@require_safe
+def load_report(request: HttpRequest) -> HttpResponse:
+    """Per person, the month's pages, pages at night, hours on call and incidents led."""
+    form, month = _load_month(request)
+    if month is None:
+        return render(request, "oncall/load.html", {"form": form, "invalid": True}, status=400)
+    at = timezone.now()
+    context = {
+        "form": form,
+        "month": month,
+        "rows": load.month_load(request.user, month, at=at),
+        "previous": month.preceding if month.preceding >= EARLIEST else None,
+        "next": month.following if month.following <= form.today else None,
+        "current": month.end > at,
+        "night": load.night_label(),
+        "sees_all": request.user.has_perm(roles.VIEW_RESTRICTED),
+    }
+    return render(request, "oncall/load.html", context)
+
+
+@role_required(LOAD)
+@require_safe
+def load_csv(request: HttpRequest) -> HttpResponse:
+    """The report's table as CSV, one row per person; a bad `?month=` is a 400 saying why."""
+    form, month = _load_month(request)
+    if month is None:
+        message = f"Bad month: {' '.join(form.errors['month'])}\n"
+        return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="oncall-load-{month.key}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        ["month", "person", "username", "active", "time_zone", "pages", "night_pages", "hours_on_call", "incidents_led"]
+    )
+    for row in load.month_load(request.user, month):
+        writer.writerow(
+            [
+                month.key,
+                _cell(row.name),
+                _cell(row.user.get_username()),
+                "yes" if row.user.is_active else "no",
+                str(row.zone),
+                row.pages,
+                row.night_pages,
+                f"{row.hours:.2f}",
+                row.led,
+            ]
+        )
+    return response
+
+
+def _cell(text: str) -> str:
+    """A name a spreadsheet would read as a formula ("=HYPERLINK(...)") is kept as text."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # --- a service's page -------------------------------------------------------------------

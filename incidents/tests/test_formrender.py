@@ -58,7 +58,7 @@ def _forms():
     )
     from incidents.notifications.subscribe_views import SubscribeForm
     from incidents.notifications.views import NotificationSettingsForm
-    from incidents.oncall.forms import OverrideForm, RotationForm
+    from incidents.oncall.forms import LoadMonthForm, OverrideForm, RotationForm
     from incidents.reports.forms import ReportFilterForm
     from incidents.typefields import CustomFieldsForm
     from incidents.user_report_views import ProblemForm, TriageForm
@@ -108,6 +108,10 @@ def _forms():
         "OverrideForm": (
             lambda r: OverrideForm(rotation=_rotation()),
             lambda r: OverrideForm({"start": "x"}, rotation=_rotation()),
+        ),
+        "LoadMonthForm": (
+            lambda r: LoadMonthForm(today=_today()),
+            lambda r: LoadMonthForm({"month": "2026-13"}, today=_today()),
         ),
         "VisibilityForm": plain(VisibilityForm),
         "CustomFieldsForm": (
@@ -169,6 +173,12 @@ def _security_fields():
         CustomField.objects.create(type=security, label="Legal contact", kind=Kind.USER, position=4)
         CustomField.objects.create(type=security, label="Ticket", kind=Kind.TEXT, position=5)
     return security
+
+
+def _today():
+    import datetime as dt
+
+    return dt.date(2026, 4, 20)
 
 
 def _rotation():

@@ -158,6 +158,7 @@ MATRIX = [
     ("get", "/api/types", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/api/types/downtime", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/api/oncall", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/oncall/load", expect(401, 401, 401, 401, 401, 401)),
     # Reviews and action items (reviews/api.py; reviews/tests/test_api.py walks them with tokens).
     ("get", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
@@ -199,6 +200,11 @@ MATRIX = [
     ("get", "/oncall/rotations/{rotation}/edit/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/oncall/rotations/{rotation}/overrides/new/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("post", "/oncall/overrides/{override}/delete/", expect(LOGIN, 403, 403, 403, 302, 403)),
+    # The on-call load report: for those on call, responders and managers (incidents/oncall/views.py).
+    ("get", "/oncall/load/", expect(LOGIN, 403, 403, 200, 200, 403)),
+    ("get", "/oncall/load/?month=2026-13", expect(LOGIN, 403, 403, 400, 400, 403)),
+    ("get", "/oncall/load.csv", expect(LOGIN, 403, 403, 200, 200, 403)),
+    ("get", "/oncall/load.csv?month=1999-12", expect(LOGIN, 403, 403, 400, 400, 403)),
     ("post", "/oncall/calendar/token/", expect(LOGIN, 302, 302, 302, 302, 302)),
     ("get", "/oncall/calendar/{token}.ics", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/oncall/calendar/NoSuchTokenNoSuchTokenNoSuchToken00.ics", expect(404, 404, 404, 404, 404, 404)),

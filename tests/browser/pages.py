@@ -63,6 +63,8 @@ PAGES = [
     ("/reviews/runbooks/{slug}/edit/", WRITERS),
     ("/oncall/", SIGNED_IN),
     ("/reports/", SIGNED_IN),  # responders and managers: trends, charts, learning loop; others: services
+    ("/oncall/load/", WRITERS),  # the on-call load report: those who are on call and lead
+    ("/oncall/load/?month=2026-13", WRITERS),  # a bad month: the form with its message
     ("/oncall/rotations/new/", ("manager",)),
     ("/oncall/rotations/{rotation}/edit/", ("manager",)),
     ("/oncall/rotations/{rotation}/overrides/new/", ("manager",)),
@@ -88,7 +90,7 @@ PAGES = [
 
 # (role, url template) pairs, the parameters of the page tests.
 # Pages that answer with an error status on purpose, and still must be usable.
-STATUS = {"/status/subscribe/confirm/not-a-link/": 400}
+STATUS = {"/status/subscribe/confirm/not-a-link/": 400, "/oncall/load/?month=2026-13": 400}
 
 ROLE_PAGES = [(role, url) for url, roles in PAGES for role in roles]
 

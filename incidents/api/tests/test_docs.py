@@ -31,6 +31,8 @@ ENDPOINTS = {
     "/api/types": {"get"},
     "/api/types/{slug}": {"get"},
     "/api/oncall": {"get"},
+    # The on-call load report (incidents/oncall/api.py, mounted through incidents/panels.py).
+    "/api/oncall/load": {"get"},
     # Reviews and action items (reviews/api.py, mounted through incidents/panels.py).
     "/api/incidents/{ref}/review": {"get", "post", "put"},
     "/api/incidents/{ref}/review/action-items": {"post"},
@@ -87,6 +89,7 @@ def test_the_schema_lists_every_endpoint(clients):
         "list_types",
         "get_type",
         "who_is_on_call",
+        "oncall_load",
         "get_review",
         "start_review",
         "edit_review",
