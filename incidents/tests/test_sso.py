@@ -449,3 +449,16 @@ def test_half_configured_sso_and_passwords_off_without_sso_refuse_to_start():
     result = run_python(code, DEBUG="1", LOCAL_PASSWORDS="0")
     assert result.returncode != 0
     assert "LOCAL_PASSWORDS=0 needs single sign-on" in result.stderr
+
+
+@oidc
+def test_failed_single_sign_ons_do_not_lock_out_the_address(provider, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    provider.account("kim-0014")
+    provider.tamper("aud")
+    for _ in range(3):
+        assert provider.sign_in(Client(), "kim-0014").redirect_chain[-1][0] == "/accounts/login/"
+    provider.tamper(None)
+    client = Client()
+    provider.sign_in(client, "kim-0014")
+    assert signed_in_as(client).username == "kim-0014"
