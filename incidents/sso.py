@@ -24,12 +24,12 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import SuspiciousOperation
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import redirect
 from django.utils.crypto import salted_hmac
 from django.utils.timezone import now
-from jwt import InvalidTokenError
+from jwt import InvalidTokenError, get_unverified_header
 from jwt import decode as jwt_decode
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
@@ -133,8 +133,6 @@ class OIDCBackend(OIDCAuthenticationBackend):
             raise SuspiciousOperation(f"ID token refused: {error}") from error
 
     def _verify_jws_header(self, token) -> None:
-        from jwt import get_unverified_header
-
         try:
             alg = get_unverified_header(token).get("alg")
         except InvalidTokenError as error:
@@ -251,9 +249,10 @@ class CallbackView(OIDCAuthenticationCallbackView):
         _enabled_only(request)
         try:
             return super().get(request)
-        except (SuspiciousOperation, requests.RequestException, KeyError, ValueError) as error:
+        except (SuspiciousOperation, requests.RequestException, KeyError, ValueError, IntegrityError) as error:
             # A bad or used state, a replayed code, a token that fails its checks, a provider that
-            # does not answer: the person starts again; the log says why.
+            # does not answer, two first sign-ins of one person at once: the person starts again;
+            # the log says why.
             logger.warning("single sign-on failed: %s", error)
             return self.login_failure()
 
