@@ -22,6 +22,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MANAGE := $(PY) manage.py
 PYTEST_ARGS ?=
+# The single sign-on tests' OpenID Connect provider (node's oidc-provider, incidents/tests/test_sso.py).
+OIDC_PROVIDER := tests/oidc/node_modules/.package-lock.json
 
 # Local development runs with DEBUG on unless the caller says otherwise.
 DEV_ENV = DEBUG="$${DEBUG:-1}"
@@ -59,8 +61,11 @@ run: venv
 	$(DEV_ENV) $(MANAGE) runserver 127.0.0.1:8000
 
 # The test-only environment (a throwaway SECRET_KEY, no HTTPS redirect) is in pyproject.toml.
-test: venv
+test: venv $(OIDC_PROVIDER)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+$(OIDC_PROVIDER): tests/oidc/package-lock.json
+	cd tests/oidc && npm ci --no-audit --no-fund
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -14,6 +14,7 @@ from incidents.models import (
     ApiToken,
     ChecklistItem,
     CustomField,
+    ExternalIdentity,
     Incident,
     IncidentType,
     Profile,
@@ -296,6 +297,18 @@ User = get_user_model()
 # What only a superuser may touch: these would let a manager lift anyone, themselves included,
 # above the Manager role.
 SUPERUSER_ONLY_FIELDS = ("is_superuser", "is_staff", "user_permissions")
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    """Who each single sign-on account is at the identity provider (docs/sso.md). Deleting a row
+    unlinks the account (its next sign-in links again only by a verified address); adding one links
+    an account to a subject a manager looked up at the provider."""
+
+    list_display = ["user", "subject", "issuer", "last_sign_in_at"]
+    search_fields = ["user__username", "user__email", "subject"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["created_at", "last_sign_in_at"]
 
 
 class BeaconUserAdmin(UserAdmin):

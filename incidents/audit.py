@@ -25,6 +25,7 @@ from django.contrib.auth.models import Group
 from incidents.models import (
     ApiToken,
     ChecklistItem,
+    ExternalIdentity,
     Heartbeat,
     IncidentType,
     Integration,
@@ -62,6 +63,8 @@ def register() -> None:
         m2m_fields={"groups", "user_permissions"},
     )
     auditlog.register(Group, m2m_fields={"permissions"})
+    # Which provider identity opens which account (single sign-on): a link or unlink is logged.
+    auditlog.register(ExternalIdentity, exclude_fields=["last_sign_in_at"])
     # A service's own Slack webhook URL is a secret: its change is logged, its value masked.
     auditlog.register(Service, mask_fields=["slack_webhook_url"])
     auditlog.register(Subscription, exclude_fields=NOT_LOGGED)

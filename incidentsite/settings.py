@@ -13,6 +13,8 @@ import dj_email_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from incidents import roles
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -135,6 +137,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                "incidents.sso.context",
             ],
         },
     },
@@ -208,10 +211,81 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # django-axes first: a locked-out attempt is refused before any password is hashed.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Single sign-on's backend does nothing while OIDC_RP_CLIENT_ID is unset (incidents/sso.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "incidents.sso.OIDCBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+
+def env_group_map(name: str, allowed: set[str] | None = None) -> dict[str, set[str]]:
+    """NAME="group=value,other group=value": each group claim's value to the values it gives.
+    A group may be listed twice (two roles); `allowed` lists the values there may be."""
+    mapping: dict[str, set[str]] = {}
+    for item in env_list(name):
+        group, sep, value = item.rpartition("=")
+        group, value = group.strip(), value.strip()
+        if not sep or not group or not value:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not group=value (e.g. beacon-managers=Manager)")
+        if allowed is not None and value not in allowed:
+            raise ImproperlyConfigured(f"{name}: {value!r} is not one of {', '.join(sorted(allowed))}")
+        mapping.setdefault(group, set()).add(value)
+    return mapping
+
+
+# Single sign-on with OpenID Connect (mozilla-django-oidc; incidents/sso.py, docs/sso.md). On when
+# OIDC_RP_CLIENT_ID is set; the provider's endpoints and issuer are then required. The names are the
+# library's own, so its documentation applies.
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_RP_CLIENT_SECRET", required=False)
+OIDC_OP_ISSUER = env_str("OIDC_OP_ISSUER")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+if OIDC_ENABLED:
+    _missing = [
+        name
+        for name in (
+            "OIDC_RP_CLIENT_SECRET",
+            "OIDC_OP_ISSUER",
+            "OIDC_OP_AUTHORIZATION_ENDPOINT",
+            "OIDC_OP_TOKEN_ENDPOINT",
+            "OIDC_OP_USER_ENDPOINT",
+            "OIDC_OP_JWKS_ENDPOINT",
+        )
+        if not globals()[name]
+    ]
+    if _missing:
+        raise ImproperlyConfigured(f"OIDC_RP_CLIENT_ID is set, so single sign-on needs {', '.join(_missing)} too")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+# PKCE on top of state and nonce: a stolen code is useless without the verifier in the session.
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", default=True)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+# The button says "Sign in with <this>".
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+# A first sign-in creates the Beacon account; off: only people a manager linked or created get in.
+OIDC_CREATE_USER = env_bool("OIDC_CREATE_USER", default=True)
+# The claim with the user's groups, read from the ID token and the userinfo answer.
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# Groups to roles, set at every sign-in: "beacon-managers=Manager,beacon-oncall=Responder". Only the
+# roles named here are the provider's to give and take; the others stay with managers.
+OIDC_ROLE_GROUPS = env_group_map("OIDC_ROLE_GROUPS", {*roles.ROLES, roles.SECURITY})
+# Groups to teams (by slug), and a prefix rule ("team-" makes the group team-payments the team
+# payments). Memberships made from a claim go when the claim goes; hand-made ones stay.
+OIDC_TEAM_GROUPS = env_group_map("OIDC_TEAM_GROUPS")
+OIDC_TEAM_GROUP_PREFIX = env_str("OIDC_TEAM_GROUP_PREFIX")
+# Off: only superusers sign in with a password (break-glass); everyone else through single sign-on,
+# and password reset is gone.
+LOCAL_PASSWORDS = env_bool("LOCAL_PASSWORDS", default=True)
+if not LOCAL_PASSWORDS and not OIDC_ENABLED:
+    raise ImproperlyConfigured("LOCAL_PASSWORDS=0 needs single sign-on (OIDC_RP_CLIENT_ID and the rest) switched on")
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

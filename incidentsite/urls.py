@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from incidents import accounts
+from incidents import accounts, sso
 from incidents import views as incident_views
+from incidents.accounts import local_passwords_only
 from incidents.alerts import views as alert_views
 from incidents.api import metrics, tokens
 from incidents.api.endpoints import api
@@ -11,18 +12,34 @@ from incidents.notifications import views as notification_views
 from incidents.slack import views as slack_views
 
 auth_urls = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", accounts.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
-    path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
-    path("password/reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
-    path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    # Single sign-on (incidents/sso.py): 404 unless OIDC_RP_CLIENT_ID is set.
+    path("oidc/authenticate/", sso.SignInView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", sso.CallbackView.as_view(), name="oidc_authentication_callback"),
+    # Password pages: 404 with LOCAL_PASSWORDS off, but for a signed-in superuser (break-glass).
+    path("password/", local_passwords_only(auth_views.PasswordChangeView.as_view()), name="password_change"),
+    path(
+        "password/done/",
+        local_passwords_only(auth_views.PasswordChangeDoneView.as_view()),
+        name="password_change_done",
+    ),
+    path("password/reset/", local_passwords_only(accounts.PasswordResetView.as_view()), name="password_reset"),
+    path(
+        "password/reset/sent/",
+        local_passwords_only(auth_views.PasswordResetDoneView.as_view()),
+        name="password_reset_done",
+    ),
     path(
         "password/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
+        local_passwords_only(auth_views.PasswordResetConfirmView.as_view()),
         name="password_reset_confirm",
     ),
-    path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path(
+        "password/reset/done/",
+        local_passwords_only(auth_views.PasswordResetCompleteView.as_view()),
+        name="password_reset_complete",
+    ),
     path("profile/", incident_views.profile, name="profile"),
     path("theme/", incident_views.theme, name="theme"),
     path("tokens/", tokens.tokens, name="api_tokens"),

@@ -18,7 +18,7 @@ from django.test.html import parse_html
 
 import incidents
 import reviews
-from incidents import formrender
+from incidents import accounts, formrender
 from incidents.models import Incident
 from incidents.tests.factories import make_incident
 
@@ -145,6 +145,11 @@ def _forms():
         "AuthenticationForm": (
             lambda r: auth_forms.AuthenticationForm(),
             lambda r: auth_forms.AuthenticationForm(data={"username": "", "password": ""}),
+        ),
+        # The sign-in page's (incidents/accounts.py): Django's, with the break-glass rule.
+        "LoginForm": (
+            lambda r: accounts.LoginForm(),
+            lambda r: accounts.LoginForm(data={"username": "", "password": ""}),
         ),
         "PasswordResetForm": plain(auth_forms.PasswordResetForm, {"email": "not an address"}),
         "SetPasswordForm": (

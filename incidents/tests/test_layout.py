@@ -55,6 +55,8 @@ TOP = {
     "incidents.user_report_views",
     "incidents.user_report_urls",
     "incidents.accounts",
+    # Single sign-on: the sign-in views and backend, over the teams and roles of the core.
+    "incidents.sso",
     "incidents.urls",
     "incidents.admin",
     "incidents.apps",
