@@ -38,6 +38,7 @@ CORE = {
     "incidents.outage",
     "incidents.idempotency",
     "incidents.housekeeping",
+    "incidents.advisory",
     "incidents.audit",
     "incidents.budget",
     "incidents.update_templates",
