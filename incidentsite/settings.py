@@ -313,13 +313,12 @@ if TASKS["default"]["BACKEND"] == TASK_BACKENDS["rq"]:
     # the cache's "beacon:"). A job may run as long as an SMTP attempt, and then some.
     RQ_URL = env_str("RQ_URL") or env_str("REDIS_URL")
     if not RQ_URL.startswith(("redis://", "rediss://", "unix://")):
-        raise ImproperlyConfigured(
-            f"TASKS_BACKEND=rq needs RQ_URL or REDIS_URL (redis://host:6379/0), not {RQ_URL!r}"
-        )
+        raise ImproperlyConfigured(f"TASKS_BACKEND=rq needs RQ_URL or REDIS_URL (redis://host:6379/0), not {RQ_URL!r}")
     INSTALLED_APPS.append("django_rq")
     RQ_QUEUES = {name: {"URL": RQ_URL, "DEFAULT_TIMEOUT": 300} for name in TASK_QUEUES}
-    # Workers run django-tasks-rq's job class: it calls the task the job names, and only a task.
-    RQ = {"JOB_CLASS": "django_tasks_rq.backend.Job"}
+    # Workers run django-tasks-rq's job class (it calls the task the job names, and only a task),
+    # each job in the worker's own process (incidents/rqworker.py says why).
+    RQ = {"JOB_CLASS": "django_tasks_rq.backend.Job", "WORKER_CLASS": "incidents.rqworker.Worker"}
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"

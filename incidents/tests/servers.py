@@ -92,6 +92,34 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 
             pass
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, read from /proc (an RQ work horse leaves its parent's group)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_machine(process: subprocess.Popen) -> None:
+    """SIGKILL the process and everything it started, as a lost container or host would end them."""
+    doomed = descendants(process.pid)
+    stop(process, signal.SIGKILL)
+    for pid in doomed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def wait_until(condition, *, timeout: float = 30.0, every: float = 0.1, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -39,6 +39,7 @@ CORE = {
     "incidents.idempotency",
     "incidents.housekeeping",
     "incidents.advisory",
+    "incidents.rqworker",
     "incidents.audit",
     "incidents.budget",
     "incidents.update_templates",

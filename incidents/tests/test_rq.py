@@ -104,9 +104,7 @@ def rq_tasks(settings, redis):
 def rq_workers(redis, tmp_path, smtp_port: int, count: int = 2, **env: str):
     environment = beacon_env(TASKS_BACKEND="rq", REDIS_URL=redis.url, EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}", **env)
     return [
-        manage(
-            "rqworker", *QUEUES, "--with-scheduler", "--name", f"w{i}", env=environment, log=tmp_path / f"w{i}.log"
-        )
+        manage("rqworker", *QUEUES, "--with-scheduler", "--name", f"w{i}", env=environment, log=tmp_path / f"w{i}.log")
         for i in range(count)
     ]
 
@@ -136,9 +134,11 @@ def test_delayed_tasks_run_when_due_and_once_on_two_rq_workers_with_schedulers(r
         escalations = TimelineEntry.objects.filter(incident=incident, kind=TimelineEntry.Kind.ESCALATION)
         wait_until(lambda: escalations.exists(), timeout=30, what="the escalation")
         wait_until(
-            lambda: Notification.objects.get(pk=row.pk).state == "sent"
-            and Notification.objects.filter(event_key__startswith="entry:", state="sent").count()
-            == escalations.count(),
+            lambda: (
+                Notification.objects.get(pk=row.pk).state == "sent"
+                and Notification.objects.filter(event_key__startswith="entry:", state="sent").count()
+                == escalations.count()
+            ),
             timeout=30,
             what="the retry and the page sent",
         )

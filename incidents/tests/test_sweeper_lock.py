@@ -84,9 +84,7 @@ def test_two_sweepers_one_sweeps_and_the_other_takes_over_when_it_is_killed(tmp_
         assert "re-armed" not in logs[1].read_text() and not lock.hold()
 
         stop(first, signal.SIGKILL)  # no goodbye: PostgreSQL ends the session as the socket closes
-        wait_until(
-            lambda: "re-armed escalations" in logs[1].read_text(), timeout=15, what="the second taking over"
-        )
+        wait_until(lambda: "re-armed escalations" in logs[1].read_text(), timeout=15, what="the second taking over")
         assert "holding the sweeper lock" in logs[1].read_text()
         assert lock.holder() == f"beacon sweeper lock pid {second.pid}"
     finally:
