@@ -156,6 +156,13 @@ DB_BEHIND_PGBOUNCER = env_bool("DB_BEHIND_PGBOUNCER")
 DIRECT_DATABASE_URL = env_str("DIRECT_DATABASE_URL")
 if DB_BEHIND_PGBOUNCER and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    if not DIRECT_DATABASE_URL:
+        # Taken through the pooler, the lock would stay on a pooled server connection after its
+        # sweeper died, and no sweeper would ever sweep again.
+        raise ImproperlyConfigured(
+            "DB_BEHIND_PGBOUNCER=1 needs DIRECT_DATABASE_URL: PostgreSQL itself, not PgBouncer, for the "
+            'sweeper\'s advisory lock (README, "Behind PgBouncer").'
+        )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Bounded waits: a stuck lock or an unreachable server must fail fast, not hang a worker.
     # A silent link (a dropped route, a dead host) is noticed by TCP keepalives within about

@@ -56,6 +56,21 @@ def beacon_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def settings_of(code: str, **env: str) -> subprocess.CompletedProcess:
+    """Run `code` after django.setup() with the environment given (production-like otherwise)."""
+    environment = beacon_env(**env)
+    for name in {"REDIS_URL", "RQ_URL", "TASKS_BACKEND"} - set(env):
+        environment.pop(name, None)  # the machine's own, if any
+    return subprocess.run(  # noqa: S603 - our own code
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; " + code],
+        cwd=settings.BASE_DIR,
+        env={**environment, "DJANGO_SETTINGS_MODULE": "incidentsite.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """A child in its own process group, so that a kill reaches the processes it forks too
     (gunicorn's workers, an RQ worker's work horse)."""

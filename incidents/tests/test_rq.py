@@ -23,26 +23,11 @@ from incidents.notifications import delivery
 from incidents.notifications import outbox as notifications
 from incidents.oncall import paging
 from incidents.tests.factories import make_incident
-from incidents.tests.servers import RedisServer, beacon_env, free_port, manage, stop, wait_until
+from incidents.tests.servers import RedisServer, beacon_env, free_port, manage, settings_of, stop, wait_until
 from incidents.tests.standins import SmtpSink
 
 POSTGRES = connection.vendor == "postgresql"
 QUEUES = ["default", "email", "slack", "webhooks", "escalations"]
-
-
-def settings_of(code: str, **env: str) -> subprocess.CompletedProcess:
-    """Run `code` after django.setup() with the environment given (production-like otherwise)."""
-    environment = beacon_env(**env)
-    for name in {"REDIS_URL", "RQ_URL", "TASKS_BACKEND"} - set(env):
-        environment.pop(name, None)  # the machine's own, if any
-    return subprocess.run(  # noqa: S603 - our own code
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; " + code],
-        cwd=django_settings.BASE_DIR,
-        env={**environment, "DJANGO_SETTINGS_MODULE": "incidentsite.settings"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_rq_without_a_redis_url_refuses_to_start_and_says_what_is_missing():
