@@ -80,7 +80,10 @@ def test_pgbouncer_in_transaction_mode_refuses_the_default_startup_options_and_t
         assert default.wait(60) != 0
         assert "unsupported startup parameter: options" in (tmp_path / "default.log").read_text()
         env = beacon_env(
-            DATABASE_URL=pooler.url, DB_BEHIND_PGBOUNCER="1", DJANGO_SETTINGS_MODULE="incidentsite.settings"
+            DATABASE_URL=pooler.url,
+            DB_BEHIND_PGBOUNCER="1",
+            DIRECT_DATABASE_URL=database_url(),
+            DJANGO_SETTINGS_MODULE="incidentsite.settings",
         )
         behind = start([sys.executable, "-c", f"import django; django.setup(); {code}"], env, tmp_path / "behind.log")
         assert behind.wait(60) == 0, (tmp_path / "behind.log").read_text()
