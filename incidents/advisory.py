@@ -22,6 +22,8 @@ On SQLite there is one machine and no server to hold a lock: the caller simply r
 import logging
 import os
 import zlib
+from collections.abc import Mapping
+from typing import Any
 
 import dj_database_url
 import psycopg
@@ -40,10 +42,11 @@ def key_for(name: str) -> int:
 
 def conninfo() -> dict:
     """Where the lock's connection goes: DIRECT_DATABASE_URL, else the default database itself."""
-    if settings.DIRECT_DATABASE_URL:
-        db = dj_database_url.parse(settings.DIRECT_DATABASE_URL)
-    else:
-        db = connection.settings_dict
+    db: Mapping[str, Any] = (
+        dj_database_url.parse(settings.DIRECT_DATABASE_URL)
+        if settings.DIRECT_DATABASE_URL
+        else connection.settings_dict
+    )
     params = {
         "dbname": db["NAME"],
         "user": db.get("USER") or None,
@@ -95,7 +98,8 @@ class AdvisoryLock:
             logger.warning("Cannot reach PostgreSQL for the %s lock: %s", self.name, error)
             return False
         try:
-            taken = conn.execute("select pg_try_advisory_lock(%s)", [self.key]).fetchone()[0]
+            row = conn.execute("select pg_try_advisory_lock(%s)", [self.key]).fetchone()
+            taken = bool(row and row[0])
         except psycopg.Error as error:
             logger.warning("Could not ask for the %s lock: %s", self.name, error)
             taken = False
