@@ -148,6 +148,24 @@ DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True)
 }
+# Behind PgBouncer in transaction mode (README, "Behind PgBouncer") each transaction may run on a
+# different server connection, so Beacon must keep no state in a session: no server-side cursors
+# (a cursor outlives its transaction), no startup "options" (PgBouncer refuses them: set the
+# timeouts below on the database role instead), and no prepared statements unless PgBouncer is
+# 1.21 or later with max_prepared_statements set (DB_PREPARED_STATEMENTS=1 then).
+DB_BEHIND_PGBOUNCER = env_bool("DB_BEHIND_PGBOUNCER")
+# PostgreSQL itself, not the pooler: for the sweeper's advisory lock, which is session state held
+# for the process's life (incidents/advisory.py). Empty: DATABASE_URL, which is then direct.
+DIRECT_DATABASE_URL = env_str("DIRECT_DATABASE_URL")
+if DB_BEHIND_PGBOUNCER and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    if not DIRECT_DATABASE_URL:
+        # Taken through the pooler, the lock would stay on a pooled server connection after its
+        # sweeper died, and no sweeper would ever sweep again.
+        raise ImproperlyConfigured(
+            "DB_BEHIND_PGBOUNCER=1 needs DIRECT_DATABASE_URL: PostgreSQL itself, not PgBouncer, for the "
+            'sweeper\'s advisory lock (README, "Behind PgBouncer").'
+        )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Bounded waits: a stuck lock or an unreachable server must fail fast, not hang a worker.
     # A silent link (a dropped route, a dead host) is noticed by TCP keepalives within about
@@ -163,15 +181,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "keepalives_interval": 2,
             "keepalives_count": 3,
             "tcp_user_timeout": env_int("DB_TCP_TIMEOUT_MS", 10000),
-            "options": "-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}"
+        }
+    )
+    if not DB_BEHIND_PGBOUNCER:
+        DATABASES["default"]["OPTIONS"]["options"] = (
+            "-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}"
             " -c plan_cache_mode=force_custom_plan".format(
                 env_int("DB_STATEMENT_TIMEOUT_MS", 10000),
                 env_int("DB_LOCK_TIMEOUT_MS", 3000),
                 env_int("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 60000),
-            ),
-        }
-    )
-    if env_bool("DB_PREPARED_STATEMENTS", True):
+            )
+        )
+    if env_bool("DB_PREPARED_STATEMENTS", not DB_BEHIND_PGBOUNCER):
         # Parameters sent apart from the SQL, and a statement run twice on a connection prepared:
         # PostgreSQL then parses it once per connection instead of on every request; every page
         # got about a quarter faster on the bench database. Each execution is still planned for
@@ -353,12 +374,32 @@ MAIL_INTAKE_MAX_BYTES = env_int("MAIL_INTAKE_MAX_BYTES", 10 * 1024 * 1024)
 MAIL_INTAKE_SERVICE = env_str("MAIL_INTAKE_SERVICE", "email")
 MAIL_INTAKE_SEVERITY = env_str("MAIL_INTAKE_SEVERITY", "medium")
 
+# Background work. The default keeps tasks in PostgreSQL's own table (django-tasks-db, `manage.py
+# db_worker`): nothing more to run. TASKS_BACKEND=rq puts them on Redis instead (django-tasks-rq,
+# `manage.py rqworker --with-scheduler`), for when many workers polling one table is the bottleneck
+# (README, "Scaling"). Either way the outbox's guarantees are the database's, not the queue's: a
+# task only carries a row's key, the row is claimed with a lease, and the sweeper re-enqueues
+# whatever a lost task or a killed worker left behind (incidents/notifications/delivery.py).
+TASK_BACKENDS = {"db": "django_tasks_db.DatabaseBackend", "rq": "django_tasks_rq.RQBackend"}
+TASK_QUEUES = ["default", "email", "slack", "webhooks", "escalations"]
 TASKS = {
     "default": {
-        "BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
-        "QUEUES": ["default", "email", "slack", "webhooks", "escalations"],
+        "BACKEND": TASK_BACKENDS.get(env_str("TASKS_BACKEND", "db"), env_str("TASKS_BACKEND")),
+        "QUEUES": TASK_QUEUES,
     }
 }
+if TASKS["default"]["BACKEND"] == TASK_BACKENDS["rq"]:
+    # Every queue Beacon uses exists in RQ too (django-tasks-rq's check refuses one that does not),
+    # all on one Redis: RQ_URL, else REDIS_URL (which the cache may share: RQ's keys start "rq:",
+    # the cache's "beacon:"). A job may run as long as an SMTP attempt, and then some.
+    RQ_URL = env_str("RQ_URL") or env_str("REDIS_URL")
+    if not RQ_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"TASKS_BACKEND=rq needs RQ_URL or REDIS_URL (redis://host:6379/0), not {RQ_URL!r}")
+    INSTALLED_APPS.append("django_rq")
+    RQ_QUEUES = {name: {"URL": RQ_URL, "DEFAULT_TIMEOUT": 300} for name in TASK_QUEUES}
+    # Workers run django-tasks-rq's job class (it calls the task the job names, and only a task),
+    # each job in the worker's own process (incidents/rqworker.py says why).
+    RQ = {"JOB_CLASS": "django_tasks_rq.backend.Job", "WORKER_CLASS": "incidents.rqworker.Worker"}
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"

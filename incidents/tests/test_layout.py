@@ -38,6 +38,8 @@ CORE = {
     "incidents.outage",
     "incidents.idempotency",
     "incidents.housekeeping",
+    "incidents.advisory",
+    "incidents.rqworker",
     "incidents.audit",
     "incidents.budget",
     "incidents.update_templates",

@@ -7,6 +7,11 @@ rows (failed ones included) older than two weeks.
 
 Run it beside the workers under the same supervisor (docker-compose service `sweeper`).
 Unlike db_worker it survives database outages: it logs, waits and tries again.
+
+Start as many as you like: on PostgreSQL a long-running sweeper sweeps only while it holds the
+"sweeper" advisory lock (incidents/advisory.py); the others stand by, asking again every few
+seconds, and one of them takes over within seconds of the active one's death. `--once` takes
+no lock (a cron job or a test runs it on purpose).
 """
 
 import logging
@@ -19,12 +24,14 @@ from django.db import DatabaseError, close_old_connections
 from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 from django_tasks_db.backend import DatabaseBackend
 
-from incidents import housekeeping
+from incidents import advisory, housekeeping
 from incidents.alerts import heartbeat
 from incidents.notifications import delivery, health, reminders
 from incidents.oncall import paging
 
 PRUNE_EVERY = 24 * 3600
+# How often a standby sweeper asks for the lock: the longest a takeover waits after a death.
+STANDBY_POLL = 5.0
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +54,24 @@ class Command(BaseCommand):
         keeps_task_rows = isinstance(task_backends[DEFAULT_TASK_BACKEND_ALIAS], DatabaseBackend)
         prunes = not once and keeps_task_rows
         next_prune = time.monotonic() if prunes else None
+        lock = None if once else advisory.AdvisoryLock("sweeper")
+        active = None  # unknown yet: the first answer is always reported
         while self.running:
+            if lock is not None:
+                held = lock.hold()
+                if held != active:
+                    active = held
+                    if held:
+                        self.stdout.write("holding the sweeper lock: this sweeper is the active one")
+                    else:
+                        holder = lock.holder()
+                        self.stdout.write(f"another sweeper is active ({holder or 'unknown'}); standing by")
+                        rearmed = False  # whoever takes over re-arms: the active one may die with tasks in hand
+                    self.stdout.flush()
+                if not held:
+                    close_old_connections()
+                    self._sleep(min(interval, STANDBY_POLL))
+                    continue
             try:
                 if not rearmed:
                     # Stale re-armed tasks find their step done and stop; lost ones come back.
@@ -76,9 +100,12 @@ class Command(BaseCommand):
                     )
             if once:
                 return
+            self.stdout.flush()
             # Long-running command: drop connections that died with a database restart.
             close_old_connections()
             self._sleep(interval)
+        if lock is not None:
+            lock.release()
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
