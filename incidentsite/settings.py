@@ -282,7 +282,7 @@ MAIL_INTAKE_SEVERITY = env_str("MAIL_INTAKE_SEVERITY", "medium")
 TASKS = {
     "default": {
         "BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
-        "QUEUES": ["default", "email", "slack", "webhooks", "escalations"],
+        "QUEUES": ["default", "email", "slack", "webhooks", "escalations", "apprise"],
     }
 }
 
@@ -478,7 +478,12 @@ SILENCED_SYSTEM_CHECKS = [
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "handlers": {"console": {"class": "logging.StreamHandler"}, "null": {"class": "logging.NullHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Apprise logs the URLs of users' paging channels, which carry their secrets (an ntfy topic,
+        # a bot token): muted here; the Apprise transport reads each call's lines from its result.
+        "apprise": {"handlers": ["null"], "propagate": False},
+    },
 }
