@@ -485,5 +485,7 @@ LOGGING = {
         # Apprise logs the URLs of users' paging channels, which carry their secrets (an ntfy topic,
         # a bot token): muted here; the Apprise transport reads each call's lines from its result.
         "apprise": {"handlers": ["null"], "propagate": False},
+        # requests' connection pool logs each request line (a paging channel's path) at DEBUG.
+        "urllib3": {"level": "WARNING"},
     },
 }

@@ -53,7 +53,6 @@ opened: INC-n, severity", once, and nothing later. A person added to the inciden
 
 import logging
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -608,7 +607,9 @@ def write(rows: list[Notification]) -> list[int]:
         Notification.objects.filter(uuid__in=[row.uuid for row in rows]).values_list("pk", "channel", "next_attempt_at")
     )
     if fresh:
-        transaction.on_commit(partial(_enqueue_fresh, fresh, timezone.now()), robust=True)
+        written_at = timezone.now()
+        # A lambda, not a partial: Django names a failing robust callback by its __qualname__.
+        transaction.on_commit(lambda: _enqueue_fresh(fresh, written_at), robust=True)
     return [pk for pk, _, _ in fresh]
 
 

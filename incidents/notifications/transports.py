@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -525,8 +525,9 @@ class WebhookTransport(Transport):
 # --- a user's own paging channel, through Apprise ------------------------------------------
 
 # Apprise's plugins end a failed HTTP exchange's warning with "error=<status>." (ntfy, json://,
-# form://, Gotify, Matrix, Pushover…); a failure without one never reached an answer.
-APPRISE_STATUS = re.compile(r"error=(\d{3})\b")
+# form://, Gotify, Matrix, Pushover…); a failure without one never reached an answer. ntfy's own
+# codes are the status and two more digits (40301: forbidden), which Apprise passes on.
+APPRISE_STATUS = re.compile(r"error=(\d{3})\d*\b")
 ACKNOWLEDGE_LINE = re.compile(r"^Acknowledge: (\S+)$", re.MULTILINE)
 
 
@@ -571,7 +572,8 @@ class AppriseTransport(Transport):
         acknowledge = ACKNOWLEDGE_LINE.search(n.body_text)
         if acknowledge:
             query["actions"] = f"view, Acknowledge, {acknowledge.group(1)}"
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        # %20, not "+": Apprise unquotes a value without turning "+" into a space.
+        return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
 TRANSPORTS: dict[str, type[Transport]] = {
