@@ -14,11 +14,12 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import CharField, OuterRef, Subquery, Value
 from django.db.models.functions import Cast, Concat
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from incidents.access import SignedInRequest
 from incidents.models import Notification, NotificationRule, PagingChannel, QuietHours, Severity
 from incidents.models.channels import apprise_refusal
 from incidents.notifications import outbox, rules
@@ -103,7 +104,7 @@ class QuietHoursForm(forms.Form):
         return data
 
 
-def _context(request: HttpRequest, **forms_) -> dict:
+def _context(request: SignedInRequest, **forms_) -> dict:
     """Everything the page shows (5 queries, and 3 per severity for the plan)."""
     user = request.user
     # Each channel with its latest message (a test or a page), to show how it fared.
@@ -135,11 +136,11 @@ def _context(request: HttpRequest, **forms_) -> dict:
 
 @login_required
 @require_http_methods(["GET"])
-def paging_settings(request: HttpRequest) -> HttpResponse:
+def paging_settings(request: SignedInRequest) -> HttpResponse:
     return render(request, "notifications/paging.html", _context(request))
 
 
-def _invalid(request: HttpRequest, **forms_) -> HttpResponse:
+def _invalid(request: SignedInRequest, **forms_) -> HttpResponse:
     return render(request, "notifications/paging.html", _context(request, **forms_), status=422)
 
 
@@ -163,7 +164,7 @@ def queue_test_message(channel: PagingChannel) -> bool:
 
 @login_required
 @require_POST
-def add_channel(request: HttpRequest) -> HttpResponse:
+def add_channel(request: SignedInRequest) -> HttpResponse:
     form = ChannelForm(request.POST, user=request.user)
     if form.is_valid() and PagingChannel.objects.filter(user=request.user).count() >= MAX_CHANNELS:
         form.add_error(None, f"You have {MAX_CHANNELS} channels already: remove one first.")
@@ -180,7 +181,7 @@ def add_channel(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def test_channel(request: HttpRequest, pk: int) -> HttpResponse:
+def test_channel(request: SignedInRequest, pk: int) -> HttpResponse:
     channel = get_object_or_404(PagingChannel, pk=pk, user=request.user)
     with transaction.atomic():
         queued = queue_test_message(channel)
@@ -193,7 +194,7 @@ def test_channel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def remove_channel(request: HttpRequest, pk: int) -> HttpResponse:
+def remove_channel(request: SignedInRequest, pk: int) -> HttpResponse:
     channel = get_object_or_404(PagingChannel, pk=pk, user=request.user)
     channel.delete()  # its rules with it; a message still waiting for it fails as "removed"
     messages.success(request, f"“{channel.label}” is removed, and the rules that used it.")
@@ -202,7 +203,7 @@ def remove_channel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def add_rule(request: HttpRequest) -> HttpResponse:
+def add_rule(request: SignedInRequest) -> HttpResponse:
     channels = list(PagingChannel.objects.filter(user=request.user))
     form = RuleForm(request.POST, user=request.user, channels=channels)
     count = NotificationRule.objects.filter(user=request.user).count()
@@ -219,7 +220,7 @@ def add_rule(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def remove_rule(request: HttpRequest, pk: int) -> HttpResponse:
+def remove_rule(request: SignedInRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(NotificationRule, pk=pk, user=request.user)
     rule.delete()
     messages.success(request, "The rule is removed.")
@@ -228,7 +229,7 @@ def remove_rule(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def quiet_hours(request: HttpRequest) -> HttpResponse:
+def quiet_hours(request: SignedInRequest) -> HttpResponse:
     if request.POST.get("action") == "off":
         for quiet in QuietHours.objects.filter(user=request.user):
             quiet.delete()  # one by one: the audit log hears of it

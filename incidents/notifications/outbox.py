@@ -686,7 +686,7 @@ def queue_page(entry: TimelineEntry, user, *, slack_member_id: str = "") -> list
             rows.append(_page_email(entry, user, allowed, due, fields))
         elif planned.channel == Notification.Channel.SLACK:
             member = slack_member_id or (user.profile.slack_member_id if hasattr(user, "profile") else "")
-            rows += _slack_rows(entry, _page_slack_text(entry, member), **fields)
+            rows += _slack_rows(entry, _page_slack_text(entry, member), user=user, reason="paged", next_attempt_at=due)
         elif planned.channel == Notification.Channel.APPRISE:
             rows.append(_page_push(entry, user, allowed, due, planned.recipient, fields))
     write(rows)
@@ -727,7 +727,8 @@ def _page_push(entry: TimelineEntry, user, allowed: bool, due, recipient: str, f
     reference and severity there, as in Slack."""
     incident = entry.incident
     context = {**_page_context(entry, user, allowed, due), "restricted": incident.restricted, "allowed": allowed}
-    title = f"{incident.ref} [{context['severity']}] " + ("restricted incident" if incident.restricted else incident.title)
+    what = "restricted incident" if incident.restricted else incident.title
+    title = f"{incident.ref} [{context['severity']}] {what}"
     return Notification(
         channel=Notification.Channel.APPRISE,
         recipient=recipient,

@@ -94,7 +94,8 @@ def _quiet(user, profile, plan: list[PlannedPage], *, severity: str, at: dt.date
     quiet = QuietHours.objects.filter(user=user).first()
     if quiet is None:
         return plan
-    zone = (profile.zoneinfo if profile is not None else None) or zoneinfo.ZoneInfo(timezone.get_default_timezone_name())
+    site = zoneinfo.ZoneInfo(timezone.get_default_timezone_name())
+    zone = (profile.zoneinfo if profile is not None else None) or site
     local = at.astimezone(zone)
     ends = quiet.ends_after(local)
     if ends is None:

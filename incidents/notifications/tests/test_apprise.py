@@ -147,7 +147,8 @@ def test_the_receiver_down_is_retried_and_the_page_arrives_once_when_it_is_back(
     with time_machine.travel(now(), tick=False) as clock:
         assert delivery.deliver(row.pk) == "retry"
         row.refresh_from_db()
-        assert row.state == "pending" and row.last_error == "ntfy:// could not be reached (no answer, or the connection failed)."
+        assert row.state == "pending"
+        assert row.last_error == "ntfy:// could not be reached (no answer, or the connection failed)."
         assert delivery.deliver(row.pk) == "skipped"  # not due before its backoff
         receiver.start()
         clock.shift(delivery.BACKOFF[0] + delivery.SWEEP_GRACE + dt.timedelta(seconds=1))
@@ -284,9 +285,7 @@ def test_queue_page_writes_exactly_the_plan_with_each_row_due_when_planned(ntfy,
     entry = page(incident, responder)
     plan = rules.page_plan(responder, severity=incident.severity, at=entry.created_at)
     written = Notification.objects.filter(entry=entry, reason="paged").order_by("next_attempt_at")
-    assert [(r.channel, r.next_attempt_at - entry.created_at) for r in written] == [
-        (p.channel, p.after) for p in plan
-    ]
+    assert [(r.channel, r.next_attempt_at - entry.created_at) for r in written] == [(p.channel, p.after) for p in plan]
     email = written.get(channel="email")
     assert delivery.deliver(email.pk) == "skipped"  # not due yet
     with time_machine.travel(entry.created_at + dt.timedelta(minutes=2, seconds=31)):
@@ -415,7 +414,9 @@ def test_adding_a_channel_sends_a_test_message_through_the_outbox(
     assert rows(reason="test").count() == 1 and len(receiver.requests) == 1
     page_html = clients["responder"].get("/accounts/profile/paging/").content.decode()
     assert "Latest message: sent" in page_html
-    same = clients["responder"].post("/accounts/profile/paging/channels/", {"label": "ntfy on my phone", "url": "json://127.0.0.1:1/"})
+    same = clients["responder"].post(
+        "/accounts/profile/paging/channels/", {"label": "ntfy on my phone", "url": "json://127.0.0.1:1/"}
+    )
     assert same.status_code == 422 and "You already have a channel with this name." in same.content.decode()
 
 
@@ -442,7 +443,9 @@ def test_rules_and_quiet_hours_are_edited_on_the_page(clients, responder, ntfy):
         {"target": f"channel:{ntfy.pk}", "delay_minutes": "0", "severities": ["critical", "high"]},
     )
     assert response.status_code == 302
-    client.post("/accounts/profile/paging/rules/", {"target": "email", "delay_minutes": "2", "severities": ["critical"]})
+    client.post(
+        "/accounts/profile/paging/rules/", {"target": "email", "delay_minutes": "2", "severities": ["critical"]}
+    )
     assert [(r.target, r.channel, r.delay_minutes, r.order) for r in NotificationRule.objects.all()] == [
         ("apprise", ntfy, 0, 0), ("email", None, 2, 1)
     ]  # fmt: skip
