@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 import time_machine
 from auditlog.models import LogEntry
+from django.core.management import call_command
+from django.db import transaction
 from django.utils.timezone import now
 
 from incidents import workflow
@@ -490,3 +492,36 @@ def test_the_paging_page_runs_a_fixed_number_of_queries(clients, responder, repo
     with django_assert_max_num_queries(24):
         response = clients["responder"].get("/accounts/profile/paging/")
     assert response.status_code == 200 and response.content.decode().count("Send a test message") == 10
+
+
+# --- the real task backend and worker ------------------------------------------------------
+
+
+def run_apprise_worker():
+    call_command("db_worker", "--batch", "--queue-name", "apprise", "--no-startup-delay", "--no-reload", verbosity=0)
+
+
+@pytest.mark.django_db(transaction=True)  # the worker closes its connection between tasks
+def test_the_apprise_worker_sends_at_once_and_the_delayed_page_when_it_is_due(settings, receiver, reporter, responder):
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_tasks_db.DatabaseBackend",
+            "QUEUES": ["default", "email", "slack", "webhooks", "escalations", "apprise"],
+        }
+    }
+    phone = PagingChannel.objects.create(user=responder, label="phone", url=f"ntfy://127.0.0.1:{receiver.port}/t")
+    backup = PagingChannel.objects.create(user=responder, label="backup", url=f"json://127.0.0.1:{receiver.port}/b")
+    rule(responder, "apprise", channel=phone)
+    rule(responder, "apprise", channel=backup, after=2, order=1)
+    start = now()
+    with time_machine.travel(start, tick=False):
+        incident = make_incident(by=reporter)
+        with transaction.atomic():
+            entry = page(incident, responder)
+        run_apprise_worker()  # the task enqueued on commit: the phone at once
+        assert [r["path"] for r in receiver.requests] == ["/"]
+    with time_machine.travel(start + dt.timedelta(minutes=2, seconds=1), tick=False):
+        run_apprise_worker()  # the task enqueued to run two minutes later
+        run_apprise_worker()
+    assert [r["path"] for r in receiver.requests] == ["/", "/b"]
+    assert [r.state for r in rows(entry=entry).order_by("next_attempt_at")] == ["sent", "sent"]
