@@ -13,6 +13,7 @@ hold back pages about Low and Medium incidents until the morning, in the person'
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 
 import apprise
 from django.conf import settings
@@ -22,6 +23,7 @@ from django.db.models import Q
 from django.utils.timezone import now
 
 from incidents.models.core import Severity
+from incidents.models.webhooks import address_refusal
 
 
 def apprise_instance() -> apprise.Apprise:
@@ -36,13 +38,31 @@ def apprise_refusal(url: str) -> str | None:
     url = url.strip()
     if "://" not in url:
         return "This is not an Apprise URL: it starts with the service, like ntfys://ntfy.sh/your-topic."
-    if apprise_instance().instantiate(url) is None:
+    plugin = apprise_instance().instantiate(url)
+    if plugin is None:
         scheme = url.split("://", 1)[0]
         return (
             f"Apprise cannot use this {scheme}:// URL: check the service's page in the Apprise wiki "
             "(github.com/caronc/apprise/wiki) for its form."
         )
-    return None
+    return host_refusal(plugin)
+
+
+def host_refusal(plugin) -> str | None:
+    """Any signed-in person adds channels: one naming a private, loopback or link-local address
+    (json://169.254.169.254/, ntfy://10.0.0.5/) would let them probe Beacon's own network, so it
+    is refused unless WEBHOOKS_ALLOW_PRIVATE says such addresses are fine. Only an address written
+    as one is checked: a host name is not resolved, since for many services Apprise's "host" is
+    the secret itself (a bot token), which a DNS query would hand to the resolver."""
+    host = str(getattr(plugin, "host", "") or "").strip("[]")
+    if host.lower() == "localhost":
+        host = "127.0.0.1"
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    refusal = address_refusal(host)
+    return f"This channel names {refusal}" if refusal else None
 
 
 class PagingChannel(models.Model):

@@ -39,7 +39,7 @@ from incidents.models import (
     TimelineEntry,
     Webhook,
 )
-from incidents.models.channels import apprise_instance
+from incidents.models.channels import apprise_instance, host_refusal
 from incidents.models.core import incident_url
 from incidents.models.webhooks import address_refusal, url_refusal
 from incidents.notifications import slackapp
@@ -547,8 +547,14 @@ class AppriseTransport(Transport):
         if channel is None:
             raise TransportError("The paging channel was removed before the message went out.", permanent=True)
         apobj = apprise_instance()
-        if not apobj.add(self.url_for(channel, n)):
+        plugin = apobj.instantiate(self.url_for(channel, n))
+        if plugin is None:
             raise TransportError(f"Apprise cannot use this {channel.scheme}:// URL any more.", permanent=True)
+        refusal = host_refusal(plugin)
+        if refusal:
+            # The address itself is not repeated: it is part of the secret URL.
+            raise TransportError(f"{channel.scheme}:// names a private address, refused.", permanent=True)
+        apobj.add(plugin)
         result = apobj.notify(title=n.subject, body=n.body_text)
         if result:
             PagingChannel.objects.filter(pk=channel.pk).update(verified_at=now())

@@ -525,3 +525,46 @@ def test_the_apprise_worker_sends_at_once_and_the_delayed_page_when_it_is_due(se
         run_apprise_worker()
     assert [r["path"] for r in receiver.requests] == ["/", "/b"]
     assert [r.state for r in rows(entry=entry).order_by("next_attempt_at")] == ["sent", "sent"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "json://127.0.0.1:9/",
+        "json://169.254.169.254/latest/",
+        "ntfy://10.0.0.5/t",
+        "json://localhost/",
+        "json://[::1]:9/",
+    ],
+)
+def test_a_channel_naming_a_private_address_is_refused_unless_allowed(settings, clients, responder, url):
+    settings.WEBHOOKS_ALLOW_PRIVATE = False
+    response = clients["responder"].post("/accounts/profile/paging/channels/", {"label": "probe", "url": url})
+    assert response.status_code == 422
+    assert "is a private, loopback or reserved address" in response.content.decode()
+    assert not PagingChannel.objects.exists()
+
+
+def test_a_private_address_is_refused_at_sending_too(settings, receiver, ntfy, reporter, responder):
+    row = rows(entry=page(make_incident(by=reporter), responder)).get()
+    settings.WEBHOOKS_ALLOW_PRIVATE = False  # turned off since the channel was added
+    assert delivery.deliver(row.pk) == "failed"
+    row.refresh_from_db()
+    assert row.permanent_error and row.last_error == "ntfy:// names a private address, refused."
+    assert receiver.requests == []
+
+
+def test_host_names_and_tokens_are_not_resolved(settings, monkeypatch):
+    """For a Telegram URL Apprise's "host" is the bot token: it must never reach a DNS query."""
+    import socket
+
+    from incidents.models.channels import apprise_refusal
+
+    settings.WEBHOOKS_ALLOW_PRIVATE = False
+
+    def no_dns(*args, **kwargs):
+        raise AssertionError(f"DNS lookup of {args[0]!r}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    assert apprise_refusal("tgram://123456789:AAHsecretBotToken/987654321") is None
+    assert apprise_refusal("ntfys://ntfy.example.com/topic") is None
