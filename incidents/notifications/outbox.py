@@ -754,8 +754,12 @@ def _page_slack_text(entry: TimelineEntry, member: str) -> str:
 def drop_delayed_pages(entry: TimelineEntry) -> int:
     """An incident acknowledged (or resolved, or closed) while pages about it still wait for their
     delay: those pages are skipped, in the transaction of the change, and stay in the ledger as
-    "skipped". A page already due is left to go. Returns how many were dropped."""
-    if entry.kind != Kind.STATUS_CHANGE or entry.incident.status == Status.REPORTED:
+    "skipped". A page already due is left to go. Returns how many were dropped.
+
+    Pages wait only while an incident is reported (nobody acknowledged it): one UPDATE when it
+    leaves that state, none for later status changes."""
+    data = entry.data or {}
+    if entry.kind != Kind.STATUS_CHANGE or data.get("old") != Status.REPORTED or data.get("new") == Status.REPORTED:
         return 0
     return Notification.objects.filter(
         Q(incident=entry.incident) | Q(entry__incident=entry.incident),
