@@ -4,8 +4,8 @@ tokens (created, rotated, revoked), outgoing webhooks (their secret masked), ser
 runbooks included) and their stakeholder lists, incident types, heartbeats, webhook mappings, the
 response roles and the types' checklists (what must be done before a resolve), and each person's
 own settings: the profile (time zone, email on or off, Slack member ID, colour scheme, the
-calendar feed's address), what they follow and their severity threshold, their password (that it
-changed, never a value).
+calendar feed's address), their paging channels (the URL masked), rules and quiet hours, what
+they follow and their severity threshold, their password (that it changed, never a value).
 
 Recorded from the models' save/delete signals, so a change through Beacon's own pages (the
 profile and notification settings, the token page, the rotation and override pages, the
@@ -29,8 +29,11 @@ from incidents.models import (
     Heartbeat,
     IncidentType,
     Integration,
+    NotificationRule,
     Override,
+    PagingChannel,
     Profile,
+    QuietHours,
     ResponseRole,
     Rotation,
     RotationMember,
@@ -78,6 +81,10 @@ def register() -> None:
     auditlog.register(IncidentType)
     # The calendar token is the secret in the feed's address: a new one or none, never its value.
     auditlog.register(Profile, mask_fields=["calendar_token"])
+    # Paging channels: the URL is a secret (masked); when a message last reached one is not a change.
+    auditlog.register(PagingChannel, mask_fields=["url"], exclude_fields=["verified_at", "created_at"])
+    auditlog.register(NotificationRule)
+    auditlog.register(QuietHours)
     auditlog.register(ResponseRole)
     auditlog.register(ChecklistItem)
     auditlog.register(UpdateTemplate)

@@ -381,7 +381,7 @@ MAIL_INTAKE_SEVERITY = env_str("MAIL_INTAKE_SEVERITY", "medium")
 # task only carries a row's key, the row is claimed with a lease, and the sweeper re-enqueues
 # whatever a lost task or a killed worker left behind (incidents/notifications/delivery.py).
 TASK_BACKENDS = {"db": "django_tasks_db.DatabaseBackend", "rq": "django_tasks_rq.RQBackend"}
-TASK_QUEUES = ["default", "email", "slack", "webhooks", "escalations"]
+TASK_QUEUES = ["default", "email", "slack", "webhooks", "escalations", "apprise"]
 TASKS = {
     "default": {
         "BACKEND": TASK_BACKENDS.get(env_str("TASKS_BACKEND", "db"), env_str("TASKS_BACKEND")),
@@ -603,7 +603,14 @@ SILENCED_SYSTEM_CHECKS = [
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "handlers": {"console": {"class": "logging.StreamHandler"}, "null": {"class": "logging.NullHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Apprise logs the URLs of users' paging channels, which carry their secrets (an ntfy topic,
+        # a bot token): muted here; the Apprise transport reads each call's lines from its result.
+        "apprise": {"handlers": ["null"], "propagate": False},
+        # requests' connection pool logs each request line (a paging channel's path) at DEBUG.
+        "urllib3": {"level": "WARNING"},
+    },
 }

@@ -8,6 +8,7 @@ from incidents.accounts import local_passwords_only
 from incidents.alerts import views as alert_views
 from incidents.api import metrics, tokens
 from incidents.api.endpoints import api
+from incidents.notifications import channel_views
 from incidents.notifications import views as notification_views
 from incidents.slack import views as slack_views
 
@@ -45,6 +46,14 @@ auth_urls = [
     path("tokens/", tokens.tokens, name="api_tokens"),
     path("tokens/<int:pk>/revoke/", tokens.revoke_token, name="api_token_revoke"),
     path("profile/notifications/", notification_views.notification_settings, name="notification_settings"),
+    # Paging channels and rules (incidents/notifications/channel_views.py): each person their own.
+    path("profile/paging/", channel_views.paging_settings, name="paging_settings"),
+    path("profile/paging/channels/", channel_views.add_channel, name="paging_channel_add"),
+    path("profile/paging/channels/<int:pk>/test/", channel_views.test_channel, name="paging_channel_test"),
+    path("profile/paging/channels/<int:pk>/remove/", channel_views.remove_channel, name="paging_channel_remove"),
+    path("profile/paging/rules/", channel_views.add_rule, name="paging_rule_add"),
+    path("profile/paging/rules/<int:pk>/remove/", channel_views.remove_rule, name="paging_rule_remove"),
+    path("profile/paging/quiet/", channel_views.quiet_hours, name="paging_quiet_hours"),
 ]
 
 urlpatterns = [

@@ -1,6 +1,7 @@
 """Beacon's incident models, one module per area; import them from here."""
 
 from incidents.models.alerts import ALERT_SOURCES, Alert, AlertGroup, Heartbeat, WebhookMapping  # noqa: F401, E402
+from incidents.models.channels import NotificationRule, PagingChannel, QuietHours  # noqa: F401, E402
 from incidents.models.core import (  # noqa: F401
     DEFAULT_TYPE_SLUG,
     OPEN_STATUSES,

@@ -145,12 +145,17 @@ class Notification(models.Model):
         SLACK_APP = "slack_app", "Slack app"
         # Outgoing webhooks (incidents/models/webhooks.py): the recipient is "webhook:<pk>".
         WEBHOOK = "webhook", "Webhook"
+        # A user's own paging channel (incidents/models/channels.py): the recipient is
+        # "apprise:<pk>", never the secret URL itself.
+        APPRISE = "apprise", "Paging channel"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        # A delayed page the incident's acknowledgement made pointless (outbox.drop_delayed_pages).
+        SKIPPED = "skipped", "Skipped"
 
     class Audience(models.TextChoices):
         TEAM = "team", "Team (may carry internal content)"
@@ -160,7 +165,8 @@ class Notification(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event_key = models.CharField(max_length=200)
     channel = models.CharField(max_length=16, choices=Channel)
-    # An email address (lower case), a Slack destination ("site", "service:<id>") or a webhook ("webhook:<id>").
+    # An email address (lower case), a Slack destination ("site", "service:<id>"), a webhook ("webhook:<id>")
+    # or a user's paging channel ("apprise:<id>").
     recipient = models.CharField(max_length=254)
     audience = models.CharField(max_length=8, choices=Audience, default=Audience.TEAM)
     incident = models.ForeignKey(
@@ -200,7 +206,8 @@ class Notification(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["event_key", "channel", "recipient"], name="notification_idempotency"),
             models.CheckConstraint(
-                condition=Q(state__in=["pending", "sending", "sent", "failed"]), name="notification_state_valid"
+                condition=Q(state__in=["pending", "sending", "sent", "failed", "skipped"]),
+                name="notification_state_valid",
             ),
         ]
         indexes = [

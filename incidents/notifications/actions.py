@@ -10,6 +10,7 @@ Opening the link (GET) only asks; mail scanners that prefetch links change nothi
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -58,30 +59,45 @@ class Link:
         return LABELS[self.action]
 
 
-def _signer() -> signing.TimestampSigner:
+class _SignerAt(signing.TimestampSigner):
+    """Signs as of `at`: a page held back (a notification rule's delay, quiet hours) carries links
+    whose lifetime starts when it goes out, not when it was written."""
+
+    def __init__(self, at: datetime, **kwargs):
+        super().__init__(**kwargs)
+        self.at = at
+
+    def timestamp(self) -> str:
+        return signing.b62_encode(int(self.at.timestamp()))
+
+
+def _signer(at: datetime | None = None) -> signing.TimestampSigner:
+    if at is not None:
+        return _SignerAt(at, salt=SALT)
     return signing.TimestampSigner(salt=SALT)
 
 
-def make_token(user, incident: Incident, action: str) -> str:
+def make_token(user, incident: Incident, action: str, at: datetime | None = None) -> str:
     if action not in _DO:
         raise ValueError(f"unknown email action {action!r}")
     payload = {"u": user.pk, "i": incident.pk, "a": action, "n": secrets.token_urlsafe(16)}
-    return _signer().sign_object(payload, compress=True)
+    return _signer(at).sign_object(payload, compress=True)
 
 
-def action_url(user, incident: Incident, action: str) -> str:
-    return settings.SITE_URL + reverse("email_action", kwargs={"token": make_token(user, incident, action)})
+def action_url(user, incident: Incident, action: str, at: datetime | None = None) -> str:
+    return settings.SITE_URL + reverse("email_action", kwargs={"token": make_token(user, incident, action, at)})
 
 
-def links_for(user, incident: Incident) -> list[tuple[str, str]]:
+def links_for(user, incident: Incident, at: datetime | None = None) -> list[tuple[str, str]]:
     """(label, url) of the links an email to `user` about `incident` carries: Acknowledge while it
-    is reported, Take the lead unless they lead it, and Open (the incident page, signed in)."""
+    is reported, Take the lead unless they lead it, and Open (the incident page, signed in).
+    `at`: when the message goes out, if later than now (their lifetime starts then)."""
     links = []
     if user is not None and incident.is_open:
         if incident.status == Status.REPORTED:
-            links.append((LABELS[ACKNOWLEDGE], action_url(user, incident, ACKNOWLEDGE)))
+            links.append((LABELS[ACKNOWLEDGE], action_url(user, incident, ACKNOWLEDGE, at)))
         if incident.lead_id != user.pk:
-            links.append((LABELS[TAKE], action_url(user, incident, TAKE)))
+            links.append((LABELS[TAKE], action_url(user, incident, TAKE, at)))
     links.append(("Open", settings.SITE_URL + incident.get_absolute_url()))
     return links
 

@@ -58,12 +58,20 @@ def deliver_webhook(notification_id: int) -> str:
     return deliver(notification_id)
 
 
+# A user's own paging channels (ntfy, Pushover…, through Apprise): a slow push service holds up
+# only this queue.
+@task(queue_name="apprise")
+def deliver_apprise(notification_id: int) -> str:
+    return deliver(notification_id)
+
+
 # The Slack app's rows share the Slack queue and worker.
 DELIVERY_TASKS = {
     "email": deliver_email,
     "slack": deliver_slack,
     "slack_app": deliver_slack,
     "webhook": deliver_webhook,
+    "apprise": deliver_apprise,
 }
 
 

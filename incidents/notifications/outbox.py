@@ -6,7 +6,9 @@ Public API for the rest of Beacon:
   queues one email to one user about something that is not a timeline entry (a review
   due, an on-call shift). Call it inside your own transaction: the row commits (or rolls
   back) with your change, and delivery starts after the commit.
-- `queue_page(entry, user)`: tell a paged engineer at once (email, and Slack when linked).
+- `queue_page(entry, user)`: tell a paged engineer on every channel of their page plan
+  (rules.page_plan: their notification rules, quiet hours); delayed pages are dropped when the
+  incident is acknowledged first (`drop_delayed_pages`).
 
 Delivery (claim, send, record) is in delivery.py, the channels in transports.py, the
 unsubscribe link in unsubscribe.py and the update reminders in reminders.py.
@@ -60,6 +62,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template, render_to_string
+from django.utils import timezone
 from django.utils.html import escape
 
 from incidents import roles
@@ -74,7 +77,7 @@ from incidents.models import (
     Subscription,
     TimelineEntry,
 )
-from incidents.notifications import actions, slackapp
+from incidents.notifications import actions, rules, slackapp
 from incidents.notifications.delivery import enqueue
 from incidents.notifications.unsubscribe import unsubscribe_url
 from incidents.people import display_name
@@ -144,6 +147,7 @@ def event_of(entry: TimelineEntry) -> str | None:
 
 def queue_for_entry(entry: TimelineEntry) -> None:
     """Write the outbox rows for `entry`, inside its transaction."""
+    drop_delayed_pages(entry)
     event = event_of(entry)
     incident = entry.incident
     if incident.restricted:
@@ -592,16 +596,28 @@ def _slack_rows(entry: TimelineEntry, text: str, **fields) -> list[Notification]
 
 def write(rows: list[Notification]) -> list[int]:
     """Insert `rows` (a repeat of an existing (event, channel, recipient) adds nothing) and
-    enqueue delivery of the new ones after the commit. Returns the ids of the rows it inserted."""
+    enqueue delivery of the new ones after the commit: at once, or when a row is due later
+    (a page a notification rule delays). Returns the ids of the rows it inserted."""
     if not rows:
         return []
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
     # bulk_create with ignore_conflicts sets no ids: read them back by the rows' own uuids,
     # which only the rows inserted now carry (a repeat kept the existing row's uuid).
-    fresh = list(Notification.objects.filter(uuid__in=[row.uuid for row in rows]).values_list("pk", "channel"))
+    fresh = list(
+        Notification.objects.filter(uuid__in=[row.uuid for row in rows]).values_list("pk", "channel", "next_attempt_at")
+    )
     if fresh:
-        transaction.on_commit(lambda: enqueue(fresh), robust=True)
-    return [pk for pk, _ in fresh]
+        written_at = timezone.now()
+        # A lambda, not a partial: Django names a failing robust callback by its __qualname__.
+        transaction.on_commit(lambda: _enqueue_fresh(fresh, written_at), robust=True)
+    return [pk for pk, _, _ in fresh]
+
+
+def _enqueue_fresh(fresh: list[tuple[int, str, Any]], written_at) -> None:
+    enqueue([(pk, channel) for pk, channel, due in fresh if due <= written_at])
+    for pk, channel, due in fresh:
+        if due > written_at:
+            enqueue([(pk, channel)], run_after=due)
 
 
 def queue_direct(*, event_key: str, user, subject: str, template: str, context: dict, incident=None):
@@ -648,52 +664,107 @@ def wants_email(user) -> bool:
         return True
 
 
-def queue_page(entry: TimelineEntry, user, *, slack_member_id: str = "") -> None:
-    """Tell `user` at once that a PAGE or ESCALATION `entry` pages them: an email, and a Slack
-    message mentioning them (<@member id>) in the incident's Slack channels when they have one.
+def queue_page(entry: TimelineEntry, user, *, slack_member_id: str = "") -> list[rules.PlannedPage]:
+    """Tell `user` that a PAGE or ESCALATION `entry` pages them, on every channel of their page
+    plan (rules.page_plan: their notification rules and quiet hours), each row due when the plan
+    says: a delayed one waits pending, and is skipped if the incident is acknowledged first
+    (`drop_delayed_pages`). Returns the plan (empty: nothing could reach them).
 
     Written in the entry's transaction, like every other notification; `entry:<pk>` keys
-    make a repeat harmless.
+    make a repeat harmless. `slack_member_id`, when given, is who the Slack message mentions
+    (the profile's otherwise); whether Slack is used at all is the plan's answer.
     """
     incident = entry.incident
-    severity = Severity(incident.severity).label
-    if not may_see(user, incident):
-        # Paged for a restricted incident they may not see: that it exists, its reference and
-        # severity, and who can let them in; nothing of what it is about, and no action links.
-        queue_direct(
-            event_key=f"entry:{entry.pk}",
-            user=user,
-            subject=clean_header(f"[{incident.ref}][{severity}] Restricted incident — you are paged"),
-            template="notifications/page_restricted.txt",
-            context={
-                "incident": incident,
-                "severity": severity,
-                "url": settings.SITE_URL + incident.get_absolute_url(),
-            },
-        )
-    else:
-        queue_direct(
-            event_key=f"entry:{entry.pk}",
-            user=user,
-            subject=subject_for(incident, "You are paged"),
-            template="notifications/page.txt",
-            context={
-                "incident": incident,
-                "entry": entry,
-                "severity": severity,
-                "url": settings.SITE_URL + incident.get_absolute_url(),
-                "actions": actions.links_for(user, incident),
-            },
-            incident=incident,
-        )
-    if not slack_member_id:
-        return
+    plan = rules.page_plan(user, severity=incident.severity, at=entry.created_at)
+    allowed = may_see(user, incident)
+    rows: list[Notification] = []
+    for planned in plan:
+        due = entry.created_at + planned.after
+        fields = {"event_key": f"entry:{entry.pk}", "user": user, "entry": entry, "reason": "paged"}
+        fields["next_attempt_at"] = due
+        if planned.channel == Notification.Channel.EMAIL:
+            rows.append(_page_email(entry, user, allowed, due, fields))
+        elif planned.channel == Notification.Channel.SLACK:
+            member = slack_member_id or (user.profile.slack_member_id if hasattr(user, "profile") else "")
+            rows += _slack_rows(entry, _page_slack_text(entry, member), user=user, reason="paged", next_attempt_at=due)
+        elif planned.channel == Notification.Channel.APPRISE:
+            rows.append(_page_push(entry, user, allowed, due, planned.recipient, fields))
+    write(rows)
+    return plan
+
+
+def _page_context(entry: TimelineEntry, user, allowed: bool, due) -> dict:
+    incident = entry.incident
+    return {
+        "incident": incident,
+        "entry": entry,
+        "severity": Severity(incident.severity).label,
+        "url": settings.SITE_URL + incident.get_absolute_url(),
+        "user": user,
+        "site_url": settings.SITE_URL,
+        # Signed as of when the message goes out: a held page's links live as long as any.
+        "actions": actions.links_for(user, incident, at=due) if allowed else [],
+    }
+
+
+def _page_email(entry: TimelineEntry, user, allowed: bool, due, fields: dict) -> Notification:
+    """The page by email. Someone paged for a restricted incident they may not see reads that it
+    exists, its reference and severity, and who can let them in; nothing of what it is about, no
+    action links, and the row names no incident (queue_direct's rule)."""
+    incident = entry.incident
+    context = _page_context(entry, user, allowed, due)
+    if not allowed:
+        subject = clean_header(f"[{incident.ref}][{context['severity']}] Restricted incident — you are paged")
+        return _email("notifications/page_restricted.txt", context, recipient=user.email.lower(),
+                      audience=Audience.TEAM, subject=subject, **fields)  # fmt: skip
+    return _email("notifications/page.txt", context, recipient=user.email.lower(), audience=Audience.TEAM,
+                  incident=incident, subject=subject_for(incident, "You are paged"), **fields)  # fmt: skip
+
+
+def _page_push(entry: TimelineEntry, user, allowed: bool, due, recipient: str, fields: dict) -> Notification:
+    """The page on one of the user's paging channels (Apprise): a title and a short text carrying
+    the action links. A push service is someone else's server: a restricted incident is only its
+    reference and severity there, as in Slack."""
+    incident = entry.incident
+    context = {**_page_context(entry, user, allowed, due), "restricted": incident.restricted, "allowed": allowed}
+    what = "restricted incident" if incident.restricted else incident.title
+    title = f"{incident.ref} [{context['severity']}] {what}"
+    return Notification(
+        channel=Notification.Channel.APPRISE,
+        recipient=recipient,
+        audience=Audience.TEAM,
+        incident=incident if allowed else None,
+        subject=clean_header(f"You are paged: {title}"),
+        body_text=render_to_string("notifications/page_push.txt", context).strip(),
+        **fields,
+    )
+
+
+def _page_slack_text(entry: TimelineEntry, member: str) -> str:
+    incident = entry.incident
     if incident.restricted:
-        text = f"<@{slack_member_id}> you are paged: {restricted_slack_text(incident)} (event {entry.pk})"
-        write(_slack_rows(entry, text, user=user, reason="paged"))
-        return
-    text = (
-        f"<@{slack_member_id}> you are paged: *{incident.ref}* [{severity}] {slack_escape(incident.title)} "
+        return f"<@{member}> you are paged: {restricted_slack_text(incident)} (event {entry.pk})"
+    severity = Severity(incident.severity).label
+    return (
+        f"<@{member}> you are paged: *{incident.ref}* [{severity}] {slack_escape(incident.title)} "
         f"— {slack_escape(entry.text)} <{settings.SITE_URL}{incident.get_absolute_url()}|Open> (event {entry.pk})"
     )
-    write(_slack_rows(entry, text, user=user, reason="paged"))
+
+
+def drop_delayed_pages(entry: TimelineEntry) -> int:
+    """An incident acknowledged (or resolved, or closed) while pages about it still wait for their
+    delay: those pages are skipped, in the transaction of the change, and stay in the ledger as
+    "skipped". A page already due is left to go. Returns how many were dropped.
+
+    Pages wait only while an incident is reported (nobody acknowledged it): one UPDATE when it
+    leaves that state, none for later status changes."""
+    data = entry.data or {}
+    if entry.kind != Kind.STATUS_CHANGE or data.get("old") != Status.REPORTED or data.get("new") == Status.REPORTED:
+        return 0
+    return Notification.objects.filter(
+        Q(incident=entry.incident) | Q(entry__incident=entry.incident),
+        reason="paged",
+        state=Notification.State.PENDING,
+        attempts=0,
+        next_attempt_at__gt=entry.created_at,
+    ).update(state=Notification.State.SKIPPED, last_error=f"{entry.incident.ref} was acknowledged before it was due.")

@@ -3,8 +3,9 @@
 A transport sends one Notification row and raises TransportError when it cannot;
 `permanent=True` means retrying will not help (an address the server refuses, a
 deleted Slack webhook). delivery.py records the outcome, outside any transaction. Transports
-only read, with one exception: the Slack app remembers where it posted an incident's message
-(SlackMessage), so that later changes update that message in place.
+only read, with two exceptions: the Slack app remembers where it posted an incident's message
+(SlackMessage), so that later changes update that message in place, and a paging channel
+remembers when a message last reached it (PagingChannel.verified_at).
 """
 
 import hashlib
@@ -12,13 +13,14 @@ import hmac
 import http.client
 import json
 import logging
+import re
 import smtplib
 import threading
 import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -29,6 +31,7 @@ from slack_sdk.errors import SlackApiError
 from incidents.models import (
     Incident,
     Notification,
+    PagingChannel,
     Service,
     SlackChannel,
     SlackMessage,
@@ -36,6 +39,8 @@ from incidents.models import (
     TimelineEntry,
     Webhook,
 )
+from incidents.models.channels import apprise_instance, host_refusal
+from incidents.models.core import incident_url
 from incidents.models.webhooks import address_refusal, url_refusal
 from incidents.notifications import slackapp
 from incidents.notifications.unsubscribe import unsubscribe_url
@@ -517,9 +522,70 @@ class WebhookTransport(Transport):
             raise TransportError(f"{type(error).__name__}: {error}") from error
 
 
+# --- a user's own paging channel, through Apprise ------------------------------------------
+
+# Apprise's plugins end a failed HTTP exchange's warning with "error=<status>." (ntfy, json://,
+# form://, Gotify, Matrix, Pushover…); a failure without one never reached an answer. ntfy's own
+# codes are the status and two more digits (40301: forbidden), which Apprise passes on.
+APPRISE_STATUS = re.compile(r"error=(\d{3})\d*\b")
+ACKNOWLEDGE_LINE = re.compile(r"^Acknowledge: (\S+)$", re.MULTILINE)
+
+
+class AppriseTransport(Transport):
+    """A page (or the test message) to one of a user's paging channels ("apprise:<pk>").
+
+    Apprise says only whether it worked, and logs why not: its log lines for this one call are
+    read from the result it returns (never from the logging tree, where Beacon's settings mute
+    the "apprise" logger: its lines carry the secret URL). A 4xx answer is permanent (the topic
+    or token is wrong), except 408 and 429; a 5xx, a timeout or a refused connection is retried.
+    The error recorded names the service, never the URL.
+    """
+
+    def send(self) -> None:
+        n = self.notification
+        channel = PagingChannel.objects.filter(pk=n.recipient.removeprefix("apprise:")).first()
+        if channel is None:
+            raise TransportError("The paging channel was removed before the message went out.", permanent=True)
+        apobj = apprise_instance()
+        plugin = apobj.instantiate(self.url_for(channel, n))
+        if plugin is None:
+            raise TransportError(f"Apprise cannot use this {channel.scheme}:// URL any more.", permanent=True)
+        refusal = host_refusal(plugin)
+        if refusal:
+            # The address itself is not repeated: it is part of the secret URL.
+            raise TransportError(f"{channel.scheme}:// names a private address, refused.", permanent=True)
+        apobj.add(plugin)
+        result = apobj.notify(title=n.subject, body=n.body_text)
+        if result:
+            PagingChannel.objects.filter(pk=channel.pk).update(verified_at=now())
+            return
+        lines = [entry.message for service in result for entry in service.logs()]
+        status = next((int(m.group(1)) for line in lines if (m := APPRISE_STATUS.search(line))), None)
+        if status is None:
+            raise TransportError(f"{channel.scheme}:// could not be reached (no answer, or the connection failed).")
+        permanent = 400 <= status < 500 and status not in (408, 429)
+        raise TransportError(f"{channel.scheme}:// answered HTTP {status}.", permanent=permanent)
+
+    @staticmethod
+    def url_for(channel: PagingChannel, n: Notification) -> str:
+        """ntfy can hold links outside the text too: tapping the notification opens the incident,
+        and an Acknowledge button (ntfy's "view" action) opens the page's acknowledge link."""
+        if channel.scheme not in ("ntfy", "ntfys") or not n.incident_id:
+            return channel.url
+        parts = urlsplit(channel.url)
+        query = dict(parse_qsl(parts.query))
+        query["click"] = settings.SITE_URL + incident_url(f"INC-{n.incident_id}")
+        acknowledge = ACKNOWLEDGE_LINE.search(n.body_text)
+        if acknowledge:
+            query["actions"] = f"view, Acknowledge, {acknowledge.group(1)}"
+        # %20, not "+": Apprise unquotes a value without turning "+" into a space.
+        return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+
 TRANSPORTS: dict[str, type[Transport]] = {
     "email": Email,
     "slack": Slack,
     "slack_app": SlackApp,
     "webhook": WebhookTransport,
+    "apprise": AppriseTransport,
 }

@@ -56,6 +56,7 @@ def _forms():
         StatusUpdateForm,
         UndoDuplicateForm,
     )
+    from incidents.notifications.channel_views import ChannelForm, QuietHoursForm, RuleForm
     from incidents.notifications.subscribe_views import SubscribeForm
     from incidents.notifications.views import NotificationSettingsForm
     from incidents.oncall.forms import LoadMonthForm, OverrideForm, RotationForm
@@ -99,6 +100,9 @@ def _forms():
         "ApiTokenForm": (lambda r: ApiTokenForm(user=r), lambda r: ApiTokenForm({}, user=r)),
         "NotificationSettingsForm": plain(NotificationSettingsForm, {"min_severity": "apocalyptic"}),
         "SubscribeForm": plain(SubscribeForm, {"email": "nope", "services": ["999"]}),
+        "ChannelForm": plain(ChannelForm, {"label": "", "url": "foo://bar"}),
+        "RuleForm": plain(RuleForm, {"target": "sms", "delay_minutes": "-1", "severities": ["x"]}),
+        "QuietHoursForm": plain(QuietHoursForm, {"start": "22:00", "end": "22:00"}),
         "ProblemForm": plain(ProblemForm, {"what": "", "email": "x", "service": "999"}),
         "TriageForm": plain(TriageForm, {"action": "shout", "severity": "x"}),
         "LinkForm": plain(LinkForm, {"kind": "married_to", "other": "yesterday"}),

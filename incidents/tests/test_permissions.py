@@ -74,6 +74,15 @@ MATRIX = [
     ("post", "/incidents/services/checkout/follow/", expect(LOGIN, 403, 302, 302, 302, 302)),
     ("post", "/incidents/services/checkout/unfollow/", expect(LOGIN, 403, 302, 302, 302, 302)),
     ("post", "/accounts/profile/notifications/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    # Paging channels, rules and quiet hours: every signed-in person edits their own (empty posts
+    # are refused with the form; someone else's channel or rule, like a missing one, is a 404).
+    ("get", "/accounts/profile/paging/", expect(LOGIN, 200, 200, 200, 200, 200)),
+    ("post", "/accounts/profile/paging/channels/", expect(LOGIN, 422, 422, 422, 422, 422)),
+    ("post", "/accounts/profile/paging/channels/999999/test/", expect(LOGIN, 404, 404, 404, 404, 404)),
+    ("post", "/accounts/profile/paging/channels/999999/remove/", expect(LOGIN, 404, 404, 404, 404, 404)),
+    ("post", "/accounts/profile/paging/rules/", expect(LOGIN, 422, 422, 422, 422, 422)),
+    ("post", "/accounts/profile/paging/rules/999999/remove/", expect(LOGIN, 404, 404, 404, 404, 404)),
+    ("post", "/accounts/profile/paging/quiet/", expect(LOGIN, 422, 422, 422, 422, 422)),
     # The signed token is the credential: the same answer for everyone (a forged token here).
     ("get", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),
     ("post", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),

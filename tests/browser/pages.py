@@ -69,6 +69,7 @@ PAGES = [
     ("/oncall/rotations/{rotation}/edit/", ("manager",)),
     ("/oncall/rotations/{rotation}/overrides/new/", ("manager",)),
     ("/accounts/profile/", (*SIGNED_IN, "nobody")),
+    ("/accounts/profile/paging/", (*SIGNED_IN, "nobody")),
     ("/accounts/tokens/", SIGNED_IN),
     ("/accounts/password/", (*SIGNED_IN, "nobody")),
     ("/accounts/login/", ("anonymous",)),
