@@ -5,7 +5,7 @@ runbooks included) and their stakeholder lists, incident types, heartbeats, webh
 response roles and the types' checklists (what must be done before a resolve), and each person's
 own settings: the profile (time zone, email on or off, Slack member ID, colour scheme, the
 calendar feed's address), what they follow and their severity threshold, their password (that it
-changed, never a value).
+changed, never a value). Maintenance windows and silences too: made and cancelled.
 
 Recorded from the models' save/delete signals, so a change through Beacon's own pages (the
 profile and notification settings, the token page, the rotation and override pages, the
@@ -28,12 +28,14 @@ from incidents.models import (
     Heartbeat,
     IncidentType,
     Integration,
+    MaintenanceWindow,
     Override,
     Profile,
     ResponseRole,
     Rotation,
     RotationMember,
     Service,
+    Silence,
     Subscription,
     UpdateTemplate,
     Webhook,
@@ -80,3 +82,6 @@ def register() -> None:
     auditlog.register(UpdateTemplate)
     # An outgoing webhook's secret signs its deliveries: that it changed (rotation), never its value.
     auditlog.register(Webhook, mask_fields=["secret"], exclude_fields=["secret_hint", "created_at"])
+    # Maintenance windows and silences: made and cancelled (incidents/maintenance/rules.py).
+    auditlog.register(MaintenanceWindow, exclude_fields=["created_at"], m2m_fields={"services"})
+    auditlog.register(Silence, exclude_fields=["created_at"])
