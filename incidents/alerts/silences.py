@@ -12,18 +12,15 @@ Imports the core only (the models); `incidents/maintenance/` makes and cancels b
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
 from django.utils.timezone import localtime
 
 from incidents.models import MaintenanceWindow, Silence, SilencedAlert, silence_for
 
-if TYPE_CHECKING:
-    from incidents.alerts.intake import AlertIn
 
-
-def hold_back(alerts: list[AlertIn], at: dt.datetime) -> tuple[list[AlertIn], list[AlertIn]]:
+def hold_back(alerts: list, at: dt.datetime) -> tuple[list, list]:
     """(alerts that go on, alerts a silence holds back); the held back ones recorded, once.
+    `alerts` are the intake's AlertIn (not imported: the intake imports this module).
 
     One query for the silences in force, none when there are none to match against.
     """
