@@ -55,6 +55,7 @@ from incidents.forms import (
     StatusUpdateForm,
     UndoDuplicateForm,
 )
+from incidents.maintenance import views as maintenance_views
 from incidents.middleware import sessionless
 from incidents.models import (
     Incident,
@@ -71,7 +72,6 @@ from incidents.models import (
     Task,
     UpdateTemplate,
 )
-from incidents.maintenance import views as maintenance_views
 from incidents.notifications import health
 from incidents.notifications.reminders import last_public_update_at
 from incidents.notifications.views import settings_context
