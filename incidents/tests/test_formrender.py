@@ -56,6 +56,7 @@ def _forms():
         StatusUpdateForm,
         UndoDuplicateForm,
     )
+    from incidents.maintenance.forms import SilenceForm, WindowForm
     from incidents.notifications.subscribe_views import SubscribeForm
     from incidents.notifications.views import NotificationSettingsForm
     from incidents.oncall.forms import OverrideForm, RotationForm
@@ -110,6 +111,8 @@ def _forms():
             lambda r: OverrideForm({"start": "x"}, rotation=_rotation()),
         ),
         "VisibilityForm": plain(VisibilityForm),
+        "WindowForm": plain(WindowForm, {"services": ["999"], "start": "soon", "end": "later", "description": ""}),
+        "SilenceForm": plain(SilenceForm, {"matchers": 'instance=~"web-("', "hours": "7", "comment": "x\x00"}),
         "CustomFieldsForm": (
             lambda r: CustomFieldsForm(incident_type=_security_fields()),
             lambda r: CustomFieldsForm(
