@@ -8,7 +8,7 @@ kit (incidents/api/common.py KIT: token auth, JSON errors, cursors). Every chang
 incidents/maintenance/rules.py, as from the pages.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from django.core.exceptions import ValidationError
@@ -221,7 +221,7 @@ def build(kit) -> Router:
             silence = rules.create_silence(
                 by=request.auth.by,
                 matchers=matchers,
-                expires_at=now() + _hours(payload.hours),
+                expires_at=now() + timedelta(hours=payload.hours),
                 comment=payload.comment.strip(),
             )
         except ValidationError as error:
@@ -246,12 +246,6 @@ def build(kit) -> Router:
         return silences().get(pk=silence.pk)
 
     return router
-
-
-def _hours(hours: float):
-    from datetime import timedelta
-
-    return timedelta(hours=hours)
 
 
 def _errors(error: ValidationError, default: str = "(payload)") -> list[tuple[str, str]]:

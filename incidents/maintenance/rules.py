@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from functools import partial
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -78,9 +79,8 @@ def suppress_page(incident: Incident, user, *, step: int, reason: str, kind: str
     )
 
 
-def incident_zone():
-    from zoneinfo import ZoneInfo
-
+def incident_zone() -> ZoneInfo:
+    """The site's time zone: timeline entries and stakeholders' emails are read by many people."""
     return ZoneInfo(settings.TIME_ZONE)
 
 
