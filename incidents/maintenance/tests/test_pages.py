@@ -149,3 +149,21 @@ def test_the_page_runs_a_fixed_number_of_queries(clients, manager, django_assert
         dashboard = client.get("/")
     assert len(dashboard.context["maintenance_windows"]) == 1
     assert len(dashboard.context["active_silences"]) == 29
+
+
+def test_windows_and_silences_made_and_cancelled_on_the_pages_are_in_the_audit_log(clients, manager, checkout):
+    from auditlog.models import LogEntry
+
+    client = clients["manager"]
+    with time_machine.travel(NOON, tick=False):
+        client.post("/maintenance/windows/", window_data(checkout))
+        window = MaintenanceWindow.objects.get()
+        client.post(f"/maintenance/windows/{window.pk}/cancel/")
+        client.post("/maintenance/silences/", {"matchers": "alertname=Down", "hours": "2"})
+        silence = Silence.objects.get()
+        client.post(f"/maintenance/silences/{silence.pk}/cancel/")
+    for obj in (window, silence):
+        entries = list(LogEntry.objects.get_for_object(obj).order_by("timestamp", "pk"))
+        assert [e.action for e in entries][:1] == [LogEntry.Action.CREATE]
+        assert any("cancelled_at" in (e.changes_dict or {}) for e in entries), entries
+        assert {e.actor for e in entries} == {manager}
