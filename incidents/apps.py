@@ -14,7 +14,7 @@ class IncidentsConfig(AppConfig):
            First, so that the lead is set before the outbox decides who hears of the report.
         2. notifications: write the outbox rows of every entry, then those of the outgoing
            webhooks that picked its event, then arm the update reminder; the delivery ledger panel.
-        3. alerts: the alert group panel.
+        3. alerts: the alert group panel; maintenance: its operations of /api/.
         4. the core's own panel: status updates (incidents/views.py).
         5. status page: bump the cached public pages' generation on every change they show
            (last: the generation row stays locked for the shortest time).
@@ -25,7 +25,18 @@ class IncidentsConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
         from django.core import checks as django_checks
 
-        from incidents import alerts, audit, checks, choices, notifications, oncall, panels, statuspage, views
+        from incidents import (
+            alerts,
+            audit,
+            checks,
+            choices,
+            maintenance,
+            notifications,
+            oncall,
+            panels,
+            statuspage,
+            views,
+        )
         from incidents.middleware import stamp_sign_in
         from incidents.models import ensure_shipped_response, ensure_shipped_types, ensure_shipped_update_templates
         from incidents.roles import sync_roles_after_migrate
@@ -49,6 +60,7 @@ class IncidentsConfig(AppConfig):
         oncall.ready()
         notifications.ready()
         alerts.ready()
+        maintenance.ready()
         panels.register("incidents/_updates_panel.html", views.updates_panel_context, where="main", order=10)
         panels.register("incidents/_links_panel.html", views.links_panel_context, where="aside", order=60)
         statuspage.ready()

@@ -6,6 +6,7 @@ response roles and the types' checklists (what must be done before a resolve), a
 own settings: the profile (time zone, email on or off, Slack member ID, colour scheme, the
 calendar feed's address), their paging channels (the URL masked), rules and quiet hours, what
 they follow and their severity threshold, their password (that it changed, never a value).
+Maintenance windows and silences too: made and cancelled.
 
 Recorded from the models' save/delete signals, so a change through Beacon's own pages (the
 profile and notification settings, the token page, the rotation and override pages, the
@@ -29,6 +30,7 @@ from incidents.models import (
     Heartbeat,
     IncidentType,
     Integration,
+    MaintenanceWindow,
     NotificationRule,
     Override,
     PagingChannel,
@@ -38,6 +40,7 @@ from incidents.models import (
     Rotation,
     RotationMember,
     Service,
+    Silence,
     Subscription,
     UpdateTemplate,
     Webhook,
@@ -90,3 +93,6 @@ def register() -> None:
     auditlog.register(UpdateTemplate)
     # An outgoing webhook's secret signs its deliveries: that it changed (rotation), never its value.
     auditlog.register(Webhook, mask_fields=["secret"], exclude_fields=["secret_hint", "created_at"])
+    # Maintenance windows and silences: made and cancelled (incidents/maintenance/rules.py).
+    auditlog.register(MaintenanceWindow, exclude_fields=["created_at"], m2m_fields={"services"})
+    auditlog.register(Silence, exclude_fields=["created_at"])

@@ -19,8 +19,10 @@ SECURITY = "Security"
 ACCESS_ADMIN = "incidents.access_admin"
 ADD_APITOKEN = "incidents.add_apitoken"
 ADD_INCIDENT = "incidents.add_incident"
+ADD_MAINTENANCEWINDOW = "incidents.add_maintenancewindow"
 ADD_OVERRIDE = "incidents.add_override"
 ADD_ROTATION = "incidents.add_rotation"
+ADD_SILENCE = "incidents.add_silence"
 ADD_TIMELINEENTRY = "incidents.add_timelineentry"
 CHANGE_INCIDENT = "incidents.change_incident"
 CHANGE_ROTATION = "incidents.change_rotation"
@@ -75,6 +77,8 @@ _RESPOND = [
     ADD_TIMELINEENTRY,
     WRITE_REVIEW,
     EDIT_RUNBOOK,
+    # Silence a noisy alert from its panel, and lift a silence (incidents/maintenance/).
+    ADD_SILENCE,
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -55,6 +55,7 @@ from incidents.forms import (
     StatusUpdateForm,
     UndoDuplicateForm,
 )
+from incidents.maintenance import views as maintenance_views
 from incidents.middleware import sessionless
 from incidents.models import (
     Incident,
@@ -143,6 +144,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ),
         "may_respond": request.user.has_perm(RESPOND),
         "on_call_board": paging.service_board(),
+        # Windows and silences in force; rows of services in maintenance say so (incidents/maintenance/).
+        **maintenance_views.dashboard_context(),
         "now": now(),
         "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
         "dashboard_url": reverse("dashboard"),  # each row's forms come back here

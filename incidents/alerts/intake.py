@@ -27,7 +27,7 @@ from django.utils.timezone import now
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from incidents import typefields, workflow
-from incidents.alerts import heartbeat
+from incidents.alerts import heartbeat, silences
 from incidents.models import (
     Alert,
     AlertGroup,
@@ -246,7 +246,8 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
     # One alert per key: the last one listed says its current state.
     by_key = {a.key: a for a in alerts}
     stored = _stored_states(by_key)
-    new = [a for key, a in by_key.items() if key not in stored]
+    # New alerts a silence in force holds back are recorded there and go no further (alerts/silences.py).
+    new, silenced = silences.hold_back([a for key, a in by_key.items() if key not in stored], now())
     # A firing repeat of an alert already resolved is stale (Alertmanager re-sends old state): ignored.
     resolving = _firing_rows(
         [
@@ -259,6 +260,8 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
     truncated = group is not None and payload.truncatedAlerts > group.truncated_alerts
 
     if not new and not resolving and not truncated:
+        if silenced:
+            return Outcome(f"{len(silenced)} alert(s) silenced: recorded, no incident opened.", changed=True)
         ref = group.incident.ref if group else None
         return Outcome(f"Nothing new: every alert of this payload is already stored{f' ({ref})' if ref else ''}.")
 
@@ -326,6 +329,8 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
         outcome.message = f"{outcome.incident.ref} opened with {len(new)} alert(s)."
     else:
         outcome.message = f"{', '.join(outcome.incidents)}: {', '.join(parts) or 'updated'}."
+    if silenced:
+        outcome.message += f" {len(silenced)} alert(s) silenced."
     return outcome
 
 
@@ -568,17 +573,19 @@ def _store(group: AlertGroup, incident: Incident, new: list[AlertIn], *, initial
     )
     firing = [a for a in new if a.status == "firing"]
     if firing:
+        during, maintenance = silences.maintenance_note(incident.service_id, now())
         workflow.record(
             incident,
             by=None,
             kind=Kind.ALERT_FIRED,
-            text=f"{len(firing)} alert(s) fired: {_alert_list(firing)}."
+            text=f"{len(firing)} alert(s) fired: {_alert_list(firing)}{during}."
             if len(firing) > 1
-            else f"{_describe(firing[0])} fired.",
+            else f"{_describe(firing[0])} fired{during}.",
             group_key=group.group_key,
             initial=initial,
             count=len(firing),
             alerts=[_alert_data(a) for a in firing[:LISTED_ALERTS]],
+            **maintenance,
         )
     for row in rows:
         if row.status == Alert.Status.RESOLVED:

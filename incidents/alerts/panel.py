@@ -6,7 +6,7 @@ import json
 from django.http import HttpRequest
 
 from incidents import roles
-from incidents.models import ALERT_SOURCES, Alert, AlertGroup, Incident, Status
+from incidents.models import ALERT_SOURCES, Alert, AlertGroup, Incident, Silence, Status
 
 # Alerts listed per state; the rest are counted ("and N more").
 SHOWN = 25
@@ -43,6 +43,9 @@ def alert_panel_context(request: HttpRequest, incident: Incident) -> dict | None
         "payload": payload[:PAYLOAD_CHARS],
         "payload_cut": len(payload) > PAYLOAD_CHARS,
         "why": explain(incident, counts["firing"]),
+        # "Silence this alert for 2 h" (incidents/maintenance/), and the silences made here in force.
+        "may_silence": request.user.has_perm(roles.ADD_SILENCE),
+        "silences": list(Silence.objects.active().filter(alert_group=group).order_by("expires_at", "pk")),
     }
 
 

@@ -22,6 +22,19 @@ from incidents.models.core import (  # noqa: F401
 )
 from incidents.models.identity import ExternalIdentity  # noqa: F401, E402
 from incidents.models.mailin import InboundMail  # noqa: F401, E402
+from incidents.models.maintenance import (  # noqa: F401, E402
+    COMMENT_MAX,
+    DESCRIPTION_MAX,
+    MATCHERS_MAX,
+    OPERATORS,
+    MaintenanceWindow,
+    Silence,
+    SilencedAlert,
+    matchers_text,
+    parse_matchers,
+    silence_for,
+    validate_matchers,
+)
 from incidents.models.notifications import (  # noqa: F401, E402
     ChannelProblem,
     EmailActionUse,

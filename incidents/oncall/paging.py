@@ -31,6 +31,7 @@ from django.utils.timezone import now
 from django_tasks import task
 
 from incidents import roles, workflow
+from incidents.maintenance import rules as maintenance
 from incidents.models import (
     Handoff,
     Incident,
@@ -231,7 +232,11 @@ def slack_member_id(user) -> str:
 def page(incident: Incident, user, *, step: int, reason: str, kind: str = Kind.PAGE, **extra) -> TimelineEntry:
     """Record that `user` is paged about `incident` and tell them at once, in this transaction:
     an email, and Slack with their member id (a deactivated user is told nothing). The incident
-    must be locked by the caller."""
+    must be locked by the caller. During a maintenance window of its service nobody is paged:
+    the timeline says so instead (incidents/maintenance/rules.py)."""
+    suppressed = maintenance.suppress_page(incident, user, step=step, reason=reason, kind=kind)
+    if suppressed is not None:
+        return suppressed
     verb = "Paged" if kind == Kind.PAGE else f"Escalation {step}: paged"
     entry = workflow.record(
         incident,

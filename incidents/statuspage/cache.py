@@ -6,17 +6,19 @@ How a page can be cached and still never show what it no longer should:
   what a public page shows bumps it *inside its own transaction* (`bump()`): a public status
   update, a state or severity change, an edit, making an incident public or internal, a
   published or withdrawn public review summary (all of them timeline entries, see
-  `entry_changed`), and any save or delete of a service or a public status update (signals,
-  for the admin). The change and the new generation commit together or not at all; a crash
-  after COMMIT cannot leave an old page behind, as a bump in `transaction.on_commit` could.
+  `entry_changed`), any save or delete of a service or a public status update (signals,
+  for the admin), and any change of a maintenance window or its services. The change and the
+  new generation commit together or not at all; a crash after COMMIT cannot leave an old page
+  behind, as a bump in `transaction.on_commit` could.
 * Each request reads the counter (one primary-key query) and looks the page up in Django's
   cache under `status:<generation>:<page>`. A page rendered before the change sits under the
   old generation and is never read again. So the cache may be a per-process memory cache
   (the default): every gunicorn worker checks the same counter in the database, none can
   serve a page older than the last commit. A shared cache (CACHE_URL=redis://…) only lets
   the workers share the rendering.
-* Entries expire after CACHE_SECONDS, because two things on the page move with the clock
-  alone: resolved incidents leave the 14-day list, and the "resolved" window slides.
+* Entries expire after CACHE_SECONDS, because things on the page move with the clock
+  alone: resolved incidents leave the 14-day list, the "resolved" window slides, and
+  maintenance goes from scheduled to in progress to over.
 
 The ETag is a digest of the page's bytes, Last-Modified is when it was rendered; a reader
 that sends either back gets 304 Not Modified while the page is unchanged.
@@ -120,6 +122,12 @@ def update_changed(sender, instance: StatusUpdate, **kwargs) -> None:
     """post_save / post_delete of a status update (the workflow, or the admin)."""
     if instance.public:
         bump()
+
+
+def maintenance_changed(sender, **kwargs) -> None:
+    """post_save / post_delete of a maintenance window, or a change of its services: the page
+    announces scheduled and ongoing maintenance."""
+    bump()
 
 
 def incident_saved(sender, instance: Incident, **kwargs) -> None:

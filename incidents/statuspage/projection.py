@@ -29,7 +29,7 @@ from django.db.models import Count, Min, Prefetch, Q
 from django.utils.timezone import now
 
 from incidents import budget, panels
-from incidents.models import OPEN_STATUSES, Incident, Service, Severity, Status, StatusUpdate
+from incidents.models import OPEN_STATUSES, Incident, MaintenanceWindow, Service, Severity, Status, StatusUpdate
 
 # Bounds: every list on the public pages is cut off, so a bad day cannot make them huge.
 ACTIVE_LIMIT = 50  # active incidents on /status/ (the total is still counted)
@@ -38,6 +38,7 @@ RESOLVED_DAYS = 14
 RESOLVED_LIMIT = 50
 HISTORY_LIMIT = 200  # public updates on one incident's page
 FEED_LIMIT = 50
+MAINTENANCE_LIMIT = 20  # scheduled and ongoing maintenance windows on /status/
 
 # The only incident columns the public pages ever load.
 PUBLIC_FIELDS = [
@@ -269,3 +270,59 @@ def feed_updates():
         .only(*UPDATE_FIELDS, "incident__title")
         .order_by("-created_at", "-pk")[:FEED_LIMIT]
     )
+
+
+# --- maintenance ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublicMaintenance:
+    """A maintenance window as the public sees it: its public services' names, times and public
+    description; never who planned it or the services that are not on the status page."""
+
+    pk: int
+    services: tuple[str, ...]
+    start: datetime
+    end: datetime
+    description: str
+    announced_at: datetime
+
+    @property
+    def anchor(self) -> str:
+        return f"maintenance-{self.pk}"
+
+    def ongoing(self, at: datetime) -> bool:
+        return self.start <= at < self.end
+
+
+def _public_windows(windows, order: tuple[str, ...], limit: int) -> list[PublicMaintenance]:
+    public_services = Prefetch(
+        "services", queryset=Service.objects.filter(is_public=True).order_by("name").only("name"), to_attr="shown"
+    )
+    # Windows with a public service; a subquery, so that the order and limit apply to windows, not joined rows.
+    found = windows.filter(pk__in=MaintenanceWindow.objects.filter(services__is_public=True).values("pk"))
+    found = found.only("pk", "start", "end", "description", "created_at").order_by(*order)
+    found = found.prefetch_related(public_services)[:limit]
+    return [
+        PublicMaintenance(
+            pk=w.pk,
+            services=tuple(s.name for s in w.shown),
+            start=w.start,
+            end=w.end,
+            description=w.description,
+            announced_at=w.created_at,
+        )
+        for w in found
+    ]
+
+
+def maintenance(at: datetime | None = None) -> list[PublicMaintenance]:
+    """Ongoing and scheduled maintenance of public services, soonest first (two queries). A window
+    moves from scheduled to ongoing with the clock alone: the cache's expiry (cache.py) shows it."""
+    at = at or now()
+    return _public_windows(MaintenanceWindow.objects.current_or_upcoming(at), ("start", "pk"), MAINTENANCE_LIMIT)
+
+
+def feed_maintenance() -> list[PublicMaintenance]:
+    """The newest announced maintenance windows (not cancelled) of public services, for the Atom feed."""
+    return _public_windows(MaintenanceWindow.objects.live(), ("-created_at", "-pk"), FEED_LIMIT)

@@ -68,6 +68,8 @@ def index(request: HttpRequest) -> HttpResponse:
         "status/index.html",
         _context(
             overview=overview,
+            maintenance=status_page.maintenance(),
+            now=timezone.now(),
             state_rules=status_page.STATE_RULES,
             status_rules=status_page.STATUS_RULES,
             updates_per_active=status_page.UPDATES_PER_ACTIVE,
@@ -89,11 +91,12 @@ def incident(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 class StatusFeed(Feed):
-    """Atom feed of public status updates, newest first, at most status_page.FEED_LIMIT."""
+    """Atom feed of public status updates and maintenance announcements, newest first, at most
+    status_page.FEED_LIMIT."""
 
     feed_type = Atom1Feed
     title = "Service status"
-    subtitle = "Public updates about incidents affecting our services."
+    subtitle = "Public updates about incidents affecting our services, and planned maintenance."
     author_name = "Service status"  # Atom wants an author; never a person's name
 
     def link(self) -> str:
@@ -103,25 +106,36 @@ class StatusFeed(Feed):
         return reverse("status:feed")
 
     def items(self):
-        return status_page.feed_updates()
+        entries = [*status_page.feed_updates(), *status_page.feed_maintenance()]
+        entries.sort(key=self.item_pubdate, reverse=True)
+        return entries[: status_page.FEED_LIMIT]
 
-    def item_title(self, update) -> str:
-        return f"INC-{update.incident_id}: {update.incident.title}"
+    def item_title(self, item) -> str:
+        if isinstance(item, status_page.PublicMaintenance):
+            return f"Scheduled maintenance: {', '.join(item.services)}"
+        return f"INC-{item.incident_id}: {item.incident.title}"
 
-    def item_description(self, update) -> str:
+    def item_description(self, item) -> str:
         # Atom's summary is HTML: escape the message so a "<" in it stays text in feed readers.
-        phase = f"{update.phase} — " if update.phase else ""
-        return linebreaks(phase + update.message, autoescape=True)
+        if isinstance(item, status_page.PublicMaintenance):
+            zone = timezone.get_current_timezone()
+            start, end = timezone.localtime(item.start, zone), timezone.localtime(item.end, zone)
+            when = f"From {start:%Y-%m-%d %H:%M %Z} until {end:%Y-%m-%d %H:%M %Z}.\n\n"
+            return linebreaks(when + item.description, autoescape=True)
+        phase = f"{item.phase} — " if item.phase else ""
+        return linebreaks(phase + item.message, autoescape=True)
 
-    def item_link(self, update) -> str:
-        url = reverse("status:incident", kwargs={"ref": f"INC-{update.incident_id}"})
-        return f"{url}#update-{update.pk}"
+    def item_link(self, item) -> str:
+        if isinstance(item, status_page.PublicMaintenance):
+            return f"{reverse('status:index')}#{item.anchor}"
+        url = reverse("status:incident", kwargs={"ref": f"INC-{item.incident_id}"})
+        return f"{url}#update-{item.pk}"
 
-    def item_pubdate(self, update):
-        return update.created_at
+    def item_pubdate(self, item):
+        return item.announced_at if isinstance(item, status_page.PublicMaintenance) else item.created_at
 
-    def item_updateddate(self, update):
-        return update.created_at
+    def item_updateddate(self, item):
+        return self.item_pubdate(item)
 
 
 feed = public_page(StatusFeed())

@@ -78,6 +78,8 @@ def status_badge(incident) -> str:
 
 
 _RESTRICTED_BADGE = '<span class="badge text-bg-dark">Restricted</span> '
+# A service in a maintenance window: its incidents page nobody (incidents/maintenance/).
+_MAINTENANCE_BADGE = '<span class="badge text-bg-warning during-maintenance">During maintenance</span> '
 
 
 @register.simple_tag(takes_context=True)
@@ -85,10 +87,13 @@ def dashboard_row(context, incident) -> str:
     """One open incident of the dashboard: a table row from 768 px, a stacked card below
     (static/css/beacon.css). Drawn here, every value through `escape`, rather than by an include
     per row, which was a quarter of the dashboard's time (bench/results.md); the context gives
-    `may_respond`, `user`, `csrf_token` and `dashboard_url`, where each row's forms come back to."""
+    `may_respond`, `user`, `csrf_token` and `dashboard_url`, where each row's forms come back to,
+    and `maintenance_services`, the services in a maintenance window now."""
     ref, url = incident.ref, escape(incident.get_absolute_url())
     reported = incident.status == "reported"
     restricted = _RESTRICTED_BADGE if incident.restricted else ""
+    if incident.service_id in context.get("maintenance_services", ()):
+        restricted += _MAINTENANCE_BADGE
     lead = f" · lead {escape(display_name(incident.lead))}" if incident.lead_id else ""
     waited = (
         f'<span class="small fw-semibold waited">waiting {since(incident.reported_at)}</span>'

@@ -56,6 +56,7 @@ def _forms():
         StatusUpdateForm,
         UndoDuplicateForm,
     )
+    from incidents.maintenance.forms import SilenceForm, WindowForm
     from incidents.notifications.channel_views import ChannelForm, QuietHoursForm, RuleForm
     from incidents.notifications.subscribe_views import SubscribeForm
     from incidents.notifications.views import NotificationSettingsForm
@@ -118,6 +119,8 @@ def _forms():
             lambda r: LoadMonthForm({"month": "2026-13"}, today=_today()),
         ),
         "VisibilityForm": plain(VisibilityForm),
+        "WindowForm": plain(WindowForm, {"services": ["999"], "start": "soon", "end": "later", "description": ""}),
+        "SilenceForm": plain(SilenceForm, {"matchers": 'instance=~"web-("', "hours": "7", "comment": "x\x00"}),
         "CustomFieldsForm": (
             lambda r: CustomFieldsForm(incident_type=_security_fields()),
             lambda r: CustomFieldsForm(

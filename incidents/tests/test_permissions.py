@@ -171,6 +171,13 @@ MATRIX = [
     ("get", "/api/types/downtime", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/api/oncall", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/api/oncall/load", expect(401, 401, 401, 401, 401, 401)),
+    # Maintenance windows and silences (incidents/maintenance/api.py; its tests walk them with tokens).
+    ("get", "/api/maintenance-windows", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/maintenance-windows", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/maintenance-windows/999999/cancel", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/silences", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/silences", expect(401, 401, 401, 401, 401, 401)),
+    ("post", "/api/silences/999999/cancel", expect(401, 401, 401, 401, 401, 401)),
     # Reviews and action items (reviews/api.py; reviews/tests/test_api.py walks them with tokens).
     ("get", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
@@ -221,6 +228,14 @@ MATRIX = [
     ("get", "/oncall/calendar/{token}.ics", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/oncall/calendar/NoSuchTokenNoSuchTokenNoSuchToken00.ics", expect(404, 404, 404, 404, 404, 404)),
     ("get", "/services/{slug}/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    # Maintenance: everybody with a role reads it; managers plan windows; responders and managers
+    # silence alerts (an empty form is a 422: the permission let it through).
+    ("get", "/maintenance/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("post", "/maintenance/windows/", expect(LOGIN, 403, 403, 403, 422, 403)),
+    ("post", "/maintenance/windows/999999/cancel/", expect(LOGIN, 403, 403, 403, 404, 403)),
+    ("post", "/maintenance/silences/", expect(LOGIN, 403, 403, 422, 422, 403)),
+    ("post", "/maintenance/silences/999999/cancel/", expect(LOGIN, 403, 403, 404, 404, 403)),
+    ("post", "/maintenance/silences/incident/{ref}/", expect(LOGIN, 403, 403, 302, 302, 403)),
     # Reports: everybody with a role sees the service-level part; response times (and their export)
     # are for responders and managers (incidents/reports/views.py).
     ("get", "/reports/", expect(LOGIN, 403, 200, 200, 200, 200)),

@@ -13,6 +13,7 @@ reached only from an email's link with a valid token.
 import datetime as dt
 
 from incidents import user_reports, workflow
+from incidents.maintenance import rules as maintenance
 from incidents.models import (
     CustomField,
     IncidentType,
@@ -65,6 +66,8 @@ PAGES = [
     ("/reports/", SIGNED_IN),  # responders and managers: trends, charts, learning loop; others: services
     ("/oncall/load/", WRITERS),  # the on-call load report: those who are on call and lead
     ("/oncall/load/?month=2026-13", WRITERS),  # a bad month: the form with its message
+    # Maintenance windows and silences in force, one over: managers schedule, responders silence.
+    ("/maintenance/", SIGNED_IN),
     ("/oncall/rotations/new/", ("manager",)),
     ("/oncall/rotations/{rotation}/edit/", ("manager",)),
     ("/oncall/rotations/{rotation}/overrides/new/", ("manager",)),
@@ -178,6 +181,37 @@ def build_world(users: dict) -> dict:
 
     notification = Notification.objects.filter(channel=Notification.Channel.EMAIL, user=reporter).first()
     assert notification is not None, "the world needs one email to unsubscribe from"
+    # A window in progress on Checkout (the dashboard's card and badge, the status page), one
+    # scheduled, one cancelled; a silence in force.
+    maintenance.schedule_window(
+        by=manager, services=[checkout], start=now, end=now + dt.timedelta(hours=2), description="Database upgrade"
+    )
+    maintenance.schedule_window(
+        by=manager,
+        services=[checkout, search],
+        start=now + dt.timedelta(days=1),
+        end=now + dt.timedelta(days=1, hours=1),
+        description="Search index rebuild: results may be incomplete for an hour.",
+    )
+    maintenance.cancel_window(
+        maintenance.schedule_window(
+            by=manager,
+            services=[search],
+            start=now + dt.timedelta(days=2),
+            end=now + dt.timedelta(days=3),
+            description="x",
+        ),
+        by=manager,
+    )
+    maintenance.create_silence(
+        by=responder,
+        matchers=[
+            {"name": "alertname", "op": "=", "value": "DiskFilling"},
+            {"name": "instance", "op": "=~", "value": "db-.*"},
+        ],
+        expires_at=now + dt.timedelta(hours=2),
+        comment="Known; the cleanup job runs at 04:00.",
+    )
     return {
         "waiting": waiting.ref,
         "mitigated": mitigated.ref,

@@ -39,6 +39,11 @@ ENDPOINTS = {
     "/api/action-items": {"get"},
     "/api/action-items/{item_id}": {"patch"},
     "/api/action-items/{item_id}/state": {"post"},
+    # Maintenance windows and silences (incidents/maintenance/api.py, mounted through incidents/panels.py).
+    "/api/maintenance-windows": {"get", "post"},
+    "/api/maintenance-windows/{window_id}/cancel": {"post"},
+    "/api/silences": {"get", "post"},
+    "/api/silences/{silence_id}/cancel": {"post"},
 }
 
 
@@ -97,6 +102,12 @@ def test_the_schema_lists_every_endpoint(clients):
         "add_action_item",
         "change_action_item",
         "set_action_item_state",
+        "list_windows",
+        "add_window",
+        "cancel_window",
+        "list_silences",
+        "add_silence",
+        "cancel_silence",
     }
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils.timezone import now
 
-from incidents.models import Incident, Service, Severity, Status, StatusUpdate
+from incidents.models import Incident, MaintenanceWindow, Service, Severity, Status, StatusUpdate
 from incidents.statuspage import projection as status_page
 
 STAGES = [Status.REPORTED, Status.ACKNOWLEDGED, Status.MITIGATED, Status.RESOLVED, Status.CLOSED]
@@ -54,18 +54,28 @@ def big_world(db, responder):
         for incident in incidents
         for k in range(4)
     )
+    # Maintenance: 30 windows in progress or to come over several services each, hidden ones among them.
+    for n in range(30):
+        window = MaintenanceWindow.objects.create(
+            start=current + timedelta(hours=n - 5), end=current + timedelta(hours=n - 4), description=f"Upgrade {n}"
+        )
+        window.services.set(services[n : n + 4])
     return incidents
 
 
 def test_the_overview_is_six_queries_then_one_while_nothing_changes(client, big_world, django_assert_max_num_queries):
-    # Six for the page (two of them the month's availability), one for the status page generation
-    # (incidents/statuspage/cache.py).
-    with django_assert_max_num_queries(7):
+    # Six for the page (two of them the month's availability), two for maintenance (the windows,
+    # their public services), one for the status page generation (incidents/statuspage/cache.py).
+    with django_assert_max_num_queries(9):
         response = client.get("/status/")
     assert response.status_code == 200
     with django_assert_max_num_queries(1):
         assert client.get("/status/").content == response.content
 
+    # 25 windows not over yet, the first 20 shown, soonest first, each with its public services only.
+    shown = response.context["maintenance"]
+    assert len(shown) == 20 and shown[0].description == "Upgrade 5"
+    assert all("Service 09" not in w.services for w in shown)
     overview = response.context["overview"]
     expected_active = Incident.objects.public().open().count()
     assert expected_active > status_page.ACTIVE_LIMIT  # the bound is really exercised
@@ -79,7 +89,8 @@ def test_the_overview_is_six_queries_then_one_while_nothing_changes(client, big_
 
 
 def test_a_signed_in_reader_costs_only_the_session_and_user(clients, big_world, django_assert_max_num_queries):
-    with django_assert_max_num_queries(10):
+    # The anonymous reader's nine, and the session and user.
+    with django_assert_max_num_queries(11):
         assert clients["viewer"].get("/status/").status_code == 200
     with django_assert_max_num_queries(4):
         assert clients["viewer"].get("/status/").status_code == 200
@@ -95,8 +106,10 @@ def test_an_incident_page_is_three_queries_then_one(client, big_world, django_as
 
 
 def test_the_feed_is_one_query_then_none_but_the_generation(client, big_world, django_assert_max_num_queries):
-    with django_assert_max_num_queries(2):
+    # The updates, the maintenance windows and their public services, and the generation.
+    with django_assert_max_num_queries(4):
         response = client.get("/status/feed.atom")
     assert response.content.count(b"<entry>") == 50  # the number docs/status-page.md promises
+    assert response.content.count(b"Scheduled maintenance") > 0
     with django_assert_max_num_queries(1):
         assert client.get("/status/feed.atom").content == response.content
