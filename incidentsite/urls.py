@@ -43,6 +43,7 @@ urlpatterns = [
     path("email-actions/<str:token>/", notification_views.email_action, name="email_action"),
     path("oncall/", include("incidents.oncall.urls")),
     path("reports/", include("incidents.reports.urls")),
+    path("teams/", include("incidents.team_urls")),
     path("services/<slug:slug>/", incident_views.service_detail, name="service_detail"),
     path("healthz", incident_views.healthz, name="healthz"),
     path("favicon.ico", incident_views.favicon, name="favicon"),
