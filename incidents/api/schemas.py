@@ -351,7 +351,7 @@ class IncidentFilters(Input):
     team: Text | None = Field(
         None,
         description="A team's slug (GET /teams): incidents of its services. Without it, every team's: "
-        "the API has no \"my teams\" default.",
+        'the API has no "my teams" default.',
     )
     type: Text | None = Field(None, description="An incident type's slug.")
     reporter: Text | None = Field(None, description="A reporter's username.")

@@ -183,9 +183,7 @@ def stakeholders(request: SignedInRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, f"{user or email} is on the stakeholder list of {service.name}.")
         return redirect("incidents:stakeholders", slug=service.slug)
-    rows = list(
-        Subscription.objects.filter(service=service).select_related("user").order_by("email", "user__username")
-    )
+    rows = list(Subscription.objects.filter(service=service).select_related("user").order_by("email", "user__username"))
     context = {"service": service, "rows": rows, "form": form}
     return render(request, "notifications/stakeholders.html", context, status=422 if form.is_bound else 200)
 

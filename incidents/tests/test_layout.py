@@ -43,6 +43,7 @@ CORE = {
     "incidents.update_templates",
     "incidents.links",
     "incidents.textmatch",
+    "incidents.teams",
     "incidents.user_reports",
     "incidents.templatetags",
 }
@@ -54,6 +55,8 @@ TOP = {
     "incidents.response_views",
     "incidents.user_report_views",
     "incidents.user_report_urls",
+    "incidents.team_views",
+    "incidents.team_urls",
     "incidents.accounts",
     "incidents.urls",
     "incidents.admin",
