@@ -1,11 +1,11 @@
-"""The audit log of configuration changes (django-auditlog): who changed what, when, before
-and after, for roles and group membership, teams and who is in (and manages) them, rotations
-and overrides, integrations and API tokens (created, rotated, revoked), outgoing webhooks
-(their secret masked), services (their runbooks included) and their stakeholder lists, incident
-types, heartbeats, webhook mappings, the response roles and the types' checklists (what must be
-done before a resolve), and each person's own settings: the profile (time zone, email on or off, Slack member ID, colour scheme, the
-calendar feed's address), what they follow and their severity threshold, their password (that it
-changed, never a value).
+"""The audit log of configuration changes (django-auditlog): who changed what, when, before and
+after, for roles and group membership, teams and who is in (and manages) them, rotations and
+overrides, integrations and API tokens (created, rotated, revoked), outgoing webhooks (their
+secret masked), services (their runbooks included) and their stakeholder lists, incident types,
+heartbeats, webhook mappings, the response roles and the types' checklists (what must be done
+before a resolve), and each person's own settings: the profile (time zone, email on or off,
+Slack member ID, colour scheme, the calendar feed's address), what they follow and their
+severity threshold, their password (that it changed, never a value).
 
 Recorded from the models' save/delete signals, so a change through Beacon's own pages (the
 profile and notification settings, the token page, the rotation and override pages, the
