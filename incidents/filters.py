@@ -99,6 +99,7 @@ class IncidentFilter(django_filters.FilterSet):
             # Callables: read when a select is drawn, not for a list that only filters (an export).
             form.fields["type"].widget.choices = lambda: [("", "Any type"), *choices.incident_types()]
             form.fields["service"].widget.choices = lambda: [("", "Any service"), *choices.services()]
+            form.fields["team"].widget.choices = lambda: [("", "Any team"), *choices.teams()]
         return self._form
 
     def search(self, queryset, name, value):

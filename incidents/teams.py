@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from incidents import roles
+from incidents import choices, roles
 from incidents.models import Team, TeamMembership
 
 MINE = "mine"
@@ -87,10 +87,11 @@ class Scope:
 
 
 def my_teams(user) -> tuple[tuple[int, str], ...]:
-    """(pk, name) of the teams `user` is in, by name (one query; none for an anonymous user)."""
+    """(pk, name) of the teams `user` is in, by name: from the cached memberships
+    (incidents/choices.py), no query on most requests."""
     if user is None or not user.is_authenticated:
         return ()
-    return tuple(Team.objects.filter(memberships__user=user).order_by("name").values_list("pk", "name"))
+    return choices.team_memberships().get(user.pk, ())
 
 
 def scope(request) -> Scope:
