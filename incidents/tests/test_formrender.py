@@ -58,9 +58,9 @@ def _forms():
     )
     from incidents.notifications.subscribe_views import SubscribeForm
     from incidents.notifications.views import NotificationSettingsForm, StakeholderForm
-    from incidents.team_views import MemberForm, TeamForm
     from incidents.oncall.forms import OverrideForm, RotationForm
     from incidents.reports.forms import ReportFilterForm
+    from incidents.team_views import MemberForm, TeamForm
     from incidents.typefields import CustomFieldsForm
     from incidents.user_report_views import ProblemForm, TriageForm
     from incidents.views import ThemeForm, VisibilityForm
