@@ -172,8 +172,8 @@ def stakeholders(request: SignedInRequest, slug: str) -> HttpResponse:
     """The service's stakeholder list (the users following it and outside addresses), and a form
     adding one. Three queries to show it, whatever its length."""
     service = _stakeholder_service(request, slug)
-    form = StakeholderForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    form = StakeholderForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
         user, email = form.cleaned_data["username"], form.cleaned_data["email"]
         try:
             with transaction.atomic():
