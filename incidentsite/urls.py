@@ -28,6 +28,7 @@ auth_urls = [
     path("tokens/", tokens.tokens, name="api_tokens"),
     path("tokens/<int:pk>/revoke/", tokens.revoke_token, name="api_token_revoke"),
     path("profile/notifications/", notification_views.notification_settings, name="notification_settings"),
+    path("profile/notifications/my-teams/", notification_views.follow_my_teams, name="follow_my_teams"),
 ]
 
 urlpatterns = [

@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from incidents import roles
+from incidents import choices, roles
 from incidents.access import SignedInRequest, get_incident_for, incident_condition, role_required
 from incidents.models import Incident, Notification, Service, Severity, Subscription
 from incidents.notifications import actions, outbox
@@ -210,11 +210,34 @@ def settings_context(user) -> dict:
     subscriptions = list(Subscription.objects.filter(user=user).filter(visible).select_related("incident", "service"))
     threshold = next((s.min_severity for s in subscriptions if s.min_severity), "")
     followed = {s.service_id for s in subscriptions if s.service_id}
+    # "My teams" first (docs/teams.md): their services lead the list, with one button to follow
+    # those not followed yet. Who is in which team comes from the cache (no query).
+    mine = {pk for pk, _ in choices.team_memberships().get(user.pk, ())}
+    services = sorted(
+        Service.objects.only("name", "slug", "team").order_by("name"), key=lambda s: s.team_id not in mine
+    )
     return {
         "notification_form": NotificationSettingsForm(initial={"min_severity": threshold}),
         "followed_incidents": [s.incident for s in subscriptions if s.incident_id],
-        "services": [(service, service.pk in followed) for service in Service.objects.order_by("name")],
+        "services": [(service, service.pk in followed, service.team_id in mine) for service in services],
+        "team_services_to_follow": sum(1 for s in services if s.team_id in mine and s.pk not in followed),
     }
+
+
+@role_required(FOLLOW)
+@require_POST
+def follow_my_teams(request: SignedInRequest) -> HttpResponse:
+    """Follow every service of the user's teams not followed yet (one click, from the profile)."""
+    mine = [pk for pk, _ in choices.team_memberships().get(request.user.pk, ())]
+    if not mine:
+        messages.info(request, "You are in no team: follow services one by one below.")
+        return redirect("profile")
+    count = 0
+    for service in Service.objects.filter(team__in=mine).exclude(subscriptions__user=request.user):
+        Subscription.objects.follow(request.user, service=service)  # one by one: the audit log records each
+        count += 1
+    messages.success(request, f"You now follow {count} more service{'s' if count != 1 else ''} of your teams.")
+    return redirect("profile")
 
 
 @role_required(FOLLOW)

@@ -75,6 +75,8 @@ MATRIX = [
     ("post", "/incidents/services/checkout/follow/", expect(LOGIN, 403, 302, 302, 302, 302)),
     ("post", "/incidents/services/checkout/unfollow/", expect(LOGIN, 403, 302, 302, 302, 302)),
     ("post", "/accounts/profile/notifications/", expect(LOGIN, 403, 302, 302, 302, 302)),
+    # Follow every service of my teams (docs/teams.md): whoever may follow.
+    ("post", "/accounts/profile/notifications/my-teams/", expect(LOGIN, 403, 302, 302, 302, 302)),
     # The signed token is the credential: the same answer for everyone (a forged token here).
     ("get", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),
     ("post", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),

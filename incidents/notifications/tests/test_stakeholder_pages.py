@@ -76,3 +76,38 @@ def test_stakeholder_page_queries_are_bounded(clients, manager, services, django
     with django_assert_max_num_queries(7):  # session, user, permissions (2), the service, the list
         response = client.get(f"/incidents/services/{service.slug}/stakeholders/")
     assert len(response.context["rows"]) == 200
+
+
+# --- following: my teams' services first, one click to follow them all -----------------------
+
+
+def test_profile_lists_my_teams_services_first_and_follows_them_in_one_click(clients, responder, services):
+    TeamMembership.objects.create(team=services["own"].team, user=responder)
+    mine = ServiceFactory(name="Adyen", team=services["own"].team)
+    Subscription.objects.follow(responder, service=services["own"])
+    client = clients["responder"]
+    response = client.get("/accounts/profile/")
+    listed = [(service.name, followed, of_mine) for service, followed, of_mine in response.context["services"]]
+    assert listed == [
+        ("Adyen", False, True),
+        ("Checkout", True, True),
+        ("Search box", False, False),
+        ("Wiki", False, False),
+    ]
+    assert response.context["team_services_to_follow"] == 1
+    assert "Follow the 1 service of my teams" in response.content.decode()
+    response = client.post("/accounts/profile/notifications/my-teams/", follow=True)
+    assert "You now follow 1 more service of your teams." in response.content.decode()
+    followed = set(Subscription.objects.filter(user=responder).values_list("service__name", flat=True))
+    assert followed == {"Adyen", "Checkout"}
+    assert mine.subscriptions.count() == 1
+    # Twice changes nothing.
+    client.post("/accounts/profile/notifications/my-teams/")
+    assert Subscription.objects.filter(user=responder).count() == 2
+
+
+def test_follow_my_teams_without_a_team_says_so_and_follows_nothing(clients, viewer, services):
+    response = clients["viewer"].post("/accounts/profile/notifications/my-teams/", follow=True)
+    assert "You are in no team" in response.content.decode()
+    assert not Subscription.objects.filter(user=viewer).exists()
+    assert clients["viewer"].get("/accounts/profile/notifications/my-teams/").status_code == 405
