@@ -77,7 +77,7 @@ def index(request: HttpRequest) -> HttpResponse:
     directory = paging.Directory(at=at)
     # Which rotations this user may edit: every one for a global manager, their teams' for a team
     # manager (one query, whatever the number of rotations).
-    global_manager = request.user.has_perm(roles.CHANGE_ROTATION)
+    global_manager = may_configure(request.user, None)
     managed = set() if global_manager else set(configurable_teams(request.user).values_list("pk", flat=True))
     rotations = []
     for schedule in directory.schedules:
@@ -133,7 +133,7 @@ def _rotation_form(request: HttpRequest, rotation: Rotation | None) -> HttpRespo
 @require_http_methods(["GET", "POST"])
 def rotation_new(request: HttpRequest) -> HttpResponse:
     """Global managers, and team managers for their own teams (the form offers only those)."""
-    if not request.user.has_perm(roles.ADD_ROTATION) and not configurable_teams(request.user).exists():
+    if not may_configure(request.user, None) and not configurable_teams(request.user).exists():
         raise PermissionDenied
     return _rotation_form(request, None)
 

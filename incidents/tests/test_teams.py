@@ -239,6 +239,11 @@ def test_reports_default_to_my_teams_and_their_links_say_so(clients, world):
     assert "search-box" in csv  # the remembered choice: everything
     csv = b"".join(client.get("/reports/export.csv?teams=mine").streaming_content).decode()
     assert "search-box" not in csv and "checkout" in csv
+    # The incident list's export is what the list shows: the remembered "my teams" here.
+    listed = b"".join(client.get("/incidents/export.csv").streaming_content).decode()
+    assert "Payments down" in listed and "Search slow" not in listed
+    listed = b"".join(client.get("/incidents/export.csv?teams=all").streaming_content).decode()
+    assert "Search slow" in listed
 
 
 def test_dashboard_and_list_stay_bounded_under_my_teams(clients, responder, payments, django_assert_max_num_queries):
