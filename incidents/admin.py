@@ -21,6 +21,8 @@ from incidents.models import (
     ResponseRole,
     ReviewSection,
     Service,
+    Team,
+    TeamMembership,
     TimelineEntry,
     UpdateTemplate,
 )
@@ -109,10 +111,32 @@ class IncidentTypeAdmin(admin.ModelAdmin):
         return obj is None or not obj.incidents.exists()
 
 
+class MembershipInline(admin.TabularInline):
+    """The team's members; a team manager configures its rotations, policies and stakeholder lists.
+    Memberships the identity provider made are shown but kept by its group claims."""
+
+    model = TeamMembership
+    extra = 1
+    fields = ["user", "is_manager", "from_identity_provider", "created_at"]
+    readonly_fields = ["from_identity_provider", "created_at"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    """Teams (docs/teams.md): also kept on Beacon's own pages at /teams/."""
+
+    list_display = ["name", "slug"]
+    search_fields = ["name", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "is_public"]
-    list_filter = ["is_public"]
+    list_display = ["name", "slug", "team", "is_public"]
+    list_filter = ["team", "is_public"]
+    list_select_related = ["team"]
     search_fields = ["name", "description"]
     prepopulated_fields = {"slug": ["name"]}
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

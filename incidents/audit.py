@@ -1,12 +1,12 @@
-"""The audit log of configuration changes (django-auditlog): who changed what, when, before
-and after, for roles and group membership, rotations and overrides, integrations and API
-tokens (created, rotated, revoked), outgoing webhooks (their secret masked), services (their
-runbooks included) and their stakeholder lists, incident types, heartbeats, webhook mappings, the
-response roles and the types' checklists (what must be done before a resolve), and each person's
-own settings: the profile (time zone, email on or off, Slack member ID, colour scheme, the
-calendar feed's address), their paging channels (the URL masked), rules and quiet hours, what
-they follow and their severity threshold, their password (that it changed, never a value).
-Maintenance windows and silences too: made and cancelled.
+"""The audit log of configuration changes (django-auditlog): who changed what, when, before and
+after, for roles and group membership, teams and who is in (and manages) them, rotations and
+overrides, integrations and API tokens (created, rotated, revoked), outgoing webhooks (their
+secret masked), services (their runbooks included) and their stakeholder lists, incident types,
+heartbeats, webhook mappings, the response roles and the types' checklists (what must be done
+before a resolve), and each person's own settings: the profile (time zone, email on or off,
+Slack member ID, colour scheme, the calendar feed's address), their paging channels (the URL
+masked), rules and quiet hours, what they follow and their severity threshold, their password
+(that it changed, never a value). Maintenance windows and silences too: made and cancelled.
 
 Recorded from the models' save/delete signals, so a change through Beacon's own pages (the
 profile and notification settings, the token page, the rotation and override pages, the
@@ -42,6 +42,8 @@ from incidents.models import (
     Service,
     Silence,
     Subscription,
+    Team,
+    TeamMembership,
     UpdateTemplate,
     Webhook,
     WebhookMapping,
@@ -73,6 +75,8 @@ def register() -> None:
     auditlog.register(ExternalIdentity, exclude_fields=["last_sign_in_at"])
     # A service's own Slack webhook URL is a secret: its change is logged, its value masked.
     auditlog.register(Service, mask_fields=["slack_webhook_url"])
+    auditlog.register(Team, exclude_fields=NOT_LOGGED)
+    auditlog.register(TeamMembership, exclude_fields=NOT_LOGGED)
     auditlog.register(Subscription, exclude_fields=NOT_LOGGED)
     auditlog.register(Rotation, exclude_fields=NOT_LOGGED, m2m_fields={"services"})
     auditlog.register(RotationMember)

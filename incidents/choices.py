@@ -1,6 +1,7 @@
-"""Short reference lists that pages draw as select options: services, incident types, who
-may lead, and the status update templates' phases; and the reference data the incident page
-shows on every view: the response roles and each type's custom fields. Reading them on every
+"""Short reference lists that pages draw as select options: services, teams, incident types, who
+may lead, and the status update templates' phases; the reference data the incident page
+shows on every view: the response roles and each type's custom fields; and who is in which team,
+which the dashboard, the incident list and /reports/ ask on every view (the "my teams" default). Reading them on every
 page was a query (and the ORM work to build it) each, for lists that change a few times a year;
 they are kept in Django's cache instead.
 
@@ -20,7 +21,15 @@ from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from incidents.models import CustomField, IncidentType, ResponseRole, Service, UpdateTemplate
+from incidents.models import (
+    CustomField,
+    IncidentType,
+    ResponseRole,
+    Service,
+    Team,
+    TeamMembership,
+    UpdateTemplate,
+)
 
 T = TypeVar("T")
 
@@ -49,6 +58,25 @@ def forget(name: str) -> Callable[..., None]:
 def services() -> list[tuple[str, str]]:
     """(slug, name) of every service, by name: the service filters' options."""
     return cached("services", lambda: list(Service.objects.order_by("name").values_list("slug", "name")))
+
+
+def teams() -> list[tuple[str, str]]:
+    """(slug, name) of every team, by name: the team filter's options."""
+    return cached("teams", lambda: list(Team.objects.order_by("name").values_list("slug", "name")))
+
+
+def team_memberships() -> dict[int, tuple[tuple[int, str], ...]]:
+    """user id -> ((team id, team name), ...) by name: whose "my teams" is which
+    (incidents/teams.py). A default, never access: a moment-old answer shows a moment-old default."""
+
+    def build() -> dict[int, tuple[tuple[int, str], ...]]:
+        found: dict[int, list[tuple[int, str]]] = {}
+        rows = TeamMembership.objects.order_by("team__name").values_list("user_id", "team_id", "team__name")
+        for user_id, team_id, name in rows:
+            found.setdefault(user_id, []).append((team_id, name))
+        return {user_id: tuple(teams) for user_id, teams in found.items()}
+
+    return cached("team_memberships", build)
 
 
 def incident_types() -> list[tuple[str, str]]:
@@ -82,6 +110,8 @@ _forget_responders = forget("responders")
 _forget_update_templates = forget("update_templates")
 _forget_response_roles = forget("response_roles")
 _forget_custom_fields = forget("custom_fields")
+_forget_teams = forget("teams")
+_forget_team_memberships = forget("team_memberships")
 
 
 def connect_signals() -> None:
@@ -94,6 +124,13 @@ def connect_signals() -> None:
         signal.connect(_forget_response_roles, sender=ResponseRole, dispatch_uid=f"choices.response_roles.{signal}")
         # A type deleted deletes its fields: each one's post_delete comes too.
         signal.connect(_forget_custom_fields, sender=CustomField, dispatch_uid=f"choices.custom_fields.{signal}")
+        # A team renamed or deleted changes both lists; a membership (by hand or by the identity
+        # provider's groups at sign-in) changes who is in which.
+        signal.connect(_forget_teams, sender=Team, dispatch_uid=f"choices.teams.{signal}")
+        signal.connect(_forget_team_memberships, sender=Team, dispatch_uid=f"choices.team_memberships.team.{signal}")
+        signal.connect(
+            _forget_team_memberships, sender=TeamMembership, dispatch_uid=f"choices.team_memberships.{signal}"
+        )
     # Who may lead (incidents.people.responder_choices): accounts, groups and permissions.
     User = get_user_model()
     for sender in (User.groups.through, User.user_permissions.through, Group.permissions.through):

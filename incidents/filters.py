@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from incidents import choices
 from incidents.forms import FastSelect
-from incidents.models import REF_RE, Incident, IncidentType, Service, Severity, Status
+from incidents.models import REF_RE, Incident, IncidentType, Service, Severity, Status, Team
 
 # Must match the configuration of the search_document column (migration 0009_speed_performance).
 SEARCH_CONFIG = "english"
@@ -47,6 +47,16 @@ class IncidentFilter(django_filters.FilterSet):
         queryset=Service.objects.only("slug", "name"),
         to_field_name="slug",
         empty_label="Any service",
+        widget=FastSelect,
+    )
+    # One team's services (docs/teams.md); the "my teams" default of the pages is applied before
+    # the filters (incidents/teams.py), so this narrows further or, under "everything", picks one.
+    team = django_filters.ModelChoiceFilter(
+        queryset=Team.objects.only("slug", "name"),
+        to_field_name="slug",
+        field_name="service__team",
+        empty_label="Any team",
+        distinct=False,
         widget=FastSelect,
     )
     # A username box, not a list of every account: with thousands of users the list was most of
@@ -89,6 +99,7 @@ class IncidentFilter(django_filters.FilterSet):
             # Callables: read when a select is drawn, not for a list that only filters (an export).
             form.fields["type"].widget.choices = lambda: [("", "Any type"), *choices.incident_types()]
             form.fields["service"].widget.choices = lambda: [("", "Any service"), *choices.services()]
+            form.fields["team"].widget.choices = lambda: [("", "Any team"), *choices.teams()]
         return self._form
 
     def search(self, queryset, name, value):

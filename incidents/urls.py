@@ -43,6 +43,8 @@ incident_urls = [
 service_urls = [
     path("follow/", notification_views.follow_service, name="follow_service"),
     path("unfollow/", notification_views.unfollow_service, name="unfollow_service"),
+    path("stakeholders/", notification_views.stakeholders, name="stakeholders"),
+    path("stakeholders/<int:pk>/remove/", notification_views.stakeholder_remove, name="stakeholder_remove"),
 ]
 
 urlpatterns = [

@@ -26,6 +26,7 @@ from incidents import (
     panels,
     response_views,
     roles,
+    teams,
     textmatch,
     typefields,
     update_templates,
@@ -100,7 +101,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """The on-call engineer's page. Its board refreshes itself (htmx) every 15 seconds."""
     if not request.user.has_perm(VIEW):
         return render(request, "no_role.html")
-    visible = Incident.objects.visible_to(request.user)
+    # "My teams" first, everything one click away (incidents/teams.py): a default, never access.
+    scope = teams.scope(request)
+    visible = scope.apply(Incident.objects.visible_to(request.user))
     types = choices.incident_types()  # (slug, name), cached
     chosen_type = request.GET.get("type")
     if chosen_type not in dict(types):
@@ -151,6 +154,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "dashboard_url": reverse("dashboard"),  # each row's forms come back here
         "types": types,
         "chosen_type": chosen_type,
+        **teams.scope_context(request, scope),
     }
     if context["may_respond"]:
         # Users' reports from the status page, waiting for a responder (incidents/user_reports.py).
@@ -171,10 +175,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @role_required(VIEW)
 @require_GET
 def incident_list(request: HttpRequest) -> HttpResponse:
+    scope = teams.scope(request)
     incidents = IncidentFilter(
-        request.GET, queryset=Incident.objects.visible_to(request.user).for_rows(), request=request
+        request.GET, queryset=scope.apply(Incident.objects.visible_to(request.user)).for_rows(), request=request
     )
-    context = {"filter": incidents, **paginate(request, incidents.qs, settings.INCIDENTS_PER_PAGE)}
+    context = {
+        "filter": incidents,
+        **paginate(request, incidents.qs, settings.INCIDENTS_PER_PAGE),
+        **teams.scope_context(request, scope),
+    }
     return render(request, "incidents/list.html", context)
 
 

@@ -54,6 +54,7 @@ auth_urls = [
     path("profile/paging/rules/", channel_views.add_rule, name="paging_rule_add"),
     path("profile/paging/rules/<int:pk>/remove/", channel_views.remove_rule, name="paging_rule_remove"),
     path("profile/paging/quiet/", channel_views.quiet_hours, name="paging_quiet_hours"),
+    path("profile/notifications/my-teams/", notification_views.follow_my_teams, name="follow_my_teams"),
 ]
 
 urlpatterns = [
@@ -70,6 +71,7 @@ urlpatterns = [
     path("oncall/", include("incidents.oncall.urls")),
     path("reports/", include("incidents.reports.urls")),
     path("maintenance/", include("incidents.maintenance.urls")),
+    path("teams/", include("incidents.team_urls")),
     path("services/<slug:slug>/", incident_views.service_detail, name="service_detail"),
     path("healthz", incident_views.healthz, name="healthz"),
     path("favicon.ico", incident_views.favicon, name="favicon"),

@@ -1,5 +1,6 @@
 """What a script needs to know besides incidents: the incident types with their custom fields
-(what POST /incidents accepts in `type` and `fields`), and who is on call now and next per service.
+(what POST /incidents accepts in `type` and `fields`), the teams (what GET /incidents accepts in
+`team`), and who is on call now and next per service.
 
 Who is on call comes from the on-call area through incidents/panels.py (on_call_board): the API
 area imports the core only (docs/architecture.md).
@@ -8,6 +9,7 @@ area imports the core only (docs/architecture.md).
 import re
 from datetime import datetime
 
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
@@ -17,7 +19,7 @@ from incidents.api.auth import VIEW, TokenAuth
 from incidents.api.common import ERRORS, one_of, unknown_parameters
 from incidents.api.errors import FieldErrors
 from incidents.api.schemas import Input, ServiceOut, Text
-from incidents.models import CustomField, IncidentType, Service, Severity
+from incidents.models import CustomField, IncidentType, Service, Severity, Team, TeamMembership
 from incidents.people import display_name
 
 router = Router(tags=["catalog"])
@@ -79,6 +81,47 @@ def get_type(request: HttpRequest, slug: str):
 
 def _slugs() -> list[str]:
     return list(IncidentType.objects.order_by("position", "name").values_list("slug", flat=True))
+
+
+# --- teams ------------------------------------------------------------------------------
+
+
+class TeamMemberOut(Schema):
+    username: str
+    name: str
+    manager: bool = Field(description="A team manager: configures the team's rotations and stakeholder lists.")
+
+
+class TeamOut(Schema):
+    slug: str = Field(description="What `team` takes in GET /incidents.")
+    name: str
+    description: str
+    services: list[ServiceOut]
+    members: list[TeamMemberOut]
+
+    @staticmethod
+    def resolve_services(team) -> list:
+        return list(team.services.all())
+
+    @staticmethod
+    def resolve_members(team) -> list[dict]:
+        return [
+            {"username": m.user.get_username(), "name": display_name(m.user), "manager": m.is_manager}
+            for m in team.memberships.all()
+        ]
+
+
+@router.get("/teams", auth=TokenAuth(VIEW), response={200: list[TeamOut], **ERRORS}, url_name="teams")
+def list_teams(request: HttpRequest):
+    """Every team by name, with its services and members (three queries, however many teams)."""
+    unknown_parameters(request, ())
+    members = TeamMembership.objects.select_related("user").order_by("-is_manager", "user__username")
+    return list(
+        Team.objects.order_by("name").prefetch_related(
+            Prefetch("services", queryset=Service.objects.only("slug", "name", "team").order_by("name")),
+            Prefetch("memberships", queryset=members),
+        )
+    )
 
 
 # --- who is on call ----------------------------------------------------------------------

@@ -138,6 +138,7 @@ def list_incidents(request: HttpRequest, filters: Query[IncidentFilters]):
         "severity": [s.value for s in filters.severity],
         "status": [s.value for s in filters.status],
         "service": filters.service or "",
+        "team": filters.team or "",
         "type": filters.type or "",
         "reporter": filters.reporter or "",
         "reported_after": filters.reported_after,
@@ -152,6 +153,7 @@ def list_incidents(request: HttpRequest, filters: Query[IncidentFilters]):
         # "Select a valid choice" says little when the choice is a slug or a username.
         unknown = {
             "service": "There is no service with this slug.",
+            "team": "There is no team with this slug; GET /api/teams lists them.",
             "reporter": "There is no user with this username.",
             "type": f"There is no incident type with this slug; the types are: {type_slugs()}.",
         }

@@ -348,6 +348,11 @@ class IncidentFilters(Input):
     status: list[Status] = Field([], description="Repeat for several.")
     open: QueryBool | None = Field(None, description="true: only reported, acknowledged or mitigated incidents.")
     service: Text | None = Field(None, description="A service's slug.")
+    team: Text | None = Field(
+        None,
+        description="A team's slug (GET /teams): incidents of its services. Without it, every team's: "
+        'the API has no "my teams" default.',
+    )
     type: Text | None = Field(None, description="An incident type's slug.")
     reporter: Text | None = Field(None, description="A reporter's username.")
     reported_after: Day | None = Field(None, description="Reported on or after this day (YYYY-MM-DD).")

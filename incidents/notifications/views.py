@@ -1,14 +1,17 @@
 """Notification pages: following incidents and services, the user's notification settings,
-the unsubscribe link of every email, and the delivery ledger panel of the incident page
-(registered by incidents/notifications/__init__.py; a fixed number of queries).
+a service's stakeholder list (its team's managers and global managers), the unsubscribe link of
+every email, and the delivery ledger panel of the incident page (registered by
+incidents/notifications/__init__.py; a fixed number of queries).
 """
 
 from collections import Counter
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core import signing
-from django.db import transaction
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,12 +20,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from incidents import roles
+from incidents import choices, roles
 from incidents.access import SignedInRequest, get_incident_for, incident_condition, role_required
 from incidents.models import Incident, Notification, Service, Severity, Subscription
 from incidents.notifications import actions, outbox
 from incidents.notifications.unsubscribe import read_unsubscribe_token
 from incidents.notifications.unsubscribe import unsubscribe as stop_what_caused
+from incidents.teams import may_configure
 
 RESPOND = roles.RESPOND_INCIDENT
 FOLLOW = roles.FOLLOW_INCIDENT
@@ -122,6 +126,78 @@ def unfollow_service(request: SignedInRequest, slug: str) -> HttpResponse:
     return _back_to(request, "profile")
 
 
+# --- a service's stakeholder list: its team's managers ----------------------------------
+
+
+class StakeholderForm(forms.Form):
+    """One stakeholder: a user (by username) or an outside email address, not both."""
+
+    username = forms.CharField(
+        max_length=150,
+        required=False,
+        help_text="A Beacon user: hears what following the service brings.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    email = forms.EmailField(
+        label="or an outside email address", required=False, help_text="Receives public updates only."
+    )
+
+    def clean_username(self):
+        name = self.cleaned_data["username"].strip()
+        if not name:
+            return None
+        user = get_user_model().objects.filter(username=name, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"No active user is called “{name}”.")
+        return user
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors and bool(data.get("username")) == bool(data.get("email")):
+            raise forms.ValidationError("Give either a username or an outside email address.")
+        return data
+
+
+def _stakeholder_service(request: HttpRequest, slug: str) -> Service:
+    """The service, if the user may keep its stakeholder list: the service's team decides."""
+    service = get_object_or_404(Service.objects.select_related("team"), slug=slug)
+    if not may_configure(request.user, service.team):
+        raise PermissionDenied
+    return service
+
+
+@role_required(FOLLOW)
+@require_http_methods(["GET", "POST"])
+def stakeholders(request: SignedInRequest, slug: str) -> HttpResponse:
+    """The service's stakeholder list (the users following it and outside addresses), and a form
+    adding one. Three queries to show it, whatever its length."""
+    service = _stakeholder_service(request, slug)
+    form = StakeholderForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        user, email = form.cleaned_data["username"], form.cleaned_data["email"]
+        try:
+            with transaction.atomic():
+                Subscription.objects.create(service=service, user=user, email=email or "")
+        except IntegrityError:
+            messages.info(request, f"{user or email} is on the stakeholder list of {service.name} already.")
+        else:
+            messages.success(request, f"{user or email} is on the stakeholder list of {service.name}.")
+        return redirect("incidents:stakeholders", slug=service.slug)
+    rows = list(Subscription.objects.filter(service=service).select_related("user").order_by("email", "user__username"))
+    context = {"service": service, "rows": rows, "form": form}
+    return render(request, "notifications/stakeholders.html", context, status=422 if form.is_bound else 200)
+
+
+@role_required(FOLLOW)
+@require_POST
+def stakeholder_remove(request: SignedInRequest, slug: str, pk: int) -> HttpResponse:
+    service = _stakeholder_service(request, slug)
+    row = get_object_or_404(Subscription.objects.select_related("user"), pk=pk, service=service)
+    row.delete()
+    messages.success(request, f"{row.email or row.user} is no longer on the stakeholder list of {service.name}.")
+    return redirect("incidents:stakeholders", slug=service.slug)
+
+
 # --- the user's settings ---------------------------------------------------------------
 
 
@@ -134,11 +210,34 @@ def settings_context(user) -> dict:
     subscriptions = list(Subscription.objects.filter(user=user).filter(visible).select_related("incident", "service"))
     threshold = next((s.min_severity for s in subscriptions if s.min_severity), "")
     followed = {s.service_id for s in subscriptions if s.service_id}
+    # "My teams" first (docs/teams.md): their services lead the list, with one button to follow
+    # those not followed yet. Who is in which team comes from the cache (no query).
+    mine = {pk for pk, _ in choices.team_memberships().get(user.pk, ())}
+    services = sorted(
+        Service.objects.only("name", "slug", "team").order_by("name"), key=lambda s: s.team_id not in mine
+    )
     return {
         "notification_form": NotificationSettingsForm(initial={"min_severity": threshold}),
         "followed_incidents": [s.incident for s in subscriptions if s.incident_id],
-        "services": [(service, service.pk in followed) for service in Service.objects.order_by("name")],
+        "services": [(service, service.pk in followed, service.team_id in mine) for service in services],
+        "team_services_to_follow": sum(1 for s in services if s.team_id in mine and s.pk not in followed),
     }
+
+
+@role_required(FOLLOW)
+@require_POST
+def follow_my_teams(request: SignedInRequest) -> HttpResponse:
+    """Follow every service of the user's teams not followed yet (one click, from the profile)."""
+    mine = [pk for pk, _ in choices.team_memberships().get(request.user.pk, ())]
+    if not mine:
+        messages.info(request, "You are in no team: follow services one by one below.")
+        return redirect("profile")
+    count = 0
+    for service in Service.objects.filter(team__in=mine).exclude(subscriptions__user=request.user):
+        Subscription.objects.follow(request.user, service=service)  # one by one: the audit log records each
+        count += 1
+    messages.success(request, f"You now follow {count} more service{'s' if count != 1 else ''} of your teams.")
+    return redirect("profile")
 
 
 @role_required(FOLLOW)

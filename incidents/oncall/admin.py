@@ -23,8 +23,18 @@ class OverrideInline(admin.TabularInline):
 
 @admin.register(Rotation)
 class RotationAdmin(admin.ModelAdmin):
-    list_display = ["name", "is_default", "shift_kind", "shift_hours", "handoff_time", "time_zone", "start_date"]
-    list_filter = ["is_default", "shift_kind"]
+    list_display = [
+        "name",
+        "team",
+        "is_default",
+        "shift_kind",
+        "shift_hours",
+        "handoff_time",
+        "time_zone",
+        "start_date",
+    ]
+    list_filter = ["team", "is_default", "shift_kind"]
+    list_select_related = ["team"]
     search_fields = ["name"]
     filter_horizontal = ["services"]
     inlines = [MemberInline, OverrideInline]

@@ -8,10 +8,12 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from incidents import roles
 from incidents.forms import LocalDateTimeInput
 from incidents.models import Override, Rotation, Service
 from incidents.models.oncall import MAX_SHIFT_HOURS
 from incidents.people import responders
+from incidents.teams import configurable_teams
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 
@@ -34,6 +36,7 @@ class RotationForm(forms.ModelForm):
         model = Rotation
         fields = [
             "name",
+            "team",
             "services",
             "is_default",
             "shift_kind",
@@ -48,8 +51,18 @@ class RotationForm(forms.ModelForm):
             "start_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        # The teams this user configures (incidents/teams.py): a team manager's rotation belongs to
+        # one of their teams; only a global manager may leave it to no team.
+        self.global_manager = user.has_perm(roles.CHANGE_TEAM)
+        team = self.fields["team"]
+        team.queryset = configurable_teams(user).order_by("name")
+        team.required = not self.global_manager
+        team.empty_label = "No team (global managers configure it)"
+        team.help_text = "Its managers configure this rotation and its overrides."
+        team.error_messages["invalid_choice"] = "Choose one of the teams you manage."
+        team.error_messages["required"] = "Choose the team this rotation belongs to: one of the teams you manage."
         self.fields["services"].queryset = Service.objects.order_by("name")
         self.fields["start_date"].error_messages["invalid"] = "Enter a date like 2026-11-30."
         self.fields["handoff_time"].error_messages["invalid"] = "Enter a time like 09:00."
@@ -86,6 +99,9 @@ class RotationForm(forms.ModelForm):
             data["shift_hours"] = None
         if not data.get("is_default") and "services" in data and not data["services"]:
             self.add_error("services", "Choose the services this rotation answers for, or make it the default.")
+        if data.get("is_default") and not self.instance.is_default and not self.global_manager:
+            # The default rotation answers for every team's services: not one team's to set.
+            self.add_error("is_default", "Only a global manager may make a rotation the default for everything.")
         return data
 
 

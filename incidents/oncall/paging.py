@@ -89,11 +89,15 @@ def rotations_for_schedules(*, since: dt.datetime | None = None):
     if since is not None:
         overrides = overrides.filter(end__gt=since - HORIZON)
     members = RotationMember.objects.select_related("user__profile").order_by("position")
-    return Rotation.objects.prefetch_related(
-        "services",
-        Prefetch("memberships", queryset=members),
-        Prefetch("overrides", queryset=overrides),
-    ).order_by("name", "pk")
+    return (
+        Rotation.objects.select_related("team")
+        .prefetch_related(
+            "services",
+            Prefetch("memberships", queryset=members),
+            Prefetch("overrides", queryset=overrides),
+        )
+        .order_by("name", "pk")
+    )
 
 
 def load_schedules(*, at: dt.datetime | None = None) -> list[oncall.Schedule]:

@@ -1,5 +1,6 @@
-"""On-call pages: the four-week calendar, rotation and override editing (managers), a
-service's page, the private iCalendar feed and its token, the on-call load report and its CSV.
+"""On-call pages: the four-week calendar, rotation and override editing (global managers, and a
+team's managers for the team's rotations: incidents.teams.may_configure), a service's page, the
+private iCalendar feed and its token, the on-call load report and its CSV.
 
 Every page loads the rotations once (paging.rotations_for_schedules: four queries) and
 computes the rest in Python, so its query count does not grow with rotations, members,
@@ -13,6 +14,7 @@ import secrets
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,6 +28,7 @@ from incidents.models import Override, Profile, Rotation, RotationMember
 from incidents.oncall import ical, load, paging
 from incidents.oncall.forms import EARLIEST, LoadMonthForm, OverrideForm, RotationForm
 from incidents.people import display_name
+from incidents.teams import configurable_teams, may_configure
 
 VIEW = roles.VIEW_ROTATION
 CALENDAR_DAYS = 28
@@ -73,12 +76,17 @@ def index(request: HttpRequest) -> HttpResponse:
     zone = timezone.get_current_timezone()
     days = _days(timezone.localdate(at), CALENDAR_DAYS, zone)
     directory = paging.Directory(at=at)
+    # Which rotations this user may edit: every one for a global manager, their teams' for a team
+    # manager (one query, whatever the number of rotations).
+    global_manager = may_configure(request.user, None)
+    managed = set() if global_manager else set(configurable_teams(request.user).values_list("pk", flat=True))
     rotations = []
     for schedule in directory.schedules:
         rotation = schedule.source
         rotations.append(
             {
                 "rotation": rotation,
+                "may_configure": global_manager or rotation.team_id in managed,
                 "on_call": directory.on_call(schedule),
                 "members": [m.user for m in rotation.memberships.all()],
                 "services": list(rotation.services.all()),
@@ -86,10 +94,19 @@ def index(request: HttpRequest) -> HttpResponse:
                 "weeks": _calendar_rows(schedule, days),
             }
         )
-    return render(request, "oncall/index.html", {"rotations": rotations, "now": at, "zone": zone})
+    context = {"rotations": rotations, "now": at, "zone": zone, "may_create": global_manager or bool(managed)}
+    return render(request, "oncall/index.html", context)
 
 
 # --- managers: rotations and overrides --------------------------------------------------
+
+
+def _configurable_rotation(request: HttpRequest, pk: int) -> Rotation:
+    """The rotation, if this user may configure it (its team decides); else 403."""
+    rotation = get_object_or_404(Rotation.objects.select_related("team"), pk=pk)
+    if not may_configure(request.user, rotation.team):
+        raise PermissionDenied
+    return rotation
 
 
 def _save_rotation(form: RotationForm) -> Rotation:
@@ -104,7 +121,7 @@ def _save_rotation(form: RotationForm) -> Rotation:
 
 
 def _rotation_form(request: HttpRequest, rotation: Rotation | None) -> HttpResponse:
-    form = RotationForm(request.POST or None, instance=rotation)
+    form = RotationForm(request.POST or None, instance=rotation, user=request.user)
     if request.method == "POST" and form.is_valid():
         rotation = _save_rotation(form)
         messages.success(request, f"Rotation “{rotation.name}” saved.")
@@ -113,22 +130,25 @@ def _rotation_form(request: HttpRequest, rotation: Rotation | None) -> HttpRespo
     return render(request, "oncall/rotation_form.html", {"form": form, "rotation": rotation}, status=status)
 
 
-@role_required(roles.ADD_ROTATION)
+@role_required(VIEW)
 @require_http_methods(["GET", "POST"])
 def rotation_new(request: HttpRequest) -> HttpResponse:
+    """Global managers, and team managers for their own teams (the form offers only those)."""
+    if not may_configure(request.user, None) and not configurable_teams(request.user).exists():
+        raise PermissionDenied
     return _rotation_form(request, None)
 
 
-@role_required(roles.CHANGE_ROTATION)
+@role_required(VIEW)
 @require_http_methods(["GET", "POST"])
 def rotation_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    return _rotation_form(request, get_object_or_404(Rotation, pk=pk))
+    return _rotation_form(request, _configurable_rotation(request, pk))
 
 
-@role_required(roles.ADD_OVERRIDE)
+@role_required(VIEW)
 @require_http_methods(["GET", "POST"])
 def override_new(request: HttpRequest, pk: int) -> HttpResponse:
-    rotation = get_object_or_404(Rotation, pk=pk)
+    rotation = _configurable_rotation(request, pk)
     form = OverrideForm(request.POST or None, rotation=rotation)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -142,11 +162,13 @@ def override_new(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "oncall/override_form.html", {"form": form, "rotation": rotation}, status=status)
 
 
-@role_required(roles.DELETE_OVERRIDE)
+@role_required(VIEW)
 @require_POST
 def override_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    override = get_object_or_404(Override.objects.select_related("rotation"), pk=pk)
+    override = get_object_or_404(Override.objects.select_related("rotation__team"), pk=pk)
     rotation = override.rotation
+    if not may_configure(request.user, rotation.team):
+        raise PermissionDenied
     with transaction.atomic():
         override.delete()
         paging.schedule_next_handoff(rotation)

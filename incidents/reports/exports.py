@@ -12,7 +12,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_safe
 
-from incidents import roles
+from incidents import roles, teams
 from incidents.access import get_incident_for, role_required
 from incidents.filters import IncidentFilter
 from incidents.models import Incident, StatusUpdate
@@ -51,7 +51,9 @@ TIMES = {"occurred_at", "reported_at", "acknowledged_at", "mitigated_at", "resol
 
 def _rows(request: HttpRequest):
     """The filtered rows as dicts of COLUMNS, or the filter form when a value does not parse."""
-    selected = IncidentFilter(request.GET, queryset=Incident.objects.visible_to(request.user), request=request)
+    # The list's "my teams" or everything (incidents/teams.py): the export is what the list shows.
+    visible = teams.scope(request).apply(Incident.objects.visible_to(request.user))
+    selected = IncidentFilter(request.GET, queryset=visible, request=request)
     if not selected.is_valid():
         return None, selected.form
     fields = [_FIELDS.get(column, column) for column in COLUMNS]

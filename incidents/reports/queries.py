@@ -107,8 +107,16 @@ class Filters:
     type: object = None  # IncidentType
     severity: str = ""
     source: str = ""
+    # "My teams" or everything (incidents/teams.py Scope); None: everything, as for a user in no team.
+    scope: object = None
+
+    @property
+    def team_ids(self) -> list[int] | None:
+        return self.scope.team_ids if self.scope is not None else None
 
     def apply(self, queryset, prefix: str = ""):
+        if self.scope is not None:
+            queryset = self.scope.apply(queryset, prefix)
         conditions = {}
         if self.service is not None:
             conditions[f"{prefix}service"] = self.service
@@ -131,6 +139,8 @@ class Filters:
             found["severity"] = self.severity
         if self.source:
             found["source"] = self.source
+        if self.scope is not None and self.scope.teams:
+            found["teams"] = self.scope.value
         return found
 
 
@@ -276,6 +286,8 @@ def per_service(user, filters: Filters, start: datetime, end: datetime, moment: 
     services = Service.objects.order_by("name")
     if filters.service is not None:
         services = services.filter(pk=filters.service.pk)
+    if filters.team_ids is not None:  # "my teams": their services and those of no team
+        services = services.filter(Q(team__in=filters.team_ids) | Q(team__isnull=True))
     rows = {s.pk: ServiceRow(s) for s in services.only("name", "slug")}
     for found in reported.values("service").order_by("service").annotate(n=Count("pk")):
         if found["service"] in rows:

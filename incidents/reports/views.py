@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from incidents import panels, roles
+from incidents import panels, roles, teams
 from incidents.access import role_required
 from incidents.models import Incident
 from incidents.reports import exports, queries
@@ -60,9 +60,9 @@ def list_url(filters: queries.Filters, period: queries.Period | None = None, **e
     return reverse("incidents:list") + ("?" + urlencode(query) if query else "")
 
 
-def _filters(form: ReportFilterForm) -> queries.Filters:
+def _filters(form: ReportFilterForm, scope: teams.Scope) -> queries.Filters:
     data = form.cleaned_data
-    return queries.Filters(data["service"], data["type"], data["severity"], data["source"])
+    return queries.Filters(data["service"], data["type"], data["severity"], data["source"], scope)
 
 
 def _trend_context(rows: list[queries.Row], filters: queries.Filters) -> dict:
@@ -107,7 +107,7 @@ def report_context(request: HttpRequest, filters: queries.Filters) -> dict:
         row.burn = burn.get(row.service.pk)
         row.budget = row.burn[-1] if row.burn else None
         row.href = list_url(
-            queries.Filters(row.service, filters.type, filters.severity, filters.source),
+            queries.Filters(row.service, filters.type, filters.severity, filters.source, filters.scope),
             reported_after=start.date().isoformat(),
         )
     context = {
@@ -143,11 +143,20 @@ def _targets() -> str:
 @role_required(roles.VIEW_INCIDENT)
 @require_safe
 def reports(request: HttpRequest) -> HttpResponse:
-    form = ReportFilterForm(request.GET or None)
-    if request.GET and not form.is_valid():
+    # "My teams" first, everything one click away (incidents/teams.py); not a field of the form.
+    scope = teams.scope(request)
+    params = request.GET.copy()
+    params.pop("teams", None)
+    form = ReportFilterForm(params or None)
+    if params and not form.is_valid():
         return render(request, "reports/reports.html", {"form": form, "invalid": True}, status=400)
-    filters = _filters(form) if form.is_bound else queries.Filters()
-    context = {"form": form, "query": urlencode(filters.query()), **report_context(request, filters)}
+    filters = _filters(form, scope) if form.is_bound else queries.Filters(scope=scope)
+    context = {
+        "form": form,
+        "query": urlencode(filters.query()),
+        **report_context(request, filters),
+        **teams.scope_context(request, scope),
+    }
     return render(request, "reports/reports.html", context)
 
 
@@ -164,6 +173,8 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     for managers and responders); the same filters as the page."""
     params = request.GET.copy()
     table = params.pop("table", ["services"])[-1]
+    scope = teams.scope(request)
+    params.pop("teams", None)
     if table not in TABLES:
         return HttpResponse(
             f"Unknown table {table!r}: choose services, months or weeks.\n", status=400, content_type="text/plain"
@@ -173,7 +184,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
         return exports.refusal(form)
     if table != "services" and not may_see_everything(request.user):
         return HttpResponseForbidden("Response times are for managers and responders.\n", content_type="text/plain")
-    filters = _filters(form)
+    filters = _filters(form, scope)
     tz = timezone.get_current_timezone()
     moment = timezone.now()
     today = timezone.localdate(moment)

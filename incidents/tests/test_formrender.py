@@ -59,9 +59,10 @@ def _forms():
     from incidents.maintenance.forms import SilenceForm, WindowForm
     from incidents.notifications.channel_views import ChannelForm, QuietHoursForm, RuleForm
     from incidents.notifications.subscribe_views import SubscribeForm
-    from incidents.notifications.views import NotificationSettingsForm
+    from incidents.notifications.views import NotificationSettingsForm, StakeholderForm
     from incidents.oncall.forms import LoadMonthForm, OverrideForm, RotationForm
     from incidents.reports.forms import ReportFilterForm
+    from incidents.team_views import MemberForm, TeamForm
     from incidents.typefields import CustomFieldsForm
     from incidents.user_report_views import ProblemForm, TriageForm
     from incidents.views import ThemeForm, VisibilityForm
@@ -109,7 +110,13 @@ def _forms():
         "LinkForm": plain(LinkForm, {"kind": "married_to", "other": "yesterday"}),
         "DuplicateForm": plain(DuplicateForm, {"primary": "soon"}),
         "UndoDuplicateForm": plain(UndoDuplicateForm),
-        "RotationForm": plain(RotationForm, {"name": "", "start_date": "soon"}),
+        "RotationForm": (
+            lambda r: RotationForm(user=_manager()),
+            lambda r: RotationForm({"name": "", "start_date": "soon", "team": "999"}, user=_manager()),
+        ),
+        "TeamForm": plain(TeamForm, {"name": "!!!"}),
+        "MemberForm": plain(MemberForm, {"username": "nobody-here"}),
+        "StakeholderForm": plain(StakeholderForm, {"username": "nobody-here", "email": "not an address"}),
         "OverrideForm": (
             lambda r: OverrideForm(rotation=_rotation()),
             lambda r: OverrideForm({"start": "x"}, rotation=_rotation()),
@@ -191,6 +198,18 @@ def _today():
     import datetime as dt
 
     return dt.date(2026, 4, 20)
+
+
+def _manager():
+    """A global manager with a team to choose, so the rotation form's team select has an option."""
+    from django.contrib.auth import get_user_model
+
+    from conftest import make_user
+    from incidents.models import Team
+
+    Team.objects.get_or_create(name="Payments", defaults={"slug": "payments"})
+    found = get_user_model().objects.filter(username="formrender-manager").first()
+    return found or make_user("formrender-manager", "Manager")
 
 
 def _rotation():

@@ -45,6 +45,7 @@ CORE = {
     "incidents.update_templates",
     "incidents.links",
     "incidents.textmatch",
+    "incidents.teams",
     "incidents.user_reports",
     "incidents.templatetags",
 }
@@ -56,6 +57,8 @@ TOP = {
     "incidents.response_views",
     "incidents.user_report_views",
     "incidents.user_report_urls",
+    "incidents.team_views",
+    "incidents.team_urls",
     "incidents.accounts",
     # Single sign-on: the sign-in views and backend, over the teams and roles of the core.
     "incidents.sso",

@@ -6,6 +6,7 @@ test_every_url_is_in_the_matrix.
 
 import pytest
 
+from incidents.models import Team
 from incidents.oncall.tests import data as oncall_data
 from incidents.tests.factories import make_incident
 from incidents.tests.urlconf import routes
@@ -83,6 +84,8 @@ MATRIX = [
     ("post", "/accounts/profile/paging/rules/", expect(LOGIN, 422, 422, 422, 422, 422)),
     ("post", "/accounts/profile/paging/rules/999999/remove/", expect(LOGIN, 404, 404, 404, 404, 404)),
     ("post", "/accounts/profile/paging/quiet/", expect(LOGIN, 422, 422, 422, 422, 422)),
+    # Follow every service of my teams (docs/teams.md): whoever may follow.
+    ("post", "/accounts/profile/notifications/my-teams/", expect(LOGIN, 403, 302, 302, 302, 302)),
     # The signed token is the credential: the same answer for everyone (a forged token here).
     ("get", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),
     ("post", "/unsubscribe/forged-token/", expect(400, 400, 400, 400, 400, 400)),
@@ -246,6 +249,23 @@ MATRIX = [
     ("get", "/admin/incidents/rotation/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/rotation/{rotation}/change/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/override/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    # Teams (docs/teams.md): everybody with a role reads them; global managers create them; a
+    # team's managers (none here: incidents/tests/test_teams.py walks them) and global managers
+    # change members. {team} is a team nobody here is in.
+    ("get", "/teams/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("post", "/teams/new/", expect(LOGIN, 403, 403, 403, 302, 403)),
+    ("get", "/teams/{team}/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/teams/no-such-team/", expect(LOGIN, 403, 404, 404, 404, 404)),
+    ("post", "/teams/{team}/members/", expect(LOGIN, 403, 403, 403, 302, 403)),
+    ("post", "/teams/{team}/members/999999/remove/", expect(LOGIN, 403, 403, 403, 404, 403)),
+    ("get", "/api/teams", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/admin/incidents/team/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/admin/incidents/team/add/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    # A service's stakeholder list: its team's managers (incidents/notifications/tests/
+    # test_stakeholder_pages.py) and global managers.
+    ("get", "/incidents/services/checkout/stakeholders/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("post", "/incidents/services/checkout/stakeholders/", expect(LOGIN, 403, 403, 403, 302, 403)),
+    ("post", "/incidents/services/checkout/stakeholders/999999/remove/", expect(LOGIN, 403, 403, 403, 404, 403)),
     ("get", "/admin/incidents/handoff/", expect(LOGIN, 403, 403, 403, 200, 403)),
 ]
 
@@ -270,6 +290,9 @@ POST_DATA = {
     "notifications": {"min_severity": "high"},
     "token": {"action": "regenerate"},
     "theme": {"theme": "dark"},
+    "new": {"name": "Search"},
+    "members": {"username": "rob"},
+    "stakeholders": {"email": "cfo@partner.example"},
 }
 
 
@@ -279,8 +302,14 @@ def test_role_matrix(role, method, template, expected, clients, reporter):
     incident = make_incident(by=reporter)
     public = make_incident(by=reporter, public=True)
     task = incident.tasks.first()
+    team = Team.objects.create(name="Payments")
     url = template.format(
-        ref=incident.ref, pk=incident.pk, public_ref=public.ref, task=task.pk, **oncall_data.matrix_args()
+        ref=incident.ref,
+        pk=incident.pk,
+        public_ref=public.ref,
+        task=task.pk,
+        team=team.slug,
+        **oncall_data.matrix_args(),
     )
     action = url.rstrip("/").rsplit("/", 1)[-1]
     client = clients[role]

@@ -21,6 +21,8 @@ from incidents.models import (
     ResponseRole,
     ReviewSection,
     Subscription,
+    Team,
+    TeamMembership,
     UpdateTemplate,
 )
 from incidents.notifications.subscribers import Request as SubscribeRequest
@@ -90,6 +92,10 @@ PAGES = [
     ("/status/report/thanks/", ("anonymous",)),
     ("/status/report/confirm/{report_confirm}/", ("anonymous",)),
     ("/incidents/user-reports/", WRITERS),
+    # Teams: the responder manages Payments (its member forms, the "my teams" line of the dashboard).
+    ("/teams/", SIGNED_IN),
+    ("/teams/{team}/", SIGNED_IN),
+    ("/incidents/services/{slug}/stakeholders/", ("responder", "manager")),
 ]
 
 # (role, url template) pairs, the parameters of the page tests.
@@ -104,8 +110,13 @@ def build_world(users: dict) -> dict:
 
     `users` is conftest's fixture of the same name (one user per role)."""
     reporter, responder, manager = users["reporter"], users["responder"], users["manager"]
+    # Teams: the responder manages Payments (checkout), the reporter is in it; Search has no team.
+    payments = Team.objects.create(name="Payments", description="Cards, invoices and refunds.")
+    Team.objects.create(name="Platform")
+    TeamMembership.objects.create(team=payments, user=responder, is_manager=True)
+    TeamMembership.objects.create(team=payments, user=reporter)
     # An availability objective: the service page and /reports/ draw its error budget.
-    checkout = ServiceFactory(name="Checkout", availability_objective="99.9")
+    checkout = ServiceFactory(name="Checkout", availability_objective="99.9", team=payments)
     search = ServiceFactory(name="Search")
     now = dt.datetime.now(dt.UTC)
     rotation = make_rotation(members=[responder, manager], services=[checkout, search])
@@ -222,6 +233,7 @@ def build_world(users: dict) -> dict:
         "item": item.pk,
         "slug": checkout.slug,
         "rotation": rotation.pk,
+        "team": payments.slug,
         "unsubscribe": unsubscribe_token(notification),
         "template": UpdateTemplate.objects.get(name="Identified").pk,
         "duplicate": duplicate.ref,

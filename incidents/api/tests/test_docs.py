@@ -29,6 +29,7 @@ ENDPOINTS = {
     "/api/incidents/{ref}/followers": {"get"},
     # Types and who is on call (incidents/api/catalog.py).
     "/api/types": {"get"},
+    "/api/teams": {"get"},
     "/api/types/{slug}": {"get"},
     "/api/oncall": {"get"},
     # The on-call load report (incidents/oncall/api.py, mounted through incidents/panels.py).
@@ -67,6 +68,7 @@ def test_the_schema_lists_every_endpoint(clients):
     ids = {op["operationId"] for ops in schema["paths"].values() for op in ops.values()}
     assert ids == {
         "list_incidents",
+        "list_teams",
         "create_incident",
         "get_incident",
         "edit_incident",
