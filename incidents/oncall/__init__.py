@@ -15,5 +15,7 @@ def ready() -> None:
 
     workflow.on_entry(paging.assign_on_call)
     workflow.on_entry(paging.escalate_on_raised_severity)
+    # A reassignment starts the new lead's escalation (the policy's ladder from step 1).
+    workflow.on_entry(paging.restart_on_reassign)
     # Who is on call, for the API (incidents/panels.py).
     panels.register_on_call_board(paging.board)

@@ -277,6 +277,7 @@ def test_listeners_panels_and_close_checks_are_registered_in_the_stated_order():
     assert workflow._entry_listeners == [
         paging.assign_on_call,  # first: the lead is set before the outbox picks who hears
         paging.escalate_on_raised_severity,
+        paging.restart_on_reassign,
         outbox.queue_for_entry,
         webhooks.queue_for_entry,
         reminders.arm_for_entry,
