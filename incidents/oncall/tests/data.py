@@ -50,3 +50,17 @@ def matrix_args() -> dict:
         "slug": service.slug,
         "token": give_calendar_token(responder),
     }
+
+
+def make_policy(name="Checkout urgent", *, steps=(), severities=("critical", "high"), repeat=0, services=(), **fields):
+    """A policy and its steps: each step a dict of EscalationStep fields (target, delay_minutes,
+    rotation, user), in order."""
+    from incidents.models import EscalationPolicy, EscalationStep
+
+    policy = EscalationPolicy.objects.create(name=name, severities=list(severities), repeat=repeat, **fields)
+    for position, step in enumerate(steps):
+        EscalationStep.objects.create(policy=policy, position=position, **step)
+    for service in services:
+        service.escalation_policy = policy
+        service.save()
+    return policy
