@@ -1,5 +1,5 @@
 """The audit log of configuration changes (django-auditlog): who changed what, when, before
-and after, for roles and group membership, rotations and overrides, integrations and API
+and after, for roles and group membership, rotations and overrides, escalation policies and their steps, integrations and API
 tokens (created, rotated, revoked), outgoing webhooks (their secret masked), services (their
 runbooks included) and their stakeholder lists, incident types, heartbeats, webhook mappings, the
 response roles and the types' checklists (what must be done before a resolve), and each person's
@@ -25,6 +25,8 @@ from django.contrib.auth.models import Group
 from incidents.models import (
     ApiToken,
     ChecklistItem,
+    EscalationPolicy,
+    EscalationStep,
     Heartbeat,
     IncidentType,
     Integration,
@@ -66,6 +68,9 @@ def register() -> None:
     auditlog.register(Service, mask_fields=["slack_webhook_url"])
     auditlog.register(Subscription, exclude_fields=NOT_LOGGED)
     auditlog.register(Rotation, exclude_fields=NOT_LOGGED, m2m_fields={"services"})
+    # Escalation policies and their steps; a service's policy is a field of the service, logged there.
+    auditlog.register(EscalationPolicy, exclude_fields=[*NOT_LOGGED, "updated_at"])
+    auditlog.register(EscalationStep)
     auditlog.register(RotationMember)
     auditlog.register(Override, exclude_fields=NOT_LOGGED)
     auditlog.register(Integration, exclude_fields=NOT_LOGGED)
