@@ -58,7 +58,7 @@ def _forms():
     )
     from incidents.notifications.subscribe_views import SubscribeForm
     from incidents.notifications.views import NotificationSettingsForm
-    from incidents.oncall.forms import OverrideForm, RotationForm
+    from incidents.oncall.forms import OverrideForm, PolicyForm, PreviewForm, RotationForm, StepForm
     from incidents.reports.forms import ReportFilterForm
     from incidents.typefields import CustomFieldsForm
     from incidents.user_report_views import ProblemForm, TriageForm
@@ -109,6 +109,9 @@ def _forms():
             lambda r: OverrideForm(rotation=_rotation()),
             lambda r: OverrideForm({"start": "x"}, rotation=_rotation()),
         ),
+        "PolicyForm": plain(PolicyForm, {"name": "", "severities": ["x"], "repeat": "11"}),
+        "StepForm": plain(StepForm, {"target": "user", "delay_minutes": "-1", "rotation": "999999"}),
+        "PreviewForm": plain(PreviewForm, {"severity": "x", "at": "soon", "service": "999999"}),
         "VisibilityForm": plain(VisibilityForm),
         "CustomFieldsForm": (
             lambda r: CustomFieldsForm(incident_type=_security_fields()),

@@ -199,6 +199,13 @@ MATRIX = [
     ("get", "/oncall/rotations/{rotation}/edit/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/oncall/rotations/{rotation}/overrides/new/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("post", "/oncall/overrides/{override}/delete/", expect(LOGIN, 403, 403, 403, 302, 403)),
+    # Escalation policies: everybody with a role reads them and their preview; managers edit (a team
+    # manager edits their team's: incidents/oncall/tests/test_policy_pages.py).
+    ("get", "/oncall/policies/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/oncall/policies/new/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/oncall/policies/{policy}/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/oncall/policies/{policy}/edit/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("post", "/oncall/policies/{policy}/delete/", expect(LOGIN, 403, 403, 403, 302, 403)),
     ("post", "/oncall/calendar/token/", expect(LOGIN, 302, 302, 302, 302, 302)),
     ("get", "/oncall/calendar/{token}.ics", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/oncall/calendar/NoSuchTokenNoSuchTokenNoSuchToken00.ics", expect(404, 404, 404, 404, 404, 404)),

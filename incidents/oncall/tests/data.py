@@ -35,7 +35,7 @@ def give_calendar_token(user) -> str:
 
 
 def matrix_args() -> dict:
-    """Objects the role matrix's on-call rows name: {rotation}, {override}, {slug}, {token}."""
+    """Objects the role matrix's on-call rows name: {rotation}, {override}, {policy}, {slug}, {token}."""
     User = get_user_model()
     responder = User.objects.get(username="rob")
     from incidents.tests.factories import ServiceFactory
@@ -44,8 +44,12 @@ def matrix_args() -> dict:
     rotation = make_rotation(members=[responder], services=[service])
     now = dt.datetime.now(dt.UTC)
     override = make_override(rotation, responder, now, now + dt.timedelta(hours=2))
+    from incidents.models import EscalationStep
+
+    policy = make_policy(steps=[{"target": EscalationStep.Target.ON_CALL, "rotation": rotation}], services=[service])
     return {
         "rotation": rotation.pk,
+        "policy": policy.pk,
         "override": override.pk,
         "slug": service.slug,
         "token": give_calendar_token(responder),

@@ -239,7 +239,8 @@ def test_incident_panel_shows_who_was_paged_how_and_who_is_next(
     )
     with time_machine.travel(NOON, tick=False):
         incident = make_incident(by=reporter, service=world["checkout"], severity="critical")
-    paging.escalation_step(incident.pk, 1, at=NOON + dt.timedelta(minutes=5))
+    with time_machine.travel(NOON + dt.timedelta(minutes=5), tick=False):
+        paging.escalation_step(incident.pk, 1)
     client.force_login(responder)
     with time_machine.travel(NOON + dt.timedelta(minutes=6), tick=False):
         context = policies.escalation_panel_context(None, incident)
