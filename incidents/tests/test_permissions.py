@@ -158,6 +158,8 @@ MATRIX = [
     ("get", "/api/types", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/api/types/downtime", expect(401, 401, 401, 401, 401, 401)),
     ("get", "/api/oncall", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/escalation-policies", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/escalation-policies/1", expect(401, 401, 401, 401, 401, 401)),
     # Reviews and action items (reviews/api.py; reviews/tests/test_api.py walks them with tokens).
     ("get", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
