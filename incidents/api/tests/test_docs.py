@@ -31,6 +31,9 @@ ENDPOINTS = {
     "/api/types": {"get"},
     "/api/types/{slug}": {"get"},
     "/api/oncall": {"get"},
+    # Escalation policies, read only (incidents/api/policies.py).
+    "/api/escalation-policies": {"get"},
+    "/api/escalation-policies/{policy_id}": {"get"},
     # Reviews and action items (reviews/api.py, mounted through incidents/panels.py).
     "/api/incidents/{ref}/review": {"get", "post", "put"},
     "/api/incidents/{ref}/review/action-items": {"post"},
@@ -59,6 +62,8 @@ def test_the_schema_lists_every_endpoint(clients):
                 assert "400" in operation["responses"], (method, path)
     ids = {op["operationId"] for ops in schema["paths"].values() for op in ops.values()}
     assert ids == {
+        "list_policies",
+        "get_policy",
         "list_incidents",
         "create_incident",
         "get_incident",
