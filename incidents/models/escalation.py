@@ -148,15 +148,16 @@ class EscalationStep(models.Model):
     def describe(self) -> str:
         """What the step pages, for people: "the on-call of Checkout primary"."""
         if self.target == self.Target.USER:
-            return self.user.get_full_name() or self.user.get_username()
+            user = self.user
+            return (user.get_full_name() or user.get_username()) if user is not None else "nobody"
         if self.target == self.Target.MANAGERS:
             return "the managers"
-        rotation = self.rotation.name if self.rotation_id else "the service's rotation"
+        rotation = self.rotation.name if self.rotation is not None else "the service's rotation"
         return {
-            self.Target.ON_CALL: f"the on-call of {rotation}",
-            self.Target.NEXT: f"the next in line of {rotation}",
-            self.Target.EVERYONE: f"everyone in {rotation}",
-        }[self.target]
+            "on_call": f"the on-call of {rotation}",
+            "next": f"the next in line of {rotation}",
+            "everyone": f"everyone in {rotation}",
+        }[str(self.target)]
 
     def clean(self) -> None:
         if self.target == self.Target.USER and not self.user_id:

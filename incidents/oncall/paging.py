@@ -6,7 +6,11 @@ incident row locked, in the transaction of the change that causes it:
 * ``kind=page`` — the on-call engineer was made lead of a new incident and is told (step 0);
 * ``kind=escalation`` — nobody acknowledged in time, so someone else is told (step ≥ 1).
 
-Both carry ``data = {"user_id": <paged user>, "step": n, "reason": "...", "level": ...}``.
+Both carry ``data = {"user_id": <paged user>, "step": n, "reason": "...", "level": ...}``;
+escalations also ``"ladder"`` (0, then one more per reassignment), ``"policy"`` (its name) and
+``"channels"`` (the page plan's labels), or ``"unreachable": true`` for a person with no channel
+that works (not paged). What each step does comes from the service's escalation policy
+(incidents/models/escalation.py), read when the step runs.
 `page` queues the paged person's email and Slack message in the same transaction
 (`outbox.queue_page`); the outbox delivers them. Nothing here sends anything.
 
