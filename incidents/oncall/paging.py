@@ -296,8 +296,7 @@ def escalate_on_raised_severity(entry: TimelineEntry) -> None:
     incident = entry.incident
     if incident.status != Status.REPORTED:
         return
-    pages = list(incident.timeline.filter(kind__in=PAGE_KINDS).values_list("data", flat=True))
-    ladder = current_ladder(pages)
+    pages, ladder = escalation_state(incident)
     schedule_escalation(incident, step=last_step(pages, ladder) + 1, after=now(), ladder=ladder)
 
 
@@ -316,24 +315,11 @@ def restart_on_reassign(entry: TimelineEntry) -> None:
     policy = policy_for(incident.service)
     if policy is None or not policy.escalates(incident.severity):
         return
-    pages = list(incident.timeline.filter(kind__in=PAGE_KINDS).values_list("data", flat=True))
-    ladder = current_ladder(pages) + 1
+    # This reassignment is counted: its entry is written before the listeners run.
+    _, ladder = escalation_state(incident)
     lead = incident.lead
     if lead is not None and lead.pk != entry.author_id:
         page(incident, lead, step=0, reason=f"made lead by {display_name(entry.author)}", ladder=ladder)
-    else:
-        # Nobody to page (they took it themselves), but the new ladder must be on the timeline
-        # so that tasks of the old one find they are superseded.
-        workflow.record(
-            incident,
-            by=None,
-            kind=Kind.PAGE,
-            text=f"Escalation starts again for {display_name(lead)}.",
-            user_id=None,
-            step=0,
-            ladder=ladder,
-            level="restart",
-        )
     schedule_escalation(incident, step=1, after=now(), ladder=ladder, policy=policy)
 
 
@@ -381,8 +367,25 @@ def policy_step(policy: EscalationPolicy, step: int) -> EscalationStep | None:
     return steps[(step - 1) % len(steps)]
 
 
-def current_ladder(pages: list[dict]) -> int:
-    return max((d["ladder"] for d in pages if isinstance(d.get("ladder"), int)), default=0)
+LADDER_KINDS = (*PAGE_KINDS, Kind.LEAD_CHANGE)
+
+
+def reassigned(kind: str, author_id: int | None, data: dict) -> bool:
+    """A person made someone lead: each such entry starts a new ladder."""
+    return kind == Kind.LEAD_CHANGE and author_id is not None and bool(data.get("new_id"))
+
+
+def ladder_state(rows) -> tuple[list[dict], int]:
+    """From (kind, author_id, data) of an incident's page, escalation and lead-change entries:
+    the pages' data and the current ladder (how many times a person reassigned it)."""
+    rows = list(rows)
+    pages = [data for kind, _, data in rows if kind in PAGE_KINDS]
+    return pages, sum(1 for row in rows if reassigned(*row))
+
+
+def escalation_state(incident: Incident) -> tuple[list[dict], int]:
+    """`ladder_state` of one incident: one query."""
+    return ladder_state(incident.timeline.filter(kind__in=LADDER_KINDS).values_list("kind", "author_id", "data"))
 
 
 def last_step(pages: list[dict], ladder: int) -> int:
@@ -537,8 +540,8 @@ def escalation_step(incident_id: int, step: int, *, ladder: int = 0, at: dt.date
     rung = policy_step(policy, step)
     if rung is None:
         return "limit"
-    pages = list(incident.timeline.filter(kind__in=PAGE_KINDS).values_list("data", flat=True))
-    if ladder < current_ladder(pages):
+    pages, current = escalation_state(incident)
+    if ladder < current:
         return "superseded"
     if last_step(pages, ladder) >= step:
         return "done"
@@ -595,7 +598,7 @@ def rearm() -> tuple[int, int]:
     policies = list(_policies())
     default = next((p for p in policies if p.is_default), None)
     by_pk = {p.pk: p for p in policies}
-    pages = TimelineEntry.objects.filter(kind__in=PAGE_KINDS).order_by("created_at", "pk")
+    pages = TimelineEntry.objects.filter(kind__in=LADDER_KINDS).order_by("created_at", "pk")
     unacknowledged = (
         Incident.objects.filter(status=Status.REPORTED)
         .select_related("service")
@@ -606,9 +609,8 @@ def rearm() -> tuple[int, int]:
         policy = by_pk.get(incident.service.escalation_policy_id) or default
         if policy is None or not policy.escalates(incident.severity):
             continue
-        data = [p.data for p in incident.page_entries]
-        ladder = current_ladder(data)
-        ours = [p for p in incident.page_entries if p.data.get("ladder", 0) == ladder]
+        data, ladder = ladder_state((e.kind, e.author_id, e.data) for e in incident.page_entries)
+        ours = [e for e in incident.page_entries if e.kind in PAGE_KINDS and e.data.get("ladder", 0) == ladder]
         step = last_step(data, ladder) + 1
         after = ours[-1].created_at if ours else incident.reported_at
         incidents += schedule_escalation(incident, step=step, after=after, ladder=ladder, policy=policy) is not None

@@ -135,7 +135,8 @@ def escalation_panel_context(request, incident: Incident) -> dict | None:
     """Who was paged about the incident, when, on which channels (the Notification rows of each
     page) and, while it is unacknowledged, who is next and when. Hidden when nobody was paged
     and its policy does not escalate it. At most ten queries, whatever the number of pages."""
-    entries = list(incident.timeline.filter(kind__in=paging.PAGE_KINDS).order_by("created_at", "pk"))
+    rows = list(incident.timeline.filter(kind__in=paging.LADDER_KINDS).order_by("created_at", "pk"))
+    entries = [e for e in rows if e.kind in paging.PAGE_KINDS]
     ids = {e.data.get("user_id") for e in entries if isinstance(e.data.get("user_id"), int)}
     users = {u.pk: u for u in get_user_model().objects.filter(pk__in=ids)}
     keys = [f"entry:{e.pk}" for e in entries]
@@ -145,22 +146,21 @@ def escalation_panel_context(request, incident: Incident) -> dict | None:
     history = []
     for entry in entries:
         user = users.get(entry.data.get("user_id"))
-        rows = sent.get(f"entry:{entry.pk}", [])
+        messages = sent.get(f"entry:{entry.pk}", [])
         history.append(
             {
                 "at": entry.created_at,
                 "step": entry.data.get("step"),
                 "who": display_name(user, "nobody"),
                 "unreachable": bool(entry.data.get("unreachable")) or user is None,
-                "channels": [(r.get_channel_display(), r.get_state_display()) for r in rows],
+                "channels": [(m.get_channel_display(), m.get_state_display()) for m in messages],
                 "text": entry.text,
             }
         )
     policy = paging.policy_for(incident.service)
     upcoming = []
     if policy is not None and incident.status == Status.REPORTED and policy.escalates(incident.severity):
-        data = [e.data for e in entries]
-        ladder = paging.current_ladder(data)
+        data, ladder = paging.ladder_state((e.kind, e.author_id, e.data) for e in rows)
         ours = [e for e in entries if e.data.get("ladder", 0) == ladder]
         start = ours[-1].created_at if ours else incident.reported_at
         upcoming = preview(
