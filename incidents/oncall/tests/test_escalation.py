@@ -289,3 +289,18 @@ def test_rearm_schedules_the_next_step_of_each_unacknowledged_urgent_incident(
     assert not any(args[0] == quiet.pk for path, args, _ in rows if path.endswith("escalate"))
     assert any(path == "incidents.oncall.paging.handoff" for path, _, _ in rows)
     assert "Scheduled escalations for 1 incident(s) and handoffs for 1 rotation(s)." in capsys.readouterr().out
+
+
+def test_rearm_schedules_the_current_ladder_after_a_reassignment(
+    settings, urgent, responder, manager, django_capture_on_commit_callbacks
+):
+    settings.TASKS = DB_TASKS
+    with time_machine.travel(at(2), tick=False):
+        workflow.set_lead(urgent, by=manager, lead=responder)  # its own step 1 is lost, say
+    assert queued() == []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert paging.rearm()[0] == 1
+    # Ladder 1 (one reassignment), step 1, 5 minutes after the new lead's page.
+    assert [(r[1]["args"], r[2]) for r in queued()] == [([urgent.pk, 1, 1], at(7))]
+    # A task of the old ladder that still runs does nothing.
+    assert paging.escalation_step(urgent.pk, 1, at=at(5)) == "superseded"
