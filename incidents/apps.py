@@ -38,7 +38,12 @@ class IncidentsConfig(AppConfig):
             views,
         )
         from incidents.middleware import stamp_sign_in
-        from incidents.models import ensure_shipped_response, ensure_shipped_types, ensure_shipped_update_templates
+        from incidents.models import (
+            ensure_default_policy,
+            ensure_shipped_response,
+            ensure_shipped_types,
+            ensure_shipped_update_templates,
+        )
         from incidents.roles import sync_roles_after_migrate
 
         user_logged_in.connect(stamp_sign_in, dispatch_uid="incidents.session_lifetime")
@@ -56,6 +61,9 @@ class IncidentsConfig(AppConfig):
         post_migrate.connect(
             ensure_shipped_update_templates, sender=self, dispatch_uid="incidents.ensure_shipped_update_templates"
         )
+
+        # The default escalation policy, made from the escalation settings (incidents/models/escalation.py).
+        post_migrate.connect(ensure_default_policy, sender=self, dispatch_uid="incidents.ensure_default_policy")
 
         oncall.ready()
         notifications.ready()

@@ -1,7 +1,7 @@
 """The audit log of configuration changes (django-auditlog): who changed what, when, before and
 after, for roles and group membership, teams and who is in (and manages) them, rotations and
-overrides, integrations and API tokens (created, rotated, revoked), outgoing webhooks (their
-secret masked), services (their runbooks included) and their stakeholder lists, incident types,
+overrides, escalation policies and their steps, integrations and API tokens (created, rotated,
+revoked), outgoing webhooks (their secret masked), services (their runbooks included) and their stakeholder lists, incident types,
 heartbeats, webhook mappings, the response roles and the types' checklists (what must be done
 before a resolve), and each person's own settings: the profile (time zone, email on or off,
 Slack member ID, colour scheme, the calendar feed's address), their paging channels (the URL
@@ -26,6 +26,8 @@ from django.contrib.auth.models import Group
 from incidents.models import (
     ApiToken,
     ChecklistItem,
+    EscalationPolicy,
+    EscalationStep,
     ExternalIdentity,
     Heartbeat,
     IncidentType,
@@ -79,6 +81,9 @@ def register() -> None:
     auditlog.register(TeamMembership, exclude_fields=NOT_LOGGED)
     auditlog.register(Subscription, exclude_fields=NOT_LOGGED)
     auditlog.register(Rotation, exclude_fields=NOT_LOGGED, m2m_fields={"services"})
+    # Escalation policies and their steps; a service's policy is a field of the service, logged there.
+    auditlog.register(EscalationPolicy, exclude_fields=[*NOT_LOGGED, "updated_at"])
+    auditlog.register(EscalationStep)
     auditlog.register(RotationMember)
     auditlog.register(Override, exclude_fields=NOT_LOGGED)
     auditlog.register(Integration, exclude_fields=NOT_LOGGED)

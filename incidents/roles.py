@@ -18,23 +18,27 @@ SECURITY = "Security"
 # --- permission names ("app_label.codename") ---------------------------------------------
 ACCESS_ADMIN = "incidents.access_admin"
 ADD_APITOKEN = "incidents.add_apitoken"
+ADD_ESCALATIONPOLICY = "incidents.add_escalationpolicy"
 ADD_INCIDENT = "incidents.add_incident"
 ADD_MAINTENANCEWINDOW = "incidents.add_maintenancewindow"
 ADD_OVERRIDE = "incidents.add_override"
 ADD_ROTATION = "incidents.add_rotation"
 ADD_SILENCE = "incidents.add_silence"
 ADD_TIMELINEENTRY = "incidents.add_timelineentry"
+CHANGE_ESCALATIONPOLICY = "incidents.change_escalationpolicy"
 CHANGE_INCIDENT = "incidents.change_incident"
 CHANGE_ROTATION = "incidents.change_rotation"
 # Global managers: every team, its members and what it owns (incidents/teams.py: may_configure).
 ADD_TEAM = "incidents.add_team"
 CHANGE_TEAM = "incidents.change_team"
 CLOSE_INCIDENT = "incidents.close_incident"
+DELETE_ESCALATIONPOLICY = "incidents.delete_escalationpolicy"
 DELETE_OVERRIDE = "incidents.delete_override"
 EDIT_OWN_REPORT = "incidents.edit_own_report"
 FOLLOW_INCIDENT = "incidents.follow_incident"
 NOTE_OWN_INCIDENT = "incidents.note_own_incident"
 RESPOND_INCIDENT = "incidents.respond_incident"
+VIEW_ESCALATIONPOLICY = "incidents.view_escalationpolicy"
 VIEW_INCIDENT = "incidents.view_incident"
 VIEW_RESTRICTED = "incidents.view_restricted_incident"
 VIEW_NOTIFICATION = "incidents.view_notification"
@@ -68,6 +72,8 @@ _READ = [
     # Who is on call: everybody with a role may see it (incidents/oncall/views.py).
     VIEW_ROTATION,
     VIEW_OVERRIDE,
+    # Who will be paged next: everybody with a role may read the escalation policies.
+    VIEW_ESCALATIONPOLICY,
 ]
 _REPORT = [
     ADD_INCIDENT,

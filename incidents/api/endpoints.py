@@ -405,7 +405,7 @@ def tick_task(request: HttpRequest, ref: str, payload: TaskIn, task_id: int = Pa
 # --- the rest, one router per subject (docs/api.md) --------------------------------------
 # Registered here, last, so that whoever imports `api` gets every operation; the routers never
 # import this module (no cycle).
-from incidents.api import actions, catalog, common, timeline  # noqa: E402
+from incidents.api import actions, catalog, common, policies, timeline  # noqa: E402
 
 common.install_conflicts(api)
 api.add_router("", actions.router)
@@ -413,6 +413,7 @@ actions.register_on_default_router(api)
 api.add_router("", timeline.router)
 timeline.register_on_default_router(api)
 api.add_router("", catalog.router)
+api.add_router("", policies.router)
 # Routers of parts the API may not import (reviews), registered with the core (incidents/panels.py).
 for build in panels.api_routes():
     api.add_router("", build(common.KIT))

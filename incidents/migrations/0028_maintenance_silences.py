@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("incidents", "0026_teams"),
+        ("incidents", "0027_escalation_policies"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

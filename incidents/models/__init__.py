@@ -20,6 +20,11 @@ from incidents.models.core import (  # noqa: F401
     access_condition,
     ensure_shipped_types,
 )
+from incidents.models.escalation import (  # noqa: F401, E402
+    EscalationPolicy,
+    EscalationStep,
+    ensure_default_policy,
+)
 from incidents.models.identity import ExternalIdentity  # noqa: F401, E402
 from incidents.models.mailin import InboundMail  # noqa: F401, E402
 from incidents.models.maintenance import (  # noqa: F401, E402

@@ -75,6 +75,16 @@ class Service(models.Model):
     team = models.ForeignKey(
         "incidents.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="services"
     )
+    # Who is paged, and when, while its incidents go unacknowledged (incidents/models/escalation.py).
+    # Empty: the default policy.
+    escalation_policy = models.ForeignKey(
+        "incidents.EscalationPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="services",
+        help_text="Empty: the default escalation policy.",
+    )
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:

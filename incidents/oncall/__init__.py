@@ -11,10 +11,14 @@ def ready() -> None:
     """Called by IncidentsConfig.ready(), first: a new incident must have its lead before the
     outbox decides who hears about it."""
     from incidents import panels, workflow
-    from incidents.oncall import api, paging
+    from incidents.oncall import api, paging, policies
 
     workflow.on_entry(paging.assign_on_call)
     workflow.on_entry(paging.escalate_on_raised_severity)
+    # A reassignment starts the new lead's escalation (the policy's ladder from step 1).
+    workflow.on_entry(paging.restart_on_reassign)
+    # Who was paged, on which channel, and who is next (incidents/oncall/policies.py).
+    panels.register("oncall/_escalation_panel.html", policies.escalation_panel_context, where="aside", order=30)
     # Who is on call, for the API (incidents/panels.py).
     panels.register_on_call_board(paging.board)
     # The load report's API operation, which the API area may not import (incidents/panels.py).

@@ -1,16 +1,18 @@
-"""Forms for rotations and overrides (managers), each refusing bad input with a clear message."""
+"""Forms for rotations, overrides and escalation policies (managers), each refusing bad input with a clear message."""
 
 import datetime as dt
 import re
 import zoneinfo
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from incidents import roles
 from incidents.forms import LocalDateTimeInput
-from incidents.models import Override, Rotation, Service
+from incidents.models import EscalationPolicy, EscalationStep, Override, Rotation, Service, Severity, Team
+from incidents.models.escalation import MAX_DELAY_MINUTES, MAX_REPEAT, MAX_STEPS
 from incidents.models.oncall import MAX_SHIFT_HOURS
 from incidents.people import responders
 from incidents.teams import configurable_teams
@@ -186,3 +188,168 @@ class LoadMonthForm(forms.Form):
         if first > this_month:
             raise forms.ValidationError(f"{first:%Y-%m} has not begun yet: choose {this_month:%Y-%m} or earlier.")
         return first
+
+
+# --- escalation policies ----------------------------------------------------------------------
+
+
+class PolicyForm(forms.ModelForm):
+    """A policy's own fields and the services that follow it. A team manager who is not a Beacon
+    manager may only choose one of their teams, and neither make a policy the default nor move
+    services of other teams onto it."""
+
+    severities = forms.MultipleChoiceField(
+        choices=Severity.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Severities that escalate",
+        help_text="An unacknowledged incident of another severity pages only its lead.",
+        error_messages={"invalid_choice": "Choose severities among Critical, High, Medium and Low."},
+    )
+    services = forms.ModelMultipleChoiceField(
+        queryset=Service.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The services this policy covers. Services with no policy follow the default one.",
+    )
+
+    class Meta:
+        model = EscalationPolicy
+        fields = ["name", "description", "team", "severities", "repeat", "skip_unreachable", "is_default"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.full_manager = user is None or user.has_perm(roles.CHANGE_ESCALATIONPOLICY)
+        services = Service.objects.order_by("name")
+        if not self.full_manager:
+            teams = Team.objects.filter(memberships__user=user, memberships__is_manager=True).order_by("name")
+            self.fields["team"].queryset = teams
+            self.fields["team"].required = True
+            self.fields["team"].empty_label = None
+            services = services.filter(team__in=teams)
+            del self.fields["is_default"]
+        self.fields["team"].error_messages["invalid_choice"] = "Choose one of your teams."
+        self.fields["repeat"].widget.attrs.update({"min": 0, "max": MAX_REPEAT})
+        self.fields["repeat"].error_messages.update(
+            {"min_value": "Repeat 0 to 10 times.", "max_value": "Repeat 0 to 10 times."}
+        )
+        self.fields["services"].queryset = services
+        self.fields["services"].error_messages["invalid_choice"] = "Choose services from the list."
+        if self.instance.pk and not self.is_bound:
+            self.initial["services"] = list(self.instance.services.values_list("pk", flat=True))
+
+    def clean_severities(self) -> list[str]:
+        chosen = self.cleaned_data["severities"]
+        return [s for s in Severity.values if s in chosen]
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk and self.instance.is_default and "is_default" in data and not data["is_default"]:
+            self.add_error("is_default", "Make another policy the default instead: one policy must be.")
+        if data.get("is_default"):
+            other = EscalationPolicy.objects.filter(is_default=True).exclude(pk=self.instance.pk).first()
+            if other is not None:
+                self.add_error("is_default", f"“{other.name}” is already the default policy; only one may be.")
+        return data
+
+
+class StepForm(forms.ModelForm):
+    """One step: whom it pages, after which delay. The target decides which of rotation and
+    person it needs."""
+
+    class Meta:
+        model = EscalationStep
+        fields = ["target", "delay_minutes", "rotation", "user"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"].label = "Page"
+        self.fields["target"].error_messages["required"] = "Choose whom this step pages."
+        self.fields["target"].error_messages["invalid_choice"] = "Choose whom this step pages from the list."
+        delay = self.fields["delay_minutes"]
+        delay.widget.attrs.update({"min": 0, "max": MAX_DELAY_MINUTES})
+        delay.error_messages.update(
+            {
+                "min_value": "A delay is zero or more minutes.",
+                "max_value": f"A delay is at most {MAX_DELAY_MINUTES} minutes (a day).",
+                "invalid": "Enter the delay in whole minutes, like 5.",
+            }
+        )
+        self.fields["rotation"].queryset = Rotation.objects.order_by("name")
+        self.fields["rotation"].empty_label = "the service's own rotation"
+        self.fields["rotation"].error_messages["invalid_choice"] = (
+            "That rotation does not exist (any more): choose one from the list."
+        )
+        self.fields["user"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
+        self.fields["user"].label = "Person"
+        self.fields["user"].error_messages["invalid_choice"] = "Choose an active person from the list."
+
+    def clean(self):
+        data = super().clean()
+        target = data.get("target")
+        if target == EscalationStep.Target.USER and not data.get("user") and "user" not in self.errors:
+            self.add_error("user", "Choose the person this step pages.")
+        if target and target != EscalationStep.Target.USER:
+            data["user"] = None
+        if target and target not in EscalationStep.ROTATION_TARGETS:
+            data["rotation"] = None
+        return data
+
+
+class BaseStepFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        if not kept:
+            raise forms.ValidationError("A policy needs at least one step.")
+        if len(kept) > MAX_STEPS:
+            raise forms.ValidationError(f"A policy has at most {MAX_STEPS} steps.")
+        severities = getattr(self, "severities", [])
+        unset = [s for s in severities if not settings.ONCALL_ESCALATION_MINUTES.get(s)]
+        if unset and any(f.cleaned_data.get("delay_minutes") is None for f in kept):
+            names = ", ".join(Severity(s).label for s in unset)
+            raise forms.ValidationError(
+                f"Give every step a delay: {names} has no delay of its own in the settings to fall back on."
+            )
+
+
+StepFormSet = forms.inlineformset_factory(
+    EscalationPolicy,
+    EscalationStep,
+    form=StepForm,
+    formset=BaseStepFormSet,
+    extra=0,
+    can_delete=True,
+    can_order=True,
+    max_num=MAX_STEPS,
+    absolute_max=MAX_STEPS + 1,
+)
+
+
+class PreviewForm(forms.Form):
+    """The preview's question: an incident of this severity, reported at this time, for this service."""
+
+    severity = forms.ChoiceField(
+        choices=Severity.choices, error_messages={"invalid_choice": "Choose Critical, High, Medium or Low."}
+    )
+    at = forms.DateTimeField(
+        label="Reported at",
+        required=False,
+        widget=LocalDateTimeInput(),
+        input_formats=DATETIME_FORMATS,
+        error_messages={"invalid": "Enter a date and time like 2026-11-27 03:00."},
+    )
+    service = forms.ModelChoiceField(
+        queryset=Service.objects.none(),
+        required=False,
+        empty_label="(none: the service's own rotation stays unknown)",
+        error_messages={"invalid_choice": "Choose a service from the list."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["service"].queryset = Service.objects.order_by("name")
+        self.fields["at"].help_text = f"In your time zone ({timezone.get_current_timezone_name()}). Empty: now."

@@ -6,7 +6,11 @@ incident row locked, in the transaction of the change that causes it:
 * ``kind=page`` — the on-call engineer was made lead of a new incident and is told (step 0);
 * ``kind=escalation`` — nobody acknowledged in time, so someone else is told (step ≥ 1).
 
-Both carry ``data = {"user_id": <paged user>, "step": n, "reason": "...", "level": ...}``.
+Both carry ``data = {"user_id": <paged user>, "step": n, "reason": "...", "level": ...}``;
+escalations also ``"ladder"`` (0, then one more per reassignment), ``"policy"`` (its name) and
+``"channels"`` (the page plan's labels), or ``"unreachable": true`` for a person with no channel
+that works (not paged). What each step does comes from the service's escalation policy
+(incidents/models/escalation.py), read when the step runs.
 `page` queues the paged person's email and Slack message in the same transaction
 (`outbox.queue_page`); the outbox delivers them. Nothing here sends anything.
 
@@ -33,6 +37,8 @@ from django_tasks import task
 from incidents import roles, workflow
 from incidents.maintenance import rules as maintenance
 from incidents.models import (
+    EscalationPolicy,
+    EscalationStep,
     Handoff,
     Incident,
     Override,
@@ -41,9 +47,11 @@ from incidents.models import (
     RotationMember,
     Service,
     Status,
+    TeamMembership,
     TimelineEntry,
 )
 from incidents.notifications import outbox
+from incidents.notifications.rules import page_plan
 from incidents.oncall import schedule as oncall
 from incidents.people import display_name
 
@@ -54,6 +62,9 @@ ESCALATION_QUEUE = "escalations"
 PAGE_KINDS = (Kind.PAGE, Kind.ESCALATION)
 # How far ahead "next on call" and the next handoff are looked for.
 HORIZON = dt.timedelta(weeks=8)
+# The wait before a step with no delay of its own, for a severity without one in
+# ONCALL_ESCALATION_MINUTES (the policy form refuses that; this covers a setting changed since).
+FALLBACK_DELAY = dt.timedelta(minutes=15)
 
 
 # --- schedules from the database ------------------------------------------------------
@@ -266,7 +277,7 @@ def assign_on_call(entry: TimelineEntry) -> None:
 
     Runs inside `workflow.report`'s transaction (form, API and Alertmanager alike): one
     `lead_change` entry for the assignment, one `page` entry for telling them, and the
-    first escalation scheduled when the severity asks for one.
+    first escalation step of the service's policy scheduled when it escalates the severity.
     """
     if entry.kind != Kind.REPORTED:
         return
@@ -287,33 +298,138 @@ def assign_on_call(entry: TimelineEntry) -> None:
 
 
 def escalate_on_raised_severity(entry: TimelineEntry) -> None:
-    """An unacknowledged incident raised to an urgent severity starts (or keeps) escalating."""
+    """An unacknowledged incident raised to a severity its policy escalates starts (or keeps)
+    escalating, from the step after the last one done."""
     if entry.kind != Kind.SEVERITY_CHANGE or not entry.data.get("raised"):
         return
     incident = entry.incident
     if incident.status != Status.REPORTED:
         return
-    done = incident.timeline.filter(kind=Kind.ESCALATION).values_list("data__step", flat=True)
-    schedule_escalation(incident, step=max([s for s in done if isinstance(s, int)], default=0) + 1, after=now())
+    pages, ladder = escalation_state(incident)
+    schedule_escalation(incident, step=last_step(pages, ladder) + 1, after=now(), ladder=ladder)
+
+
+def restart_on_reassign(entry: TimelineEntry) -> None:
+    """Someone made another person lead of an unacknowledged incident: the escalation starts
+    again for the new lead. They are paged (unless they took it themselves), the steps already
+    scheduled for the old lead are superseded, and step 1 of a new ladder is scheduled.
+
+    Only a person's reassignment counts: the on-call assignment of a new incident (by nobody)
+    has its own page and first step (`assign_on_call`)."""
+    if entry.kind != Kind.LEAD_CHANGE or entry.author_id is None or not entry.data.get("new_id"):
+        return
+    incident = entry.incident
+    if incident.status != Status.REPORTED:
+        return
+    policy = policy_for(incident.service)
+    if policy is None or not policy.escalates(incident.severity):
+        return
+    # This reassignment is counted: its entry is written before the listeners run.
+    _, ladder = escalation_state(incident)
+    lead = incident.lead
+    if lead is not None and lead.pk != entry.author_id:
+        page(incident, lead, step=0, reason=f"made lead by {display_name(entry.author)}", ladder=ladder)
+    schedule_escalation(incident, step=1, after=now(), ladder=ladder, policy=policy)
 
 
 # --- escalation -----------------------------------------------------------------------
+#
+# A service's escalation policy (incidents/models/escalation.py) is a list of steps run
+# `repeat + 1` times: escalation step k (1, 2, …) is the policy's step (k - 1) mod n. The task
+# for step k reads the policy when it runs, so an edit applies from an incident's next step.
+# Each reassignment starts a new "ladder" (0, 1, …): tasks of an older ladder do nothing.
 
 
-def escalation_delay(severity: str) -> dt.timedelta | None:
-    """How long an incident of this severity may stay unacknowledged; None: it never escalates."""
+def _policies():
+    steps = EscalationStep.objects.select_related("rotation", "user__profile").order_by("position", "pk")
+    return EscalationPolicy.objects.select_related("team").prefetch_related(Prefetch("steps", queryset=steps))
+
+
+def policy_for(service: Service) -> EscalationPolicy | None:
+    """The service's own policy, else the default one, with its steps: two queries."""
+    wanted = Q(is_default=True)
+    if service.escalation_policy_id:
+        wanted |= Q(pk=service.escalation_policy_id)
+    found = {p.pk: p for p in _policies().filter(wanted)}
+    own = found.get(service.escalation_policy_id) if service.escalation_policy_id else None
+    return own or next((p for p in found.values() if p.is_default), None)
+
+
+def step_delay(step: EscalationStep, severity: str) -> dt.timedelta:
+    """The wait before `step`: its own delay, else the severity's in ONCALL_ESCALATION_MINUTES,
+    else FALLBACK_DELAY."""
+    if step.delay_minutes is not None:
+        return dt.timedelta(minutes=step.delay_minutes)
     minutes = settings.ONCALL_ESCALATION_MINUTES.get(str(severity))
-    return dt.timedelta(minutes=minutes) if minutes else None
+    return dt.timedelta(minutes=minutes) if minutes else FALLBACK_DELAY
 
 
-def schedule_escalation(incident: Incident, *, step: int, after: dt.datetime) -> dt.datetime | None:
-    """Enqueue escalation `step` for when the severity's delay has passed after `after`, once the
-    transaction commits (a rolled-back report schedules nothing). Returns the due time."""
-    delay = escalation_delay(incident.severity)
-    if delay is None or step > settings.ONCALL_ESCALATION_STEPS:
+def ladder_length(policy: EscalationPolicy) -> int:
+    return len(policy.steps.all()) * (policy.repeat + 1)
+
+
+def policy_step(policy: EscalationPolicy, step: int) -> EscalationStep | None:
+    """The policy's step that escalation step `step` (1, 2, …) runs, or None past the end."""
+    steps = list(policy.steps.all())
+    if step < 1 or step > len(steps) * (policy.repeat + 1):
         return None
-    due = after + delay
-    transaction.on_commit(partial(_enqueue_later, escalate, due, incident.pk, step))
+    return steps[(step - 1) % len(steps)]
+
+
+LADDER_KINDS = (*PAGE_KINDS, Kind.LEAD_CHANGE)
+
+
+def reassigned(kind: str, author_id: int | None, data: dict) -> bool:
+    """A person made someone lead: each such entry starts a new ladder."""
+    return kind == Kind.LEAD_CHANGE and author_id is not None and bool(data.get("new_id"))
+
+
+def ladder_state(rows) -> tuple[list[dict], int]:
+    """From (kind, author_id, data) of an incident's page, escalation and lead-change entries:
+    the pages' data and the current ladder (how many times a person reassigned it)."""
+    rows = list(rows)
+    pages = [data for kind, _, data in rows if kind in PAGE_KINDS]
+    return pages, sum(1 for row in rows if reassigned(*row))
+
+
+def escalation_state(incident: Incident) -> tuple[list[dict], int]:
+    """`ladder_state` of one incident: one query."""
+    return ladder_state(incident.timeline.filter(kind__in=LADDER_KINDS).values_list("kind", "author_id", "data"))
+
+
+def last_step(pages: list[dict], ladder: int) -> int:
+    """The last escalation step done in `ladder` (0: none)."""
+    return max(
+        (
+            d["step"]
+            for d in pages
+            if isinstance(d.get("step"), int) and d.get("ladder", 0) == ladder and d.get("level")
+        ),
+        default=0,
+    )
+
+
+def schedule_escalation(
+    incident: Incident,
+    *,
+    step: int,
+    after: dt.datetime,
+    ladder: int = 0,
+    policy: EscalationPolicy | None = None,
+    at_once: bool = False,
+) -> dt.datetime | None:
+    """Enqueue escalation `step` for when its delay has passed after `after` (`at_once`: at
+    `after`), once the transaction commits (a rolled-back report schedules nothing). Returns the
+    due time, or None when the service's policy does not escalate the severity or has no such step."""
+    policy = policy if policy is not None else policy_for(incident.service)
+    if policy is None or not policy.escalates(incident.severity):
+        return None
+    rung = policy_step(policy, step)
+    if rung is None:
+        return None
+    due = after if at_once else after + step_delay(rung, incident.severity)
+    args = (incident.pk, step) if ladder == 0 else (incident.pk, step, ladder)
+    transaction.on_commit(partial(_enqueue_later, escalate, due, *args))
     return due
 
 
@@ -335,21 +451,86 @@ def managers():
     )
 
 
+def policy_managers(policy: EscalationPolicy) -> list:
+    """ "The managers" of a policy: its team's managers, else (no team, or a team without one)
+    everyone with the Manager role."""
+    if policy.team_id:
+        found = [
+            m.user
+            for m in TeamMembership.objects.filter(team_id=policy.team_id, is_manager=True, user__is_active=True)
+            .select_related("user__profile")
+            .order_by("user_id")
+        ]
+        if found:
+            return found
+    return list(managers())
+
+
+def _schedule_for(rung: EscalationStep, service: Service | None, at: dt.datetime, schedules) -> oncall.Schedule | None:
+    """The schedule a rotation step reads: its own rotation, else the one answering for the
+    service. From `schedules` (already loaded: the preview, the panel) or the database (4 queries)."""
+    if schedules is None:
+        if rung.rotation_id is None:
+            if service is None:
+                return None
+            answer = on_call_for_service(service, at=at)
+            return answer.schedule if answer else None
+        rotation = rotations_for_schedules(since=at).filter(pk=rung.rotation_id).first()
+        return schedule_of(rotation) if rotation else None
+    if rung.rotation_id is not None:
+        return next((s for s in schedules if s.source.pk == rung.rotation_id), None)
+    if service is None:
+        return None
+    answer = Directory(at=at, schedules=schedules).for_service(service.pk)
+    return answer.schedule if answer else None
+
+
+def step_targets(
+    rung: EscalationStep,
+    *,
+    service: Service | None,
+    at: dt.datetime,
+    lead_id: int | None = None,
+    schedules: list[oncall.Schedule] | None = None,
+    managers_: list | None = None,
+) -> list:
+    """Whom `rung` pages at `at`, for an incident of `service` led by `lead_id`, in order
+    (active people only; a rotation's "next in line" skips the on-call and the lead). Given the
+    loaded `schedules` and `managers_`, it runs no query (the preview asks it for every step)."""
+    Target = EscalationStep.Target
+    if rung.target == Target.USER:
+        return [rung.user] if rung.user.is_active else []
+    if rung.target == Target.MANAGERS:
+        return managers_ if managers_ is not None else policy_managers(rung.policy)
+    schedule = _schedule_for(rung, service, at, schedules)
+    if schedule is None:
+        return []
+    if rung.target == Target.EVERYONE:
+        return list(schedule.members)
+    shift = schedule.on_call(at)
+    if rung.target == Target.ON_CALL:
+        return [shift.user] if shift is not None else []
+    exclude = [u for u in (shift.user if shift else None, lead_id) if u is not None]
+    candidate = schedule.next_in_line(at, exclude=exclude)
+    return [candidate] if candidate is not None and _may_lead(candidate) else []
+
+
 @task(queue_name=ESCALATION_QUEUE)
-def escalate(incident_id: int, step: int) -> str:
+def escalate(incident_id: int, step: int, ladder: int = 0) -> str:
     """The delayed escalation task: see `escalation_step`."""
-    return escalation_step(incident_id, step)
+    return escalation_step(incident_id, step, ladder=ladder)
 
 
 @transaction.atomic
-def escalation_step(incident_id: int, step: int, *, at: dt.datetime | None = None) -> str:
+def escalation_step(incident_id: int, step: int, *, ladder: int = 0, at: dt.datetime | None = None) -> str:
     """Escalation `step` of an incident, if it is still unacknowledged. Returns what it did.
 
-    Step 1 pages the next person in the rotation after the on-call engineer; the step after
-    that (or step 1, when there is no next person) pages the managers; later steps page
-    everyone paged so far again, up to ``ONCALL_ESCALATION_STEPS``. Each paged person is one
-    ``escalation`` entry. It re-checks everything under the incident's row lock, so a task
-    that runs after an acknowledgement, a downgrade or a duplicate task does nothing.
+    Reads the service's policy now (an edit applies from the next step) and pages the targets of
+    its step: one ``escalation`` entry per person, through `page` for those `page_plan` can
+    reach, a "no channel that works" entry for the others. Then schedules the next step: after
+    its delay, or at once when nobody could be reached and the policy says to skip the wait.
+    Everything is re-checked under the incident's row lock, so a task that runs after an
+    acknowledgement, a downgrade, a reassignment (a newer ladder) or a duplicate does nothing.
     """
     at = at or now()
     incident = (
@@ -362,67 +543,86 @@ def escalation_step(incident_id: int, step: int, *, at: dt.datetime | None = Non
         return "gone"
     if incident.status != Status.REPORTED:
         return "acknowledged"
-    if escalation_delay(incident.severity) is None:
+    policy = policy_for(incident.service)
+    if policy is None or not policy.escalates(incident.severity):
         return "not urgent"
-    if step > settings.ONCALL_ESCALATION_STEPS:
+    rung = policy_step(policy, step)
+    if rung is None:
         return "limit"
-    pages = list(incident.timeline.filter(kind__in=PAGE_KINDS).values_list("data", flat=True))
-    if any(isinstance(d.get("step"), int) and d["step"] >= step and d.get("level") for d in pages):
+    pages, current = escalation_state(incident)
+    if ladder < current:
+        return "superseded"
+    if last_step(pages, ladder) >= step:
         return "done"
 
-    paged = [d["user_id"] for d in pages if isinstance(d.get("user_id"), int)]
-    if incident.lead_id and incident.lead_id not in paged:
-        paged.insert(0, incident.lead_id)
-    levels = {d.get("level") for d in pages}
-    User = get_user_model()
-    targets, level = [], ""
-    if "next" not in levels and "managers" not in levels:
-        answer = on_call_for_service(incident.service, at=at)
-        if answer is not None:
-            candidate = answer.schedule.next_in_line(at, exclude=[*paged, *([answer.user] if answer.user else [])])
-            if candidate is not None and _may_lead(candidate):
-                targets, level = [candidate], "next"
-                reason = f"next in {answer.rotation.name}; not acknowledged"
-    if not targets and "managers" not in levels:
-        everyone = list(managers())
-        targets = [m for m in everyone if m.pk not in paged] or everyone
-        level, reason = "managers", "managers; not acknowledged"
-    if not targets:
-        targets = list(User.objects.filter(pk__in=paged, is_active=True).order_by("pk").select_related("profile"))
-        level, reason = "repeat", "still not acknowledged"
+    targets = step_targets(rung, service=incident.service, at=at, lead_id=incident.lead_id)
+    what = rung.describe()
+    elapsed = int((at - incident.reported_at).total_seconds() // 60)
+    common = {"level": rung.target, "ladder": ladder, "policy": policy.name}
+    reached = False
     if not targets:
         workflow.record(
-            incident, by=None, kind=Kind.ESCALATION, text="Escalation: nobody to page.", step=step, level="nobody"
+            incident,
+            by=None,
+            kind=Kind.ESCALATION,
+            text=f"Escalation {step}: nobody to page ({what}).",
+            step=step,
+            **common,
         )
-        return "nobody"
-
-    minutes = int(escalation_delay(incident.severity).total_seconds() // 60)
-    reason = f"{reason} after {minutes * step} min"
     for user in targets:
-        page(incident, user, step=step, reason=reason, kind=Kind.ESCALATION, level=level)
-    schedule_escalation(incident, step=step + 1, after=at)
-    return level
+        plan = page_plan(user, severity=incident.severity, at=at)
+        if plan:
+            reason = f"{what}; not acknowledged after {elapsed} min"
+            page(incident, user, step=step, reason=reason, kind=Kind.ESCALATION, channels=_labels(plan), **common)
+            reached = True
+        else:
+            workflow.record(
+                incident,
+                by=None,
+                kind=Kind.ESCALATION,
+                text=f"Escalation {step}: {display_name(user)} has no channel that works; not paged ({what}).",
+                user_id=user.pk,
+                step=step,
+                unreachable=True,
+                **common,
+            )
+    schedule_escalation(
+        incident, step=step + 1, after=at, ladder=ladder, policy=policy, at_once=not reached and policy.skip_unreachable
+    )
+    return rung.target if reached else "unreachable"
+
+
+def _labels(plan) -> list[str]:
+    return list(dict.fromkeys(p.label for p in plan))
 
 
 def rearm() -> tuple[int, int]:
-    """Schedule again the next escalation of every unacknowledged urgent incident and the next
-    handoff of every rotation. Returns (incidents, rotations) scheduled.
+    """Schedule again the next escalation step of every unacknowledged incident its policy
+    escalates and the next handoff of every rotation. Returns (incidents, rotations) scheduled.
 
     For after a lost task (a killed worker leaves its task RUNNING for ever: django-tasks does not retry)
     or a restore. Safe to run any time: a step or handoff already done is not done again.
     """
     at = now()
-    urgent = [s for s, minutes in settings.ONCALL_ESCALATION_MINUTES.items() if minutes]
-    pages = TimelineEntry.objects.filter(kind__in=PAGE_KINDS).order_by("created_at", "pk")
-    unacknowledged = Incident.objects.filter(status=Status.REPORTED, severity__in=urgent).prefetch_related(
-        Prefetch("timeline", queryset=pages, to_attr="page_entries")
+    policies = list(_policies())
+    default = next((p for p in policies if p.is_default), None)
+    by_pk = {p.pk: p for p in policies}
+    pages = TimelineEntry.objects.filter(kind__in=LADDER_KINDS).order_by("created_at", "pk")
+    unacknowledged = (
+        Incident.objects.filter(status=Status.REPORTED)
+        .select_related("service")
+        .prefetch_related(Prefetch("timeline", queryset=pages, to_attr="page_entries"))
     )
     incidents = 0
     for incident in unacknowledged.order_by("pk"):
-        steps = [p.data.get("step") for p in incident.page_entries if p.kind == Kind.ESCALATION]
-        after = incident.page_entries[-1].created_at if steps else incident.reported_at
-        step = max([s for s in steps if isinstance(s, int)], default=0) + 1
-        incidents += schedule_escalation(incident, step=step, after=after) is not None
+        policy = by_pk.get(incident.service.escalation_policy_id) or default
+        if policy is None or not policy.escalates(incident.severity):
+            continue
+        data, ladder = ladder_state((e.kind, e.author_id, e.data) for e in incident.page_entries)
+        ours = [e for e in incident.page_entries if e.kind in PAGE_KINDS and e.data.get("ladder", 0) == ladder]
+        step = last_step(data, ladder) + 1
+        after = ours[-1].created_at if ours else incident.reported_at
+        incidents += schedule_escalation(incident, step=step, after=after, ladder=ladder, policy=policy) is not None
     rotations = sum(_schedule_handoff(s, after=at) is not None for s in load_schedules(at=at))
     return incidents, rotations
 

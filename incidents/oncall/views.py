@@ -1,6 +1,7 @@
 """On-call pages: the four-week calendar, rotation and override editing (global managers, and a
-team's managers for the team's rotations: incidents.teams.may_configure), a service's page, the
-private iCalendar feed and its token, the on-call load report and its CSV.
+team's managers for the team's rotations: incidents.teams.may_configure), escalation policies with
+their preview (managers and team managers edit), a service's page, the private iCalendar feed and
+its token, the on-call load report and its CSV.
 
 Every page loads the rotations once (paging.rotations_for_schedules: four queries) and
 computes the rest in Python, so its query count does not grow with rotations, members,
@@ -24,8 +25,10 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from incidents import roles
 from incidents.access import role_required
-from incidents.models import Override, Profile, Rotation, RotationMember
-from incidents.oncall import ical, load, paging
+from incidents.models import EscalationPolicy, EscalationStep, Override, Profile, Rotation, RotationMember, Service
+from incidents.models.escalation import MAX_STEPS
+from incidents.oncall import forms as forms_
+from incidents.oncall import ical, load, paging, policies
 from incidents.oncall.forms import EARLIEST, LoadMonthForm, OverrideForm, RotationForm
 from incidents.people import display_name
 from incidents.teams import configurable_teams, may_configure
@@ -308,3 +311,153 @@ def profile_context(request: HttpRequest, profile: Profile) -> dict:
     token = profile.calendar_token
     url = request.build_absolute_uri(reverse("oncall:calendar_feed", kwargs={"token": token})) if token else ""
     return {"oncall_shifts": paging.user_on_call(request.user), "calendar_url": url}
+
+
+# --- escalation policies ------------------------------------------------------------------
+# Everybody with a role reads them; Beacon's managers edit every policy, a team manager their
+# team's (incidents/oncall/policies.py: may_add, may_edit, may_delete).
+
+
+def _policies_with_everything():
+    return paging._policies().prefetch_related("services").order_by("-is_default", "name")
+
+
+@role_required(roles.VIEW_ESCALATIONPOLICY)
+@require_safe
+def policy_list(request: HttpRequest) -> HttpResponse:
+    """Every policy with its steps and services: four queries, whatever their number."""
+    return render(
+        request,
+        "oncall/policy_list.html",
+        {"policies": list(_policies_with_everything()), "may_add": policies.may_add(request.user)},
+    )
+
+
+@role_required(roles.VIEW_ESCALATIONPOLICY)
+@require_safe
+def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A policy and its preview for a chosen severity, time and service (default: the most
+    urgent severity it escalates, now, its first service)."""
+    policy = get_object_or_404(_policies_with_everything(), pk=pk)
+    services = list(policy.services.all())
+    initial = {
+        "severity": policy.severities[0] if policy.severities else "critical",
+        "service": services[0].pk if services else None,
+    }
+    form = forms_.PreviewForm(request.GET or None, initial=initial)
+    rungs, severity, start, service = [], initial["severity"], timezone.now(), services[0] if services else None
+    status = 200
+    if form.is_bound and not form.is_valid():
+        status = 400
+    else:
+        if form.is_bound:
+            severity = form.cleaned_data["severity"]
+            start = form.cleaned_data["at"] or start
+            service = form.cleaned_data["service"]
+        rungs = policies.preview(policy, severity=severity, start=start, service=service)
+    context = {
+        "policy": policy,
+        "form": form,
+        "rungs": rungs,
+        "severity": severity,
+        "start": start,
+        "service": service,
+        "may_edit": policies.may_edit(request.user, policy),
+        "may_delete": policies.may_delete(request.user, policy) and not policy.is_default,
+    }
+    return render(request, "oncall/policy_detail.html", context, status=status)
+
+
+def _save_policy(form: forms_.PolicyForm, steps: forms_.StepFormSet) -> EscalationPolicy:
+    """The policy, its services and its steps, in one transaction, row by row (the audit log
+    records each change: incidents/audit.py)."""
+    with transaction.atomic():
+        policy = form.save()
+        chosen = {s.pk for s in form.cleaned_data["services"]}
+        for service in Service.objects.filter(escalation_policy=policy).exclude(pk__in=chosen):
+            service.escalation_policy = None
+            service.save()
+        for service in form.cleaned_data["services"]:
+            if service.escalation_policy_id != policy.pk:
+                service.escalation_policy = policy
+                service.save()
+        # Steps are run by position: rewrite them in the order given (a running incident's next
+        # step reads the new list, docs/oncall.md).
+        for step in EscalationStep.objects.filter(policy=policy):
+            step.delete()
+        for position, step_form in enumerate(steps.ordered_forms):
+            data = step_form.cleaned_data
+            EscalationStep.objects.create(
+                policy=policy,
+                position=position,
+                target=data["target"],
+                delay_minutes=data.get("delay_minutes"),
+                rotation=data.get("rotation"),
+                user=data.get("user"),
+            )
+    return policy
+
+
+def _policy_form(request: HttpRequest, policy: EscalationPolicy | None) -> HttpResponse:
+    data = request.POST if request.method == "POST" else None
+    adding_step = data is not None and "add_step" in data
+    if adding_step:
+        # "Add a step" without JavaScript: the same form again, with one more blank step.
+        data = data.copy()
+        total = int(data.get("steps-TOTAL_FORMS") or 0)
+        data["steps-TOTAL_FORMS"] = str(min(total + 1, MAX_STEPS))
+    form = forms_.PolicyForm(data, instance=policy, user=request.user)
+    steps = forms_.StepFormSet(data, instance=policy or EscalationPolicy(), prefix="steps")
+    if policy is None and data is None:
+        steps = forms_.StepFormSet(instance=EscalationPolicy(), prefix="steps", queryset=EscalationStep.objects.none())
+        steps.extra = 1
+    if data is not None and not adding_step:
+        form_valid = form.is_valid()
+        steps.severities = form.cleaned_data.get("severities", []) if form_valid else []
+        if form_valid and steps.is_valid():
+            policy = _save_policy(form, steps)
+            messages.success(request, f"Escalation policy “{policy.name}” saved.")
+            return redirect("oncall:policy_detail", pk=policy.pk)
+        status = 422
+    else:
+        status = 200
+    context = {"form": form, "steps": steps, "policy": policy, "adding_step": adding_step}
+    return render(request, "oncall/policy_form.html", context, status=status)
+
+
+@role_required(roles.VIEW_ESCALATIONPOLICY)
+@require_http_methods(["GET", "POST"])
+def policy_new(request: HttpRequest) -> HttpResponse:
+    if not policies.may_add(request.user):
+        raise PermissionDenied
+    return _policy_form(request, None)
+
+
+@role_required(roles.VIEW_ESCALATIONPOLICY)
+@require_http_methods(["GET", "POST"])
+def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = get_object_or_404(EscalationPolicy, pk=pk)
+    if not policies.may_edit(request.user, policy):
+        raise PermissionDenied
+    return _policy_form(request, policy)
+
+
+@role_required(roles.VIEW_ESCALATIONPOLICY)
+@require_POST
+def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = get_object_or_404(EscalationPolicy, pk=pk)
+    if not policies.may_delete(request.user, policy):
+        raise PermissionDenied
+    if policy.is_default:
+        messages.error(request, "The default policy cannot be deleted: make another policy the default first.")
+        return redirect("oncall:policy_detail", pk=policy.pk)
+    with transaction.atomic():
+        # Its services fall back to the default policy (on_delete SET_NULL), saved one by one for the audit log.
+        for service in Service.objects.filter(escalation_policy=policy):
+            service.escalation_policy = None
+            service.save()
+        for step in EscalationStep.objects.filter(policy=policy):
+            step.delete()
+        policy.delete()
+    messages.success(request, f"Escalation policy “{policy.name}” deleted; its services follow the default policy.")
+    return redirect("oncall:policy_list")

@@ -60,7 +60,7 @@ def _forms():
     from incidents.notifications.channel_views import ChannelForm, QuietHoursForm, RuleForm
     from incidents.notifications.subscribe_views import SubscribeForm
     from incidents.notifications.views import NotificationSettingsForm, StakeholderForm
-    from incidents.oncall.forms import LoadMonthForm, OverrideForm, RotationForm
+    from incidents.oncall.forms import LoadMonthForm, OverrideForm, PolicyForm, PreviewForm, RotationForm, StepForm
     from incidents.reports.forms import ReportFilterForm
     from incidents.team_views import MemberForm, TeamForm
     from incidents.typefields import CustomFieldsForm
@@ -125,6 +125,9 @@ def _forms():
             lambda r: LoadMonthForm(today=_today()),
             lambda r: LoadMonthForm({"month": "2026-13"}, today=_today()),
         ),
+        "PolicyForm": plain(PolicyForm, {"name": "", "severities": ["x"], "repeat": "11"}),
+        "StepForm": plain(StepForm, {"target": "user", "delay_minutes": "-1", "rotation": "999999"}),
+        "PreviewForm": plain(PreviewForm, {"severity": "x", "at": "soon", "service": "999999"}),
         "VisibilityForm": plain(VisibilityForm),
         "WindowForm": plain(WindowForm, {"services": ["999"], "start": "soon", "end": "later", "description": ""}),
         "SilenceForm": plain(SilenceForm, {"matchers": 'instance=~"web-("', "hours": "7", "comment": "x\x00"}),

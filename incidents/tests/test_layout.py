@@ -279,6 +279,7 @@ def test_listeners_panels_and_close_checks_are_registered_in_the_stated_order():
     from incidents.notifications import outbox, reminders, webhooks
     from incidents.notifications import views as notification_views
     from incidents.oncall import paging
+    from incidents.oncall import policies as oncall_policies
     from incidents.statuspage import cache as status_cache
     from reviews import panels as review_panels
     from reviews import policy, public
@@ -287,6 +288,7 @@ def test_listeners_panels_and_close_checks_are_registered_in_the_stated_order():
     assert workflow._entry_listeners == [
         paging.assign_on_call,  # first: the lead is set before the outbox picks who hears
         paging.escalate_on_raised_severity,
+        paging.restart_on_reassign,
         outbox.queue_for_entry,
         webhooks.queue_for_entry,
         reminders.arm_for_entry,
@@ -297,12 +299,14 @@ def test_listeners_panels_and_close_checks_are_registered_in_the_stated_order():
         ("reviews/_review_panel.html", "aside", 10),
         ("incidents/_alert_panel.html", "main", 20),
         ("reviews/_runbook_panel.html", "aside", 20),
+        ("oncall/_escalation_panel.html", "aside", 30),
         ("incidents/_links_panel.html", "aside", 60),
         ("reviews/_similar_panel.html", "main", 60),
         ("incidents/_ledger_panel.html", "main", 90),
     ]
     contexts = {p.template: p.context for p in panels._panels}
     assert contexts["incidents/_alert_panel.html"] is panel.alert_panel_context
+    assert contexts["oncall/_escalation_panel.html"] is oncall_policies.escalation_panel_context
     assert contexts["incidents/_ledger_panel.html"] is notification_views.ledger_panel_context
     assert contexts["reviews/_similar_panel.html"] is review_panels.similar_panel
     assert workflow._close_checks == [policy.check_close]

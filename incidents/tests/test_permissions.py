@@ -181,6 +181,8 @@ MATRIX = [
     ("get", "/api/silences", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/api/silences", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/api/silences/999999/cancel", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/escalation-policies", expect(401, 401, 401, 401, 401, 401)),
+    ("get", "/api/escalation-policies/1", expect(401, 401, 401, 401, 401, 401)),
     # Reviews and action items (reviews/api.py; reviews/tests/test_api.py walks them with tokens).
     ("get", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
     ("post", "/api/incidents/{ref}/review", expect(401, 401, 401, 401, 401, 401)),
@@ -227,6 +229,13 @@ MATRIX = [
     ("get", "/oncall/load/?month=2026-13", expect(LOGIN, 403, 403, 400, 400, 403)),
     ("get", "/oncall/load.csv", expect(LOGIN, 403, 403, 200, 200, 403)),
     ("get", "/oncall/load.csv?month=1999-12", expect(LOGIN, 403, 403, 400, 400, 403)),
+    # Escalation policies: everybody with a role reads them and their preview; managers edit (a team
+    # manager edits their team's: incidents/oncall/tests/test_policy_pages.py).
+    ("get", "/oncall/policies/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/oncall/policies/new/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("get", "/oncall/policies/{policy}/", expect(LOGIN, 403, 200, 200, 200, 200)),
+    ("get", "/oncall/policies/{policy}/edit/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("post", "/oncall/policies/{policy}/delete/", expect(LOGIN, 403, 403, 403, 302, 403)),
     ("post", "/oncall/calendar/token/", expect(LOGIN, 302, 302, 302, 302, 302)),
     ("get", "/oncall/calendar/{token}.ics", expect(200, 200, 200, 200, 200, 200)),
     ("get", "/oncall/calendar/NoSuchTokenNoSuchTokenNoSuchToken00.ics", expect(404, 404, 404, 404, 404, 404)),

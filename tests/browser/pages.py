@@ -16,6 +16,7 @@ from incidents import user_reports, workflow
 from incidents.maintenance import rules as maintenance
 from incidents.models import (
     CustomField,
+    EscalationStep,
     IncidentType,
     Notification,
     ResponseRole,
@@ -28,7 +29,7 @@ from incidents.models import (
 from incidents.notifications.subscribers import Request as SubscribeRequest
 from incidents.notifications.subscribers import confirmation_token
 from incidents.notifications.unsubscribe import unsubscribe_token
-from incidents.oncall.tests.data import give_calendar_token, make_override, make_rotation
+from incidents.oncall.tests.data import give_calendar_token, make_override, make_policy, make_rotation
 from incidents.tests.factories import ServiceFactory, make_incident
 from incidents.user_report_views import confirmation_token as user_report_token
 from reviews import lifecycle
@@ -73,6 +74,10 @@ PAGES = [
     ("/oncall/rotations/new/", ("manager",)),
     ("/oncall/rotations/{rotation}/edit/", ("manager",)),
     ("/oncall/rotations/{rotation}/overrides/new/", ("manager",)),
+    ("/oncall/policies/", SIGNED_IN),
+    ("/oncall/policies/{policy}/", SIGNED_IN),  # the preview
+    ("/oncall/policies/new/", ("manager",)),
+    ("/oncall/policies/{policy}/edit/", ("manager",)),
     ("/accounts/profile/", (*SIGNED_IN, "nobody")),
     ("/accounts/profile/paging/", (*SIGNED_IN, "nobody")),
     ("/accounts/tokens/", SIGNED_IN),
@@ -234,6 +239,14 @@ def build_world(users: dict) -> dict:
         "slug": checkout.slug,
         "rotation": rotation.pk,
         "team": payments.slug,
+        "policy": make_policy(
+            "Checkout urgent",
+            steps=[
+                {"target": EscalationStep.Target.ON_CALL, "rotation": rotation, "delay_minutes": 5},
+                {"target": EscalationStep.Target.MANAGERS, "delay_minutes": 10},
+            ],
+            services=[checkout],
+        ).pk,
         "unsubscribe": unsubscribe_token(notification),
         "template": UpdateTemplate.objects.get(name="Identified").pk,
         "duplicate": duplicate.ref,

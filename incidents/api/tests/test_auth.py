@@ -164,6 +164,9 @@ MATRIX = [
     ("get", "/api/types", None, expect(403, 200, 200, 200, 200, 200)),
     ("get", "/api/types/security", None, expect(403, 200, 200, 200, 200, 200)),
     ("get", "/api/oncall", None, expect(403, 200, 200, 200, 200, 200)),
+    # Escalation policies, read only (incidents/api/policies.py).
+    ("get", "/api/escalation-policies", None, expect(403, 200, 200, 200, 200, 200)),
+    ("get", "/api/escalation-policies/999999", None, expect(403, 404, 404, 404, 404, 404)),
     # Reviews and action items (reviews/api.py). {ref} is open: it has no review, and none can start.
     ("get", "/api/incidents/{ref}/review", None, expect(403, 404, 404, 404, 404, 404)),
     ("post", "/api/incidents/{ref}/review", None, expect(403, 403, 409, 409, 403, 403)),

@@ -34,6 +34,9 @@ ENDPOINTS = {
     "/api/oncall": {"get"},
     # The on-call load report (incidents/oncall/api.py, mounted through incidents/panels.py).
     "/api/oncall/load": {"get"},
+    # Escalation policies, read only (incidents/api/policies.py).
+    "/api/escalation-policies": {"get"},
+    "/api/escalation-policies/{policy_id}": {"get"},
     # Reviews and action items (reviews/api.py, mounted through incidents/panels.py).
     "/api/incidents/{ref}/review": {"get", "post", "put"},
     "/api/incidents/{ref}/review/action-items": {"post"},
@@ -67,6 +70,8 @@ def test_the_schema_lists_every_endpoint(clients):
                 assert "400" in operation["responses"], (method, path)
     ids = {op["operationId"] for ops in schema["paths"].values() for op in ops.values()}
     assert ids == {
+        "list_policies",
+        "get_policy",
         "list_incidents",
         "list_teams",
         "create_incident",

@@ -35,7 +35,7 @@ def give_calendar_token(user) -> str:
 
 
 def matrix_args() -> dict:
-    """Objects the role matrix's on-call rows name: {rotation}, {override}, {slug}, {token}."""
+    """Objects the role matrix's on-call rows name: {rotation}, {override}, {policy}, {slug}, {token}."""
     User = get_user_model()
     responder = User.objects.get(username="rob")
     from incidents.tests.factories import ServiceFactory
@@ -44,9 +44,27 @@ def matrix_args() -> dict:
     rotation = make_rotation(members=[responder], services=[service])
     now = dt.datetime.now(dt.UTC)
     override = make_override(rotation, responder, now, now + dt.timedelta(hours=2))
+    from incidents.models import EscalationStep
+
+    policy = make_policy(steps=[{"target": EscalationStep.Target.ON_CALL, "rotation": rotation}], services=[service])
     return {
         "rotation": rotation.pk,
+        "policy": policy.pk,
         "override": override.pk,
         "slug": service.slug,
         "token": give_calendar_token(responder),
     }
+
+
+def make_policy(name="Checkout urgent", *, steps=(), severities=("critical", "high"), repeat=0, services=(), **fields):
+    """A policy and its steps: each step a dict of EscalationStep fields (target, delay_minutes,
+    rotation, user), in order."""
+    from incidents.models import EscalationPolicy, EscalationStep
+
+    policy = EscalationPolicy.objects.create(name=name, severities=list(severities), repeat=repeat, **fields)
+    for position, step in enumerate(steps):
+        EscalationStep.objects.create(policy=policy, position=position, **step)
+    for service in services:
+        service.escalation_policy = policy
+        service.save()
+    return policy

@@ -54,23 +54,25 @@ def at(minutes: int) -> dt.datetime:
     return NOON + dt.timedelta(minutes=minutes)
 
 
-def test_each_step_pages_next_person_then_managers_then_everyone_up_to_the_limit(
+def test_the_default_policy_pages_next_person_then_managers_then_repeats_up_to_the_limit(
     urgent, responder, other_responder, manager
 ):
+    # The default policy made from the settings: next in line, managers, repeated once (4 steps).
     assert urgent.lead == other_responder
     assert paging.escalation_step(urgent.pk, 1, at=at(5)) == "next"
     assert escalations(urgent) == [(1, "next", responder.pk)]
     assert paging.escalation_step(urgent.pk, 2, at=at(10)) == "managers"
     assert escalations(urgent)[1:] == [(2, "managers", manager.pk)]
-    assert paging.escalation_step(urgent.pk, 3, at=at(15)) == "repeat"
-    repeated = {user for step, _, user in escalations(urgent) if step == 3}
-    assert repeated == {other_responder.pk, responder.pk, manager.pk}
-    assert paging.escalation_step(urgent.pk, 4, at=at(20)) == "repeat"
+    assert paging.escalation_step(urgent.pk, 3, at=at(15)) == "next"
+    assert paging.escalation_step(urgent.pk, 4, at=at(20)) == "managers"
     assert paging.escalation_step(urgent.pk, 5, at=at(25)) == "limit"  # ONCALL_ESCALATION_STEPS = 4
-    assert len(escalations(urgent)) == 1 + 1 + 3 + 3
+    assert escalations(urgent)[2:] == [(3, "next", responder.pk), (4, "managers", manager.pk)]
     entry = urgent.timeline.filter(kind=Kind.ESCALATION).first()
     assert entry.author is None
-    assert entry.text == "Escalation 1: paged Rob Responder — next in Checkout primary; not acknowledged after 5 min"
+    assert entry.text == (
+        "Escalation 1: paged Rob Responder — the next in line of the service's rotation; not acknowledged after 5 min"
+    )
+    assert entry.data["channels"] == ["email"]
     assert [(n.channel, n.user) for n in Notification.objects.filter(event_key=f"entry:{entry.pk}")] == [
         ("email", responder)
     ]
@@ -102,29 +104,40 @@ def test_medium_and_low_never_escalate_and_a_downgrade_stops_it(reporter, checko
     assert escalations(medium) == escalations(high) == []
 
 
-def test_alone_in_the_rotation_escalates_straight_to_the_managers(reporter, responder, manager):
+def test_alone_in_the_rotation_the_next_step_starts_at_once(reporter, responder, manager, settings):
+    settings.TASKS = DB_TASKS
     service = ServiceFactory(name="Solo")
     make_rotation("Solo", members=[responder], services=[service])
     with time_machine.travel(NOON, tick=False):
         incident = make_incident(by=reporter, service=service, severity="high")
     assert incident.lead == responder
-    assert paging.escalation_step(incident.pk, 1, at=at(15)) == "managers"
-    assert escalations(incident) == [(1, "managers", manager.pk)]
+    with django_capture_on_commit_callbacks_for(at(15)):
+        assert paging.escalation_step(incident.pk, 1, at=at(15)) == "unreachable"
+    assert incident.timeline.get(kind=Kind.ESCALATION).text == (
+        "Escalation 1: nobody to page (the next in line of the service's rotation)."
+    )
+    # Nobody was reached: step 2 is due now, not 15 minutes later.
+    assert [(r[2], r[1]["args"]) for r in queued()] == [(at(15), [incident.pk, 2])]
+    assert paging.escalation_step(incident.pk, 2, at=at(15)) == "managers"
+    assert escalations(incident)[1:] == [(2, "managers", manager.pk)]
 
 
-def test_with_nobody_on_call_the_managers_are_paged_first(reporter, manager):
+def test_with_nobody_on_call_the_managers_are_paged_next(reporter, manager):
     incident = make_incident(by=reporter, service=ServiceFactory(name="Orphan"), severity="critical")
     assert incident.lead is None
-    assert paging.escalation_step(incident.pk, 1) == "managers"
-    assert escalations(incident) == [(1, "managers", manager.pk)]
-    assert paging.escalation_step(incident.pk, 2) == "repeat"
-    assert escalations(incident)[1:] == [(2, "repeat", manager.pk)]
+    assert paging.escalation_step(incident.pk, 1) == "unreachable"
+    assert paging.escalation_step(incident.pk, 2) == "managers"
+    assert escalations(incident)[1:] == [(2, "managers", manager.pk)]
 
 
 def test_with_nobody_at_all_the_timeline_says_so(reporter):
     incident = make_incident(by=reporter, service=ServiceFactory(name="Orphan"), severity="critical")
-    assert paging.escalation_step(incident.pk, 1) == "nobody"
-    assert incident.timeline.get(kind=Kind.ESCALATION).text == "Escalation: nobody to page."
+    assert paging.escalation_step(incident.pk, 1) == "unreachable"
+    assert paging.escalation_step(incident.pk, 2) == "unreachable"
+    assert [e.text for e in incident.timeline.filter(kind=Kind.ESCALATION).order_by("pk")] == [
+        "Escalation 1: nobody to page (the next in line of the service's rotation).",
+        "Escalation 2: nobody to page (the managers).",
+    ]
 
 
 # --- scheduling through the real database backend ------------------------------------------------
@@ -200,6 +213,18 @@ def test_immediate_backend_refuses_to_schedule_rather_than_page_at_once(
     assert "cannot run tasks later" in caplog.text
 
 
+def django_capture_on_commit_callbacks_for(moment):
+    """Run what the code in the block schedules on commit, at `moment` (the test transaction never commits)."""
+    from contextlib import ExitStack
+
+    from django.test import TestCase
+
+    stack = ExitStack()
+    stack.enter_context(time_machine.travel(moment, tick=False))
+    stack.enter_context(TestCase.captureOnCommitCallbacks(execute=True))
+    return stack
+
+
 def run_worker():
     call_command("db_worker", "--batch", "--queue-name", "*", "--no-startup-delay", "--no-reload", verbosity=0)
 
@@ -242,8 +267,9 @@ def test_rearm_costs_the_same_for_many_incidents_and_rotations(
             make_incident(by=reporter, service=checkout, severity="high")
     with time_machine.travel(at(5), tick=False):
         paging.escalation_step(urgent.pk, 1)
-    # Incidents and their pages (2), rotations with services, members and overrides (4).
-    with time_machine.travel(at(6), tick=False), django_assert_max_num_queries(6):
+    # Policies and their steps (2), incidents and their pages (2), rotations with services,
+    # members and overrides (4).
+    with time_machine.travel(at(6), tick=False), django_assert_max_num_queries(8):
         assert paging.rearm() == (6, 6)
 
 
@@ -263,3 +289,18 @@ def test_rearm_schedules_the_next_step_of_each_unacknowledged_urgent_incident(
     assert not any(args[0] == quiet.pk for path, args, _ in rows if path.endswith("escalate"))
     assert any(path == "incidents.oncall.paging.handoff" for path, _, _ in rows)
     assert "Scheduled escalations for 1 incident(s) and handoffs for 1 rotation(s)." in capsys.readouterr().out
+
+
+def test_rearm_schedules_the_current_ladder_after_a_reassignment(
+    settings, urgent, responder, manager, django_capture_on_commit_callbacks
+):
+    settings.TASKS = DB_TASKS
+    with time_machine.travel(at(2), tick=False):
+        workflow.set_lead(urgent, by=manager, lead=responder)  # its own step 1 is lost, say
+    assert queued() == []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert paging.rearm()[0] == 1
+    # Ladder 1 (one reassignment), step 1, 5 minutes after the new lead's page.
+    assert [(r[1]["args"], r[2]) for r in queued()] == [([urgent.pk, 1, 1], at(7))]
+    # A task of the old ladder that still runs does nothing.
+    assert paging.escalation_step(urgent.pk, 1, at=at(5)) == "superseded"
