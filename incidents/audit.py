@@ -2,11 +2,12 @@
 after, for roles and group membership, teams and who is in (and manages) them, rotations and
 overrides, escalation policies and their steps, integrations and API tokens (created, rotated,
 revoked), outgoing webhooks (their secret masked), services (their runbooks included) and their
-stakeholder lists, incident types, heartbeats, webhook mappings, the response roles and the types' checklists (what must be done
-before a resolve), and each person's own settings: the profile (time zone, email on or off,
-Slack member ID, colour scheme, the calendar feed's address), their paging channels (the URL
-masked), rules and quiet hours, what they follow and their severity threshold, their password
-(that it changed, never a value). Maintenance windows and silences too: made and cancelled.
+stakeholder lists, incident types, heartbeats, webhook mappings, the response roles and the types'
+checklists (what must be done before a resolve), and each person's own settings: the profile (time
+zone, email on or off, Slack member ID, colour scheme, the calendar feed's address), their paging
+channels (the URL masked), rules and quiet hours, what they follow and their severity threshold,
+their password (that it changed, never a value). Maintenance windows and silences too: made and
+cancelled.
 
 Recorded from the models' save/delete signals, so a change through Beacon's own pages (the
 profile and notification settings, the token page, the rotation and override pages, the
