@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from incidents import roles
 from incidents.forms import LocalDateTimeInput
-from incidents.models import EscalationPolicy, EscalationStep, Override, Rotation, Service, Severity, Team
+from incidents.models import EscalationPolicy, EscalationStep, Override, Rotation, Service, Severity
 from incidents.models.escalation import MAX_DELAY_MINUTES, MAX_REPEAT, MAX_STEPS
 from incidents.models.oncall import MAX_SHIFT_HOURS
 from incidents.people import responders
@@ -223,7 +223,7 @@ class PolicyForm(forms.ModelForm):
         self.full_manager = user is None or user.has_perm(roles.CHANGE_ESCALATIONPOLICY)
         services = Service.objects.order_by("name")
         if not self.full_manager:
-            teams = Team.objects.filter(memberships__user=user, memberships__is_manager=True).order_by("name")
+            teams = configurable_teams(user).order_by("name")
             self.fields["team"].queryset = teams
             self.fields["team"].required = True
             self.fields["team"].empty_label = None

@@ -15,17 +15,16 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.utils.timezone import now
 
-from incidents import roles
+from incidents import roles, teams
 from incidents.models import (
     EscalationPolicy,
     Incident,
     Notification,
     Service,
     Status,
-    Team,
     TimelineEntry,
 )
-from incidents.notifications.rules import page_plan
+from incidents.notifications.rules import page_plan, prefetch_plans
 from incidents.oncall import paging
 from incidents.people import display_name
 
@@ -33,29 +32,24 @@ Kind = TimelineEntry.Kind
 
 
 # --- who may edit ------------------------------------------------------------------------
-# Beacon's managers (the role's model permissions) edit every policy; a team manager
-# (TeamMembership.is_manager) edits the policies of their teams and makes new ones for them.
-# Kept to policies on purpose: general team permissions are the teams work's business.
-
-
-def managed_teams(user):
-    return Team.objects.filter(memberships__user=user, memberships__is_manager=True).order_by("name")
+# Beacon's managers (the role's model permissions) edit every policy; a team manager edits the
+# policies of their teams and makes new ones for them: the one team rule, incidents/teams.py.
 
 
 def may_add(user) -> bool:
-    return user.has_perm(roles.ADD_ESCALATIONPOLICY) or managed_teams(user).exists()
+    return user.has_perm(roles.ADD_ESCALATIONPOLICY) or teams.configurable_teams(user).exists()
 
 
 def may_edit(user, policy: EscalationPolicy) -> bool:
     if user.has_perm(roles.CHANGE_ESCALATIONPOLICY):
         return True
-    return policy.team_id is not None and managed_teams(user).filter(pk=policy.team_id).exists()
+    return policy.team_id is not None and teams.may_configure(user, policy.team)
 
 
 def may_delete(user, policy: EscalationPolicy) -> bool:
     if user.has_perm(roles.DELETE_ESCALATIONPOLICY):
         return True
-    return policy.team_id is not None and managed_teams(user).filter(pk=policy.team_id).exists()
+    return policy.team_id is not None and teams.may_configure(user, policy.team)
 
 
 # --- the preview -----------------------------------------------------------------------------
@@ -118,12 +112,17 @@ def preview(
     last = paging.ladder_length(policy)
     if limit is not None:
         last = min(last, first_step + limit - 1)
+    planned = []
     for step in range(first_step, last + 1):
         rung = paging.policy_step(policy, step)
         at = at + paging.step_delay(rung, severity)
         users = paging.step_targets(
             rung, service=service, at=at, lead_id=lead_id, schedules=schedules, managers_=managers
         )
+        planned.append((at, step, rung, users))
+    # Everyone's paging rules at once (three queries), not per person and step.
+    prefetch_plans([u for *_, users in planned for u in users])
+    for at, step, rung, users in planned:
         rungs.append(Rung(at, step, rung.describe(), _paged(users, severity, at)))
     return rungs
 
