@@ -90,9 +90,9 @@ def apply_group_claims(user, groups: set[str]) -> None:
     gone = [m.pk for team, m in memberships.items() if m.from_identity_provider and team not in claimed]
     if gone:
         TeamMembership.objects.filter(pk__in=gone).delete()
-    TeamMembership.objects.bulk_create(
-        [TeamMembership(team_id=team, user=user, from_identity_provider=True) for team in claimed - memberships.keys()]
-    )
+    # One by one, not bulk_create: each save is what the audit log and the cached "my teams" hear.
+    for team in sorted(claimed - memberships.keys()):
+        TeamMembership.objects.create(team_id=team, user=user, from_identity_provider=True)
 
 
 def unique_username(claims: dict) -> str:

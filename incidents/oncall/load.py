@@ -162,6 +162,8 @@ def month_load(viewer, month: Month, *, at: dt.datetime | None = None) -> list[L
     # cannot convert to, and a month's pages are few next to the history.
     pages = list(
         in_month.filter(kind__in=paging.PAGE_KINDS)
+        # An escalation that found no channel for someone did not page them (paging.escalation_step).
+        .exclude(data__has_key="unreachable")
         .annotate(person=KeyTextTransform("user_id", "data"))
         .order_by()
         .values_list("person", "created_at")

@@ -78,6 +78,20 @@ def test_a_night_page_is_night_in_the_paged_persons_own_time_zone(responder, oth
     assert (ola.pages, ola.night_pages, str(ola.zone)) == (4, 3, "UTC")
 
 
+def test_an_escalation_that_found_no_channel_is_not_a_page_received(responder, manager, frozen):
+    incident = make_incident(by=responder)
+    paged(incident, responder, dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC), kind=Kind.ESCALATION)
+    # As paging.escalation_step writes it for someone page_plan cannot reach: recorded, not paged.
+    TimelineEntry.objects.create(
+        incident=incident,
+        kind=Kind.ESCALATION,
+        created_at=dt.datetime(2026, 3, 10, 12, 15, tzinfo=dt.UTC),
+        text="Rob has no channel that works; not paged",
+        data={"user_id": responder.pk, "step": 2, "unreachable": True},
+    )
+    assert row_of(load.month_load(manager, march(dt.UTC)), responder).pages == 1
+
+
 def test_the_night_is_a_setting(settings, responder, manager, frozen):
     settings.ONCALL_NIGHT_START, settings.ONCALL_NIGHT_END = 0, 6
     incident = make_incident(by=responder)
@@ -207,10 +221,11 @@ def test_restricted_incidents_count_only_for_those_who_may_see_them_and_never_sh
     paged(secret, other_responder, dt.datetime(2026, 3, 3, 3, 0, tzinfo=dt.UTC))
     with time_machine.travel(dt.datetime(2026, 3, 3, 3, 5, tzinfo=dt.UTC), tick=False):
         workflow.set_lead(secret, by=manager, lead=other_responder)
-    # Managers see every incident: the page and the lead count.
+    # Managers see every incident: the pages (the one above, and the one that tells Ola she is
+    # made lead: paging.restart_on_reassign) and the lead count.
     for_manager = clients["manager"].get("/oncall/load/?month=2026-03")
     ola = row_of(for_manager.context["rows"], other_responder)
-    assert (ola.pages, ola.led) == (1, 1)
+    assert (ola.pages, ola.led) == (2, 1)
     # Rob may not see it: neither counts for him, and he is told that some may be left out.
     for_rob = clients["responder"].get("/oncall/load/?month=2026-03")
     assert not [r for r in for_rob.context["rows"] if r.user.pk == other_responder.pk]
