@@ -71,6 +71,7 @@ from incidents.models import (
     StatusUpdate,
     Subscription,
     Task,
+    TimelineEntry,
     UpdateTemplate,
 )
 from incidents.notifications import health
@@ -372,8 +373,8 @@ def timeline_context(request: HttpRequest, incident: Incident) -> dict:
 
 
 def _incident_qs():
-    """The incident page's incident, and whether it has links, duplicates, participants, tasks
-    and role holders: most incidents have none of them, and the page asks for each only when
+    """The incident page's incident, and whether it has links, duplicates, participants, tasks,
+    role holders and pages: most incidents have none of them, and the page asks for each only when
     there are some (an EXISTS here costs a fraction of a query of its own)."""
     incident = OuterRef("pk")
     return (
@@ -385,6 +386,8 @@ def _incident_qs():
             has_participants=Exists(Incident.participants.through.objects.filter(incident_id=incident)),
             has_tasks=Exists(Task.objects.filter(incident_id=incident)),
             has_roles_held=Exists(RoleAssignment.objects.filter(incident_id=incident)),
+            # The paging panel (incidents/oncall/policies.py) of an acknowledged incident nobody was paged about.
+            has_pages=Exists(TimelineEntry.objects.filter(incident_id=incident, kind__in=paging.PAGE_KINDS)),
         )
     )
 

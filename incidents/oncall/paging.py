@@ -345,12 +345,14 @@ def _policies():
     return EscalationPolicy.objects.select_related("team").prefetch_related(Prefetch("steps", queryset=steps))
 
 
-def policy_for(service: Service) -> EscalationPolicy | None:
-    """The service's own policy, else the default one, with its steps: two queries."""
+def policy_for(service: Service, *, with_steps: bool = True) -> EscalationPolicy | None:
+    """The service's own policy, else the default one, with its steps: two queries (one
+    `with_steps=False`, for showing which policy it is)."""
     wanted = Q(is_default=True)
     if service.escalation_policy_id:
         wanted |= Q(pk=service.escalation_policy_id)
-    found = {p.pk: p for p in _policies().filter(wanted)}
+    policies = _policies() if with_steps else EscalationPolicy.objects.all()
+    found = {p.pk: p for p in policies.filter(wanted)}
     own = found.get(service.escalation_policy_id) if service.escalation_policy_id else None
     return own or next((p for p in found.values() if p.is_default), None)
 

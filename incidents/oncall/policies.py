@@ -18,6 +18,7 @@ from django.utils.timezone import now
 from incidents import roles, teams
 from incidents.models import (
     EscalationPolicy,
+    EscalationStep,
     Incident,
     Notification,
     Service,
@@ -106,15 +107,18 @@ def preview(
     managers once, whatever the number of steps."""
     if not policy.escalates(severity):
         return []
-    schedules = schedules if schedules is not None else paging.load_schedules(at=start)
-    managers = paging.policy_managers(policy)
-    rungs, at = [], start
     last = paging.ladder_length(policy)
     if limit is not None:
         last = min(last, first_step + limit - 1)
+    steps = [(step, paging.policy_step(policy, step)) for step in range(first_step, last + 1)]
+    # Load only what the steps ask about: the incident page previews one step, often not a rotation's.
+    Target = EscalationStep.Target
+    if schedules is None and any(r.target not in (Target.USER, Target.MANAGERS) for _, r in steps):
+        schedules = paging.load_schedules(at=start)
+    managers = paging.policy_managers(policy) if any(r.target == Target.MANAGERS for _, r in steps) else []
+    rungs, at = [], start
     planned = []
-    for step in range(first_step, last + 1):
-        rung = paging.policy_step(policy, step)
+    for step, rung in steps:
         at = at + paging.step_delay(rung, severity)
         users = paging.step_targets(
             rung, service=service, at=at, lead_id=lead_id, schedules=schedules, managers_=managers
@@ -133,7 +137,12 @@ def preview(
 def escalation_panel_context(request, incident: Incident) -> dict | None:
     """Who was paged about the incident, when, on which channels (the Notification rows of each
     page) and, while it is unacknowledged, who is next and when. Hidden when nobody was paged
-    and its policy does not escalate it. At most ten queries, whatever the number of pages."""
+    and its policy does not escalate it. At most ten queries, whatever the number of pages; one
+    for an acknowledged incident nobody was paged about."""
+    waiting = incident.status == Status.REPORTED
+    if not waiting and not getattr(incident, "has_pages", True):
+        # Acknowledged or later and nobody was ever paged (the incident page says so: has_pages).
+        return None
     rows = list(incident.timeline.filter(kind__in=paging.LADDER_KINDS).order_by("created_at", "pk"))
     entries = [e for e in rows if e.kind in paging.PAGE_KINDS]
     ids = {e.data.get("user_id") for e in entries if isinstance(e.data.get("user_id"), int)}
@@ -156,9 +165,13 @@ def escalation_panel_context(request, incident: Incident) -> dict | None:
                 "text": entry.text,
             }
         )
-    policy = paging.policy_for(incident.service)
+    if not waiting and not history:
+        # Acknowledged or later and nobody was ever paged: nothing to show, nothing more to ask.
+        return None
+    # Who comes next matters only while nobody has acknowledged; after that, which policy it is.
+    policy = paging.policy_for(incident.service, with_steps=waiting)
     upcoming = []
-    if policy is not None and incident.status == Status.REPORTED and policy.escalates(incident.severity):
+    if policy is not None and waiting and policy.escalates(incident.severity):
         data, ladder = paging.ladder_state((e.kind, e.author_id, e.data) for e in rows)
         ours = [e for e in entries if e.data.get("ladder", 0) == ladder]
         start = ours[-1].created_at if ours else incident.reported_at

@@ -27,7 +27,7 @@ from incidents.tests.servers import RedisServer, beacon_env, free_port, manage, 
 from incidents.tests.standins import SmtpSink
 
 POSTGRES = connection.vendor == "postgresql"
-QUEUES = ["default", "email", "slack", "webhooks", "escalations"]
+QUEUES = ["default", "email", "slack", "webhooks", "escalations", "apprise"]
 
 
 def test_rq_without_a_redis_url_refuses_to_start_and_says_what_is_missing():
