@@ -2,9 +2,10 @@
 and after, for roles and group membership, rotations and overrides, integrations and API
 tokens (created, rotated, revoked), outgoing webhooks (their secret masked), services (their
 runbooks included) and their stakeholder lists, incident types, heartbeats, webhook mappings, the
-response roles and the types' checklists (what must be done before a resolve), and each person's
-own settings: the profile (time zone, email on or off, Slack member ID, colour scheme, the
-calendar feed's address), what they follow and their severity threshold, their password (that it
+response roles and the types' checklists (what must be done before a resolve), data retention
+(every change of the policy, and every run with what it removed: incidents/retention.py), and
+each person's own settings: the profile (time zone, email on or off, Slack member ID, colour
+scheme, the calendar feed's address), what they follow and their severity threshold, their password (that it
 changed, never a value).
 
 Recorded from the models' save/delete signals, so a change through Beacon's own pages (the
@@ -31,6 +32,8 @@ from incidents.models import (
     Override,
     Profile,
     ResponseRole,
+    RetentionPolicy,
+    RetentionRun,
     Rotation,
     RotationMember,
     Service,
@@ -80,3 +83,7 @@ def register() -> None:
     auditlog.register(UpdateTemplate)
     # An outgoing webhook's secret signs its deliveries: that it changed (rotation), never its value.
     auditlog.register(Webhook, mask_fields=["secret"], exclude_fields=["secret_hint", "created_at"])
+    # Data retention: the policy's every change, and each run (created when it starts, changed with
+    # its counts when it ends: a run stopped half way shows as started and never finished).
+    auditlog.register(RetentionPolicy, exclude_fields=["updated_at"])
+    auditlog.register(RetentionRun)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from incidents import accounts
+from incidents import accounts, retention_views
 from incidents import views as incident_views
 from incidents.alerts import views as alert_views
 from incidents.api import metrics, tokens
@@ -44,6 +44,7 @@ urlpatterns = [
     path("oncall/", include("incidents.oncall.urls")),
     path("reports/", include("incidents.reports.urls")),
     path("services/<slug:slug>/", incident_views.service_detail, name="service_detail"),
+    path("retention/", retention_views.retention_page, name="retention"),
     path("healthz", incident_views.healthz, name="healthz"),
     path("favicon.ico", incident_views.favicon, name="favicon"),
     path("api/", api.urls),

@@ -52,3 +52,4 @@ from incidents.models.updates import (  # noqa: F401, E402
 )
 from incidents.models.userreports import UserReport  # noqa: F401, E402
 from incidents.models.webhooks import Webhook  # noqa: F401, E402
+from incidents.models.retention import RetentionPolicy, RetentionRun  # noqa: F401, E402

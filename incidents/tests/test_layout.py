@@ -54,6 +54,9 @@ TOP = {
     "incidents.response_views",
     "incidents.user_report_views",
     "incidents.user_report_urls",
+    # Data retention bumps the status page's cache when public incidents go (statuspage is an area).
+    "incidents.retention",
+    "incidents.retention_views",
     "incidents.accounts",
     "incidents.urls",
     "incidents.admin",
