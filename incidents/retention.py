@@ -316,7 +316,14 @@ def _anonymise(ids: list, at: datetime, counts: Counter) -> None:
         group_labels=JSONObject(alertname=KT("group_labels__alertname"))
     )
     groups.exclude(group_labels__has_key="alertname").update(group_labels={})
-    groups.update(last_payload={}, external_url="")
+    # The group key spells the group's labels; a closed incident's group takes no new alert (the
+    # intake retires it and opens a new incident), so it is retired here with a key that says nothing.
+    groups.update(
+        last_payload={},
+        external_url="",
+        is_current=False,
+        group_key=Concat(Value("anonymised:"), Cast("pk", CharField())),
+    )
     alerts = Alert.objects.filter(group__incident__in=ids)
     counts.update(alerts=alerts.count())
     alerts.filter(labels__has_key="alertname").update(labels=JSONObject(alertname=KT("labels__alertname")))
