@@ -147,9 +147,7 @@ def delivery_ledger(policy: RetentionPolicy, at: datetime) -> QuerySet[Notificat
 
 
 def task_rows(policy: RetentionPolicy, at: datetime) -> QuerySet[DBTaskResult]:
-    return DBTaskResult.objects.filter(
-        status__in=FINISHED_TASKS, finished_at__lt=at - timedelta(days=policy.task_days)
-    )
+    return DBTaskResult.objects.filter(status__in=FINISHED_TASKS, finished_at__lt=at - timedelta(days=policy.task_days))
 
 
 def _line(kind: str, queryset: QuerySet | None, field: str) -> Line:
@@ -225,9 +223,9 @@ def _in_batches(queryset: QuerySet, batch: int, work) -> None:
     while True:
         with transaction.atomic():
             ids = list(
-                queryset.order_by("pk").select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[
-                    :batch
-                ]
+                queryset.order_by("pk")
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", flat=True)[:batch]
             )
             if not ids or done.issuperset(ids):
                 return
@@ -294,9 +292,7 @@ def _anonymise(ids: list, at: datetime, counts: Counter) -> None:
     entries.update(text="", html="", author=None)
 
     StatusUpdate.objects.filter(incident__in=ids).update(message="", author=None)
-    Task.objects.filter(incident__in=ids).update(
-        title="Task", assignee=None, done_by=None, created_by=None
-    )
+    Task.objects.filter(incident__in=ids).update(title="Task", assignee=None, done_by=None, created_by=None)
     RoleAssignment.objects.filter(incident__in=ids).delete()
     IncidentLink.objects.filter(Q(from_incident__in=ids) | Q(to_incident__in=ids)).update(created_by=None)
     # Who followed it, who pressed an email's button, where messages went: nothing of it without a person.
@@ -335,4 +331,3 @@ def _delete_reviews(ids: list, counts: Counter) -> None:
     Review = _review_model()
     deleted, per_model = Review.objects.filter(pk__in=ids).delete()
     counts.update(reviews_deleted=per_model.get("reviews.Review", 0))
-

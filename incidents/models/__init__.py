@@ -40,6 +40,7 @@ from incidents.models.response import (  # noqa: F401, E402
     Task,
     ensure_shipped_response,
 )
+from incidents.models.retention import RetentionPolicy, RetentionRun  # noqa: F401, E402
 from incidents.models.security import IdempotencyKey, PasswordResetRequest, PublicRequest  # noqa: F401, E402
 from incidents.models.statuspage import StatusPageGeneration  # noqa: F401, E402
 from incidents.models.tokens import ApiToken, Integration, hash_token  # noqa: F401, E402
@@ -52,4 +53,3 @@ from incidents.models.updates import (  # noqa: F401, E402
 )
 from incidents.models.userreports import UserReport  # noqa: F401, E402
 from incidents.models.webhooks import Webhook  # noqa: F401, E402
-from incidents.models.retention import RetentionPolicy, RetentionRun  # noqa: F401, E402

@@ -60,6 +60,7 @@ def _forms():
     from incidents.notifications.views import NotificationSettingsForm
     from incidents.oncall.forms import OverrideForm, RotationForm
     from incidents.reports.forms import ReportFilterForm
+    from incidents.retention_views import RetentionForm
     from incidents.typefields import CustomFieldsForm
     from incidents.user_report_views import ProblemForm, TriageForm
     from incidents.views import ThemeForm, VisibilityForm
@@ -118,6 +119,10 @@ def _forms():
         ),
         "ThemeForm": plain(ThemeForm),
         "ImpactForm": plain(ImpactForm, {"started_at": "soon", "ended_at": "2001-01-01T00:00"}),
+        "RetentionForm": (
+            lambda r: RetentionForm(),
+            lambda r: RetentionForm({"incident_years": "-1", "delivery_days": "x", "action": "shred"}),
+        ),
         "ReportFilterForm": plain(ReportFilterForm, {"severity": "x", "service": "nope", "source": "fax"}),
         "ReviewForm": plain(ReviewForm),
         "ReasonForm": plain(ReasonForm),

@@ -84,6 +84,7 @@ PAGES = [
     ("/status/report/thanks/", ("anonymous",)),
     ("/status/report/confirm/{report_confirm}/", ("anonymous",)),
     ("/incidents/user-reports/", WRITERS),
+    ("/retention/", ("manager",)),  # the policy form, what a run would remove, the last runs
 ]
 
 # (role, url template) pairs, the parameters of the page tests.
