@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from django.apps import apps
 from django.db import transaction
-from django.db.models import CharField, Count, F, Min, Q, QuerySet, Value
+from django.db.models import CharField, Count, Exists, F, Min, OuterRef, Q, QuerySet, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Concat, JSONObject
 from django.utils.timezone import now
@@ -95,7 +95,8 @@ def years_before(at: datetime, years: int) -> datetime:
 
 def _review_model():
     """Reviews plug into the core and nothing imports them (docs/architecture.md): their model is
-    reached through the incident's reverse one-to-one, None when the app is not installed."""
+    looked up in the app registry, None when the app is not installed. (A review is one-to-one
+    with its incident and deleted with it.)"""
     return apps.get_model("reviews", "Review") if apps.is_installed("reviews") else None
 
 
@@ -123,7 +124,14 @@ def to_purge(policy: RetentionPolicy, at: datetime) -> QuerySet[Incident]:
 
 
 def to_anonymise(policy: RetentionPolicy, at: datetime) -> QuerySet[Incident]:
-    found = expired(policy, at).filter(anonymised_at__isnull=True)
+    """Expired incidents to anonymise: never anonymised, or written to since (a closed incident
+    still takes notes and edits: they are anonymised by the next run)."""
+    written_since = Exists(
+        TimelineEntry.objects.filter(incident=OuterRef("pk"), created_at__gt=OuterRef("anonymised_at"))
+    )
+    found = expired(policy, at).filter(
+        Q(anonymised_at__isnull=True) | Q(updated_at__gt=F("anonymised_at")) | written_since
+    )
     if policy.action == RetentionPolicy.Action.ANONYMISE:
         return found
     return found.filter(_has_review()) if policy.keep_reviews else found.none()
@@ -177,13 +185,14 @@ def preview(policy: RetentionPolicy | None = None, at: datetime | None = None) -
             "received_at",
         ),
         _line("incident_deliveries", Notification.objects.filter(touched), "created_at"),
-        _line("reviews_deleted", _reviews_going(policy, at, purged), "created_at"),
+        _line("reviews_deleted", _reviews_going(policy, at), "created_at"),
         _line("delivery_ledger", delivery_ledger(policy, at).exclude(touched), "created_at"),
         _line("task_rows", task_rows(policy, at), "finished_at"),
     ]
 
 
-def _reviews_going(policy: RetentionPolicy, at: datetime, purged: QuerySet[Incident]) -> QuerySet | None:
+def _reviews_going(policy: RetentionPolicy, at: datetime) -> QuerySet | None:
+    """Every review a run removes: with purged incidents (the cascade) and of anonymised ones."""
     Review = _review_model()
     if Review is None or policy.keep_reviews:
         return None
@@ -276,6 +285,7 @@ def _anonymise(ids: list, at: datetime, counts: Counter) -> None:
         lead=None,
         resolution_confirmed_by=None,
         anonymised_at=at,
+        updated_at=at,  # update() leaves auto_now alone; a later edit is then seen (to_anonymise)
         version=F("version") + 1,
     )
     Incident.participants.through.objects.filter(incident_id__in=ids).delete()

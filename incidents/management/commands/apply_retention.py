@@ -27,8 +27,11 @@ class Command(BaseCommand):
             default=retention.BATCH,
             help=f"Incidents or rows per transaction (default {retention.BATCH}).",
         )
+        parser.add_argument(
+            "--trigger", default="command", help="What the run is recorded as (the sweeper says sweeper)."
+        )
 
-    def handle(self, *, dry_run: bool, batch_size: int, **options):
+    def handle(self, *, dry_run: bool, batch_size: int, trigger: str, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be 1 or more.")
         policy = RetentionPolicy.current()
@@ -37,7 +40,9 @@ class Command(BaseCommand):
             for line in retention.preview(policy):
                 self.stdout.write(_row(line.label, line.count, line.oldest))
             return
-        counts = retention.apply(policy, batch=batch_size, trigger="command")
+        counts = retention.apply(policy, batch=batch_size, trigger=trigger)
+        if options["verbosity"] < 1:
+            return
         self.stdout.write("Removed:")
         for kind, label in retention.KINDS.items():
             self.stdout.write(_row(label, counts[kind], None))

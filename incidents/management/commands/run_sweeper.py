@@ -66,7 +66,7 @@ class Command(BaseCommand):
                 housekeeping.prune_records()
                 health.tell_managers()
                 if next_prune is not None and time.monotonic() >= next_prune:
-                    call_command("apply_retention", verbosity=0)
+                    call_command("apply_retention", trigger="sweeper", verbosity=0)
                     next_prune = time.monotonic() + PRUNE_EVERY
             except DatabaseError:
                 logger.exception("Sweep failed; trying again in %s s", interval)
