@@ -22,6 +22,7 @@ from incidents.models import (
     AlertGroup,
     InboundMail,
     Incident,
+    IncidentLink,
     Integration,
     Notification,
     RetentionPolicy,
@@ -72,7 +73,7 @@ def closed_incident(reporter, responder, manager, *, years_ago: float, review=Fa
         integration=integration,
         group_key=f"{{}}:{{alertname=DiskFull,owner={MARKER}}}-{incident.pk}",
         incident=incident,
-        is_current=False,
+        is_current=True,  # a closed incident's group stays current until its next alert retires it
         group_labels={"alertname": "DiskFull", "owner": NAME},
         external_url=f"http://am/{MARKER}",
         last_payload={"owner": NAME},
@@ -193,6 +194,7 @@ def test_anonymising_leaves_no_personal_datum_and_keeps_what_reports_count(peopl
         "service", "type", "severity", "source", "status", "reported_at", "acknowledged_at", "resolved_at", "closed_at"
     )[0]
     entries = TimelineEntry.objects.filter(incident=incident).count()
+    version = incident.version
     rule = policy(keep_reviews=False)
     assert rows_mentioning(MARKER)  # the world is full of it first
 
@@ -213,7 +215,10 @@ def test_anonymising_leaves_no_personal_datum_and_keeps_what_reports_count(peopl
     # Alerts keep their name (reports: top alerts, repeat offenders), nothing else.
     alert = Alert.objects.get(group__incident=incident)
     assert alert.labels == {"alertname": "DiskFull"} and alert.annotations == {} and alert.generator_url == ""
-    assert AlertGroup.objects.get(incident=incident).group_labels == {"alertname": "DiskFull"}
+    group = AlertGroup.objects.get(incident=incident)
+    assert group.group_labels == {"alertname": "DiskFull"} and not group.is_current
+    # An edit form opened before is refused as stale: the version moved on by one.
+    assert incident.version == version + 1
     assert not Notification.objects.filter(incident=incident).exists()
     assert UserReport.objects.filter(incident=incident, what="", email="").count() == 1
     assert not Review.objects.filter(incident=incident).exists()
@@ -568,3 +573,66 @@ def test_an_incident_someone_holds_is_left_for_the_next_run_and_the_rest_goes_on
     assert Incident.objects.get(pk=free.pk).anonymised_at is not None
     assert Incident.objects.get(pk=held.pk).anonymised_at is None
     assert retention.apply(rule)["incidents_anonymised"] == 1  # the next run takes it
+
+
+def test_an_edit_alone_or_with_a_note_after_anonymisation_is_anonymised_again(people):
+    edited, both = old(people, years_ago=3), old(people, years_ago=3)
+    rule = policy()
+    retention.apply(rule)
+    for incident in (edited, both):
+        incident.refresh_from_db()
+        incident.logs = f"seen {NAME} again"
+        incident.save()
+    workflow.add_note(both, by=people["responder"], text="And again.")
+    assert counts(retention.preview(rule))["incidents_anonymised"] == 2
+    assert retention.apply(rule)["incidents_anonymised"] == 2
+    assert rows_mentioning(MARKER) == []
+
+
+def test_links_lose_who_made_them_whichever_end_is_anonymised(people):
+    first, second = old(people, years_ago=3), old(people, years_ago=3)
+    recent = make_incident(by=people["reporter"], title="Recent")
+    IncidentLink.objects.create(from_incident=first, to_incident=second, kind="related", created_by=people["responder"])
+    IncidentLink.objects.create(
+        from_incident=recent, to_incident=first, kind="caused_by", created_by=people["responder"]
+    )
+    IncidentLink.objects.create(
+        from_incident=second, to_incident=recent, kind="related", created_by=people["responder"]
+    )
+    retention.apply(policy())
+    assert IncidentLink.objects.count() == 3
+    assert not IncidentLink.objects.filter(created_by__isnull=False).exists()
+
+
+def test_a_purge_counts_only_what_it_removed(people):
+    bare = make_incident(by=people["reporter"], title="Bare")
+    workflow.acknowledge(bare, by=people["responder"])
+    workflow.resolve(bare, by=people["responder"], summary="Done.", confirmed=True)
+    workflow.close(bare, by=people["manager"])
+    Incident.objects.filter(pk=bare.pk).update(closed_at=now() - timedelta(days=1200))
+    # An incident with nothing else to cascade.
+    TimelineEntry.objects.filter(incident=bare).delete()
+    Notification.objects.filter(incident=bare).delete()
+    rule = policy(action=RetentionPolicy.Action.PURGE, keep_reviews=False)
+    expected = dict.fromkeys(retention.KINDS, 0) | {"incidents_purged": 1}
+    assert counts(retention.preview(rule)) == expected
+    assert retention.apply(rule) == expected
+
+
+def test_a_purge_set_on_the_page_purges_from_the_command(people, clients):
+    gone = old(people, years_ago=3)
+    clients["manager"].post("/retention/", _posted(incident_years="2", action="purge", keep_reviews=""))
+    call_command("apply_retention", stdout=io.StringIO())
+    assert not Incident.objects.filter(pk=gone.pk).exists()
+
+
+def test_a_batch_whose_work_removes_nothing_is_not_taken_again(people):
+    incident = old(people, years_ago=3)
+    calls = []
+
+    def leaves_it(ids):
+        calls.append(ids)
+        assert len(calls) < 3, "the same batch was taken again and again"
+
+    retention._in_batches(Incident.objects.filter(pk=incident.pk), 1, leaves_it)
+    assert calls == [[incident.pk]]
