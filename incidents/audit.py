@@ -3,11 +3,12 @@ after, for roles and group membership, teams and who is in (and manages) them, r
 overrides, escalation policies and their steps, integrations and API tokens (created, rotated,
 revoked), outgoing webhooks (their secret masked), services (their runbooks included) and their
 stakeholder lists, incident types, heartbeats, webhook mappings, the response roles and the types'
-checklists (what must be done before a resolve), and each person's own settings: the profile (time
-zone, email on or off, Slack member ID, colour scheme, the calendar feed's address), their paging
-channels (the URL masked), rules and quiet hours, what they follow and their severity threshold,
-their password (that it changed, never a value). Maintenance windows and silences too: made and
-cancelled.
+checklists (what must be done before a resolve), data retention (every change of the policy, and
+every run with what it removed: incidents/retention.py), and each person's own settings: the
+profile (time zone, email on or off, Slack member ID, colour scheme, the calendar feed's address),
+their paging channels (the URL masked), rules and quiet hours, what they follow and their severity
+threshold, their password (that it changed, never a value). Maintenance windows and silences too:
+made and cancelled.
 
 Recorded from the models' save/delete signals, so a change through Beacon's own pages (the
 profile and notification settings, the token page, the rotation and override pages, the
@@ -40,6 +41,8 @@ from incidents.models import (
     Profile,
     QuietHours,
     ResponseRole,
+    RetentionPolicy,
+    RetentionRun,
     Rotation,
     RotationMember,
     Service,
@@ -106,3 +109,7 @@ def register() -> None:
     # Maintenance windows and silences: made and cancelled (incidents/maintenance/rules.py).
     auditlog.register(MaintenanceWindow, exclude_fields=["created_at"], m2m_fields={"services"})
     auditlog.register(Silence, exclude_fields=["created_at"])
+    # Data retention: the policy's every change, and each run (created when it starts, changed with
+    # its counts when it ends: a run stopped half way shows as started and never finished).
+    auditlog.register(RetentionPolicy, exclude_fields=["updated_at"])
+    auditlog.register(RetentionRun)

@@ -27,6 +27,7 @@ ADD_SILENCE = "incidents.add_silence"
 ADD_TIMELINEENTRY = "incidents.add_timelineentry"
 CHANGE_ESCALATIONPOLICY = "incidents.change_escalationpolicy"
 CHANGE_INCIDENT = "incidents.change_incident"
+CHANGE_RETENTION = "incidents.change_retentionpolicy"
 CHANGE_ROTATION = "incidents.change_rotation"
 # Global managers: every team, its members and what it owns (incidents/teams.py: may_configure).
 ADD_TEAM = "incidents.add_team"

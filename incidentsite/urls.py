@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from incidents import accounts, sso
+from incidents import accounts, retention_views, sso
 from incidents import views as incident_views
 from incidents.accounts import local_passwords_only
 from incidents.alerts import views as alert_views
@@ -73,6 +73,7 @@ urlpatterns = [
     path("maintenance/", include("incidents.maintenance.urls")),
     path("teams/", include("incidents.team_urls")),
     path("services/<slug:slug>/", incident_views.service_detail, name="service_detail"),
+    path("retention/", retention_views.retention_page, name="retention"),
     path("healthz", incident_views.healthz, name="healthz"),
     path("favicon.ico", incident_views.favicon, name="favicon"),
     path("api/", api.urls),

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0030_paging_channels'),
+        ('incidents', '0032_retention'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

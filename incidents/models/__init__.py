@@ -60,6 +60,7 @@ from incidents.models.response import (  # noqa: F401, E402
     Task,
     ensure_shipped_response,
 )
+from incidents.models.retention import RetentionPolicy, RetentionRun  # noqa: F401, E402
 from incidents.models.security import IdempotencyKey, PasswordResetRequest, PublicRequest  # noqa: F401, E402
 from incidents.models.statuspage import StatusPageGeneration  # noqa: F401, E402
 from incidents.models.teams import Team, TeamMembership  # noqa: F401, E402

@@ -376,6 +376,9 @@ class Incident(models.Model):
     # was opened at, and a stale one is refused instead of overwriting someone else's work.
     version = models.PositiveIntegerField(default=1, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+    # When data retention removed its personal data (incidents/retention.py): set once, so a
+    # resumed run skips what an earlier one finished.
+    anonymised_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = IncidentQuerySet.as_manager()
 

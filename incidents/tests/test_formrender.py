@@ -62,6 +62,7 @@ def _forms():
     from incidents.notifications.views import NotificationSettingsForm, StakeholderForm
     from incidents.oncall.forms import LoadMonthForm, OverrideForm, PolicyForm, PreviewForm, RotationForm, StepForm
     from incidents.reports.forms import ReportFilterForm
+    from incidents.retention_views import RetentionForm
     from incidents.team_views import MemberForm, TeamForm
     from incidents.typefields import CustomFieldsForm
     from incidents.user_report_views import ProblemForm, TriageForm
@@ -139,6 +140,10 @@ def _forms():
         ),
         "ThemeForm": plain(ThemeForm),
         "ImpactForm": plain(ImpactForm, {"started_at": "soon", "ended_at": "2001-01-01T00:00"}),
+        "RetentionForm": (
+            lambda r: RetentionForm(),
+            lambda r: RetentionForm({"incident_years": "-1", "delivery_days": "x", "action": "shred"}),
+        ),
         "ReportFilterForm": plain(ReportFilterForm, {"severity": "x", "service": "nope", "source": "fax"}),
         "ReviewForm": plain(ReviewForm),
         "ReasonForm": plain(ReasonForm),

@@ -1,4 +1,4 @@
-"""The sweeper marks task rows of killed workers failed, and pruning then removes them; spent
+"""The sweeper marks task rows of killed workers failed, and its daily retention run then removes them; spent
 idempotency and reset records go too."""
 
 from datetime import timedelta
@@ -47,11 +47,11 @@ def test_pruning_then_removes_them_on_schedule(database_tasks, db, time_machine)
     time_machine.move_to(now(), tick=False)
     dead = claimed(minutes_ago=120)
     call_command("run_sweeper", "--once", verbosity=0)
-    # The sweeper's daily prune: finished rows older than two weeks.
-    call_command("prune_db_task_results", queue_name="*", min_age_days=14, verbosity=0)
+    # The sweeper's daily retention run: finished rows older than the policy's days (14 by default).
+    call_command("apply_retention", verbosity=0)
     assert DBTaskResult.objects.filter(pk=dead.pk).exists()
     time_machine.move_to(now() + timedelta(days=15), tick=False)
-    call_command("prune_db_task_results", queue_name="*", min_age_days=14, verbosity=0)
+    call_command("apply_retention", verbosity=0)
     assert not DBTaskResult.objects.filter(pk=dead.pk).exists()
 
 

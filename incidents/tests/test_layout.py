@@ -59,6 +59,9 @@ TOP = {
     "incidents.user_report_urls",
     "incidents.team_views",
     "incidents.team_urls",
+    # Data retention bumps the status page's cache when public incidents go (statuspage is an area).
+    "incidents.retention",
+    "incidents.retention_views",
     "incidents.accounts",
     # Single sign-on: the sign-in views and backend, over the teams and roles of the core.
     "incidents.sso",

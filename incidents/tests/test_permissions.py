@@ -255,6 +255,9 @@ MATRIX = [
     ("get", "/reports/export.csv", expect(LOGIN, 403, 200, 200, 200, 200)),
     ("get", "/reports/export.csv?table=months", expect(LOGIN, 403, 403, 200, 200, 403)),
     ("get", "/services/no-such-service/", expect(LOGIN, 403, 404, 404, 404, 404)),
+    # Data retention: managers only (incidents/retention_views.py); a valid policy saves and redirects.
+    ("get", "/retention/", expect(LOGIN, 403, 403, 403, 200, 403)),
+    ("post", "/retention/", expect(LOGIN, 403, 403, 403, 302, 403)),
     ("get", "/admin/incidents/rotation/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/rotation/{rotation}/change/", expect(LOGIN, 403, 403, 403, 200, 403)),
     ("get", "/admin/incidents/override/", expect(LOGIN, 403, 403, 403, 200, 403)),
@@ -302,6 +305,7 @@ POST_DATA = {
     "new": {"name": "Search"},
     "members": {"username": "rob"},
     "stakeholders": {"email": "cfo@partner.example"},
+    "retention": {"incident_years": "5", "action": "anonymise", "keep_reviews": "on", "task_days": "14"},
 }
 
 

@@ -101,6 +101,7 @@ PAGES = [
     ("/teams/", SIGNED_IN),
     ("/teams/{team}/", SIGNED_IN),
     ("/incidents/services/{slug}/stakeholders/", ("responder", "manager")),
+    ("/retention/", ("manager",)),  # the policy form, what a run would remove, the last runs
 ]
 
 # (role, url template) pairs, the parameters of the page tests.

@@ -2,8 +2,9 @@
 lease expired, send overdue update reminders, and check heartbeats whose window passed.
 At start it re-arms escalations and handoffs (their delayed tasks may have died with a
 worker); every sweep it marks task rows of killed workers failed (incidents/housekeeping.py)
-and drops spent idempotency and password-reset records; once a day it prunes finished task
-rows (failed ones included) older than two weeks.
+and drops spent idempotency and password-reset records; at start and then once a day it applies
+the data retention policy (manage.py apply_retention, incidents/retention.py): closed incidents
+past their years, the delivery ledger and finished task rows (failed ones included) past their days.
 
 Run it beside the workers under the same supervisor (docker-compose service `sweeper`).
 Unlike db_worker it survives database outages: it logs, waits and tries again.
@@ -50,9 +51,10 @@ class Command(BaseCommand):
             signal.signal(signal.SIGTERM, self._stop)
             signal.signal(signal.SIGINT, self._stop)
         rearmed = once  # a one-off sweep (cron, tests) leaves escalations alone
-        # A long-running sweep prunes at start, then daily; only a database backend keeps task rows.
+        # A long-running sweep applies retention at start, then daily, whatever the task backend
+        # (task rows are one kind of many); only a database backend has task rows to fail.
         keeps_task_rows = isinstance(task_backends[DEFAULT_TASK_BACKEND_ALIAS], DatabaseBackend)
-        prunes = not once and keeps_task_rows
+        prunes = not once
         next_prune = time.monotonic() if prunes else None
         lock = None if once else advisory.AdvisoryLock("sweeper")
         active = None  # unknown yet: the first answer is always reported
@@ -88,7 +90,7 @@ class Command(BaseCommand):
                 housekeeping.prune_records()
                 health.tell_managers()
                 if next_prune is not None and time.monotonic() >= next_prune:
-                    call_command("prune_db_task_results", queue_name="*", min_age_days=14, verbosity=0)
+                    call_command("apply_retention", trigger="sweeper", verbosity=0)
                     next_prune = time.monotonic() + PRUNE_EVERY
             except DatabaseError:
                 logger.exception("Sweep failed; trying again in %s s", interval)

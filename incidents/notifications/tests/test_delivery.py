@@ -125,13 +125,20 @@ def test_the_long_running_sweeper_stops_on_signals_and_prunes_database_task_rows
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
     call_command("run_sweeper", "--interval", "0")
     assert sorted(one_sweep_loop["handlers"]) == sorted([signal.SIGTERM, signal.SIGINT])
-    assert one_sweep_loop["prunes"] == ["prune_db_task_results"]  # at start, then daily
+    assert one_sweep_loop["prunes"] == ["apply_retention"]  # at start, then daily
 
 
-def test_the_sweeper_prunes_nothing_without_a_database_task_backend(db, one_sweep_loop):
+def test_the_sweeper_applies_retention_without_a_database_task_backend_too(db, one_sweep_loop):
     from django.core.management import call_command
 
-    call_command("run_sweeper", "--interval", "0")  # ImmediateBackend (conftest): no task rows
+    call_command("run_sweeper", "--interval", "0")  # ImmediateBackend (conftest): incidents still age
+    assert one_sweep_loop["prunes"] == ["apply_retention"]
+
+
+def test_a_one_off_sweep_applies_no_retention(db, one_sweep_loop):
+    from django.core.management import call_command
+
+    call_command("run_sweeper", "--once", verbosity=0)
     assert one_sweep_loop["prunes"] == []
 
 
