@@ -12,6 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import default_task_backend, task
 
+from incidents import tasking
+
 log = logging.getLogger(__name__)
 
 # When on the due date the reminder goes out, in the site's time zone.
@@ -29,7 +31,7 @@ def schedule(item) -> None:
         log.info("task backend cannot delay tasks; no due-date reminder for action item %s", item.pk)
         return
     pk, due = item.pk, item.due_date
-    transaction.on_commit(lambda: remind_action_item_due.using(run_after=remind_at(due)).enqueue(pk, due.isoformat()))
+    tasking.with_change(lambda: remind_action_item_due.using(run_after=remind_at(due)).enqueue(pk, due.isoformat()))
 
 
 @task(queue_name="email")

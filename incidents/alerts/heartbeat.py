@@ -15,7 +15,7 @@ from django.utils.timezone import now
 from django_tasks import task
 from django_tasks.exceptions import InvalidTaskError
 
-from incidents import workflow
+from incidents import tasking, workflow
 from incidents.models import Heartbeat, Incident, Integration, Service, Severity, TimelineEntry
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def beat(integration: Integration) -> Heartbeat:
     hb.save(update_fields=update)
     if hb.is_active:
         pk, window = hb.pk, hb.window
-        transaction.on_commit(lambda: arm(pk, window), robust=True)
+        tasking.with_change(lambda: arm(pk, window))
     return hb
 
 

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.timezone import localtime, now
 from django_tasks import task
 
-from incidents import workflow
+from incidents import tasking, workflow
 from incidents.models import (
     AlertGroup,
     Incident,
@@ -98,7 +98,7 @@ def schedule_window(*, by, services: list[Service], start: dt.datetime, end: dt.
     window.save()
     window.services.set(services)
     _tell_stakeholders(window, "scheduled")
-    transaction.on_commit(partial(_enqueue_end, window.pk, window.end))
+    tasking.with_change(partial(_enqueue_end, window.pk, window.end))
     return window
 
 

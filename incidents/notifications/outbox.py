@@ -58,14 +58,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import transaction
 from django.db.models import Q
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 from django.utils.html import escape
 
-from incidents import roles
+from incidents import roles, tasking
 from incidents.access import allowed_user_ids, may_see
 from incidents.models import (
     Incident,
@@ -609,7 +608,7 @@ def write(rows: list[Notification]) -> list[int]:
     if fresh:
         written_at = timezone.now()
         # A lambda, not a partial: Django names a failing robust callback by its __qualname__.
-        transaction.on_commit(lambda: _enqueue_fresh(fresh, written_at), robust=True)
+        tasking.with_change(lambda: _enqueue_fresh(fresh, written_at))
     return [pk for pk, _, _ in fresh]
 
 

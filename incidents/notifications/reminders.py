@@ -13,7 +13,7 @@ from django.db.models import Max
 from django.utils.timezone import now
 from django_tasks import task
 
-from incidents import workflow
+from incidents import tasking, workflow
 from incidents.models import Incident, Notification, StatusUpdate, TimelineEntry
 from incidents.notifications.outbox import LOWERED, NEW, PUBLIC_UPDATE, RAISED, event_of, queue_direct, subject_for
 
@@ -54,7 +54,7 @@ def arm_reminder(incident: Incident, *, anchor=None) -> None:
     anchor = anchor or last_public_update_at(incident) or incident.reported_at
     due = max(anchor + interval, now())
     incident_id = incident.pk
-    transaction.on_commit(lambda: _enqueue_reminder(incident_id, due), robust=True)
+    tasking.with_change(lambda: _enqueue_reminder(incident_id, due))
 
 
 def _enqueue_reminder(incident_id: int, due) -> None:
@@ -107,7 +107,7 @@ def remind_lead(incident_id: int) -> bool:
             reminder=True,
         )
         due = anchor + (overdue + 1) * interval
-        transaction.on_commit(lambda: _enqueue_reminder(incident.pk, due), robust=True)
+        tasking.with_change(lambda: _enqueue_reminder(incident.pk, due))
     return True
 
 

@@ -34,7 +34,7 @@ from django.urls import reverse
 from django.utils.timezone import now
 from django_tasks import task
 
-from incidents import roles, workflow
+from incidents import roles, tasking, workflow
 from incidents.maintenance import rules as maintenance
 from incidents.models import (
     EscalationPolicy,
@@ -431,7 +431,7 @@ def schedule_escalation(
         return None
     due = after if at_once else after + step_delay(rung, incident.severity)
     args = (incident.pk, step) if ladder == 0 else (incident.pk, step, ladder)
-    transaction.on_commit(partial(_enqueue_later, escalate, due, *args))
+    tasking.with_change(partial(_enqueue_later, escalate, due, *args))
     return due
 
 
@@ -694,7 +694,7 @@ def _schedule_handoff(schedule: oncall.Schedule, *, after: dt.datetime) -> dt.da
     if not found:
         return None
     upcoming = found[0]
-    transaction.on_commit(partial(_enqueue_later, handoff, upcoming.at, schedule.source.pk, upcoming.at.isoformat()))
+    tasking.with_change(partial(_enqueue_later, handoff, upcoming.at, schedule.source.pk, upcoming.at.isoformat()))
     return upcoming.at
 
 

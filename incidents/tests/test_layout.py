@@ -48,6 +48,7 @@ CORE = {
     "incidents.teams",
     "incidents.user_reports",
     "incidents.templatetags",
+    "incidents.tasking",
 }
 AREAS = {"notifications", "oncall", "alerts", "statuspage", "api", "slack", "reports", "mailin", "maintenance"}
 # May import any area: the pages that compose areas, the wiring, the entry points, and the old

@@ -68,8 +68,10 @@ def hook(db):
 
 
 def test_a_down_body_opens_an_incident_mapped_as_configured(hook, django_assert_max_num_queries):
-    # The token, the lock, the plan, then the intake's opening of an incident (its service created).
-    with django_assert_max_num_queries(35):
+    # The token, the lock, the plan, then the intake's opening of an incident (its service created):
+    # with the silences in force, the service's escalation policy and its steps, and whether the
+    # service is in maintenance.
+    with django_assert_max_num_queries(38):
         response = hook.post(load("uptime-kuma-down"))
     assert response.status_code == 200, response.content
     assert response.json()["created"] is True
