@@ -29,7 +29,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, prefetch_related_objects
 from django.urls import reverse
 from django.utils.timezone import now
 from django_tasks import task
@@ -340,9 +340,19 @@ def restart_on_reassign(entry: TimelineEntry) -> None:
 # Each reassignment starts a new "ladder" (0, 1, …): tasks of an older ladder do nothing.
 
 
-def _policies():
+def _steps() -> Prefetch:
     steps = EscalationStep.objects.select_related("rotation", "user__profile").order_by("position", "pk")
-    return EscalationPolicy.objects.select_related("team").prefetch_related(Prefetch("steps", queryset=steps))
+    return Prefetch("steps", queryset=steps)
+
+
+def _policies():
+    return EscalationPolicy.objects.select_related("team").prefetch_related(_steps())
+
+
+def with_steps(policy: EscalationPolicy) -> EscalationPolicy:
+    """`policy` (from `policy_for(..., with_steps=False)`) with its steps loaded: one query."""
+    prefetch_related_objects([policy], _steps())
+    return policy
 
 
 def policy_for(service: Service, *, with_steps: bool = True) -> EscalationPolicy | None:

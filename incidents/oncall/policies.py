@@ -168,10 +168,12 @@ def escalation_panel_context(request, incident: Incident) -> dict | None:
     if not waiting and not history:
         # Acknowledged or later and nobody was ever paged: nothing to show, nothing more to ask.
         return None
-    # Who comes next matters only while nobody has acknowledged; after that, which policy it is.
-    policy = paging.policy_for(incident.service, with_steps=waiting)
+    # Who comes next matters only while nobody has acknowledged, and only when the policy escalates
+    # the incident's severity: its steps are loaded then, not before.
+    policy = paging.policy_for(incident.service, with_steps=False)
     upcoming = []
     if policy is not None and waiting and policy.escalates(incident.severity):
+        paging.with_steps(policy)
         data, ladder = paging.ladder_state((e.kind, e.author_id, e.data) for e in rows)
         ours = [e for e in entries if e.data.get("ladder", 0) == ladder]
         start = ours[-1].created_at if ours else incident.reported_at
