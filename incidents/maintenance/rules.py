@@ -126,6 +126,25 @@ def _enqueue_end(window_id: int, end: dt.datetime) -> None:
     window_ended.using(run_after=end).enqueue(window_id)
 
 
+# How long after a window's end a lost end task is still worth re-arming: the "it is over" email
+# a day late is still news; a week late it is noise.
+REARM_WITHIN = dt.timedelta(days=1)
+
+
+def rearm(*, at: dt.datetime | None = None) -> int:
+    """Enqueue again the end task of every window not cancelled that has not ended or ended within
+    `REARM_WITHIN`. For the sweeper after a lost task (a killed worker: django-tasks does not
+    retry) or a restore, beside `paging.rearm`; safe any time, since the end email's event keys make
+    a repeat write nothing. Returns how many were scheduled. One query."""
+    at = at or now()
+    windows = MaintenanceWindow.objects.filter(cancelled_at__isnull=True, end__gt=at - REARM_WITHIN)
+    scheduled = 0
+    for pk, end in windows.order_by("end", "pk").values_list("pk", "end"):
+        tasking.with_change(partial(_enqueue_end, pk, end))
+        scheduled += 1
+    return scheduled
+
+
 @task()
 def window_ended(window_id: int) -> str:
     """The delayed task at a window's end: see `finish_window`."""

@@ -84,6 +84,31 @@ def test_stakeholders_get_one_email_when_scheduled_and_one_when_it_ends_through_
     assert set(Notification.objects.values_list("state", flat=True)) == {"sent"}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_end_task_is_re_armed_and_the_end_email_still_goes_once(settings, manager):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = DB_TASKS
+    checkout = ServiceFactory(name="Checkout")
+    expected = stakeholders(checkout)
+    with time_machine.travel(NOON, tick=False):
+        window = plan(manager, [checkout], start=NOON + dt.timedelta(hours=1))
+        old = plan(manager, [checkout], start=NOON - dt.timedelta(days=3))  # over long ago: left alone
+        gone = plan(manager, [checkout], start=NOON + dt.timedelta(hours=2))
+        rules.cancel_window(gone, by=manager)
+    DBTaskResult.objects.all().delete()  # a killed worker took the end tasks with it, say
+    with time_machine.travel(window.end + dt.timedelta(minutes=30), tick=False):
+        assert rules.rearm() == 1  # the cancelled window and the one over for days are not re-armed
+        (task,) = DBTaskResult.objects.filter(task_path="incidents.maintenance.rules.window_ended")
+        assert task.args_kwargs["args"] == [window.pk]
+        run_worker()
+        assert rules.rearm() == 1  # the sweeper's next start re-arms it again: harmless
+        run_worker()
+    ended = Notification.objects.filter(subject__startswith="Maintenance finished")
+    assert sorted(n.recipient for n in ended) == sorted(expected)
+    assert not Notification.objects.filter(event_key=f"maintenance:{old.pk}:over").exists()
+
+
 def test_the_email_says_what_users_will_notice_and_how_to_stop(manager):
     checkout = ServiceFactory(name="Checkout")
     Subscription.objects.create(email="partner@outside.example", service=checkout)

@@ -27,6 +27,7 @@ from django_tasks_db.backend import DatabaseBackend
 
 from incidents import advisory, housekeeping
 from incidents.alerts import heartbeat
+from incidents.maintenance import rules as maintenance_rules
 from incidents.notifications import delivery, health, reminders
 from incidents.oncall import paging
 
@@ -78,8 +79,12 @@ class Command(BaseCommand):
                 if not rearmed:
                     # Stale re-armed tasks find their step done and stop; lost ones come back.
                     incidents, rotations = paging.rearm()
+                    windows = maintenance_rules.rearm()
                     rearmed = True
-                    self.stdout.write(f"re-armed escalations of {incidents} incident(s), {rotations} handoff(s)")
+                    self.stdout.write(
+                        f"re-armed escalations of {incidents} incident(s), {rotations} handoff(s), "
+                        f"the end of {windows} maintenance window(s)"
+                    )
                 swept = delivery.sweep()
                 reminded = reminders.remind_all_due()
                 silent = heartbeat.check_all_overdue()
