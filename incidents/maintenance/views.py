@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,7 +14,7 @@ from django.urls import reverse
 from django.utils.timezone import now
 from django.views.decorators.http import require_POST, require_safe
 
-from incidents import roles
+from incidents import choices, roles
 from incidents.access import get_incident_for, role_required
 from incidents.maintenance import rules
 from incidents.maintenance.forms import SilenceForm, WindowForm
@@ -149,19 +150,34 @@ def silence_group(request: HttpRequest, ref: str) -> HttpResponse:
     return redirect(incident.get_absolute_url() + "#alert-group")
 
 
-def dashboard_context(at=None) -> dict:
-    """What the dashboard shows of maintenance: the windows and silences in force, and the services
-    in maintenance (its open incidents say "during maintenance"). Two queries: the windows come
-    with their services through the join table, in one."""
-    at = at or now()
-    pairs = (
+CACHE_NAME = "maintenance-dashboard"
+
+
+def _not_over() -> tuple[list, list[Silence]]:
+    """Windows (with their services, through the join table: one query) and silences not over yet
+    nor cancelled: two queries, made at most once a minute per cache (choices.cached), and again
+    after any change to a window or silence (`forget_on_change`)."""
+    at = now()
+    pairs = list(
         MaintenanceWindow.services.through.objects.filter(
-            maintenancewindow__in=MaintenanceWindow.objects.active(at).values("pk")
+            maintenancewindow__in=MaintenanceWindow.objects.current_or_upcoming(at).values("pk")
         )
         .select_related("maintenancewindow", "service")
         .only("maintenancewindow__end", "maintenancewindow__start", "service__name")
         .order_by("maintenancewindow__end", "maintenancewindow_id", "service__name")
     )
+    silences = list(Silence.objects.live().filter(expires_at__gt=at).order_by("expires_at", "pk"))
+    return pairs, silences
+
+
+def dashboard_context(at=None) -> dict:
+    """What the dashboard shows of maintenance: the windows and silences in force, and the services
+    in maintenance (its open incidents say "during maintenance"). No query on most requests: what
+    is not over yet comes from the cache, and what is in force at `at` is picked from it here (so a
+    window that begins shows on time without the cache being renewed)."""
+    at = at or now()
+    pairs, silences = choices.cached(CACHE_NAME, _not_over)
+    pairs = [p for p in pairs if p.maintenancewindow.start <= at < p.maintenancewindow.end]
     active: dict[int, dict] = {}
     for pair in pairs:
         found = active.setdefault(pair.maintenancewindow_id, {"window": pair.maintenancewindow, "services": []})
@@ -169,5 +185,13 @@ def dashboard_context(at=None) -> dict:
     return {
         "maintenance_windows": list(active.values()),
         "maintenance_services": {pair.service_id for pair in pairs},
-        "active_silences": list(Silence.objects.active(at).order_by("expires_at", "pk")),
+        "active_silences": [s for s in silences if s.starts_at <= at < s.expires_at],
     }
+
+
+def forget_on_change(**kwargs) -> None:
+    """A window or silence changed: the dashboard's copy goes now, and again once the change
+    commits (a dashboard built in between from the rows before it must not be kept a minute)."""
+    forget = choices.forget(CACHE_NAME)
+    forget()
+    transaction.on_commit(forget)

@@ -9,6 +9,7 @@ import time_machine
 from django.utils.timezone import now
 
 from incidents.maintenance import rules
+from incidents.maintenance.views import dashboard_context
 from incidents.models import MaintenanceWindow, Silence, SilencedAlert
 from incidents.tests.factories import ServiceFactory
 
@@ -167,3 +168,38 @@ def test_windows_and_silences_made_and_cancelled_on_the_pages_are_in_the_audit_l
         assert [e.action for e in entries][:1] == [LogEntry.Action.CREATE]
         assert any("cancelled_at" in (e.changes_dict or {}) for e in entries), entries
         assert {e.actor for e in entries} == {manager}
+
+
+def test_the_dashboard_card_is_kept_but_never_behind_a_change_or_the_clock(
+    clients, manager, responder, checkout, django_assert_max_num_queries
+):
+    client = clients["responder"]
+    with time_machine.travel(NOON, tick=False):
+        window = rules.schedule_window(
+            by=manager,
+            services=[checkout],
+            start=NOON + dt.timedelta(hours=1),
+            end=NOON + dt.timedelta(hours=2),
+            description="Card payments pause.",
+        )
+        assert "maintenance-now" not in client.get("/").content.decode()  # nothing in force: no card
+        with django_assert_max_num_queries(0):  # the card's windows and silences come from the cache
+            assert dashboard_context()["maintenance_windows"] == []
+        # A silence made now is on the next dashboard: the change drops the kept copy.
+        silence = rules.create_silence(
+            by=responder,
+            matchers=[{"name": "alertname", "op": "=", "value": "DiskFilling"}],
+            expires_at=NOON + dt.timedelta(hours=2),
+            comment="disk swap",
+        )
+        assert [s.pk for s in dashboard_context()["active_silences"]] == [silence.pk]
+        assert "maintenance-now" in client.get("/").content.decode()
+    # The window begins at 13:00 with no change to any row: the kept copy is read by the clock.
+    with time_machine.travel(NOON + dt.timedelta(hours=1, minutes=1), tick=False):
+        shown = dashboard_context()
+        assert [w["window"].pk for w in shown["maintenance_windows"]] == [window.pk]
+        assert shown["maintenance_services"] == {checkout.pk}
+    # Cancelled: gone at once.
+    with time_machine.travel(NOON + dt.timedelta(hours=1, minutes=2), tick=False):
+        rules.cancel_window(window, by=manager)
+        assert dashboard_context()["maintenance_windows"] == []
