@@ -10,7 +10,10 @@ Imports the core and notifications (a page goes through the outbox).
 def ready() -> None:
     """Called by IncidentsConfig.ready(), first: a new incident must have its lead before the
     outbox decides who hears about it."""
+    from django.db.models.signals import post_delete, post_save
+
     from incidents import panels, workflow
+    from incidents.models import EscalationPolicy
     from incidents.oncall import api, paging, policies
 
     workflow.on_entry(paging.assign_on_call)
@@ -23,3 +26,6 @@ def ready() -> None:
     panels.register_on_call_board(paging.board)
     # The load report's API operation, which the API area may not import (incidents/panels.py).
     panels.register_api_routes(api.build)
+    # The incident page reads policies from the cache (paging.policy_summary): a change drops it.
+    for signal in (post_save, post_delete):
+        signal.connect(paging.forget_policies, sender=EscalationPolicy, dispatch_uid="oncall.forget_policies")

@@ -34,7 +34,7 @@ from django.urls import reverse
 from django.utils.timezone import now
 from django_tasks import task
 
-from incidents import roles, tasking, workflow
+from incidents import choices, roles, tasking, workflow
 from incidents.maintenance import rules as maintenance
 from incidents.models import (
     EscalationPolicy,
@@ -350,21 +350,40 @@ def _policies():
 
 
 def with_steps(policy: EscalationPolicy) -> EscalationPolicy:
-    """`policy` (from `policy_for(..., with_steps=False)`) with its steps loaded: one query."""
+    """`policy` (from `policy_summary`) with its steps loaded: one query."""
     prefetch_related_objects([policy], _steps())
     return policy
 
 
-def policy_for(service: Service, *, with_steps: bool = True) -> EscalationPolicy | None:
-    """The service's own policy, else the default one, with its steps: two queries (one
-    `with_steps=False`, for showing which policy it is)."""
+def policy_for(service: Service) -> EscalationPolicy | None:
+    """The service's own policy, else the default one, with its steps: two queries."""
     wanted = Q(is_default=True)
     if service.escalation_policy_id:
         wanted |= Q(pk=service.escalation_policy_id)
-    policies = _policies() if with_steps else EscalationPolicy.objects.all()
-    found = {p.pk: p for p in policies.filter(wanted)}
+    found = {p.pk: p for p in _policies().filter(wanted)}
     own = found.get(service.escalation_policy_id) if service.escalation_policy_id else None
     return own or next((p for p in found.values() if p.is_default), None)
+
+
+POLICIES_CACHE = "escalation-policies"
+
+
+def policy_summary(service: Service) -> EscalationPolicy | None:
+    """The service's policy (else the default), without its steps, from the cache (choices.cached,
+    dropped by any change to a policy): which policy it is and whether it escalates a severity, for
+    the incident page. The engine never reads it: it loads the policy under the row lock when a
+    step runs (`policy_for`)."""
+    policies = choices.cached(POLICIES_CACHE, lambda: {p.pk: p for p in EscalationPolicy.objects.order_by("pk")})
+    own = policies.get(service.escalation_policy_id) if service.escalation_policy_id else None
+    return own or next((p for p in policies.values() if p.is_default), None)
+
+
+def forget_policies(**kwargs) -> None:
+    """A policy changed: the kept copy goes now, and again when the change commits (a page built in
+    between from the rows before it must not be kept a minute)."""
+    forget = choices.forget(POLICIES_CACHE)
+    forget()
+    transaction.on_commit(forget)
 
 
 def step_delay(step: EscalationStep, severity: str) -> dt.timedelta:

@@ -137,12 +137,17 @@ def preview(
 def escalation_panel_context(request, incident: Incident) -> dict | None:
     """Who was paged about the incident, when, on which channels (the Notification rows of each
     page) and, while it is unacknowledged, who is next and when. Hidden when nobody was paged
-    and its policy does not escalate it. At most ten queries, whatever the number of pages; one
-    for an acknowledged incident nobody was paged about."""
+    and its policy does not escalate it. At most ten queries, whatever the number of pages; none
+    for an incident nobody was paged about and nobody will be (the policy comes from the cache)."""
     waiting = incident.status == Status.REPORTED
-    if not waiting and not getattr(incident, "has_pages", True):
-        # Acknowledged or later and nobody was ever paged (the incident page says so: has_pages).
-        return None
+    has_pages = getattr(incident, "has_pages", True)  # the incident page knows (views._incident_qs)
+    if not waiting and not has_pages:
+        return None  # acknowledged or later and nobody was ever paged: nothing to show
+    # Which policy, and whether it escalates this severity, from the cache: no query.
+    policy = paging.policy_summary(incident.service)
+    escalating = waiting and policy is not None and policy.escalates(incident.severity)
+    if not escalating and not has_pages:
+        return None  # nobody paged, and nobody will be
     rows = list(incident.timeline.filter(kind__in=paging.LADDER_KINDS).order_by("created_at", "pk"))
     entries = [e for e in rows if e.kind in paging.PAGE_KINDS]
     ids = {e.data.get("user_id") for e in entries if isinstance(e.data.get("user_id"), int)}
@@ -170,9 +175,8 @@ def escalation_panel_context(request, incident: Incident) -> dict | None:
         return None
     # Who comes next matters only while nobody has acknowledged, and only when the policy escalates
     # the incident's severity: its steps are loaded then, not before.
-    policy = paging.policy_for(incident.service, with_steps=False)
     upcoming = []
-    if policy is not None and waiting and policy.escalates(incident.severity):
+    if escalating:
         paging.with_steps(policy)
         data, ladder = paging.ladder_state((e.kind, e.author_id, e.data) for e in rows)
         ours = [e for e in entries if e.data.get("ladder", 0) == ladder]

@@ -137,6 +137,21 @@ def test_deleting_a_policy_moves_its_services_to_the_default(client, manager, wo
     assert paging.policy_for(world["checkout"]).is_default
 
 
+def test_the_incident_page_reads_policies_from_the_cache_and_a_change_drops_it(world, django_assert_num_queries):
+    checkout = world["checkout"]
+    policy = make_policy(steps=[{"target": Target.MANAGERS}], services=[checkout], severities=["critical"])
+    checkout.refresh_from_db()
+    assert paging.policy_summary(checkout).pk == policy.pk
+    with django_assert_num_queries(0):
+        assert not paging.policy_summary(checkout).escalates("low")
+    policy.severities = ["critical", "low"]
+    policy.save()
+    assert paging.policy_summary(checkout).escalates("low")
+    policy.delete()
+    checkout.refresh_from_db()
+    assert paging.policy_summary(checkout).is_default
+
+
 def test_editing_reorders_deletes_and_changes_steps(client, manager, world, responder):
     policy = make_policy(
         steps=[{"target": Target.MANAGERS, "delay_minutes": 5}, {"target": Target.USER, "user": responder}]
