@@ -13,7 +13,7 @@ def ready() -> None:
     from django.db.models.signals import post_delete, post_save
 
     from incidents import panels, workflow
-    from incidents.models import EscalationPolicy
+    from incidents.models import EscalationPolicy, EscalationStep
     from incidents.oncall import api, paging, policies
 
     workflow.on_entry(paging.assign_on_call)
@@ -27,5 +27,6 @@ def ready() -> None:
     # The load report's API operation, which the API area may not import (incidents/panels.py).
     panels.register_api_routes(api.build)
     # The incident page reads policies from the cache (paging.policy_summary): a change drops it.
-    for signal in (post_save, post_delete):
-        signal.connect(paging.forget_policies, sender=EscalationPolicy, dispatch_uid="oncall.forget_policies")
+    for sender in (EscalationPolicy, EscalationStep):
+        for signal in (post_save, post_delete):
+            signal.connect(paging.forget_policies, sender=sender, dispatch_uid=f"oncall.forget.{sender.__name__}")

@@ -29,7 +29,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Q, prefetch_related_objects
+from django.db.models import Prefetch, Q
 from django.urls import reverse
 from django.utils.timezone import now
 from django_tasks import task
@@ -349,12 +349,6 @@ def _policies():
     return EscalationPolicy.objects.select_related("team").prefetch_related(_steps())
 
 
-def with_steps(policy: EscalationPolicy) -> EscalationPolicy:
-    """`policy` (from `policy_summary`) with its steps loaded: one query."""
-    prefetch_related_objects([policy], _steps())
-    return policy
-
-
 def policy_for(service: Service) -> EscalationPolicy | None:
     """The service's own policy, else the default one, with its steps: two queries."""
     wanted = Q(is_default=True)
@@ -369,11 +363,12 @@ POLICIES_CACHE = "escalation-policies"
 
 
 def policy_summary(service: Service) -> EscalationPolicy | None:
-    """The service's policy (else the default), without its steps, from the cache (choices.cached,
-    dropped by any change to a policy): which policy it is and whether it escalates a severity, for
-    the incident page. The engine never reads it: it loads the policy under the row lock when a
-    step runs (`policy_for`)."""
-    policies = choices.cached(POLICIES_CACHE, lambda: {p.pk: p for p in EscalationPolicy.objects.order_by("pk")})
+    """The service's policy (else the default) with its steps, from the cache (choices.cached,
+    dropped by any change to a policy or a step): which policy it is, whether it escalates a
+    severity and when its first step is due, for the incident page and for scheduling a new
+    incident's first step. A step that runs never trusts it: `escalation_step` loads the policy
+    under the incident's row lock (`policy_for`), so an edit applies from the next step."""
+    policies = choices.cached(POLICIES_CACHE, lambda: {p.pk: p for p in _policies().order_by("pk")})
     own = policies.get(service.escalation_policy_id) if service.escalation_policy_id else None
     return own or next((p for p in policies.values() if p.is_default), None)
 
@@ -452,7 +447,8 @@ def schedule_escalation(
     """Enqueue escalation `step` for when its delay has passed after `after` (`at_once`: at
     `after`), once the transaction commits (a rolled-back report schedules nothing). Returns the
     due time, or None when the service's policy does not escalate the severity or has no such step."""
-    policy = policy if policy is not None else policy_for(incident.service)
+    # A new incident's first step is scheduled from the kept policy; the step re-reads it when it runs.
+    policy = policy if policy is not None else policy_summary(incident.service)
     if policy is None or not policy.escalates(incident.severity):
         return None
     rung = policy_step(policy, step)

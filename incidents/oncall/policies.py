@@ -177,7 +177,6 @@ def escalation_panel_context(request, incident: Incident) -> dict | None:
     # the incident's severity: its steps are loaded then, not before.
     upcoming = []
     if escalating:
-        paging.with_steps(policy)
         data, ladder = paging.ladder_state((e.kind, e.author_id, e.data) for e in rows)
         ours = [e for e in entries if e.data.get("ladder", 0) == ladder]
         start = ours[-1].created_at if ours else incident.reported_at

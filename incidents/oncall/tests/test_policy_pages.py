@@ -137,7 +137,9 @@ def test_deleting_a_policy_moves_its_services_to_the_default(client, manager, wo
     assert paging.policy_for(world["checkout"]).is_default
 
 
-def test_the_incident_page_reads_policies_from_the_cache_and_a_change_drops_it(world, django_assert_num_queries):
+def test_the_incident_page_reads_policies_from_the_cache_and_a_change_drops_it(
+    world, other_responder, django_assert_num_queries
+):
     checkout = world["checkout"]
     policy = make_policy(steps=[{"target": Target.MANAGERS}], services=[checkout], severities=["critical"])
     checkout.refresh_from_db()
@@ -147,6 +149,9 @@ def test_the_incident_page_reads_policies_from_the_cache_and_a_change_drops_it(w
     policy.severities = ["critical", "low"]
     policy.save()
     assert paging.policy_summary(checkout).escalates("low")
+    assert [s.target for s in paging.policy_summary(checkout).steps.all()] == [Target.MANAGERS]
+    policy.steps.create(position=1, target=Target.USER, user=other_responder, delay_minutes=3)
+    assert [s.target for s in paging.policy_summary(checkout).steps.all()] == [Target.MANAGERS, Target.USER]
     policy.delete()
     checkout.refresh_from_db()
     assert paging.policy_summary(checkout).is_default
