@@ -15,10 +15,13 @@ delivery. `with_change(enqueue)` decides when the enqueue happens:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
+
+logger = logging.getLogger(__name__)
 
 
 def in_transaction() -> bool:
@@ -34,8 +37,18 @@ def in_transaction() -> bool:
 
 
 def with_change(enqueue: Callable[[], None]) -> None:
-    """Run `enqueue` (a callable that enqueues tasks) so that its tasks come with the caller's change."""
-    if in_transaction():
-        enqueue()
-    else:
+    """Run `enqueue` (a callable that enqueues tasks) so that its tasks come with the caller's change.
+
+    A task the backend refuses (a queue it does not know, say) never undoes the change that asked
+    for it, in the transaction or after it: it is logged, and the sweeper re-arms what it stands
+    for (escalations, handoffs, maintenance ends, undelivered outbox rows). Only a database error
+    goes up, as the transaction it happened in is lost anyway."""
+    if not in_transaction():
         transaction.on_commit(enqueue, robust=True)
+        return
+    try:
+        enqueue()
+    except DatabaseError:
+        raise
+    except Exception:
+        logger.exception("A task was not enqueued with its change (the sweeper re-arms it): %r", enqueue)

@@ -55,3 +55,16 @@ def test_outside_a_transaction_the_task_is_enqueued_at_once(settings):
     assert not tasking.in_transaction()
     tasking.with_change(enqueue_one)
     assert DBTaskResult.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_the_backend_refuses_never_undoes_the_change(settings, caplog):
+    from incidents.models import Service
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["email"]}}
+    with transaction.atomic():
+        Service.objects.create(name="Checkout")
+        tasking.with_change(enqueue_one)  # its queue, "default", is not one the backend serves
+    assert Service.objects.filter(name="Checkout").exists()
+    assert DBTaskResult.objects.count() == 0
+    assert "was not enqueued with its change" in caplog.text
