@@ -360,8 +360,10 @@ def test_quiet_hours_across_a_daylight_saving_change_count_real_time(responder):
 def test_a_held_page_carries_action_links_that_still_work_when_it_goes_out(ntfy, reporter, responder, client):
     QuietHours.objects.create(user=responder, start=dt.time(0), end=dt.time(23, 59))
     rule(responder, "apprise", channel=ntfy)
-    incident = make_incident(by=reporter, severity="low")
-    entry = page(incident, responder)
+    # At 03:00 the quiet hours have 20 hours to run (at 23:00 on the real clock, only one).
+    with time_machine.travel(dt.datetime(2026, 3, 10, 3, 0, tzinfo=dt.UTC), tick=False):
+        incident = make_incident(by=reporter, severity="low")
+        entry = page(incident, responder)
     push = rows(entry=entry).get()
     assert push.next_attempt_at > entry.created_at + dt.timedelta(minutes=60)  # past a link's 60 minutes
     link = re.search(r"^Acknowledge: \S+/email-actions/(\S+)/$", push.body_text, re.M).group(1)
