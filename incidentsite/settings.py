@@ -380,7 +380,7 @@ MAIL_INTAKE_SEVERITY = env_str("MAIL_INTAKE_SEVERITY", "medium")
 # (README, "Scaling"). Either way the outbox's guarantees are the database's, not the queue's: a
 # task only carries a row's key, the row is claimed with a lease, and the sweeper re-enqueues
 # whatever a lost task or a killed worker left behind (incidents/notifications/delivery.py).
-TASK_BACKENDS = {"db": "django_tasks_db.DatabaseBackend", "rq": "django_tasks_rq.RQBackend"}
+TASK_BACKENDS = {"db": "django_tasks_db.DatabaseBackend", "rq": "incidents.rqworker.Backend"}
 TASK_QUEUES = ["default", "email", "slack", "webhooks", "escalations", "apprise"]
 TASKS = {
     "default": {

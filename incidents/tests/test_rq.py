@@ -8,7 +8,7 @@ schedulers) watch the queues and each task was queued twice.
 
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import django_rq
 import pytest
@@ -22,6 +22,7 @@ from incidents.models import Incident, Notification, TimelineEntry
 from incidents.notifications import delivery
 from incidents.notifications import outbox as notifications
 from incidents.oncall import paging
+from incidents.rqworker import whole_second_after
 from incidents.tests.factories import make_incident
 from incidents.tests.servers import RedisServer, beacon_env, free_port, manage, settings_of, stop, wait_until
 from incidents.tests.standins import SmtpSink
@@ -50,7 +51,7 @@ def test_rq_is_chosen_by_settings_alone_with_every_beacon_queue():
     result = settings_of(code, TASKS_BACKEND="rq", REDIS_URL="redis://queue.example:6379/2")
     assert result.returncode == 0, result.stderr
     backend, queues, rq_queues, urls, installed = result.stdout.split("\n")[:5]
-    assert backend == "django_tasks_rq.RQBackend"
+    assert backend == "incidents.rqworker.Backend"
     assert queues == rq_queues == str(sorted(QUEUES))
     assert urls == "{'redis://queue.example:6379/2'}" and installed == "True"
     # RQ_URL wins over REDIS_URL (which the cache may use); the default stays PostgreSQL's table.
@@ -80,7 +81,7 @@ def redis(tmp_path):
 @pytest.fixture
 def rq_tasks(settings, redis):
     """This process enqueues on the private Redis, as a gunicorn worker with TASKS_BACKEND=rq would."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": QUEUES}}
+    settings.TASKS = {"default": {"BACKEND": "incidents.rqworker.Backend", "QUEUES": QUEUES}}
     settings.RQ_QUEUES = {name: {"URL": redis.url} for name in QUEUES}
     settings.RQ = {"JOB_CLASS": "django_tasks_rq.backend.Job"}
     return redis
@@ -150,3 +151,11 @@ def test_delayed_tasks_run_when_due_and_once_on_two_rq_workers_with_schedulers(r
     assert not any("Traceback" in log for log in logs)
     # One scheduler for each queue: RQ's lock in Redis, taken by one worker of the two.
     assert sorted("Acquired scheduler lock for escalations" in log for log in logs) == [False, True]
+
+
+def test_a_delayed_task_is_scheduled_on_the_next_whole_second_never_before_its_time():
+    # RQ keeps whole seconds, cut down: 07.9 would run at 07.0, before the row it serves is due.
+    moment = datetime(2026, 12, 6, 0, 44, 7, 921103, tzinfo=UTC)
+    assert whole_second_after(moment) == datetime(2026, 12, 6, 0, 44, 8, tzinfo=UTC)
+    assert whole_second_after(moment.replace(microsecond=0)) == moment.replace(microsecond=0)
+    assert whole_second_after(datetime(2026, 12, 31, 23, 59, 59, 1, tzinfo=UTC)) == datetime(2027, 1, 1, tzinfo=UTC)
