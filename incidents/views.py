@@ -372,13 +372,21 @@ def timeline_context(request: HttpRequest, incident: Incident) -> dict:
     }
 
 
-def _incident_qs():
+def _incident_qs(user=None):
     """The incident page's incident, and whether it has links, duplicates, participants, tasks,
-    role holders and pages: most incidents have none of them, and the page asks for each only when
-    there are some (an EXISTS here costs a fraction of a query of its own)."""
+    role holders, pages and deliveries: most incidents have none of them, and the page asks for
+    each only when there are some (an EXISTS here costs a fraction of a query of its own). Given
+    the `user`, also whether they follow it or its service (the updates panel's Follow buttons)."""
     incident = OuterRef("pk")
+    queryset = Incident.objects.all()
+    if user is not None:
+        mine = Subscription.objects.filter(user=user)
+        queryset = queryset.annotate(
+            follows_incident=Exists(mine.filter(incident=incident)),
+            follows_service=Exists(mine.filter(service=OuterRef("service_id"), incident__isnull=True)),
+        )
     return (
-        Incident.objects.for_list()
+        queryset.for_list()
         .select_related("resolution_confirmed_by")
         .annotate(
             has_links=Exists(IncidentLink.objects.filter(Q(from_incident=incident) | Q(to_incident=incident))),
@@ -388,6 +396,8 @@ def _incident_qs():
             has_roles_held=Exists(RoleAssignment.objects.filter(incident_id=incident)),
             # The paging panel (incidents/oncall/policies.py) of an acknowledged incident nobody was paged about.
             has_pages=Exists(TimelineEntry.objects.filter(incident_id=incident, kind__in=paging.PAGE_KINDS)),
+            # The delivery ledger panel (incidents/notifications/views.py) of an incident nobody was told of.
+            has_notifications=Exists(Notification.objects.filter(incident_id=incident)),
         )
     )
 
@@ -395,7 +405,7 @@ def _incident_qs():
 @role_required(VIEW)
 @require_GET
 def detail(request: HttpRequest, ref: str) -> HttpResponse:
-    incident = get_incident_for(request, ref, queryset=_incident_qs())
+    incident = get_incident_for(request, ref, queryset=_incident_qs(request.user))
     return render(request, "incidents/detail.html", _detail_context(request, incident))
 
 
@@ -658,8 +668,9 @@ def _last_public_update_at(incident: Incident, recent: list[StatusUpdate]):
 
 def updates_panel_context(request: HttpRequest, incident: Incident, form=None) -> dict:
     """Last public update, recent updates, post form (from a template with ?template=ID), the
-    phases offered, visibility and follow state: 2 queries (3 when none of the newest updates is
-    public, 1 more for a chosen template)."""
+    phases offered, visibility and follow state: 2 queries, 1 when the incident says what the user
+    follows (the page's, _incident_qs(user)); 1 more when none of the newest updates is public, 1
+    more for a chosen template."""
     user = request.user
     recent = list(
         StatusUpdate.objects.filter(incident=incident)
@@ -683,7 +694,10 @@ def updates_panel_context(request: HttpRequest, incident: Incident, form=None) -
                 }
             )
     follows = set()
-    if user.has_perm(FOLLOW):
+    if user.has_perm(FOLLOW) and hasattr(incident, "follows_incident"):
+        # The page's incident says already (_incident_qs(user)).
+        follows = {name for name in ("incident", "service") if getattr(incident, f"follows_{name}")}
+    elif user.has_perm(FOLLOW):
         follows = {
             "incident" if incident_id else "service"
             for incident_id, _ in Subscription.objects.filter(user=user)

@@ -45,11 +45,13 @@ class NotificationSettingsForm(forms.Form):
 
 
 def ledger_panel_context(request: HttpRequest, incident: Incident) -> dict | None:
-    """The delivery ledger for responders: the newest rows and counts per state (1 query; 2 when
-    there are more rows than it shows)."""
+    """The delivery ledger for responders: the newest rows and counts per state (1 query, none when
+    the incident says it has no deliveries; 2 when there are more rows than it shows)."""
     if not request.user.has_perm(RESPOND):
         return None
-    rows = list(incident.notifications.order_by("-created_at", "-pk")[: LEDGER_ROWS + 1])
+    # The incident page's incident says whether there are any (incidents/views.py, _incident_qs).
+    none = getattr(incident, "has_notifications", True) is False
+    rows = [] if none else list(incident.notifications.order_by("-created_at", "-pk")[: LEDGER_ROWS + 1])
     if len(rows) <= LEDGER_ROWS:  # every row in hand: count them here
         counts = dict(Counter(row.state for row in rows))
     else:

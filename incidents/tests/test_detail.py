@@ -67,17 +67,18 @@ def test_detail_runs_a_fixed_number_of_queries(clients, reporter, responder, dja
     client = clients["responder"]
     client.get(f"/incidents/{incident.ref}/")
     # Session, user, profile, permissions, the incident (with whether it has links, duplicates,
-    # participants, tasks, role holders), its timeline, the updates and what the user follows,
-    # the review, the ledger; two for the response (who holds the roles, the tasks: it has both).
-    # The roles, the lead list and the type's fields come from the cache (incidents/choices.py).
-    with django_assert_max_num_queries(12):
+    # participants, tasks, role holders, deliveries, and whether the user follows it or its
+    # service), its timeline, the updates, the review, the ledger; two for the response (who
+    # holds the roles, the tasks: it has both). The roles, the lead list and the type's fields
+    # come from the cache (incidents/choices.py).
+    with django_assert_max_num_queries(11):
         response = client.get(f"/incidents/{incident.ref}/")
     html = response.content.decode()
     # The newest 25, newest first (the newest 10 open, the rest folded), and a way to earlier ones.
     assert html.count('class="timeline-entry') == 25
     assert html.index("note 199") < html.index("note 175") and "note 174<" not in html
     assert f'href="/incidents/{incident.ref}/?entries=50#older-entries">Show earlier entries</a>' in html
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(11):
         response = client.get(f"/incidents/{incident.ref}/?entries=250")
     html = response.content.decode()
     assert html.count('class="timeline-entry') == 202

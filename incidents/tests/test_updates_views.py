@@ -234,3 +234,32 @@ def test_a_signed_token_of_the_wrong_shape_is_refused(client, db, payload):
     response = client.post(f"/unsubscribe/{token}/")
     assert response.status_code == 400
     assert "not valid" in response.content.decode()
+
+
+def test_the_follow_buttons_say_what_this_user_follows_and_nothing_else(clients, incident, reporter, viewer, responder):
+    # The page's incident carries the answer (views._incident_qs): another user's subscriptions,
+    # and another incident of the same service, must not count.
+    service = incident.service
+    other = make_incident(by=reporter, service=service)
+    Subscription.objects.create(user=responder, incident=incident)
+    Subscription.objects.create(user=responder, service=service)
+    Subscription.objects.create(user=viewer, incident=other)
+    html = clients["viewer"].get(url(incident)).content.decode()
+    assert ">Follow</button>" in html and f">Follow {service}</button>" in html
+
+    Subscription.objects.create(user=viewer, service=service)
+    html = clients["viewer"].get(url(incident)).content.decode()
+    assert ">Follow</button>" in html and f">Unfollow {service}</button>" in html
+    html = clients["viewer"].get(url(other)).content.decode()
+    assert ">Unfollow</button>" in html and f">Unfollow {service}</button>" in html
+
+
+def test_the_ledger_shows_deliveries_and_says_so_when_there_are_none(clients, incident, reporter):
+    Notification.objects.filter(incident=incident).delete()
+    html = clients["responder"].get(url(incident)).content.decode()
+    assert "No messages yet." in html and "ledger-row" not in html
+    Notification.objects.create(
+        incident=incident, event_key="x", channel="email", recipient="ops@example.com", subject="Ledger check"
+    )
+    html = clients["responder"].get(url(incident)).content.decode()
+    assert "Ledger check" in html and "No messages yet." not in html
