@@ -7,10 +7,10 @@ they are kept in Django's cache instead.
 
 Only what a select shows is cached. What a form accepts is always checked against the database
 (the fields keep their querysets), so a list a moment old can show a stale option, never let a
-stale one through. Each list is dropped at once by any change that can alter it (signals,
-connected in IncidentsConfig.ready); in a per-process memory cache another process may show the
-old list for up to CACHE_SECONDS (CACHE_URL=redis://… shares one copy, so the drop reaches every
-process).
+stale one through. Each list is dropped at once by any change that can alter it, and again when
+the change commits (signals, connected in IncidentsConfig.ready); in a per-process memory cache
+another process may show the old list for up to CACHE_SECONDS (CACHE_URL=redis://… shares one
+copy, so the drop reaches every process).
 """
 
 from collections.abc import Callable
@@ -19,6 +19,7 @@ from typing import TypeVar
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from incidents.models import (
@@ -48,8 +49,15 @@ def cached(name: str, build: Callable[[], T]) -> T:
 
 
 def forget(name: str) -> Callable[..., None]:
-    def receiver(**kwargs) -> None:
+    """A signal receiver that drops the list `name` now, and again when the change commits: a page
+    built in between, from the rows as they were before the change, must not be kept a minute."""
+
+    def drop() -> None:
         cache.delete(KEY.format(name))
+
+    def receiver(**kwargs) -> None:
+        drop()
+        transaction.on_commit(drop)
 
     receiver.__name__ = f"forget_{name}"
     return receiver

@@ -6,7 +6,6 @@ import datetime as dt
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -189,9 +188,5 @@ def dashboard_context(at=None) -> dict:
     }
 
 
-def forget_on_change(**kwargs) -> None:
-    """A window or silence changed: the dashboard's copy goes now, and again once the change
-    commits (a dashboard built in between from the rows before it must not be kept a minute)."""
-    forget = choices.forget(CACHE_NAME)
-    forget()
-    transaction.on_commit(forget)
+# A window or silence changed: the dashboard's copy goes (incidents/maintenance/__init__.py connects it).
+forget_on_change = choices.forget(CACHE_NAME)

@@ -373,12 +373,8 @@ def policy_summary(service: Service) -> EscalationPolicy | None:
     return own or next((p for p in policies.values() if p.is_default), None)
 
 
-def forget_policies(**kwargs) -> None:
-    """A policy changed: the kept copy goes now, and again when the change commits (a page built in
-    between from the rows before it must not be kept a minute)."""
-    forget = choices.forget(POLICIES_CACHE)
-    forget()
-    transaction.on_commit(forget)
+# A policy or a step changed: the kept copy goes (incidents/oncall/__init__.py connects it).
+forget_policies = choices.forget(POLICIES_CACHE)
 
 
 def step_delay(step: EscalationStep, severity: str) -> dt.timedelta:

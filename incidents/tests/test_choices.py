@@ -112,3 +112,19 @@ def test_a_types_custom_fields_added_changed_or_removed_show_on_the_incident_pag
     assert fields() == {"Owner team": "Not set"}  # the definitions of every type kept again
     other.delete()  # its fields go with it, and so does what was kept
     assert cache.get(KEY.format("custom_fields")) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_list_built_while_a_change_is_not_committed_yet_is_dropped_when_it_commits():
+    # Another request, between the change's save and its COMMIT, builds the list from the rows as
+    # they were: that copy must not be kept for a minute after the commit.
+    from django.db import transaction
+
+    from incidents import choices
+
+    ServiceFactory(name="Before")
+    assert "Before" in dict(choices.services()).values()
+    with transaction.atomic():
+        ServiceFactory(name="During")
+        cache.set(KEY.format("services"), [("before", "Before")])  # as a request outside the transaction would
+    assert "During" in dict(choices.services()).values()
