@@ -53,7 +53,16 @@ class Status(models.TextChoices):
 OPEN_STATUSES = [Status.REPORTED, Status.ACKNOWLEDGED, Status.MITIGATED]
 
 
-class Service(models.Model):
+class SlugFromName:
+    """A model whose slug, when left empty, is made from its name (services, types, teams)."""
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slugify(self.name)[:100]
+        super().save(*args, **kwargs)
+
+
+class Service(SlugFromName, models.Model):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
@@ -93,13 +102,8 @@ class Service(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args, **kwargs):
-        if not self.slug:
-            self.slug = slugify(self.name)[:100]
-        super().save(*args, **kwargs)
 
-
-class IncidentType(models.Model):
+class IncidentType(SlugFromName, models.Model):
     """A kind of incident and its policy (Downtime, Performance degradation, Security incident,
     and whatever managers add in the admin). The three shipped ones come from migration
     0010_restrict_types; the API and the Alertmanager `incident_type` label name a type by slug."""
@@ -129,11 +133,6 @@ class IncidentType(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def save(self, *args, **kwargs):
-        if not self.slug:
-            self.slug = slugify(self.name)[:100]
-        super().save(*args, **kwargs)
 
 
 # The type of incidents that name none (old API clients, the Alertmanager intake without a label).

@@ -8,11 +8,12 @@ Membership is kept by managers, or by the identity provider's group claims at ev
 
 from django.conf import settings
 from django.db import models
-from django.utils.text import slugify
 from django.utils.timezone import now
 
+from incidents.models.core import SlugFromName
 
-class Team(models.Model):
+
+class Team(SlugFromName, models.Model):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
@@ -26,11 +27,6 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def save(self, *args, **kwargs):
-        if not self.slug:
-            self.slug = slugify(self.name)[:100]
-        super().save(*args, **kwargs)
 
 
 class TeamMembership(models.Model):
