@@ -123,7 +123,7 @@ def response_context(request: HttpRequest, incident: Incident) -> dict:
     (the roles themselves come from incidents/choices.py), however many roles and tasks there
     are; none for what the incident is known to have none of."""
     held, tasks = {}, []
-    # The incident page's incident says whether there are any (views._incident_qs).
+    # The incident page's incident says whether there are any (views._page_incident).
     if getattr(incident, "has_roles_held", True):
         held = {a.role_id: a for a in RoleAssignment.objects.filter(incident=incident).select_related("user")}
     if getattr(incident, "has_tasks", True):

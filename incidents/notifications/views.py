@@ -49,7 +49,7 @@ def ledger_panel_context(request: HttpRequest, incident: Incident) -> dict | Non
     the incident says it has no deliveries; 2 when there are more rows than it shows)."""
     if not request.user.has_perm(RESPOND):
         return None
-    # The incident page's incident says whether there are any (incidents/views.py, _incident_qs).
+    # The incident page's incident says whether there are any (incidents/views.py, _page_incident).
     none = getattr(incident, "has_notifications", True) is False
     rows = [] if none else list(incident.notifications.order_by("-created_at", "-pk")[: LEDGER_ROWS + 1])
     if len(rows) <= LEDGER_ROWS:  # every row in hand: count them here

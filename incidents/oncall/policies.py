@@ -140,7 +140,7 @@ def escalation_panel_context(request, incident: Incident) -> dict | None:
     and its policy does not escalate it. At most ten queries, whatever the number of pages; none
     for an incident nobody was paged about and nobody will be (the policy comes from the cache)."""
     waiting = incident.status == Status.REPORTED
-    has_pages = getattr(incident, "has_pages", True)  # the incident page knows (views._incident_qs)
+    has_pages = getattr(incident, "has_pages", True)  # the incident page knows (views._page_incident)
     if not waiting and not has_pages:
         return None  # acknowledged or later and nobody was ever paged: nothing to show
     # Which policy, and whether it escalates this severity, from the cache: no query.

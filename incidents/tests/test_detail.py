@@ -66,9 +66,9 @@ def test_detail_runs_a_fixed_number_of_queries(clients, reporter, responder, dja
     )
     client = clients["responder"]
     client.get(f"/incidents/{incident.ref}/")
-    # Session, user, profile, permissions, the incident (with whether it has links, duplicates,
-    # participants, tasks, role holders, deliveries, and whether the user follows it or its
-    # service), its timeline, the updates, the review, the ledger; two for the response (who
+    # Session, user, profile, permissions, the incident, whether it has links, duplicates,
+    # participants, tasks, role holders, pages, deliveries and whether the user follows it or its
+    # service (one statement), its timeline, the updates, the review; two for the response (who
     # holds the roles, the tasks: it has both). The roles, the lead list and the type's fields
     # come from the cache (incidents/choices.py).
     with django_assert_max_num_queries(11):
@@ -119,3 +119,50 @@ def test_action_buttons_follow_the_role(clients, reporter, role, sees_actions):
     html = clients[role].get(f"/incidents/{incident.ref}/").content.decode()
     assert (">Acknowledge</button>" in html) is sees_actions
     assert (">Resolve…</summary>" in html) is sees_actions
+
+
+def test_each_page_flag_says_exactly_what_the_incident_has(rf, reporter, responder):
+    """views._page_incident: one statement of EXISTS, read by position. Each thing added turns on
+    its own flag and no other; another incident's rows and another user's subscriptions never count."""
+    from incidents import views
+    from incidents.models import IncidentLink, Notification, Subscription
+
+    incident, other = make_incident(by=reporter), make_incident(by=reporter)
+    Notification.objects.filter(incident__in=[incident, other]).delete()
+    Task.objects.filter(incident=incident).delete()  # the type's checklist
+    TimelineEntry.objects.filter(incident__in=[incident, other], kind__in=["page", "escalation"]).delete()
+    # Rows of the other incident and of another user: none of them is this page's.
+    Task.objects.create(incident=other, title="elsewhere", position=1)
+    Subscription.objects.create(user=reporter, incident=incident)
+    Subscription.objects.create(user=reporter, service=incident.service)
+    request = rf.get("/")
+    request.user = responder
+
+    def flags() -> set[str]:
+        found = views._page_incident(request, incident.ref)
+        return {name for name in views.PAGE_FLAGS if getattr(found, name)}
+
+    assert flags() == set()
+    steps = [
+        ("has_links", lambda: IncidentLink.objects.create(from_incident=other, to_incident=incident)),
+        ("has_duplicates", lambda: type(other).objects.filter(pk=other.pk).update(duplicate_of=incident)),
+        ("has_participants", lambda: incident.participants.add(reporter)),
+        ("has_tasks", lambda: Task.objects.create(incident=incident, title="here", position=1)),
+        (
+            "has_roles_held",
+            lambda: RoleAssignment.objects.create(incident=incident, role=ResponseRole.objects.first(), user=reporter),
+        ),
+        ("has_pages", lambda: TimelineEntry.objects.create(incident=incident, kind="page", text="paged")),
+        (
+            "has_notifications",
+            lambda: Notification.objects.create(incident=incident, event_key="k", channel="email", recipient="a@b.c"),
+        ),
+        ("follows_incident", lambda: Subscription.objects.create(user=responder, incident=incident)),
+        ("follows_service", lambda: Subscription.objects.create(user=responder, service=incident.service)),
+    ]
+    expected: set[str] = set()
+    for name, add in steps:
+        add()
+        expected.add(name)
+        assert flags() == expected, name
+    assert [name for name, _ in steps] == list(views.PAGE_FLAGS)

@@ -237,7 +237,7 @@ def test_a_signed_token_of_the_wrong_shape_is_refused(client, db, payload):
 
 
 def test_the_follow_buttons_say_what_this_user_follows_and_nothing_else(clients, incident, reporter, viewer, responder):
-    # The page's incident carries the answer (views._incident_qs): another user's subscriptions,
+    # The page's incident carries the answer (views._page_incident): another user's subscriptions,
     # and another incident of the same service, must not count.
     service = incident.service
     other = make_incident(by=reporter, service=service)
