@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from functools import partial
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -33,6 +35,8 @@ from incidents.models import (
     matchers_text,
 )
 from incidents.notifications import outbox
+
+C = TypeVar("C", MaintenanceWindow, Silence)
 
 logger = logging.getLogger(__name__)
 Kind = TimelineEntry.Kind
@@ -106,17 +110,24 @@ def schedule_window(*, by, services: list[Service], start: dt.datetime, end: dt.
 def cancel_window(window: MaintenanceWindow, *, by) -> MaintenanceWindow:
     """Cancel a window that is not over. If it had begun, it ends now: the stakeholders get the
     "ended" email at once (the later task finds it sent); if it had not, they hear it is cancelled."""
-    window = MaintenanceWindow.objects.select_for_update().get(pk=window.pk)
     at = now()
-    if window.cancelled_at is not None:
-        raise Refused(f"Maintenance #{window.pk} was already cancelled.")
-    if window.end <= at:
-        raise Refused(f"Maintenance #{window.pk} is already over.")
+    window = _cancel(window, by=by, at=at, ends=lambda w: w.end, name="Maintenance", over="is already over")
     started = window.start <= at
-    window.cancelled_at, window.cancelled_by = at, by
-    window.save(update_fields=["cancelled_at", "cancelled_by"])
     _tell_stakeholders(window, "ended" if started else "cancelled")
     return window
+
+
+def _cancel(row: C, *, by, at: dt.datetime, ends: Callable[[C], dt.datetime], name: str, over: str) -> C:
+    """`row` (a window or a silence) cancelled by `by` at `at`, under its row lock; Refused when it
+    was cancelled already or `ends(row)` is past."""
+    row = type(row).objects.select_for_update().get(pk=row.pk)
+    if row.cancelled_at is not None:
+        raise Refused(f"{name} #{row.pk} was already cancelled.")
+    if ends(row) <= at:
+        raise Refused(f"{name} #{row.pk} {over}.")
+    row.cancelled_at, row.cancelled_by = at, by
+    row.save(update_fields=["cancelled_at", "cancelled_by"])
+    return row
 
 
 def _enqueue_end(window_id: int, end: dt.datetime) -> None:
@@ -277,13 +288,7 @@ def _shared_labels(group: AlertGroup) -> dict[str, str]:
 
 @transaction.atomic
 def cancel_silence(silence: Silence, *, by) -> Silence:
-    silence = Silence.objects.select_for_update().get(pk=silence.pk)
-    if silence.cancelled_at is not None:
-        raise Refused(f"Silence #{silence.pk} was already cancelled.")
-    if silence.expires_at <= now():
-        raise Refused(f"Silence #{silence.pk} has already expired.")
-    silence.cancelled_at, silence.cancelled_by = now(), by
-    silence.save(update_fields=["cancelled_at", "cancelled_by"])
+    silence = _cancel(silence, by=by, at=now(), ends=lambda s: s.expires_at, name="Silence", over="has already expired")
     if silence.alert_group_id is not None:
         group = AlertGroup.objects.filter(pk=silence.alert_group_id).only("incident_id").first()
         if group is not None:

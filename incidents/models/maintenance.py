@@ -40,10 +40,30 @@ def no_nul(value: str) -> None:
         raise ValidationError("Null characters are not allowed.", code="null_characters_not_allowed")
 
 
-class MaintenanceWindowQuerySet(models.QuerySet):
+class CancellableQuerySet(models.QuerySet):
     def live(self):
+        """Not cancelled."""
         return self.filter(cancelled_at__isnull=True)
 
+
+class Cancellable(models.Model):
+    """Who made it and when, and who cancelled it and when: windows and silences are cancelled,
+    never deleted (incidents/maintenance/rules.py, `cancel`)."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now, editable=False)
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+
+    class Meta:
+        abstract = True
+
+
+class MaintenanceWindowQuerySet(CancellableQuerySet):
     def active(self, at=None):
         """In force at `at`: started, not ended, not cancelled."""
         at = at or now()
@@ -54,7 +74,7 @@ class MaintenanceWindowQuerySet(models.QuerySet):
         return self.live().filter(end__gt=at or now())
 
 
-class MaintenanceWindow(models.Model):
+class MaintenanceWindow(Cancellable):
     """Planned work on services from `start` to `end`. The description is public: the status page
     and the stakeholders' emails show it, so it says what users will notice, not how."""
 
@@ -65,14 +85,6 @@ class MaintenanceWindow(models.Model):
         max_length=DESCRIPTION_MAX,
         validators=[no_nul],
         help_text="Public: shown on the status page and emailed to the services' stakeholders.",
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=now, editable=False)
-    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
-    cancelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
 
     objects = MaintenanceWindowQuerySet.as_manager()
@@ -178,17 +190,14 @@ def _matches(matcher: dict, labels: dict[str, str]) -> bool:
     return found if op == "=~" else not found
 
 
-class SilenceQuerySet(models.QuerySet):
-    def live(self):
-        return self.filter(cancelled_at__isnull=True)
-
+class SilenceQuerySet(CancellableQuerySet):
     def active(self, at=None):
         """In force at `at`: started, not expired, not cancelled."""
         at = at or now()
         return self.live().filter(starts_at__lte=at, expires_at__gt=at)
 
 
-class Silence(models.Model):
+class Silence(Cancellable):
     """Alerts whose labels match every matcher, from `starts_at` until `expires_at`, are recorded
     but open no incident and page nobody."""
 
@@ -196,17 +205,9 @@ class Silence(models.Model):
     starts_at = models.DateTimeField(default=now)
     expires_at = models.DateTimeField()
     comment = models.TextField(max_length=COMMENT_MAX, blank=True, validators=[no_nul])
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=now, editable=False)
     # The alert group panel it was made from ("silence this alert for 2 h"), if any.
     alert_group = models.ForeignKey(
         AlertGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="silences"
-    )
-    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
-    cancelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
 
     objects = SilenceQuerySet.as_manager()
