@@ -10,10 +10,11 @@ Imports the core and notifications (a page goes through the outbox).
 def ready() -> None:
     """Called by IncidentsConfig.ready(), first: a new incident must have its lead before the
     outbox decides who hears about it."""
-    from django.db.models.signals import post_delete, post_save
+    from django.contrib.auth import get_user_model
+    from django.db.models.signals import m2m_changed, post_delete, post_save
 
     from incidents import panels, workflow
-    from incidents.models import EscalationPolicy, EscalationStep
+    from incidents.models import EscalationPolicy, EscalationStep, Override, Rotation, RotationMember, Service
     from incidents.oncall import api, paging, policies
 
     workflow.on_entry(paging.assign_on_call)
@@ -30,3 +31,8 @@ def ready() -> None:
     for sender in (EscalationPolicy, EscalationStep):
         for signal in (post_save, post_delete):
             signal.connect(paging.forget_policies, sender=sender, dispatch_uid=f"oncall.forget.{sender.__name__}")
+    # The dashboard's on-call board reads rotations and services from the cache (paging.service_board).
+    for sender in (Rotation, RotationMember, Override, Service, get_user_model()):
+        for signal in (post_save, post_delete):
+            signal.connect(paging.forget_board, sender=sender, dispatch_uid=f"oncall.board.{sender.__name__}")
+    m2m_changed.connect(paging.forget_board, sender=Rotation.services.through, dispatch_uid="oncall.board.services")

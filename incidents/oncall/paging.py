@@ -180,10 +180,27 @@ def on_call_for_service(service: Service, *, at: dt.datetime | None = None) -> O
     return Directory(at=at, schedules=[schedule_of(r) for r in rotations]).for_service(service.pk)
 
 
+BOARD_CACHE = "oncall-board"
+
+
 def service_board(*, at: dt.datetime | None = None) -> list[tuple[Service, OnCall | None]]:
-    """Every service with who is on call for it now and next: five queries in all (the dashboard)."""
-    directory = Directory(at=at)
-    return [(service, directory.for_service(service.pk)) for service in Service.objects.order_by("name")]
+    """Every service with who is on call for it now and next (the dashboard, refreshed every 15
+    seconds by every responder; the API). The rotations with their members and overrides, and the
+    services, come from the cache (incidents/choices.py: dropped by any change to them, see
+    `forget_board`): no query on most requests. Who is on call is worked out for `at` every time,
+    so a handoff shows on time; an override a minute old is still loaded (overrides are kept
+    for HORIZON after they end)."""
+    at = at or now()
+    schedules, services = choices.cached(
+        BOARD_CACHE, lambda: (load_schedules(at=at), list(Service.objects.order_by("name")))
+    )
+    directory = Directory(at=at, schedules=schedules)
+    return [(service, directory.for_service(service.pk)) for service in services]
+
+
+# A rotation, its members or services, an override, a service or a person changed: the board's
+# copy goes (incidents/oncall/__init__.py connects it).
+forget_board = choices.forget(BOARD_CACHE)
 
 
 def _shift(shift: oncall.Shift | None) -> dict | None:

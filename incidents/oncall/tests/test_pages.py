@@ -272,6 +272,34 @@ def test_dashboard_on_call_costs_the_same_for_many_incidents_and_services(
         response = clients["responder"].get("/")
     assert len(response.context["on_call_board"]) == 30
     assert len(response.context["incidents"]) == 100
+    # The next dashboards read the board from the cache (paging.service_board): five queries fewer.
+    with django_assert_max_num_queries(13):
+        response = clients["responder"].get("/")
+    assert len(response.context["on_call_board"]) == 30
+
+
+def test_the_cached_board_follows_every_change_at_once(clients, checkout, rotation, manager, viewer, frozen):
+    def on_call() -> dict[str, str | None]:
+        board = clients["viewer"].get("/").context["on_call_board"]
+        return {service.name: answer.user.username if answer and answer.user else None for service, answer in board}
+
+    assert on_call() == {"Checkout": "ola"}
+    # The clock alone: a handoff shows on time, from the same cached rotations.
+    [(_, answer)] = clients["viewer"].get("/").context["on_call_board"]
+    with time_machine.travel(answer.next.start + dt.timedelta(minutes=1), tick=False):
+        assert on_call() == {"Checkout": "rob"}
+    search = ServiceFactory(name="Search")  # a new service
+    assert on_call() == {"Checkout": "ola", "Search": None}
+    rotation.services.add(search)  # a rotation's services
+    assert on_call() == {"Checkout": "ola", "Search": "ola"}
+    override = make_override(rotation, manager, NOON - dt.timedelta(hours=1), NOON + dt.timedelta(hours=1))
+    assert on_call() == {"Checkout": "maya", "Search": "maya"}
+    override.delete()
+    assert on_call() == {"Checkout": "ola", "Search": "ola"}
+    rotation.memberships.filter(user__username="ola").delete()  # a member leaves
+    assert on_call() == {"Checkout": "rob", "Search": "rob"}
+    Rotation.objects.filter(pk=rotation.pk).first().delete()
+    assert on_call() == {"Checkout": None, "Search": None}
 
 
 # --- the profile ---------------------------------------------------------------------------------------
