@@ -9,6 +9,8 @@ Each accepted message appends {"t", "to", "message_id", "subject", "peer"} to OU
 """
 
 import asyncio
+import email
+import email.policy
 import json
 import os
 import sys
@@ -28,10 +30,10 @@ def mode() -> str:
 
 
 def header(content: str, name: str):
-    prefix = name.lower() + ":"
-    return next(
-        (line.split(":", 1)[1].strip() for line in content.splitlines() if line.lower().startswith(prefix)), None
-    )
+    # Parsed, not read off the first line: a long header is folded onto the next one (a Message-ID
+    # with a five-digit incident id and a long host name is), and its value must come unfolded.
+    value = email.message_from_string(content, policy=email.policy.default)[name]
+    return None if value is None else str(value).strip()
 
 
 class Sink:
