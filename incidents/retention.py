@@ -8,7 +8,8 @@ removing it (docs/retention.md).
   never touched; nor are resolved ones not yet closed.
 * With "keep reviews" an incident that has a review is anonymised even when the policy purges:
   the review needs its incident (one-to-one) and is the organisation's lesson.
-* The delivery ledger (sent and failed notifications) and finished task rows go after their days.
+* The delivery ledger (sent and failed notifications), with the records of silenced alerts, and
+  finished task rows go after their days.
 
 `preview()` says what a run would remove (counts and the oldest date per kind) and changes
 nothing; `apply()` removes it in batches of `batch` incidents or rows, each batch its own short
@@ -44,6 +45,7 @@ from incidents.models import (
     RetentionPolicy,
     RetentionRun,
     RoleAssignment,
+    SilencedAlert,
     SlackChannel,
     StatusUpdate,
     Subscription,
@@ -64,6 +66,7 @@ KINDS = {
     "incident_deliveries": "Deliveries of those incidents (deleted)",
     "reviews_deleted": "Reviews deleted",
     "delivery_ledger": "Delivery ledger rows (sent or failed) past their days",
+    "silenced_alerts": "Records of silenced alerts past the same days",
     "task_rows": "Finished task rows past their days",
 }
 
@@ -154,6 +157,14 @@ def delivery_ledger(policy: RetentionPolicy, at: datetime) -> QuerySet[Notificat
     )
 
 
+def silenced_alerts(policy: RetentionPolicy, at: datetime) -> QuerySet[SilencedAlert]:
+    """The records of alerts a silence held back (incidents/alerts/silences.py): a ledger of
+    what was not delivered, kept as long as the delivery ledger."""
+    if not policy.delivery_days:
+        return SilencedAlert.objects.none()
+    return SilencedAlert.objects.filter(received_at__lt=at - timedelta(days=policy.delivery_days))
+
+
 def task_rows(policy: RetentionPolicy, at: datetime) -> QuerySet[DBTaskResult]:
     return DBTaskResult.objects.filter(status__in=FINISHED_TASKS, finished_at__lt=at - timedelta(days=policy.task_days))
 
@@ -187,6 +198,7 @@ def preview(policy: RetentionPolicy | None = None, at: datetime | None = None) -
         _line("incident_deliveries", Notification.objects.filter(touched), "created_at"),
         _line("reviews_deleted", _reviews_going(policy, at), "created_at"),
         _line("delivery_ledger", delivery_ledger(policy, at).exclude(touched), "created_at"),
+        _line("silenced_alerts", silenced_alerts(policy, at), "received_at"),
         _line("task_rows", task_rows(policy, at), "finished_at"),
     ]
 
@@ -216,6 +228,9 @@ def apply(
         _in_batches(going, batch, lambda ids: _delete_reviews(ids, counts))
     _in_batches(
         delivery_ledger(policy, at), batch, lambda ids: counts.update(delivery_ledger=_delete(Notification, ids))
+    )
+    _in_batches(
+        silenced_alerts(policy, at), batch, lambda ids: counts.update(silenced_alerts=_delete(SilencedAlert, ids))
     )
     _in_batches(task_rows(policy, at), batch, lambda ids: counts.update(task_rows=_delete(DBTaskResult, ids)))
     run.finished_at = now()

@@ -371,6 +371,35 @@ def test_the_delivery_ledger_and_finished_task_rows_go_after_their_days(people, 
     assert old_done.pk != old_failed.pk
 
 
+def test_records_of_silenced_alerts_go_with_the_delivery_ledgers_days(people):
+    from incidents.models import Silence, SilencedAlert
+
+    silence = Silence.objects.create(
+        matchers=[{"name": "alertname", "op": "=", "value": "Noisy"}], expires_at=now() + timedelta(hours=2)
+    )
+
+    def held(key, days_ago):
+        return SilencedAlert.objects.create(
+            silence=silence,
+            fingerprint=key,
+            starts_at=now(),
+            status="firing",
+            labels={"alertname": "Noisy"},
+            received_at=now() - timedelta(days=days_ago),
+        )
+
+    old_one, young = held("old", 40), held("young", 5)
+    rule = policy(incident_years=None, delivery_days=30)
+    said = counts(retention.preview(rule))
+    assert said["silenced_alerts"] == 1
+    assert retention.apply(rule, batch=1)["silenced_alerts"] == 1
+    assert list(SilencedAlert.objects.values_list("pk", flat=True)) == [young.pk]
+    assert Silence.objects.filter(pk=silence.pk).exists() and old_one.pk != young.pk
+    # Without delivery days, kept for ever, like the ledger.
+    assert retention.apply(policy(incident_years=None, delivery_days=None))["silenced_alerts"] == 0
+    assert SilencedAlert.objects.count() == 1
+
+
 def test_without_delivery_days_the_ledger_is_kept(people):
     Notification.objects.create(
         event_key="a", channel="email", recipient="a@example.org", body_text="x", state="sent",
