@@ -90,16 +90,37 @@ def schedule_of(rotation: Rotation) -> oncall.Schedule:
     )
 
 
-def rotations_for_schedules(*, since: dt.datetime | None = None):
+# What a kept copy (the cache) holds of a person: a name to show, never a password hash or a token.
+PERSON_FIELDS = ("username", "first_name", "last_name", "is_active")
+
+
+def _people_only(*relations: str) -> list[str]:
+    """For only(): each relation, and of the person it is, PERSON_FIELDS."""
+    return [*relations, *(f"{relation}__{name}" for relation in relations for name in PERSON_FIELDS)]
+
+
+def _not_kept(relation: str) -> list[str]:
+    """For defer(): every field of the person `relation` is but PERSON_FIELDS (and the key)."""
+    fields = get_user_model()._meta.concrete_fields
+    return [f"{relation}__{f.name}" for f in fields if f.name not in PERSON_FIELDS and not f.primary_key]
+
+
+def rotations_for_schedules(*, since: dt.datetime | None = None, to_keep: bool = False):
     """Rotations with everything a schedule needs: four queries, however many rotations and members.
 
     Overrides that ended before `since` change nothing from then on and are left out. People
-    come with their profile, so paging one of them needs no further query (`slack_member_id`).
+    come with their profile, so paging one of them needs no further query (`slack_member_id`);
+    `to_keep`: with their names only instead, for a copy kept in the cache (`service_board`).
     """
     overrides = Override.objects.select_related("user__profile", "covered_user").order_by("start", "pk")
     if since is not None:
         overrides = overrides.filter(end__gt=since - HORIZON)
     members = RotationMember.objects.select_related("user__profile").order_by("position")
+    if to_keep:
+        overrides = overrides.select_related(None).select_related("user", "covered_user")
+        overrides = overrides.only("rotation", "start", "end", *_people_only("user", "covered_user"))
+        members = members.select_related(None).select_related("user")
+        members = members.only("rotation", "position", *_people_only("user"))
     return (
         Rotation.objects.select_related("team")
         .prefetch_related(
@@ -192,7 +213,11 @@ def service_board(*, at: dt.datetime | None = None) -> list[tuple[Service, OnCal
     for HORIZON after they end)."""
     at = at or now()
     schedules, services = choices.cached(
-        BOARD_CACHE, lambda: (load_schedules(at=at), list(Service.objects.order_by("name")))
+        BOARD_CACHE,
+        lambda: (
+            [schedule_of(r) for r in rotations_for_schedules(since=at, to_keep=True)],
+            list(Service.objects.order_by("name").only("name", "slug")),
+        ),
     )
     directory = Directory(at=at, schedules=schedules)
     return [(service, directory.for_service(service.pk)) for service in services]
@@ -357,13 +382,15 @@ def restart_on_reassign(entry: TimelineEntry) -> None:
 # Each reassignment starts a new "ladder" (0, 1, …): tasks of an older ladder do nothing.
 
 
-def _steps() -> Prefetch:
+def _steps(*, to_keep: bool = False) -> Prefetch:
     steps = EscalationStep.objects.select_related("rotation", "user__profile").order_by("position", "pk")
+    if to_keep:  # a copy kept in the cache: the step's person by name only
+        steps = steps.select_related(None).select_related("rotation", "user").defer(*_not_kept("user"))
     return Prefetch("steps", queryset=steps)
 
 
-def _policies():
-    return EscalationPolicy.objects.select_related("team").prefetch_related(_steps())
+def _policies(*, to_keep: bool = False):
+    return EscalationPolicy.objects.select_related("team").prefetch_related(_steps(to_keep=to_keep))
 
 
 def policy_for(service: Service) -> EscalationPolicy | None:
@@ -385,7 +412,7 @@ def policy_summary(service: Service) -> EscalationPolicy | None:
     severity and when its first step is due, for the incident page and for scheduling a new
     incident's first step. A step that runs never trusts it: `escalation_step` loads the policy
     under the incident's row lock (`policy_for`), so an edit applies from the next step."""
-    policies = choices.cached(POLICIES_CACHE, lambda: {p.pk: p for p in _policies().order_by("pk")})
+    policies = choices.cached(POLICIES_CACHE, lambda: {p.pk: p for p in _policies(to_keep=True).order_by("pk")})
     own = policies.get(service.escalation_policy_id) if service.escalation_policy_id else None
     return own or next((p for p in policies.values() if p.is_default), None)
 

@@ -505,3 +505,32 @@ def test_admin_refuses_an_override_ending_before_it_starts(clients, rotation, ma
     assert response.status_code == 200
     assert "The end must be after the start." in response.content.decode()
     assert not Override.objects.exists()
+
+
+def test_the_kept_copies_hold_names_not_password_hashes_addresses_or_tokens(
+    clients, checkout, rotation, manager, frozen
+):
+    # The board and the escalation policies live in the cache (Redis, when configured): a person in
+    # them is a name to show; a page or a step that runs reads the rest from the database.
+    from django.core.cache import cache
+
+    from incidents import choices
+    from incidents.models import EscalationStep, Profile
+    from incidents.oncall import paging
+    from incidents.oncall.tests.data import make_policy
+
+    Profile.objects.filter(user=manager).update(calendar_token="secret-calendar-token", slack_member_id="U024BE7LH")
+    make_override(rotation, manager, NOON - dt.timedelta(hours=1), NOON + dt.timedelta(hours=1))
+    make_policy(steps=[{"target": EscalationStep.Target.USER, "user": manager}], services=[checkout])
+    clients["viewer"].get("/")
+    assert paging.policy_summary(checkout).steps.all()[0].user.pk == manager.pk
+    kept = repr([cache.get(choices.KEY.format(name)) for name in (paging.BOARD_CACHE, paging.POLICIES_CACHE)])
+    schedules = cache.get(choices.KEY.format(paging.BOARD_CACHE))[0]
+    people = [*(u for s in schedules for u in s.members), *(c.user for s in schedules for c in s.overrides)]
+    assert people and "maya" in repr([p.username for p in people])
+    for person in people:
+        assert {"password", "email"}.isdisjoint(vars(person)) and "profile" not in person._state.fields_cache
+    assert manager.password not in kept and "secret-calendar-token" not in kept and "U024BE7LH" not in kept
+    # The step's person still pages by the database: the email and the Slack id are read when asked.
+    step_user = paging.policy_summary(checkout).steps.all()[0].user
+    assert "password" not in vars(step_user) and step_user.email == manager.email
