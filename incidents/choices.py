@@ -11,6 +11,9 @@ stale one through. Each list is dropped at once by any change that can alter it,
 the change commits (signals, connected in IncidentsConfig.ready); in a per-process memory cache
 another process may show the old list for up to CACHE_SECONDS (CACHE_URL=redis://… shares one
 copy, so the drop reaches every process).
+
+Other areas keep their own reference data the same way (`cached`, and `keep_fresh` in their
+ready()): the dashboard's maintenance card and on-call board, the escalation policies.
 """
 
 from collections.abc import Callable
@@ -111,40 +114,36 @@ def custom_fields(incident_type_id: int | None) -> list[CustomField]:
     return cached("custom_fields", by_type).get(incident_type_id or 0, [])
 
 
-# The receivers must outlive connect_signals(): signals hold them weakly.
-_forget_services = forget("services")
-_forget_types = forget("types")
-_forget_responders = forget("responders")
-_forget_update_templates = forget("update_templates")
-_forget_response_roles = forget("response_roles")
-_forget_custom_fields = forget("custom_fields")
-_forget_teams = forget("teams")
-_forget_team_memberships = forget("team_memberships")
+def keep_fresh(name: str, *models, through=()) -> None:
+    """Drop the list `name` (`forget`) on any save or delete of a row of `models`, and on any
+    change to the many-to-many tables `through`. For this module's lists and any other area's
+    `cached` copies; called from an app's ready()."""
+    receiver = forget(name)
+    for model in models:
+        for signal, when in ((post_save, "save"), (post_delete, "delete")):
+            uid = f"choices.{name}.{model._meta.label}.{when}"
+            signal.connect(receiver, sender=model, weak=False, dispatch_uid=uid)
+    for table in through:
+        m2m_changed.connect(receiver, sender=table, weak=False, dispatch_uid=f"choices.{name}.{table._meta.label}")
 
 
 def connect_signals() -> None:
-    for signal in (post_save, post_delete):
-        signal.connect(_forget_services, sender=Service, dispatch_uid=f"choices.services.{signal}")
-        signal.connect(_forget_types, sender=IncidentType, dispatch_uid=f"choices.types.{signal}")
-        signal.connect(
-            _forget_update_templates, sender=UpdateTemplate, dispatch_uid=f"choices.update_templates.{signal}"
-        )
-        signal.connect(_forget_response_roles, sender=ResponseRole, dispatch_uid=f"choices.response_roles.{signal}")
-        # A type deleted deletes its fields: each one's post_delete comes too.
-        signal.connect(_forget_custom_fields, sender=CustomField, dispatch_uid=f"choices.custom_fields.{signal}")
-        # A team renamed or deleted changes both lists; a membership (by hand or by the identity
-        # provider's groups at sign-in) changes who is in which.
-        signal.connect(_forget_teams, sender=Team, dispatch_uid=f"choices.teams.{signal}")
-        signal.connect(_forget_team_memberships, sender=Team, dispatch_uid=f"choices.team_memberships.team.{signal}")
-        signal.connect(
-            _forget_team_memberships, sender=TeamMembership, dispatch_uid=f"choices.team_memberships.{signal}"
-        )
+    keep_fresh("services", Service)
+    keep_fresh("types", IncidentType)
+    keep_fresh("update_templates", UpdateTemplate)
+    keep_fresh("response_roles", ResponseRole)
+    # A type deleted deletes its fields: each one's post_delete comes too.
+    keep_fresh("custom_fields", CustomField)
+    # A team renamed or deleted changes both lists; a membership (by hand or by the identity
+    # provider's groups at sign-in) changes who is in which.
+    keep_fresh("teams", Team)
+    keep_fresh("team_memberships", Team, TeamMembership)
     # Who may lead (incidents.people.responder_choices): accounts, groups and permissions.
     User = get_user_model()
-    for sender in (User.groups.through, User.user_permissions.through, Group.permissions.through):
-        m2m_changed.connect(_forget_responders, sender=sender, dispatch_uid=f"choices.responders.{sender.__name__}")
-    for model in (User, Group, Permission):
-        for signal in (post_save, post_delete):
-            signal.connect(
-                _forget_responders, sender=model, dispatch_uid=f"choices.responders.{model.__name__}.{signal}"
-            )
+    keep_fresh(
+        "responders",
+        User,
+        Group,
+        Permission,
+        through=(User.groups.through, User.user_permissions.through, Group.permissions.through),
+    )

@@ -10,16 +10,10 @@ from here. The API mounts this area's router through `panels.register_api_routes
 
 def ready() -> None:
     """Called by IncidentsConfig.ready(): this area's operations of /api/."""
-    from django.db.models.signals import m2m_changed, post_delete, post_save
-
-    from incidents import panels
+    from incidents import choices, panels
     from incidents.maintenance import api, views
     from incidents.models import MaintenanceWindow, Silence
 
     panels.register_api_routes(api.build)
-    for sender in (MaintenanceWindow, Silence):
-        for signal in (post_save, post_delete):
-            signal.connect(views.forget_on_change, sender=sender, dispatch_uid=f"maintenance.forget.{sender.__name__}")
-    m2m_changed.connect(
-        views.forget_on_change, sender=MaintenanceWindow.services.through, dispatch_uid="maintenance.forget.services"
-    )
+    # The dashboard's card reads windows and silences from the cache (views.dashboard_context).
+    choices.keep_fresh(views.CACHE_NAME, MaintenanceWindow, Silence, through=[MaintenanceWindow.services.through])

@@ -155,7 +155,7 @@ CACHE_NAME = "maintenance-dashboard"
 def _not_over() -> tuple[list, list[Silence]]:
     """Windows (with their services, through the join table: one query) and silences not over yet
     nor cancelled: two queries, made at most once a minute per cache (choices.cached), and again
-    after any change to a window or silence (`forget_on_change`)."""
+    after any change to a window or silence (`choices.keep_fresh`, in this area's ready())."""
     at = now()
     pairs = list(
         MaintenanceWindow.services.through.objects.filter(
@@ -186,7 +186,3 @@ def dashboard_context(at=None) -> dict:
         "maintenance_services": {pair.service_id for pair in pairs},
         "active_silences": [s for s in silences if s.starts_at <= at < s.expires_at],
     }
-
-
-# A window or silence changed: the dashboard's copy goes (incidents/maintenance/__init__.py connects it).
-forget_on_change = choices.forget(CACHE_NAME)

@@ -11,9 +11,8 @@ def ready() -> None:
     """Called by IncidentsConfig.ready(), first: a new incident must have its lead before the
     outbox decides who hears about it."""
     from django.contrib.auth import get_user_model
-    from django.db.models.signals import m2m_changed, post_delete, post_save
 
-    from incidents import panels, workflow
+    from incidents import choices, panels, workflow
     from incidents.models import EscalationPolicy, EscalationStep, Override, Rotation, RotationMember, Service
     from incidents.oncall import api, paging, policies
 
@@ -27,12 +26,15 @@ def ready() -> None:
     panels.register_on_call_board(paging.board)
     # The load report's API operation, which the API area may not import (incidents/panels.py).
     panels.register_api_routes(api.build)
-    # The incident page reads policies from the cache (paging.policy_summary): a change drops it.
-    for sender in (EscalationPolicy, EscalationStep):
-        for signal in (post_save, post_delete):
-            signal.connect(paging.forget_policies, sender=sender, dispatch_uid=f"oncall.forget.{sender.__name__}")
-    # The dashboard's on-call board reads rotations and services from the cache (paging.service_board).
-    for sender in (Rotation, RotationMember, Override, Service, get_user_model()):
-        for signal in (post_save, post_delete):
-            signal.connect(paging.forget_board, sender=sender, dispatch_uid=f"oncall.board.{sender.__name__}")
-    m2m_changed.connect(paging.forget_board, sender=Rotation.services.through, dispatch_uid="oncall.board.services")
+    # The incident page reads policies from the cache (paging.policy_summary), the dashboard the
+    # on-call board (paging.service_board): any change to what they hold drops them.
+    choices.keep_fresh(paging.POLICIES_CACHE, EscalationPolicy, EscalationStep)
+    choices.keep_fresh(
+        paging.BOARD_CACHE,
+        Rotation,
+        RotationMember,
+        Override,
+        Service,
+        get_user_model(),
+        through=[Rotation.services.through],
+    )

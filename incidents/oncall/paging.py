@@ -94,15 +94,10 @@ def schedule_of(rotation: Rotation) -> oncall.Schedule:
 PERSON_FIELDS = ("username", "first_name", "last_name", "is_active")
 
 
-def _people_only(*relations: str) -> list[str]:
-    """For only(): each relation, and of the person it is, PERSON_FIELDS."""
-    return [*relations, *(f"{relation}__{name}" for relation in relations for name in PERSON_FIELDS)]
-
-
-def _not_kept(relation: str) -> list[str]:
-    """For defer(): every field of the person `relation` is but PERSON_FIELDS (and the key)."""
-    fields = get_user_model()._meta.concrete_fields
-    return [f"{relation}__{f.name}" for f in fields if f.name not in PERSON_FIELDS and not f.primary_key]
+def _not_kept(*relations: str) -> list[str]:
+    """For defer(): every field of the person each of `relations` is, but PERSON_FIELDS and the key."""
+    fields = [f.name for f in get_user_model()._meta.concrete_fields if not f.primary_key]
+    return [f"{relation}__{name}" for relation in relations for name in fields if name not in PERSON_FIELDS]
 
 
 def rotations_for_schedules(*, since: dt.datetime | None = None, to_keep: bool = False):
@@ -112,15 +107,14 @@ def rotations_for_schedules(*, since: dt.datetime | None = None, to_keep: bool =
     come with their profile, so paging one of them needs no further query (`slack_member_id`);
     `to_keep`: with their names only instead, for a copy kept in the cache (`service_board`).
     """
-    overrides = Override.objects.select_related("user__profile", "covered_user").order_by("start", "pk")
+    person = "user" if to_keep else "user__profile"
+    overrides = Override.objects.select_related(person, "covered_user").order_by("start", "pk")
     if since is not None:
         overrides = overrides.filter(end__gt=since - HORIZON)
-    members = RotationMember.objects.select_related("user__profile").order_by("position")
+    members = RotationMember.objects.select_related(person).order_by("position")
     if to_keep:
-        overrides = overrides.select_related(None).select_related("user", "covered_user")
-        overrides = overrides.only("rotation", "start", "end", *_people_only("user", "covered_user"))
-        members = members.select_related(None).select_related("user")
-        members = members.only("rotation", "position", *_people_only("user"))
+        overrides = overrides.defer(*_not_kept("user", "covered_user"))
+        members = members.defer(*_not_kept("user"))
     return (
         Rotation.objects.select_related("team")
         .prefetch_related(
@@ -207,10 +201,10 @@ BOARD_CACHE = "oncall-board"
 def service_board(*, at: dt.datetime | None = None) -> list[tuple[Service, OnCall | None]]:
     """Every service with who is on call for it now and next (the dashboard, refreshed every 15
     seconds by every responder; the API). The rotations with their members and overrides, and the
-    services, come from the cache (incidents/choices.py: dropped by any change to them, see
-    `forget_board`): no query on most requests. Who is on call is worked out for `at` every time,
-    so a handoff shows on time; an override a minute old is still loaded (overrides are kept
-    for HORIZON after they end)."""
+    services, come from the cache (incidents/choices.py, dropped by any change to them: this
+    area's ready()): no query on most requests. Who is on call is worked out for `at` every time,
+    so a handoff shows on time; an override a minute old is still loaded (overrides are kept for
+    HORIZON after they end)."""
     at = at or now()
     schedules, services = choices.cached(
         BOARD_CACHE,
@@ -221,11 +215,6 @@ def service_board(*, at: dt.datetime | None = None) -> list[tuple[Service, OnCal
     )
     directory = Directory(at=at, schedules=schedules)
     return [(service, directory.for_service(service.pk)) for service in services]
-
-
-# A rotation, its members or services, an override, a service or a person changed: the board's
-# copy goes (incidents/oncall/__init__.py connects it).
-forget_board = choices.forget(BOARD_CACHE)
 
 
 def _shift(shift: oncall.Shift | None) -> dict | None:
@@ -383,10 +372,11 @@ def restart_on_reassign(entry: TimelineEntry) -> None:
 
 
 def _steps(*, to_keep: bool = False) -> Prefetch:
-    steps = EscalationStep.objects.select_related("rotation", "user__profile").order_by("position", "pk")
-    if to_keep:  # a copy kept in the cache: the step's person by name only
-        steps = steps.select_related(None).select_related("rotation", "user").defer(*_not_kept("user"))
-    return Prefetch("steps", queryset=steps)
+    # A copy kept in the cache holds the step's person by name only.
+    steps = EscalationStep.objects.select_related("rotation", "user" if to_keep else "user__profile")
+    if to_keep:
+        steps = steps.defer(*_not_kept("user"))
+    return Prefetch("steps", queryset=steps.order_by("position", "pk"))
 
 
 def _policies(*, to_keep: bool = False):
@@ -415,10 +405,6 @@ def policy_summary(service: Service) -> EscalationPolicy | None:
     policies = choices.cached(POLICIES_CACHE, lambda: {p.pk: p for p in _policies(to_keep=True).order_by("pk")})
     own = policies.get(service.escalation_policy_id) if service.escalation_policy_id else None
     return own or next((p for p in policies.values() if p.is_default), None)
-
-
-# A policy or a step changed: the kept copy goes (incidents/oncall/__init__.py connects it).
-forget_policies = choices.forget(POLICIES_CACHE)
 
 
 def step_delay(step: EscalationStep, severity: str) -> dt.timedelta:
