@@ -1,7 +1,9 @@
 """A test SMTP server that can be told to fail (refuse, drop, answer 4xx or 5xx): run as a process.
 
     python smtpsink.py PORT MODEFILE OUT.jsonl
-    modes: ok | 451 | 554 | 550:<rcpt> | slow:<s> | hold:<flagfile> (touches <flagfile>.waiting)
+    modes: ok | 451 | 554 | 550:<rcpt> | slow:<s> | hold:<flagfile>
+    (hold: appends each held message's recipients to <flagfile>.waiting, one per line, and answers
+    DATA only once <flagfile> exists)
     (451 and 554 answer DATA; 550:<rcpt> refuses that one recipient at RCPT)
     Stop the process for "connection refused".
 
@@ -53,8 +55,10 @@ class Sink:
         if m.startswith("slow:"):
             await asyncio.sleep(float(m[5:]))
         if m.startswith("hold:"):
-            # Tell the test a message is held mid-DATA: its sender is between claim and "sent".
-            open(m[5:] + ".waiting", "a").close()
+            # Tell the test which message is held mid-DATA: its sender is between claim and "sent",
+            # and stays there until the test lets it go.
+            with open(m[5:] + ".waiting", "a") as f:
+                f.write("".join(f"{to}\n" for to in envelope.rcpt_tos))
             while not os.path.exists(m[5:]):
                 await asyncio.sleep(0.05)
         content = envelope.content.decode(errors="replace")

@@ -179,27 +179,32 @@ def test_two_web_processes_and_two_rq_workers_deliver_500_notifications_once_thr
         outside = Notification.objects.filter(recipient__endswith="@outside.example")
         assert outside.count() == SERVICES * SUBSCRIBERS  # 500 rows, written by both web processes
 
-        # Kill the doomed worker in the middle of a send: slow the sink down until its work
-        # horse holds a claimed row, then SIGKILL its process group (worker and horse).
+        # Kill the doomed worker in the middle of a send: hold every message in the sink's DATA
+        # until the doomed worker's work horse is the one holding a claimed row, then SIGKILL its
+        # process group (worker and horse). Held, the send cannot finish between the look and
+        # the kill (with a merely slow sink it once did, and the row was "sent" before the kill).
         wait_until(lambda: len(sink.received()) >= 100, timeout=40, what="100 messages delivered")
-        sink.set_mode("slow:2")
+        release = tmp_path / "release"
+        held = tmp_path / "release.waiting"
+        sink.set_mode(f"hold:{release}")
         rq_connection = redis_connection(redis.url)
         stranded = []
 
         def doomed_mid_send() -> bool:
             worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + "doomed", connection=rq_connection)
-            job_id = worker.get_current_job_id() if worker else None
-            if job_id is None:
+            job = worker.get_current_job() if worker else None
+            if job is None or not job.args:
                 return False
-            args = worker.get_current_job().args
-            if not args or not Notification.objects.filter(pk=args[0], state="sending").exists():
+            row = Notification.objects.filter(pk=job.args[0], state="sending").first()
+            if row is None or not held.exists() or row.recipient not in held.read_text().split():
                 return False
-            stranded.append(args[0])
+            stranded.append(row.pk)
             return True
 
-        wait_until(doomed_mid_send, timeout=20, every=0.05, what="the doomed worker mid-send")
+        wait_until(doomed_mid_send, timeout=20, every=0.05, what="the doomed worker held mid-send")
         kill_machine(workers["doomed"])  # the worker, its scheduler and its work horse
         sink.set_mode("ok")
+        release.touch()
         assert workers["doomed"].returncode == -signal.SIGKILL
 
         # Two minutes later (the lease, delivery.LEASE), in a second: the sweeper re-enqueues it.
