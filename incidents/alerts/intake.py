@@ -193,6 +193,12 @@ def receive(integration: Integration, payload: Payload, raw: dict) -> Outcome:
     beat_name = heartbeat.alertname_for(integration)
     beats = [a for a in payload.alerts if a.labels.get("alertname") == beat_name]
     alerts = [a for a in payload.alerts if a.labels.get("alertname") != beat_name]
+    in_force = silences.InForce(now())
+    if any(a.status == "firing" for a in alerts):
+        # A firing alert may be new: read what is in force before the group's lock, taken first
+        # thing in _apply, so that the lock is held for this delivery's own work only. (A payload
+        # that only resolves alerts seldom brings a new one: read then, if ever.)
+        in_force.load()
     with transaction.atomic():
         if any(a.status == "firing" for a in beats):
             heartbeat.beat(integration)
@@ -202,10 +208,10 @@ def receive(integration: Integration, payload: Payload, raw: dict) -> Outcome:
         # rolled back the losing incident, and nothing written before it needs undoing (a group
         # retired there stays retired: the winner retired it too).
         try:
-            outcome = _apply(integration, payload, alerts, raw)
+            outcome = _apply(integration, payload, alerts, raw, in_force)
         except _Retry:
             try:
-                outcome = _apply(integration, payload, alerts, raw)
+                outcome = _apply(integration, payload, alerts, raw, in_force)
             except _Retry:
                 raise Contention from None
     return outcome
@@ -241,13 +247,15 @@ def _lock_incident(pk: int) -> Incident:
     return Incident.objects.select_for_update(of=("self",)).select_related("service", "type").get(pk=pk)
 
 
-def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], raw: dict) -> Outcome:
+def _apply(
+    integration: Integration, payload: Payload, alerts: list[AlertIn], raw: dict, in_force: silences.InForce
+) -> Outcome:
     group = _current_group(integration, payload.groupKey)
     # One alert per key: the last one listed says its current state.
     by_key = {a.key: a for a in alerts}
     stored = _stored_states(by_key)
     # New alerts a silence in force holds back are recorded there and go no further (alerts/silences.py).
-    new, silenced = silences.hold_back([a for key, a in by_key.items() if key not in stored], now())
+    new, silenced = silences.hold_back([a for key, a in by_key.items() if key not in stored], in_force)
     # A firing repeat of an alert already resolved is stale (Alertmanager re-sends old state): ignored.
     resolving = _firing_rows(
         [
@@ -282,7 +290,7 @@ def _apply(integration: Integration, payload: Payload, alerts: list[AlertIn], ra
         group, incident, created = _home_for(integration, payload, raw, group, new, outcome)
         locked[incident.pk] = incident
         outcome.created = created
-        _store(group, incident, new, initial=created)
+        _store(group, incident, new, initial=created, in_force=in_force)
         touched[group.pk] = group
         if any(a.status == "firing" for a in new):
             fired = group.pk
@@ -554,7 +562,9 @@ def _alert_data(alert: AlertIn | Alert) -> dict:
     }
 
 
-def _store(group: AlertGroup, incident: Incident, new: list[AlertIn], *, initial: bool) -> None:
+def _store(
+    group: AlertGroup, incident: Incident, new: list[AlertIn], *, initial: bool, in_force: silences.InForce
+) -> None:
     rows = Alert.objects.bulk_create(
         [
             Alert(
@@ -573,7 +583,7 @@ def _store(group: AlertGroup, incident: Incident, new: list[AlertIn], *, initial
     )
     firing = [a for a in new if a.status == "firing"]
     if firing:
-        during, maintenance = silences.maintenance_note(incident.service_id, now())
+        during, maintenance = silences.maintenance_note(incident.service_id, in_force)
         workflow.record(
             incident,
             by=None,

@@ -183,6 +183,21 @@ def test_during_maintenance_an_alert_opens_its_incident_but_pages_nobody(am, app
     assert incident.timeline.filter(kind=Kind.NOTIFICATION, data__suppressed_page=Kind.ESCALATION).exists()
 
 
+def test_the_entry_names_the_window_of_the_alerts_service_that_ends_first(am, app, manager):
+    """Silences and windows are read together (alerts/silences.py, InForce): neither is taken
+    for the other, and another service's window never counts."""
+    with time_machine.travel(NOON, tick=False):
+        window(manager, ServiceFactory(name="billing"), start=NOON - dt.timedelta(minutes=5), hours=1)
+        window(manager, app, start=NOON - dt.timedelta(minutes=10), hours=3)
+        soonest = window(manager, app, start=NOON - dt.timedelta(minutes=1), hours=2)
+        silence(manager, matchers=[{"name": "alertname", "op": "=", "value": "SomethingElse"}])
+        am.post(load("firing"))
+    fired = Incident.objects.get().timeline.get(kind=Kind.ALERT_FIRED)
+    assert fired.data["maintenance_window"] == soonest.pk
+    assert f"window #{soonest.pk}, until" in fired.text
+    assert not SilencedAlert.objects.exists()
+
+
 def test_before_and_after_the_window_pages_go_out(am, app, manager):
     with time_machine.travel(NOON, tick=False):
         window(manager, app, start=NOON + dt.timedelta(minutes=1))
