@@ -1,4 +1,4 @@
-"""Beacon's URLs plus two reference pages the benchmark compares Beacon's pages with."""
+"""Beacon's URLs plus the reference pages the benchmark compares Beacon's pages with."""
 
 from django.urls import include, path
 
@@ -7,5 +7,6 @@ from bench import views
 urlpatterns = [
     path("bench/hello/", views.hello),
     path("bench/rows/", views.rows),
+    path("bench/insert/", views.insert),
     path("", include("incidentsite.urls")),
 ]
