@@ -23,17 +23,17 @@ from incidents.models import MaintenanceWindow, Silence, SilencedAlert, silence_
 
 # What Silence.objects.active(at) and MaintenanceWindow.objects.active(at) select (a window
 # once per service), as (kind, id, matchers, service id, end): 0 a silence, 1 a window.
-IN_FORCE_SQL = """
-SELECT 0, s.id, s.matchers, NULL, s.expires_at FROM {silence} s
+_SILENCE = Silence._meta.db_table
+_WINDOW = MaintenanceWindow._meta.db_table
+_WINDOW_SERVICES = MaintenanceWindow.services.through._meta.db_table
+IN_FORCE_SQL = f"""
+SELECT 0, s.id, s.matchers, NULL, s.expires_at FROM {_SILENCE} s
  WHERE s.cancelled_at IS NULL AND s.starts_at <= %s AND s.expires_at > %s
 UNION ALL
-SELECT 1, w.id, NULL, ws.service_id, w."end" FROM {window} w JOIN {services} ws ON ws.maintenancewindow_id = w.id
+SELECT 1, w.id, NULL, ws.service_id, w."end" FROM {_WINDOW} w
+  JOIN {_WINDOW_SERVICES} ws ON ws.maintenancewindow_id = w.id
  WHERE w.cancelled_at IS NULL AND w.start <= %s AND w."end" > %s
-""".format(
-    silence=Silence._meta.db_table,
-    window=MaintenanceWindow._meta.db_table,
-    services=MaintenanceWindow.services.through._meta.db_table,
-)
+"""
 
 
 def _json(value):
@@ -66,7 +66,7 @@ class InForce:
             cursor.execute(IN_FORCE_SQL, [at, at, at, at])
             return cursor.fetchall()
 
-    def load(self) -> "InForce":
+    def load(self) -> InForce:
         self._rows  # noqa: B018 - read now, not when first asked
         return self
 

@@ -7,8 +7,10 @@ from hashlib import sha1
 
 import pytest
 import time_machine
+from django.db import transaction
 
 from incidents import workflow
+from incidents.alerts.intake import _current_group
 from incidents.alerts.tests.support import am, integration, load, variant  # noqa: F401
 from incidents.models import Alert, AlertGroup, Incident, IncidentType, Integration, Service, TimelineEntry
 from incidents.tests.factories import ServiceFactory
@@ -739,3 +741,27 @@ def test_a_repeat_of_a_busy_group_costs_as_little(am, busy_group, django_assert_
         response = am.post(_second_alert(busy_group, minutes=8, fingerprint="busy0007"))
 
     assert response.json()["changed"] is False
+
+
+def test_the_locked_group_is_read_as_the_orm_reads_it(am):
+    """`_current_group` reads the group, its incident, service and type in plain SQL: every field
+    comes back as the ORM gives it (booleans, JSON, times), and a field left unread loads on use."""
+    am.post(load("firing"))
+    stored = AlertGroup.objects.select_related("incident__service", "incident__type").get()
+    with transaction.atomic():
+        group = _current_group(stored.integration, stored.group_key)
+    for original, read in [
+        (stored, group),
+        (stored.incident, group.incident),
+        (stored.incident.service, group.incident.service),
+        (stored.incident.type, group.incident.type),
+    ]:
+        loaded = {f.attname for f in type(read)._meta.concrete_fields} - read.get_deferred_fields()
+        assert loaded, type(read)
+        for name in loaded:
+            assert getattr(read, name) == getattr(original, name), (type(read).__name__, name)
+    assert group.get_deferred_fields() == {"last_payload", "group_labels"}
+    assert group.last_payload == stored.last_payload and group.incident.description == stored.incident.description
+    assert group.incident.reported_at.tzinfo is not None and group.is_current is True
+    with transaction.atomic():
+        assert _current_group(stored.integration, "{}:{other}") is None
