@@ -16,7 +16,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache, lru_cache
+from functools import lru_cache
 from hashlib import sha1
 from typing import ClassVar, Literal
 
@@ -40,6 +40,7 @@ from incidents.models import (
     Severity,
     Status,
     TimelineEntry,
+    plain,
 )
 
 logger = logging.getLogger(__name__)
@@ -238,31 +239,27 @@ def _current_group(integration: Integration, key: str) -> AlertGroup | None:
 
     Locks the group row and its incident in one statement: deliveries of one group are applied
     one after the other, and every change below is made to the incident as locked here. Plain
-    SQL, built once: the ORM took longer to build this four-table statement (1.6 ms) than the
-    database took to run it, on every delivery, with the group's lock held by the one before.
+    SQL, built once (incidents/models/plain.py): the ORM took longer to build this four-table
+    statement (1.6 ms) than the database took to run it, on every delivery, with the group's
+    lock held by the one before.
     """
     with connection.cursor() as cursor:
         cursor.execute(_current_group_sql(), [integration.pk, key, True])
         row = cursor.fetchone()
     if row is None:
         return None
-    objects, start = [], 0
-    for model, fields in _CURRENT_GROUP_MODELS():
-        objects.append(_instance(model, fields, row[start : start + len(fields)]))
-        start += len(fields)
-    group, incident, service, incident_type = objects
+    group, incident, service, incident_type = plain.split(row, _current_group_layout())
     incident.service, incident.type = service, incident_type
     group.incident = incident
     return group
 
 
 @lru_cache(maxsize=1)
-def _CURRENT_GROUP_MODELS() -> list[tuple[type[Model], list[ModelField]]]:  # noqa: N802 - a constant, built when first used
-    """Each model the statement reads, with its columns read (those in _NOT_NEEDED are left unread)."""
+def _current_group_layout() -> plain.Layout:
+    """Each model the statement reads, with its columns (those in _NOT_NEEDED left unread)."""
 
     def kept(model: type[Model], path: str) -> list[ModelField]:
-        left_out = {name.removeprefix(path) for name in _NOT_NEEDED if name.startswith(path)}
-        return [f for f in model._meta.concrete_fields if f.name not in left_out]
+        return plain.fields_of(model, {name.removeprefix(path) for name in _NOT_NEEDED if name.startswith(path)})
 
     return [
         (AlertGroup, kept(AlertGroup, "")),
@@ -274,35 +271,15 @@ def _CURRENT_GROUP_MODELS() -> list[tuple[type[Model], list[ModelField]]]:  # no
 
 @lru_cache(maxsize=1)
 def _current_group_sql() -> str:
-    qn = connection.ops.quote_name
-    aliases = ["g", "i", "s", "t"]
-    columns = ", ".join(
-        f"{alias}.{qn(f.column)}"
-        for alias, (_, fields) in zip(aliases, _CURRENT_GROUP_MODELS(), strict=True)
-        for f in fields
-    )
-    group, incident, service, incident_type = (qn(m._meta.db_table) for m, _ in _CURRENT_GROUP_MODELS())
+    layout = _current_group_layout()
+    selected = ", ".join(plain.columns(alias, fields) for alias, (_, fields) in zip("gist", layout, strict=True))
+    group, incident, service, incident_type = (connection.ops.quote_name(m._meta.db_table) for m, _ in layout)
     lock = " FOR UPDATE OF g, i" if connection.features.has_select_for_update_of else ""
     return (
-        f"SELECT {columns} FROM {group} g JOIN {incident} i ON i.id = g.incident_id "
+        f"SELECT {selected} FROM {group} g JOIN {incident} i ON i.id = g.incident_id "
         f"JOIN {service} s ON s.id = i.service_id JOIN {incident_type} t ON t.id = i.type_id "
         f"WHERE g.integration_id = %s AND g.group_key = %s AND g.is_current = %s{lock}"
     )
-
-
-def _instance(model: type[Model], fields: list[ModelField], values) -> Model:
-    """`model` from its columns' values as a query returns them, converted as the ORM would."""
-    converted = []
-    for f, value in zip(fields, values, strict=True):
-        for convert in _converters(f):
-            value = convert(value, f.cached_col, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
-
-
-@cache
-def _converters(f: ModelField) -> list:
-    return connection.ops.get_db_converters(f.cached_col) + f.cached_col.get_db_converters(connection)
 
 
 def _lock_incident(pk: int) -> Incident:

@@ -22,7 +22,7 @@ from incidents.alerts.grafana import parse_grafana
 from incidents.alerts.intake import PayloadError
 from incidents.inbound import MAX_BODY_BYTES, bearer_token, body_refusal, too_large
 from incidents.models import Integration
-from incidents.models.tokens import mark_used
+from incidents.models.tokens import integration_with_heartbeat, mark_used
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _webhook(
         if not token:
             return _answer(401, "Send the integration's token: Authorization: Bearer <token>.")
         # With its heartbeat settings: the intake asks which alert is the heartbeat.
-        integration = Integration.objects.select_related("heartbeat").matching(token)
+        integration = integration_with_heartbeat(token)
         if integration is None:
             return _answer(401, "The token is wrong, or its integration is disabled.")
         if integration.kind != kind:

@@ -7,11 +7,14 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.utils.timezone import now
+
+from incidents.models import plain
 
 
 def hash_token(token: str) -> str:
@@ -46,6 +49,46 @@ class TokenQuerySet(models.QuerySet):
         if row is not None and hmac.compare_digest(row.token_hash, digest):
             return row
         return None
+
+
+def integration_with_heartbeat(token: str) -> "Integration | None":
+    """`Integration.objects.select_related("heartbeat").matching(token)`, as one plain statement
+    built once (incidents/models/plain.py): the Alertmanager and Grafana webhooks ask it on every
+    delivery, and the ORM took longer to build it than the database to answer."""
+    if not token or len(token) > 200:
+        return None
+    digest = hash_token(token)
+    with connection.cursor() as cursor:
+        cursor.execute(_with_heartbeat_sql(), [digest, True])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    found, heartbeat = plain.split(row, _with_heartbeat_layout())
+    integration = cast("Integration | None", found)
+    if integration is None or not hmac.compare_digest(integration.token_hash, digest):
+        return None
+    # None (no heartbeat configured) is cached too: reading integration.heartbeat then raises
+    # Heartbeat.DoesNotExist without a query, as after select_related.
+    Integration.heartbeat.related.set_cached_value(integration, heartbeat)
+    return integration
+
+
+@lru_cache(maxsize=1)
+def _with_heartbeat_layout() -> plain.Layout:
+    heartbeat = Integration.heartbeat.related.related_model
+    return [(Integration, plain.fields_of(Integration)), (heartbeat, plain.fields_of(heartbeat))]
+
+
+@lru_cache(maxsize=1)
+def _with_heartbeat_sql() -> str:
+    (integration, integration_fields), (heartbeat, heartbeat_fields) = _with_heartbeat_layout()
+    quote = connection.ops.quote_name
+    return (
+        f"SELECT {plain.columns('i', integration_fields)}, {plain.columns('h', heartbeat_fields)} "
+        f"FROM {quote(integration._meta.db_table)} i "
+        f"LEFT JOIN {quote(heartbeat._meta.db_table)} h ON h.integration_id = i.id "
+        "WHERE i.token_hash = %s AND i.is_active = %s"
+    )
 
 
 class Integration(models.Model):

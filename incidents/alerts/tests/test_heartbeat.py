@@ -12,6 +12,7 @@ from django_tasks_db.models import DBTaskResult
 from incidents.alerts.heartbeat import check_heartbeat
 from incidents.alerts.tests.support import am, integration, load  # noqa: F401
 from incidents.models import Alert, Heartbeat, Incident, TimelineEntry
+from incidents.models.tokens import integration_with_heartbeat
 
 START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -202,3 +203,25 @@ def test_the_sweeper_catches_a_silence_whose_check_task_was_lost(
         call_command("run_sweeper", "--once", verbosity=0)
     incident = Incident.objects.get()
     assert incident.title == "Alerting pipeline is silent" and incident.severity == "critical"
+
+
+def test_the_token_finds_its_integration_with_its_heartbeat_in_one_statement(integration, django_assert_num_queries):
+    """integration_with_heartbeat (the webhooks' lookup, plain SQL): as the ORM would read it."""
+    row, token = integration
+    with django_assert_num_queries(1):
+        found = integration_with_heartbeat(token)
+        assert found == row and found.name == row.name and found.created_at == row.created_at
+        with pytest.raises(Heartbeat.DoesNotExist):
+            found.heartbeat  # noqa: B018 - none configured, and known without a query
+
+    Heartbeat.objects.create(integration=row, alertname="DeadMansSwitch", window=timedelta(minutes=7))
+    with django_assert_num_queries(1):
+        found = integration_with_heartbeat(token)
+        assert (found.heartbeat.alertname, found.heartbeat.window) == ("DeadMansSwitch", timedelta(minutes=7))
+        assert found.heartbeat.is_active is True and found.heartbeat.last_seen_at is None
+
+    assert integration_with_heartbeat(token + "x") is None
+    assert integration_with_heartbeat("") is None and integration_with_heartbeat("t" * 201) is None
+    row.is_active = False
+    row.save()
+    assert integration_with_heartbeat(token) is None
