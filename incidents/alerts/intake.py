@@ -365,7 +365,8 @@ def _apply(
         group.last_payload_at = now()
         group.receiver = payload.receiver[:200]
         group.external_url = payload.externalURL
-        group.save(update_fields=["truncated_alerts", "last_payload", "last_payload_at", "receiver", "external_url"])
+        # Plain SQL (models/plain.py): built on every delivery of the group, under its lock.
+        plain.update(group, ["truncated_alerts", "last_payload", "last_payload_at", "receiver", "external_url"])
 
     # The reference and type the answer names never change, so the locked copy serves.
     outcome.incident = lock(group.incident_id) if group else None
@@ -390,14 +391,22 @@ def _stored_states(by_key: dict[tuple[str, datetime], AlertIn]) -> dict[tuple[st
     """
     if not by_key:
         return {}
+    # Plain SQL (models/plain.py): the ORM built this on every delivery, under the group's lock.
+    fingerprints = sorted({fingerprint for fingerprint, _ in by_key})
     starts = [start for _, start in by_key]
-    rows = Alert.objects.filter(
-        fingerprint__in={fingerprint for fingerprint, _ in by_key},
-        starts_at__gte=min(starts),
-        starts_at__lte=max(starts),
-    ).values_list("fingerprint", "starts_at", "pk", "status")
+    quote = connection.ops.quote_name
+    table = quote(Alert._meta.db_table)
+    sql = (
+        f"SELECT fingerprint, starts_at, id, status FROM {table} WHERE fingerprint IN "
+        f"({', '.join(['%s'] * len(fingerprints))}) AND starts_at >= %s AND starts_at <= %s"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*fingerprints, adapt(min(starts)), adapt(max(starts))])
+        rows = cursor.fetchall()
+    starts_at = Alert._meta.get_field("starts_at")
     # Rows of other keys (a flapping alert's earlier firings) are never asked for.
-    return {(f, s): (pk, status) for f, s, pk, status in rows}
+    return {(f, plain.value_of(starts_at, s)): (pk, status) for f, s, pk, status in rows}
 
 
 def _firing_rows(pks: list[int]) -> list[Alert]:

@@ -8,6 +8,7 @@ one row back into the instances; the fields left out are deferred, read when fir
 """
 
 from functools import cache
+from typing import cast
 
 from django.db import connection
 from django.db.models import Field, Model
@@ -39,11 +40,7 @@ def split(row, layout: Layout) -> list[Model | None]:
 
 
 def instance(model: type[Model], fields: list[Field], values) -> Model:
-    converted = []
-    for f, value in zip(fields, values, strict=True):
-        for convert in _converters(f):
-            value = convert(value, f.cached_col, connection)
-        converted.append(value)
+    converted = [value_of(f, value) for f, value in zip(fields, values, strict=True)]
     return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
@@ -51,3 +48,24 @@ def instance(model: type[Model], fields: list[Field], values) -> Model:
 def _converters(f: Field) -> list:
     # What the ORM's compiler applies to a column of this field (backend's, then the field's own).
     return connection.ops.get_db_converters(f.cached_col) + f.cached_col.get_db_converters(connection)
+
+
+def update(obj: Model, names: list[str]) -> None:
+    """`obj.save(update_fields=names)` as one plain UPDATE by primary key, each value prepared as
+    the ORM prepares it (JSON, times). For models no signal listens to: none is sent."""
+    fields = [cast(Field, obj._meta.get_field(name)) for name in names]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
+    values = [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(obj._meta.db_table)} SET {assignments} WHERE {quote(str(obj._meta.pk.column))} = %s",
+            [*values, obj.pk],
+        )
+
+
+def value_of(f: Field, value):
+    """A column's value as a query returned it, converted as the ORM would."""
+    for convert in _converters(f):
+        value = convert(value, f.cached_col, connection)
+    return value

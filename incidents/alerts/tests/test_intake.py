@@ -765,3 +765,18 @@ def test_the_locked_group_is_read_as_the_orm_reads_it(am):
     assert group.incident.reported_at.tzinfo is not None and group.is_current is True
     with transaction.atomic():
         assert _current_group(stored.integration, "{}:{other}") is None
+
+
+def test_each_delivery_keeps_the_groups_last_payload_as_sent(am):
+    """The group's row is updated in plain SQL (models/plain.py, `update`): JSON, time and text
+    come back as they were sent."""
+    firing = load("firing")
+    am.post(firing)
+    later = variant(_second_alert(firing, minutes=5), receiver="pager", externalURL="http://am.example:9093")
+    later["truncatedAlerts"] = 2
+    with time_machine.travel(datetime(2026, 11, 27, 10, 0, tzinfo=UTC), tick=False):
+        am.post(later)
+    group = AlertGroup.objects.get()
+    assert group.last_payload == later
+    assert (group.receiver, group.external_url, group.truncated_alerts) == ("pager", "http://am.example:9093", 2)
+    assert group.last_payload_at == datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
