@@ -12,7 +12,9 @@
 4. Posts Alertmanager payloads with wrk (a new group each, and new alerts into one group) and
    compares payloads/s with a psycopg loop inserting one row per transaction, run for as long
    right before it, in BENCH_ROUNDS rounds (3): the ratio is the median of the rounds'.
-5. Times the request that posts a public update to an incident with 200 email followers.
+5. Times the request that posts a public update to an incident with 200 email followers, and one
+   worker delivering 200 emails to a local SMTP server: a `db_worker`, then (no target) an
+   `rqworker --burst` on a private redis-server.
 6. Prints the table, writes bench/results.md, exits 1 when a ratio is under its target
    (bench/targets.py).
 """
@@ -406,11 +408,12 @@ def fanout() -> dict:
 DELIVERY_PORT = 19260  # the SMTP sink's port while the benchmark runs
 
 
-def email_delivery() -> dict:
-    """One real `db_worker` delivers FANOUT_SUBSCRIBERS emails to a real SMTP server (the test
-    suite's aiosmtpd sink on loopback, incidents/tests/standins.py): seconds from the worker's
-    start (Django's start-up included) until it has emptied the queue, how many messages the server
-    accepted, and over how many SMTP connections."""
+def email_delivery(backend: str = "db") -> dict:
+    """One real worker delivers FANOUT_SUBSCRIBERS emails to a real SMTP server (the test suite's
+    aiosmtpd sink on loopback, incidents/tests/standins.py): seconds from the worker's start
+    (Django's start-up included) until it has emptied the queue, how many messages the server
+    accepted, and over how many SMTP connections. `backend`: "db", a `db_worker` on PostgreSQL's
+    task table; "rq", an `rqworker --burst` on a private redis-server (TASKS_BACKEND=rq)."""
     from django.db import transaction
     from django_tasks_db.models import DBTaskResult
 
@@ -418,11 +421,13 @@ def email_delivery() -> dict:
     from incidents.models import Notification
     from incidents.notifications import delivery
     from incidents.notifications import outbox as notifications
+    from incidents.tests.servers import RedisServer
     from incidents.tests.standins import SmtpSink
 
     with tempfile.TemporaryDirectory(prefix="beacon-bench-smtp-") as work:
         sink = SmtpSink(DELIVERY_PORT, Path(work))
         sink.start()
+        redis = RedisServer(Path(work)).start() if backend == "rq" else None
         try:
             Notification.objects.filter(event_key="bench-delivery").delete()
             # Only these emails: the fan-out measurement's queued deliveries are forgotten.
@@ -440,7 +445,6 @@ def email_delivery() -> dict:
                         for i in range(FANOUT_SUBSCRIBERS)
                     ]
                 )
-            delivery.enqueue(list(Notification.objects.filter(event_key="bench-delivery").values_list("pk", "channel")))
             env = {
                 **os.environ,
                 **ENV,
@@ -449,11 +453,29 @@ def email_delivery() -> dict:
                 "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
                 "LOG_LEVEL": "WARNING",
             }
+            if redis is None:
+                delivery.enqueue(
+                    list(Notification.objects.filter(event_key="bench-delivery").values_list("pk", "channel"))
+                )
+                worker = [
+                    "db_worker", "--queue-name", "email", "--batch", "--no-reload", "--no-startup-delay",
+                    "--interval", "0.1",
+                ]  # fmt: skip
+            else:
+                env.update(TASKS_BACKEND="rq", REDIS_URL=redis.url)
+                enqueue = (
+                    "from incidents.models import Notification; from incidents.notifications import delivery; "
+                    "delivery.enqueue(list(Notification.objects.filter(event_key='bench-delivery')"
+                    ".values_list('pk', 'channel')))"
+                )
+                subprocess.run(  # noqa: S603 - our own manage.py, the tasks enqueued on RQ
+                    [sys.executable, "manage.py", "shell", "-c", enqueue], cwd=ROOT, env=env, check=True, timeout=120
+                )
+                worker = ["rqworker", "email", "--burst"]
             started = time.perf_counter()
             subprocess.run(  # noqa: S603 - our own manage.py
-                [sys.executable, "manage.py", "db_worker", "--queue-name", "email", "--batch", "--no-reload",
-                 "--no-startup-delay", "--interval", "0.1"],
-                cwd=ROOT, env=env, check=True, timeout=300, stdout=subprocess.DEVNULL,
+                [sys.executable, "manage.py", *worker], cwd=ROOT, env=env, check=True, timeout=300,
+                stdout=subprocess.DEVNULL,
             )  # fmt: skip
             seconds = time.perf_counter() - started
             received = sink.received()
@@ -464,6 +486,8 @@ def email_delivery() -> dict:
                 "sent": Notification.objects.filter(event_key="bench-delivery", state="sent").count(),
             }
         finally:
+            if redis is not None:
+                redis.stop()
             sink.stop()
             Notification.objects.filter(event_key="bench-delivery").delete()
 
@@ -629,6 +653,8 @@ def main() -> int:
         server.wait(timeout=30)
     fan = fanout() if not only or "fan-out" in only else None
     mail = email_delivery() if not only or "email delivery" in only else None
+    # For information (no target): the same emails through one RQ worker (TASKS_BACKEND=rq).
+    mail_rq = email_delivery("rq") if not only or "email delivery" in only else None
     clean_intake()
     integration.delete()
 
@@ -691,6 +717,14 @@ def main() -> int:
             f"| one db_worker, {FANOUT_SUBSCRIBERS} emails to a local SMTP server | {mail['seconds']:.1f} | "
             f"{mail['received']} | {mail['connections']} | < {DELIVERY_SECONDS} s{verdict} |",
         ]
+    if mail_rq:
+        complete = mail_rq["sent"] == mail_rq["received"] == FANOUT_SUBSCRIBERS
+        if not complete:
+            failed.append("email delivery, RQ")
+        lines.append(
+            f"| one rqworker (Redis), the same emails | {mail_rq['seconds']:.1f} | {mail_rq['received']} | "
+            f"{mail_rq['connections']} | — (for information){'' if complete else ' **not all sent**'} |"
+        )
     sizes = (
         f"{web.count():,} incidents, {TimelineEntry.objects.count():,} timeline entries, {User.objects.count():,} users"
     )
