@@ -12,20 +12,21 @@ Imports the core only (the models); `incidents/maintenance/` makes and cancels b
 from __future__ import annotations
 
 import datetime as dt
-import json
 from functools import cached_property
 
 from django.db import connection
-from django.utils.dateparse import parse_datetime
 from django.utils.timezone import localtime
 
-from incidents.models import MaintenanceWindow, Silence, SilencedAlert, silence_for
+from incidents.models import MaintenanceWindow, Silence, SilencedAlert, plain, silence_for
 
-# What Silence.objects.active(at) and MaintenanceWindow.objects.active(at) select (a window
-# once per service), as (kind, id, matchers, service id, end): 0 a silence, 1 a window.
+# Their values come back from the plain statement as the ORM converts them (models/plain.py).
+_MATCHERS = Silence._meta.get_field("matchers")
+_END = MaintenanceWindow._meta.get_field("end")
 _SILENCE = Silence._meta.db_table
 _WINDOW = MaintenanceWindow._meta.db_table
 _WINDOW_SERVICES = MaintenanceWindow.services.through._meta.db_table
+# What Silence.objects.active(at) and MaintenanceWindow.objects.active(at) select (a window
+# once per service), as (kind, id, matchers, service id, end): 0 a silence, 1 a window.
 IN_FORCE_SQL = f"""
 SELECT 0, s.id, s.matchers, NULL, s.expires_at FROM {_SILENCE} s
  WHERE s.cancelled_at IS NULL AND s.starts_at <= %s AND s.expires_at > %s
@@ -34,18 +35,6 @@ SELECT 1, w.id, NULL, ws.service_id, w."end" FROM {_WINDOW} w
   JOIN {_WINDOW_SERVICES} ws ON ws.maintenancewindow_id = w.id
  WHERE w.cancelled_at IS NULL AND w.start <= %s AND w."end" > %s
 """
-
-
-def _json(value):
-    # A JSON column comes back as text (SQLite, and Django's PostgreSQL connections).
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _moment(value) -> dt.datetime:
-    # SQLite's timestamps come back naive (in UTC), or as text.
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 class InForce:
@@ -73,13 +62,17 @@ class InForce:
     @cached_property
     def silences(self) -> list[Silence]:
         """By pk (the first that matches is the one an alert is recorded under)."""
-        rows = (Silence(pk=pk, matchers=_json(matchers)) for kind, pk, matchers, _, _ in self._rows if kind == 0)
+        rows = (
+            Silence(pk=pk, matchers=plain.value_of(_MATCHERS, matchers))
+            for kind, pk, matchers, _, _ in self._rows
+            if kind == 0
+        )
         return sorted(rows, key=lambda silence: silence.pk)
 
     @cached_property
     def windows(self) -> list[tuple[int, int, dt.datetime]]:
         """(service id, window id, end) of each window and service, the soonest to end first."""
-        rows = ((service, pk, _moment(end)) for kind, pk, _, service, end in self._rows if kind == 1)
+        rows = ((service, pk, plain.value_of(_END, end)) for kind, pk, _, service, end in self._rows if kind == 1)
         return sorted(rows, key=lambda window: (window[2], window[1]))
 
 
