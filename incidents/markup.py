@@ -4,6 +4,7 @@ Used when a timeline entry is written (TimelineEntry.html keeps the result, so a
 renders the same note twice) and by the `markdown` template filter for everything else.
 """
 
+import re
 import threading
 
 import markdown as md
@@ -62,8 +63,27 @@ def _converter() -> md.Markdown:
     return converter
 
 
+# Text Markdown gives no meaning to but for the paragraph around it: one line of printable
+# characters (no tab, newline or no-break space), none that Markdown, its tables and fenced code,
+# or HTML read (* _ ` [ ] ! < > & \ ~ | #), starting with a letter or digit but not as a
+# numbered list ("1. "), ending without a space. Most entries Beacon writes itself are such
+# text ("HighLatency on api-1:9100 fired."): their HTML is the text in <p>, without a Markdown
+# run (pinned against the full rendering by incidents/tests/test_markdown.py).
+_PLAIN = re.compile(r"(?!\d+\.)[^\W_][^*_`\[\]!<>&\\~|#]*")
+
+
+def _is_plain(text: str) -> bool:
+    return bool(_PLAIN.fullmatch(text)) and text.isprintable() and not text[-1].isspace()
+
+
 def render_markdown(text: str) -> str:
     """Sanitised HTML (a plain str: the caller marks it safe where it is shown)."""
+    if _is_plain(text):
+        return f"<p>{text}</p>"
+    return _rendered(text)
+
+
+def _rendered(text: str) -> str:
     html = _converter().reset().convert(text or "")
     clean = nh3.clean(
         html,

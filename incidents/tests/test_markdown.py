@@ -7,8 +7,10 @@ forms and iframes, not only script.
 """
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from incidents import workflow
+from incidents import markup, workflow
 from incidents.templatetags.incident_tags import render_markdown
 from incidents.tests.factories import make_incident
 
@@ -58,3 +60,37 @@ def test_a_raw_link_in_a_note_is_text_on_the_incident_page(clients, reporter, re
     assert "https://evil.example" in html
     assert '<a href="https://evil.example"' not in html
     assert '&lt;a href="https://evil.example"&gt;Reset your password&lt;/a&gt;' in html
+
+
+# Characters Markdown, HTML and the sanitiser treat specially, among ordinary ones and others.
+TRICKY = "*_`[]!<>&\\~|#-+=.:;()'\"/ \t\n\xa0\u2028é9aZ0"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.from_regex(markup._PLAIN, fullmatch=True), st.text(alphabet=TRICKY, max_size=40), st.text()))
+def test_plain_text_skips_markdown_with_the_same_html(text):
+    """The fast path for one-line plain text (what the intake writes on every alert) gives exactly
+    the HTML Markdown and the sanitiser give, and only for text where that holds."""
+    if markup._is_plain(text):
+        assert markup.render_markdown(text) == markup._rendered(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "HighLatency on api-1:9100 fired.",
+        "Checkout service (EU) is at 12% errors, see https://grafana.example/d/1?x=2",
+        "Störung: Zahlungen schlagen fehl",
+        'He said "it\'s down" again',
+    ],
+)
+def test_what_the_intake_writes_takes_the_fast_path(text):
+    assert markup._is_plain(text)
+    assert markup.render_markdown(text) == markup._rendered(text) == f"<p>{text}</p>"
+
+
+@pytest.mark.parametrize(
+    "text", ["1. first", "# heading", "- item", "a *b*", "a  ", "a\nb", "a\u00a0b", "x | y", "<b>x</b>", "a & b", ""]
+)
+def test_text_markdown_may_read_takes_the_full_path(text):
+    assert not (text and markup._is_plain(text))
