@@ -34,6 +34,7 @@ class IncidentsConfig(AppConfig):
             notifications,
             oncall,
             panels,
+            reference,
             statuspage,
             views,
         )
@@ -48,6 +49,8 @@ class IncidentsConfig(AppConfig):
 
         user_logged_in.connect(stamp_sign_in, dispatch_uid="incidents.session_lifetime")
         choices.connect_signals()
+        # Each process's copies of the reference data the intake reads (incidents/reference.py).
+        reference.connect_signals()
         # Configuration changes go to the audit log (django-auditlog).
         audit.register()
         # With DEBUG off, refuse an unsafe configuration (incidents/checks.py).

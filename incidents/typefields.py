@@ -25,6 +25,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.validators import MaxLengthValidator
 
+from incidents import reference
 from incidents.models import CustomField, IncidentType
 from incidents.people import display_name
 
@@ -39,7 +40,11 @@ def definitions(incident_type: IncidentType | None) -> list[CustomField]:
     """The type's fields, in order (one query)."""
     if incident_type is None:
         return []
-    return list(CustomField.objects.filter(type=incident_type).order_by("position", "pk"))
+    # Kept per process for alert deliveries (incidents/reference.py); read each time elsewhere.
+    return reference.kept(
+        ("fields", incident_type.pk),
+        lambda: list(CustomField.objects.filter(type=incident_type).order_by("position", "pk")),
+    )
 
 
 def people():

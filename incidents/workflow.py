@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils.timezone import now
 
-from incidents import roles, typefields
+from incidents import reference, roles, typefields
 from incidents.access import may_see
 from incidents.models import (
     DEFAULT_TYPE_SLUG,
@@ -46,6 +46,7 @@ from incidents.models import (
     Subscription,
     Task,
     TimelineEntry,
+    plain,
 )
 from incidents.people import display_name
 
@@ -128,7 +129,11 @@ def _record(incident: Incident, *, by, kind: str, text: str = "", **data) -> Tim
     source = _via.get()
     if source is not None:
         data.setdefault("via", source)
-    entry = TimelineEntry.objects.create(incident=incident, author=by, kind=kind, text=text, data=data)
+    entry = TimelineEntry(incident=incident, author=by, kind=kind, text=text, data=data)
+    entry.render()
+    # One plain INSERT (incidents/models/plain.py): entries are written on every change, alert
+    # storms included, and no signal listens to them; the listeners below are their hooks.
+    plain.insert(entry)
     for listener in _entry_listeners:
         listener(entry)
     return entry
@@ -232,7 +237,10 @@ def report(
 
 def default_type() -> IncidentType:
     """Downtime (or, if a manager removed it, the first type)."""
-    found = IncidentType.objects.filter(slug=DEFAULT_TYPE_SLUG).first() or IncidentType.objects.first()
+    found = reference.kept(
+        "default_type",
+        lambda: IncidentType.objects.filter(slug=DEFAULT_TYPE_SLUG).first() or IncidentType.objects.first(),
+    )
     if found is None:
         raise InvalidTransition("There is no incident type; a manager must add one in the admin.")
     return found
@@ -885,11 +893,17 @@ ANY: Any = object()
 
 
 def copy_checklist(incident: Incident, incident_type: IncidentType) -> int:
-    """The type's checklist as the new incident's tasks (two queries); returns how many."""
-    items = list(incident_type.checklist.order_by("position", "pk"))
-    Task.objects.bulk_create(
-        Task(incident=incident, title=item.title, required=item.required, position=(n + 1) * 10, item=item)
-        for n, item in enumerate(items)
+    """The type's checklist as the new incident's tasks (two queries, one with the items kept:
+    incidents/reference.py); returns how many."""
+    items = reference.kept(
+        ("checklist", incident_type.pk), lambda: list(incident_type.checklist.order_by("position", "pk"))
+    )
+    # Plain INSERTs (models/plain.py): every new incident, alert storms included; no signal listens to tasks.
+    plain.insert(
+        *(
+            Task(incident=incident, title=item.title, required=item.required, position=(n + 1) * 10, item=item)
+            for n, item in enumerate(items)
+        )
     )
     return len(items)
 

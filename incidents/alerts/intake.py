@@ -28,7 +28,7 @@ from django.utils.text import slugify
 from django.utils.timezone import now
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from incidents import typefields, workflow
+from incidents import reference, typefields, workflow
 from incidents.alerts import heartbeat, silences
 from incidents.models import (
     Alert,
@@ -458,7 +458,7 @@ def _home_for(
         # one's incident, entries and group row all roll back and the payload is applied again.
         with transaction.atomic():
             incident = _open_incident(integration, payload, new, outcome)
-            group = AlertGroup.objects.create(
+            group = AlertGroup(
                 integration=integration,
                 group_key=payload.groupKey,
                 incident=incident,
@@ -468,6 +468,7 @@ def _home_for(
                 last_payload=raw,
                 last_payload_at=now(),
             )
+            plain.insert(group)  # no signal listens to groups (models/plain.py)
     except IntegrityError:
         raise _Retry from None
     # No lock needed: no other transaction sees this incident before the commit. `report` keeps
@@ -526,7 +527,10 @@ def _incident_type(integration: Integration, label: str, outcome: Outcome) -> In
     label = label.strip()
     if not label:
         return fallback
-    found = IncidentType.objects.filter(Q(slug__iexact=label) | Q(name__iexact=label)).order_by("pk").first()
+    found = reference.kept(
+        ("type", label),
+        lambda: IncidentType.objects.filter(Q(slug__iexact=label) | Q(name__iexact=label)).order_by("pk").first(),
+    )
     if found is None:
         known = ", ".join(IncidentType.objects.values_list("slug", flat=True))
         outcome.warnings.append(
@@ -585,7 +589,10 @@ def _service(name: str, sender: str) -> Service:
     """The service named by the alert's labels, created when Beacon does not know it yet."""
     name = name.strip()[:100] or UNKNOWN_SERVICE
     slug = slugify(name)[:100] or f"service-{sha1(name.encode()).hexdigest()[:8]}"
-    found = Service.objects.filter(Q(name__iexact=name) | Q(slug=slug)).order_by("pk").first()
+    found = reference.kept(
+        ("service", name, slug),
+        lambda: Service.objects.filter(Q(name__iexact=name) | Q(slug=slug)).order_by("pk").first(),
+    )
     if found is not None:
         return found
     try:
@@ -613,22 +620,22 @@ def _alert_data(alert: AlertIn | Alert) -> dict:
 def _store(
     group: AlertGroup, incident: Incident, new: list[AlertIn], *, initial: bool, in_force: silences.InForce
 ) -> None:
-    rows = Alert.objects.bulk_create(
-        [
-            Alert(
-                group=group,
-                fingerprint=a.fingerprint,
-                starts_at=a.startsAt,
-                # A resolved alert without a usable endsAt ended, at the latest, now.
-                ends_at=a.ends_at or (now() if a.status == "resolved" else None),
-                status=a.status,
-                labels=a.labels,
-                annotations=a.annotations,
-                generator_url=a.generatorURL,
-            )
-            for a in new
-        ]
-    )
+    rows = [
+        Alert(
+            group=group,
+            fingerprint=a.fingerprint,
+            starts_at=a.startsAt,
+            # A resolved alert without a usable endsAt ended, at the latest, now.
+            ends_at=a.ends_at or (now() if a.status == "resolved" else None),
+            status=a.status,
+            labels=a.labels,
+            annotations=a.annotations,
+            generator_url=a.generatorURL,
+        )
+        for a in new
+    ]
+    # Plain INSERTs (models/plain.py), under the group's lock: no signal listens to alerts.
+    plain.insert(*rows)
     firing = [a for a in new if a.status == "firing"]
     if firing:
         during, maintenance = silences.maintenance_note(incident.service_id, in_force)

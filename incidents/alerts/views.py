@@ -16,7 +16,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from incidents import workflow
+from incidents import reference, workflow
 from incidents.alerts import intake, webhook
 from incidents.alerts.grafana import parse_grafana
 from incidents.alerts.intake import PayloadError
@@ -92,7 +92,9 @@ def _webhook(
             return _answer(403, f"The integration “{integration.name}” is not {an_integration} integration.")
         mark_used(integration)
         payload, raw = parse(_read_body(request))
-        with workflow.via(workflow.VIA_ALERT):
+        # The reference data (services, types...) from this process's copies at the count read with
+        # the token, when they were made at it (incidents/reference.py).
+        with workflow.via(workflow.VIA_ALERT), reference.at(integration.reference_generation):
             outcome = intake.receive(integration, payload, raw)
     except PayloadError as error:
         extra = {"errors": error.errors} if error.errors else {}

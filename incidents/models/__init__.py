@@ -50,6 +50,7 @@ from incidents.models.notifications import (  # noqa: F401, E402
     Subscription,
 )
 from incidents.models.oncall import Handoff, Override, Rotation, RotationMember  # noqa: F401, E402
+from incidents.models.reference import ReferenceGeneration  # noqa: F401, E402
 from incidents.models.response import (  # noqa: F401, E402
     SHIPPED_CHECKLISTS,
     SHIPPED_ROLES,

@@ -544,9 +544,14 @@ class TimelineEntry(models.Model):
         return f"{self.get_kind_display()} on INC-{self.incident_id}"
 
     def save(self, *args, **kwargs):
+        self.render()
+        super().save(*args, **kwargs)
+
+    def render(self) -> None:
+        """Keep the text's HTML (before the row is written: by save(), or by workflow._record,
+        which writes entries with a plain INSERT)."""
         if self.text and not self.html:
             self.html = render_markdown(self.text)
-        super().save(*args, **kwargs)
 
     @property
     def text_html(self) -> str:

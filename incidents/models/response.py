@@ -171,3 +171,7 @@ def ensure_shipped_response(sender=None, **kwargs) -> None:
     if ResponseRole.objects.exists() or ChecklistItem.objects.exists() or Incident.objects.exists():
         return
     ship_response(ResponseRole, IncidentType, ChecklistItem)
+    # bulk_create sends no signal: the intake's kept checklists must hear of these (incidents/reference.py).
+    from incidents import reference
+
+    reference.bump()

@@ -15,6 +15,7 @@ from django.db import connection, models
 from django.utils.timezone import now
 
 from incidents.models import plain
+from incidents.models.reference import ReferenceGeneration
 
 
 def hash_token(token: str) -> str:
@@ -54,22 +55,30 @@ class TokenQuerySet(models.QuerySet):
 def integration_with_heartbeat(token: str) -> "Integration | None":
     """`Integration.objects.select_related("heartbeat").matching(token)`, as one plain statement
     built once (incidents/models/plain.py): the Alertmanager and Grafana webhooks ask it on every
-    delivery, and the ORM took longer to build it than the database to answer."""
+    delivery, and the ORM took longer to build it than the database to answer. The statement also
+    reads the reference data's count (`reference_generation`, incidents/reference.py)."""
     if not token or len(token) > 200:
         return None
     digest = hash_token(token)
-    with connection.cursor() as cursor:
-        cursor.execute(_with_heartbeat_sql(), [digest, True])
-        row = cursor.fetchone()
+
+    def read():
+        with connection.cursor() as cursor:
+            cursor.execute(_with_heartbeat_sql(), [digest, True])
+            return cursor.fetchone()
+
+    # A webhook's first query: it stands in for the connection's health check (one round trip less).
+    row = plain.first_query(read)
     if row is None:
         return None
-    found, heartbeat = plain.split(row, _with_heartbeat_layout())
+    found, heartbeat = plain.split(row[:-1], _with_heartbeat_layout())
     integration = cast("Integration | None", found)
     if integration is None or not hmac.compare_digest(integration.token_hash, digest):
         return None
     # None (no heartbeat configured) is cached too: reading integration.heartbeat then raises
     # Heartbeat.DoesNotExist without a query, as after select_related.
     Integration.heartbeat.related.set_cached_value(integration, heartbeat)
+    # The reference data's count, read with the token: the delivery runs in reference.at() with it.
+    integration.reference_generation = row[-1]
     return integration
 
 
@@ -84,7 +93,8 @@ def _with_heartbeat_sql() -> str:
     (integration, integration_fields), (heartbeat, heartbeat_fields) = _with_heartbeat_layout()
     quote = connection.ops.quote_name
     return (
-        f"SELECT {plain.columns('i', integration_fields)}, {plain.columns('h', heartbeat_fields)} "
+        f"SELECT {plain.columns('i', integration_fields)}, {plain.columns('h', heartbeat_fields)}, "
+        f"(SELECT generation FROM {quote(ReferenceGeneration._meta.db_table)} WHERE id = 1) "
         f"FROM {quote(integration._meta.db_table)} i "
         f"LEFT JOIN {quote(heartbeat._meta.db_table)} h ON h.integration_id = i.id "
         "WHERE i.token_hash = %s AND i.is_active = %s"
@@ -99,6 +109,9 @@ class Integration(models.Model):
         GRAFANA = "grafana", "Grafana Alerting"
         WEBHOOK = "webhook", "Generic webhook"
         API = "api", "API client"
+
+    # Set by integration_with_heartbeat: the reference data's count when the token was read.
+    reference_generation: int | None = None
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=16, choices=Kind, default=Kind.ALERTMANAGER)

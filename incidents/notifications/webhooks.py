@@ -19,6 +19,7 @@ import uuid
 from django.conf import settings
 from django.urls import reverse
 
+from incidents import reference
 from incidents.models import Incident, Notification, Status, TimelineEntry, Webhook
 from incidents.models.webhooks import Event
 from incidents.notifications.outbox import write
@@ -51,7 +52,9 @@ def queue_for_entry(entry: TimelineEntry) -> None:
     events = events_of(entry)
     if not events:
         return
-    hooks = [hook for hook in Webhook.objects.filter(is_active=True) if any(hook.hears(e) for e in events)]
+    # Kept per process for alert deliveries (incidents/reference.py); read each time elsewhere.
+    active = reference.kept("webhooks", lambda: list(Webhook.objects.filter(is_active=True)))
+    hooks = [hook for hook in active if any(hook.hears(e) for e in events)]
     if not hooks:
         return
     incident = entry.incident

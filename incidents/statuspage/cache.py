@@ -30,17 +30,16 @@ must call `bump()` themselves in their transaction.
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from django.core.cache import cache
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date
 from django.utils.timezone import now
 
-from incidents.models import Incident, Service, StatusPageGeneration, StatusUpdate, TimelineEntry
+from incidents.models import Incident, Service, StatusPageGeneration, StatusUpdate, TimelineEntry, plain
 
 # Seconds a rendered page may be reused while nothing changes (see the module docstring).
 CACHE_SECONDS = 60
@@ -65,21 +64,9 @@ def current() -> int:
     Plain SQL: this runs on every public request, and building the same ORM query each time cost
     more than the database's answer (bench/results.md).
 
-    The query is also the request's connection health check. With CONN_HEALTH_CHECKS on, Django
-    would first send `SELECT 1` on a reused connection; on a page served from the cache that
-    round trip was a third of the work. Here the generation query goes first: a connection the
-    database dropped fails it at once, and is then closed and opened again for one more try,
-    which is what the health check would have done.
+    The query is also the request's connection health check (`plain.first_query`).
     """
-    db: Any = connection  # the health-check flags are Django's, not in its type stubs
-    if db.connection is None or db.in_atomic_block or not db.health_check_enabled or db.health_check_done:
-        return _read_generation()
-    db.health_check_done = True
-    try:
-        return _read_generation()
-    except (InterfaceError, OperationalError):
-        connection.close()
-        return _read_generation()
+    return plain.first_query(_read_generation)
 
 
 def _read_generation() -> int:

@@ -23,6 +23,7 @@ CORE = {
     "incidents.roles",
     "incidents.people",
     "incidents.choices",
+    "incidents.reference",
     "incidents.panels",
     "incidents.signals",
     "incidents.inbound",

@@ -7,12 +7,12 @@ from hashlib import sha1
 
 import pytest
 import time_machine
-from django.db import transaction
+from django.db import connection, transaction
 
 from incidents import workflow
 from incidents.alerts.intake import _current_group
 from incidents.alerts.tests.support import am, integration, load, variant  # noqa: F401
-from incidents.models import Alert, AlertGroup, Incident, IncidentType, Integration, Service, TimelineEntry
+from incidents.models import Alert, AlertGroup, Incident, IncidentType, Integration, Service, TimelineEntry, plain
 from incidents.tests.factories import ServiceFactory
 
 Kind = TimelineEntry.Kind
@@ -780,3 +780,68 @@ def test_each_delivery_keeps_the_groups_last_payload_as_sent(am):
     assert group.last_payload == later
     assert (group.receiver, group.external_url, group.truncated_alerts) == ("pager", "http://am.example:9093", 2)
     assert group.last_payload_at == datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+def test_plain_inserts_write_what_the_orm_writes_and_give_each_row_its_key(am):
+    """Alerts (and timeline entries, tasks and groups) are written with `plain.insert`: every column
+    as the ORM writes it (JSON, times, defaults), each object given its own new primary key, also
+    over the 1,000 rows one statement takes."""
+    am.post(load("firing"))
+    group = AlertGroup.objects.get()
+    starts = datetime(2026, 11, 27, 9, 41, 42, 742000, tzinfo=UTC)
+    made = {
+        "group": group,
+        "starts_at": starts,
+        "status": Alert.Status.FIRING,
+        "labels": {"alertname": "Plätze", "n": "1"},
+        "annotations": {"summary": "a \"quoted\" 'text'"},
+        "generator_url": "http://prometheus.example/graph",
+    }
+    by_orm = Alert.objects.create(fingerprint="orm", **made)
+    by_plain = [Alert(fingerprint=f"plain-{n}", **made) for n in range(2001)]
+    plain.insert(*by_plain)
+
+    assert all(not alert._state.adding for alert in by_plain)
+    keys = dict(Alert.objects.filter(fingerprint__startswith="plain-").values_list("pk", "fingerprint"))
+    assert keys == {alert.pk: alert.fingerprint for alert in by_plain}
+    read = Alert.objects.in_bulk([by_orm.pk, by_plain[0].pk, by_plain[-1].pk])
+    for alert in (by_plain[0], by_plain[-1]):
+        for f in Alert._meta.concrete_fields:
+            if f.name not in ("id", "fingerprint", "received_at"):
+                assert getattr(read[alert.pk], f.attname) == getattr(read[by_orm.pk], f.attname), f.name
+        assert read[alert.pk].received_at is not None
+    assert read[by_plain[0].pk].ends_at is None and read[by_plain[0].pk].starts_at == starts
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_token_query_is_the_health_check_and_a_dropped_connection_is_replaced(am):
+    """A delivery does not pay Django's `SELECT 1` before its first query (one round trip fewer
+    per alert payload), and still survives a connection the database dropped (a restart, an idle
+    timeout): the token's query reconnects once and the payload is stored."""
+    if connection.vendor != "postgresql":
+        pytest.skip("connection health checks are PostgreSQL's here (SQLite connections are not kept)")
+    import psycopg
+
+    assert am.post(load("firing")).status_code == 200  # the connection stays open (CONN_MAX_AGE)
+    assert connection.health_check_enabled and connection.connection is not None
+    checks = []
+    original = connection.is_usable
+    connection.is_usable = lambda: checks.append(1) or True
+    try:
+        connection.close_if_unusable_or_obsolete()  # what request_started does under gunicorn
+        assert am.post(load("resolved")).status_code == 200
+    finally:
+        del connection.is_usable
+    assert checks == [], "Django's SELECT 1 ran besides the token's query"
+    assert connection.is_usable == original
+
+    old_pid = connection.connection.info.backend_pid
+    params = connection.get_connection_params()
+    with psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [old_pid])
+    connection.close_if_unusable_or_obsolete()
+    second = _second_alert(load("firing"), minutes=5)
+    answer = am.post(second)
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["changed"] is True
+    assert connection.connection.info.backend_pid != old_pid
