@@ -1,6 +1,7 @@
 """Reference data the alert intake reads for every incident it opens, kept in each process and
 never read stale: the service an alert names, the incident types, their custom fields and
-response checklists, the outgoing webhooks.
+response checklists, the outgoing webhooks, and the service's on-call rotations (with their
+members, overrides and the people in them: who is on call is still worked out for the instant).
 
 Opening an incident from an alert read each of them from the database, a query each (and the ORM
 work to build it), for rows that change a few times a month; in an alert storm that was a quarter
@@ -28,15 +29,29 @@ import copy
 from collections.abc import Callable, Hashable, Iterator
 from typing import TypeVar
 
+from django.contrib.auth import get_user_model
 from django.db.models import F
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from incidents.models import ChecklistItem, CustomField, IncidentType, ReferenceGeneration, Service, Webhook
+from incidents.models import (
+    ChecklistItem,
+    CustomField,
+    IncidentType,
+    Override,
+    Profile,
+    ReferenceGeneration,
+    Rotation,
+    RotationMember,
+    Service,
+    Team,
+    Webhook,
+)
 
 T = TypeVar("T")
 
-# The tables whose rows are kept: any change to one of them bumps the count.
-MODELS = (Service, IncidentType, CustomField, ChecklistItem, Webhook)
+# The tables whose rows are kept: any change to one of them bumps the count. (People too, for
+# the rotations: a deactivated account must not be paged; see _person_changed for sign-ins.)
+MODELS = (Service, IncidentType, CustomField, ChecklistItem, Webhook, Rotation, RotationMember, Override, Team, Profile)
 # Copies kept at once (one per service name an alert used, per type...): past this, start again.
 MOST = 1000
 
@@ -85,7 +100,18 @@ def _changed(**kwargs) -> None:
     bump()
 
 
+def _person_changed(update_fields=None, **kwargs) -> None:
+    # Every sign-in saves the account's last_login, which nothing kept shows: no bump for that.
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return
+    bump()
+
+
 def connect_signals() -> None:
     for model in MODELS:
         post_save.connect(_changed, sender=model, dispatch_uid=f"reference.{model._meta.label}.save")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"reference.{model._meta.label}.delete")
+    User = get_user_model()
+    post_save.connect(_person_changed, sender=User, dispatch_uid="reference.user.save")
+    post_delete.connect(_changed, sender=User, dispatch_uid="reference.user.delete")
+    m2m_changed.connect(_changed, sender=Rotation.services.through, dispatch_uid="reference.rotation.services")

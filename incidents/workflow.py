@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils.timezone import now
 
-from incidents import reference, roles, typefields
+from incidents import reference, roles, tasking, typefields
 from incidents.access import may_see
 from incidents.models import (
     DEFAULT_TYPE_SLUG,
@@ -200,38 +200,41 @@ def report(
     follows the incident from the start unless `follow` is False (they hear its public updates
     and its resolution; Unfollow on the incident page stops it).
     """
-    _require(by, roles.ADD_INCIDENT)
-    if severity not in Severity.values:
-        raise InvalidTransition(f"Unknown severity {severity!r}.")
-    if type is None:
-        type = default_type()
-    restricted = restricted or type.restricted_by_default
-    incident = Incident.objects.create(
-        type=type,
-        restricted=restricted,
-        title=title,
-        description=description,
-        impact=impact,
-        logs=logs,
-        occurred_at=occurred_at,
-        severity=severity,
-        service=service,
-        source=source,
-        reporter=by,
-        public=public and not restricted,
-        reported_at=now(),
-        custom_fields=custom_fields or {},
-    )
-    data: dict[str, Any] = {"severity": severity, "source": source, "type": type.name}
-    tasks = copy_checklist(incident, type)
-    if tasks:
-        data["tasks"] = tasks
-    if restricted:
-        data["restricted"] = True
-    if follow and by is not None and by.has_perm(roles.FOLLOW_INCIDENT):
-        Subscription.objects.create(user=by, incident=incident)
-        data["reporter_follows"] = True
-    _record(incident, by=by, kind=Kind.REPORTED, **data)
+    # The tasks the new incident asks for (its escalation, its update reminder, deliveries) in one
+    # INSERT at the end (incidents/tasking.py).
+    with tasking.together():
+        _require(by, roles.ADD_INCIDENT)
+        if severity not in Severity.values:
+            raise InvalidTransition(f"Unknown severity {severity!r}.")
+        if type is None:
+            type = default_type()
+        restricted = restricted or type.restricted_by_default
+        incident = Incident.objects.create(
+            type=type,
+            restricted=restricted,
+            title=title,
+            description=description,
+            impact=impact,
+            logs=logs,
+            occurred_at=occurred_at,
+            severity=severity,
+            service=service,
+            source=source,
+            reporter=by,
+            public=public and not restricted,
+            reported_at=now(),
+            custom_fields=custom_fields or {},
+        )
+        data: dict[str, Any] = {"severity": severity, "source": source, "type": type.name}
+        tasks = copy_checklist(incident, type)
+        if tasks:
+            data["tasks"] = tasks
+        if restricted:
+            data["restricted"] = True
+        if follow and by is not None and by.has_perm(roles.FOLLOW_INCIDENT):
+            Subscription.objects.create(user=by, incident=incident)
+            data["reporter_follows"] = True
+        _record(incident, by=by, kind=Kind.REPORTED, **data)
     return incident
 
 

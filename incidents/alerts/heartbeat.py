@@ -78,7 +78,7 @@ def beat(integration: Integration) -> Heartbeat:
 def arm(heartbeat_id: int, window: timedelta) -> None:
     """Enqueue a check `window` from now (after the heartbeat committed)."""
     try:
-        check_heartbeat.using(run_after=now() + window).enqueue(heartbeat_id)
+        tasking.enqueue(check_heartbeat.using(run_after=now() + window), heartbeat_id)
     except InvalidTaskError:
         # ImmediateBackend (a missing TASKS setting) cannot delay: the heartbeat goes unwatched.
         logger.warning("The task backend cannot delay tasks; heartbeat %s is not watched.", heartbeat_id)

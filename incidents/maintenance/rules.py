@@ -134,7 +134,7 @@ def _enqueue_end(window_id: int, end: dt.datetime) -> None:
     if not window_ended.get_backend().supports_defer:
         logger.error("Maintenance #%s: end email not scheduled, the task backend cannot defer", window_id)
         return
-    window_ended.using(run_after=end).enqueue(window_id)
+    tasking.enqueue(window_ended.using(run_after=end), window_id)
 
 
 # How long after a window's end a lost end task is still worth re-arming: the "it is over" email

@@ -17,10 +17,8 @@ from datetime import timedelta
 from django.db.models import F, Q
 from django.utils.timezone import now
 from django_tasks import task
-from django_tasks_db.backend import DatabaseBackend
-from django_tasks_db.compat import normalize_json, task_enqueued
-from django_tasks_db.models import DBTaskResult, get_date_max
 
+from incidents import tasking
 from incidents.models import ChannelProblem, Notification
 from incidents.notifications.transports import TRANSPORTS, TransportError
 
@@ -89,33 +87,7 @@ def enqueue(rows: list[tuple[int, str]], run_after=None) -> None:
             if not task_.get_backend().supports_defer:
                 continue  # an inline backend: the sweeper picks the row up when it is due
             task_ = task_.using(run_after=run_after)
-        backend = task_.get_backend()
-        if isinstance(backend, DatabaseBackend) and len(pks) > 1:
-            _enqueue_in_one_insert(backend, task_, pks)
-        else:
-            for pk in pks:
-                task_.enqueue(pk)
-
-
-def _enqueue_in_one_insert(backend: DatabaseBackend, task_, pks: list[int]) -> None:
-    """What DatabaseBackend.enqueue does for one task (django_tasks_db/backend.py), for many at once:
-    the same row per task, and the same task_enqueued signal for each."""
-    backend.validate_task(task_)
-    results = DBTaskResult.objects.bulk_create(
-        DBTaskResult(
-            id=backend._get_id(),
-            args_kwargs=normalize_json({"args": [pk], "kwargs": {}}),
-            priority=task_.priority,
-            task_path=task_.module_path,
-            queue_name=task_.queue_name,
-            # bulk_create sends no pre_save, where django_tasks_db turns "no run_after" into its max date.
-            run_after=task_.run_after or get_date_max(),
-            backend_name=backend.alias,
-        )
-        for pk in pks
-    )
-    for result in results:
-        task_enqueued.send(type(backend), task_result=result.task_result)
+        tasking.enqueue_each(task_, [(pk,) for pk in pks])
 
 
 def claim(pk: int) -> Notification | None:

@@ -60,7 +60,7 @@ def arm_reminder(incident: Incident, *, anchor=None) -> None:
 def _enqueue_reminder(incident_id: int, due) -> None:
     if not reminder_due.get_backend().supports_defer:
         return  # an inline backend cannot wait: the sweeper checks reminders every minute
-    reminder_due.using(run_after=due).enqueue(incident_id)
+    tasking.enqueue(reminder_due.using(run_after=due), incident_id)
 
 
 @task(queue_name="default")

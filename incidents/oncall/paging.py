@@ -34,7 +34,7 @@ from django.urls import reverse
 from django.utils.timezone import now
 from django_tasks import task
 
-from incidents import choices, roles, tasking, workflow
+from incidents import choices, reference, roles, tasking, workflow
 from incidents.maintenance import rules as maintenance
 from incidents.models import (
     EscalationPolicy,
@@ -191,8 +191,14 @@ def on_call_for_service(service: Service, *, at: dt.datetime | None = None) -> O
     """Who answers for one service (assignment, escalation, the service page): only its own
     rotations and the default are loaded, not every rotation (still four queries)."""
     at = at or now()
-    rotations = rotations_for_schedules(since=at).filter(Q(services=service) | Q(is_default=True)).distinct()
-    return Directory(at=at, schedules=[schedule_of(r) for r in rotations]).for_service(service.pk)
+
+    def schedules() -> list[oncall.Schedule]:
+        rotations = rotations_for_schedules(since=at).filter(Q(services=service) | Q(is_default=True)).distinct()
+        return [schedule_of(r) for r in rotations]
+
+    # Kept per process for alert deliveries (incidents/reference.py): a kept copy holds overrides
+    # that ended since it was read, which change nothing later; any new one is a change.
+    return Directory(at=at, schedules=reference.kept(("on call", service.pk), schedules)).for_service(service.pk)
 
 
 BOARD_CACHE = "oncall-board"
@@ -491,7 +497,7 @@ def _enqueue_later(task_, due: dt.datetime, *args) -> None:
         # ImmediateBackend would page everybody at once; refuse loudly instead.
         logger.error("%s not scheduled: the task backend cannot run tasks later (set TASKS_BACKEND)", task_.name)
         return
-    task_.using(run_after=due).enqueue(*args)
+    tasking.enqueue(task_.using(run_after=due), *args)
 
 
 def managers():

@@ -3,7 +3,10 @@ change, never stale, whichever process changed it."""
 
 # ruff: noqa: F811 - pytest fixtures imported from support.py are redefined as arguments
 
+import datetime as dt
+
 import pytest
+import time_machine
 from django.db import connection, transaction
 from django.db.models import F
 
@@ -16,10 +19,15 @@ from incidents.models import (
     IncidentType,
     Notification,
     ReferenceGeneration,
+    Rotation,
     Service,
     Webhook,
 )
 from incidents.models.webhooks import Event
+from incidents.oncall.tests.data import make_rotation
+
+# A Wednesday noon in London: the daily rotation's shift 9 since 5 January, members[9 % 2].
+NOON = dt.datetime(2026, 1, 14, 12, 0, tzinfo=dt.UTC)
 
 
 def _new_group(payload: dict, n: int) -> dict:
@@ -52,8 +60,9 @@ def warm(am, downtime):
 
 
 def test_a_delivery_opening_an_incident_reads_the_reference_data_once_per_change(warm, downtime):
-    """The third incident opened from an alert does not read the service, type, fields, checklist
-    or webhooks again: five queries fewer than the second, which read them after a change."""
+    """The third incident opened from an alert does not read the service, type, fields, checklist,
+    webhooks or on-call rotations again: six queries fewer than the second, which read them after
+    a change."""
     from django.test.utils import CaptureQueriesContext
 
     reference.bump()  # as a change elsewhere would
@@ -61,9 +70,10 @@ def test_a_delivery_opening_an_incident_reads_the_reference_data_once_per_change
         assert warm.post(_new_group(load("firing"), 3)).json()["created"]
     with CaptureQueriesContext(connection) as third:
         assert warm.post(_new_group(load("firing"), 4)).json()["created"]
-    assert len(third) == len(second) - 5, [q["sql"][:80] for q in third.captured_queries]
+    assert len(third) == len(second) - 6, [q["sql"][:80] for q in third.captured_queries]
     read = " ".join(q["sql"] for q in third.captured_queries)
-    for table in ("incidents_service", "incidents_customfield", "incidents_checklistitem", "incidents_webhook"):
+    tables = ("service", "customfield", "checklistitem", "webhook", "rotation", "incidenttype")
+    for table in (f"incidents_{name}" for name in tables):
         assert f'FROM "{table}"' not in read, table
     # The kept copies made the same incident: the checklist's tasks, the service.
     before, latest = Incident.objects.order_by("-pk")[1], Incident.objects.order_by("-pk")[0]
@@ -177,3 +187,44 @@ def test_outside_a_delivery_nothing_is_kept(db, downtime, django_assert_num_quer
         typefields.definitions(downtime)
     with django_assert_num_queries(1):
         typefields.definitions(downtime)
+
+
+@time_machine.travel(NOON, tick=False)
+def test_who_is_on_call_follows_an_override_or_a_deactivation_at_once(am, responder, other_responder):
+    """The rotations are kept too, and who is on call is still worked out for the instant: an
+    override another process adds, or an account deactivated here, changes the next lead."""
+    make_rotation("Everything", members=[responder, other_responder], default=True)
+
+    def lead_of_next(n: int):
+        assert am.post(_new_group(load("firing"), n)).json()["created"]
+        return Incident.objects.order_by("-pk").first().lead
+
+    assert lead_of_next(1) == other_responder
+    assert lead_of_next(2) == other_responder  # from the kept rotations
+    rotation = Rotation.objects.get()
+    _elsewhere(
+        'INSERT INTO incidents_override (rotation_id, user_id, start, "end", created_at, reason) '
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        [rotation.pk, responder.pk, NOON - dt.timedelta(hours=1), NOON + dt.timedelta(hours=1), NOON, "swap"],
+    )
+    assert lead_of_next(3) == responder
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM incidents_override")
+    reference.bump()
+    assert lead_of_next(4) == other_responder
+
+    other_responder.is_active = False
+    other_responder.save()
+    assert lead_of_next(5) == responder
+
+
+def test_a_sign_in_does_not_move_the_count(client, responder):
+    """Every sign-in saves last_login, which nothing kept shows: the copies stay."""
+    before = ReferenceGeneration.objects.get(pk=1).generation
+    client.force_login(responder)
+    responder.refresh_from_db()
+    assert responder.last_login is not None
+    assert ReferenceGeneration.objects.get(pk=1).generation == before
+    responder.first_name = "Robin"
+    responder.save()
+    assert ReferenceGeneration.objects.get(pk=1).generation == before + 1

@@ -68,3 +68,59 @@ def test_a_task_the_backend_refuses_never_undoes_the_change(settings, caplog):
     assert Service.objects.filter(name="Checkout").exists()
     assert DBTaskResult.objects.count() == 0
     assert "was not enqueued with its change" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tasks_asked_for_together_are_written_in_one_insert_or_not_at_all(settings, django_assert_num_queries):
+    """Inside together(), the tasks of one change are one INSERT when the block ends (the same
+    rows and signals as one by one); a block that raises writes none; an inner block writes with
+    the outer one."""
+    settings.TASKS = DB_BACKEND
+    from datetime import UTC, datetime
+
+    from django_tasks.signals import task_enqueued
+
+    heard = []
+    task_enqueued.connect(
+        lambda sender, task_result, **kw: heard.append(task_result.args), weak=False, dispatch_uid="t"
+    )
+    try:
+        later = datetime(2030, 1, 1, tzinfo=UTC)
+        with transaction.atomic():
+            with django_assert_num_queries(2):  # the count below, then one INSERT
+                with tasking.together():
+                    tasking.enqueue(reminder_due, 1)
+                    with tasking.together():
+                        tasking.enqueue(reminder_due.using(run_after=later), 2)
+                    tasking.enqueue_each(reminder_due, [(3,), (4,)])
+                    assert DBTaskResult.objects.count() == 0  # not yet: gathered
+        rows = {row.args_kwargs["args"][0]: row for row in DBTaskResult.objects.all()}
+        assert sorted(rows) == [1, 2, 3, 4] and sorted(heard) == [[1], [2], [3], [4]]
+        assert rows[2].run_after == later and rows[2].task_path == reminder_due.module_path
+        assert rows[1].task_result.task.run_after is None  # "no run_after", as DatabaseBackend.enqueue writes it
+
+        with pytest.raises(Boom), transaction.atomic(), tasking.together():
+            tasking.enqueue(reminder_due, 5)
+            raise Boom
+        assert DBTaskResult.objects.count() == 4
+    finally:
+        task_enqueued.disconnect(dispatch_uid="t")
+
+
+def test_a_new_incident_writes_its_escalation_and_reminder_in_one_insert(
+    db, settings, reporter, django_assert_num_queries
+):
+    """workflow.report gathers the tasks its listeners ask for (incidents/tasking.py)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from incidents.tests.factories import make_incident
+
+    settings.TASKS = DB_BACKEND
+    with CaptureQueriesContext(connection) as queries:
+        incident = make_incident(by=reporter, severity="critical")
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "django_tasks_database')]
+    assert len(inserts) == 1, inserts
+    paths = sorted(DBTaskResult.objects.values_list("task_path", flat=True))
+    assert any("escalat" in p for p in paths) and any("reminder" in p for p in paths), paths
+    assert incident.pk
