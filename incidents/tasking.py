@@ -88,9 +88,12 @@ def together() -> Iterator[None]:
 
 
 def enqueue(task_, *args) -> None:
-    """`task_.enqueue(*args)`, or gathered for one INSERT inside `together()` (see above)."""
+    """`task_.enqueue(*args)`, or gathered for one INSERT inside `together()` (see above). A task
+    the backend refuses is refused here, at once, as `task_.enqueue` would refuse it: inside
+    `with_change` that is logged and the change goes on."""
     gathered = _gathered.get()
     if gathered is not None and in_transaction():
+        task_.get_backend().validate_task(task_)
         gathered.append((task_, args))
     else:
         task_.enqueue(*args)
@@ -103,6 +106,7 @@ def enqueue_each(task_, args: list[tuple]) -> None:
         return
     gathered = _gathered.get()
     if gathered is not None and in_transaction():
+        task_.get_backend().validate_task(task_)
         gathered.extend((task_, a) for a in args)
     elif _database_backend(task_) is not None and len(args) > 1:
         write_rows([(task_, a) for a in args])

@@ -71,6 +71,22 @@ def test_a_task_the_backend_refuses_never_undoes_the_change(settings, caplog):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_task_refused_inside_together_is_refused_at_once_and_the_rest_written(settings, caplog):
+    """Gathered or not, a refused task never undoes the change, and never stops the others."""
+    from incidents.models import Service
+    from incidents.notifications.delivery import deliver_email
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["email"]}}
+    with transaction.atomic(), tasking.together():
+        Service.objects.create(name="Checkout")
+        tasking.with_change(lambda: tasking.enqueue(reminder_due, 1))  # "default": not served
+        tasking.with_change(lambda: tasking.enqueue(deliver_email, 7))
+    assert Service.objects.filter(name="Checkout").exists()
+    assert list(DBTaskResult.objects.values_list("task_path", flat=True)) == [deliver_email.module_path]
+    assert "was not enqueued with its change" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
 def test_tasks_asked_for_together_are_written_in_one_insert_or_not_at_all(settings, django_assert_num_queries):
     """Inside together(), the tasks of one change are one INSERT when the block ends (the same
     rows and signals as one by one); a block that raises writes none; an inner block writes with
