@@ -128,7 +128,8 @@ def write_rows(items: list[tuple[Any, tuple]]) -> None:
     from django_tasks_db.compat import normalize_json, task_enqueued
     from django_tasks_db.models import DBTaskResult, get_date_max
 
-    rows, others = [], []
+    rows: list[tuple[Any, Any]] = []
+    others: list[tuple[Any, tuple]] = []
     for task_, args in items:
         backend = _database_backend(task_)
         if backend is None:
