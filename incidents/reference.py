@@ -21,7 +21,8 @@ of the work (bench/results.md). How they are kept without ever serving an old co
   read after it may be its transaction's own, not committed, and may yet roll back.
 
 Writes that bypass the model signals (QuerySet.update, bulk_create, raw SQL) on these tables must
-call `bump()` in their transaction, as `models.response.ship_response` does.
+call `bump()` in their transaction (or `ReferenceGeneration.bump()` from the models, as
+`models.response.ensure_shipped_response` does).
 """
 
 import contextlib
@@ -31,7 +32,6 @@ from collections.abc import Callable, Hashable, Iterator
 from typing import TypeVar
 
 from django.contrib.auth import get_user_model
-from django.db.models import F
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from incidents.models import (
@@ -94,9 +94,7 @@ def bump() -> None:
     _kept.clear()
     _kept_at[0] = None
     _generation.set(None)
-    changed = ReferenceGeneration.objects.filter(pk=1).update(generation=F("generation") + 1)
-    if not changed:  # the row the migration creates is gone (a flushed test database)
-        ReferenceGeneration.objects.bulk_create([ReferenceGeneration(pk=1, generation=1)], ignore_conflicts=True)
+    ReferenceGeneration.bump()
 
 
 def _changed(**kwargs) -> None:

@@ -172,6 +172,6 @@ def ensure_shipped_response(sender=None, **kwargs) -> None:
         return
     ship_response(ResponseRole, IncidentType, ChecklistItem)
     # bulk_create sends no signal: the intake's kept checklists must hear of these (incidents/reference.py).
-    from incidents import reference
+    from incidents.models.reference import ReferenceGeneration
 
-    reference.bump()
+    ReferenceGeneration.bump()
