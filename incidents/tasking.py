@@ -84,76 +84,59 @@ def together() -> Iterator[None]:
         yield
     finally:
         _gathered.reset(token)
-    write_rows(gathered)
+    if gathered:
+        _write_rows(gathered)
 
 
 def enqueue(task_, *args) -> None:
-    """`task_.enqueue(*args)`, or gathered for one INSERT inside `together()` (see above). A task
-    the backend refuses is refused here, at once, as `task_.enqueue` would refuse it: inside
-    `with_change` that is logged and the change goes on."""
-    gathered = _gathered.get()
-    if gathered is not None and in_transaction():
-        task_.get_backend().validate_task(task_)
-        gathered.append((task_, args))
-    else:
-        task_.enqueue(*args)
+    """`task_.enqueue(*args)`, or gathered for one INSERT inside `together()` (see above)."""
+    enqueue_each(task_, [args])
 
 
 def enqueue_each(task_, args: list[tuple]) -> None:
-    """`task_.enqueue(*a)` for each `a` of `args`: on the database backend in one INSERT (or
-    gathered inside `together()`)."""
-    if not args:
-        return
+    """`task_.enqueue(*a)` for each `a` of `args`: on the database backend in one INSERT, or
+    gathered inside `together()`. A task the backend refuses is refused here, at once, as
+    `task_.enqueue` would refuse it: inside `with_change` that is logged and the change goes on."""
     gathered = _gathered.get()
+    if gathered is None or not in_transaction():
+        if len(args) < 2 or not _on_database(task_):
+            for a in args:
+                task_.enqueue(*a)
+            return
+    task_.get_backend().validate_task(task_)
+    items = [(task_, a) for a in args]
     if gathered is not None and in_transaction():
-        task_.get_backend().validate_task(task_)
-        gathered.extend((task_, a) for a in args)
-    elif _database_backend(task_) is not None and len(args) > 1:
-        write_rows([(task_, a) for a in args])
+        gathered.extend(items)
     else:
-        for a in args:
-            task_.enqueue(*a)
+        _write_rows(items)
 
 
-def _database_backend(task_):
+def _on_database(task_) -> bool:
     from django_tasks_db.backend import DatabaseBackend
 
-    backend = task_.get_backend()
-    return backend if isinstance(backend, DatabaseBackend) else None
+    return isinstance(task_.get_backend(), DatabaseBackend)
 
 
-def write_rows(items: list[tuple[Any, tuple]]) -> None:
-    """What DatabaseBackend.enqueue does for one task (django_tasks_db/backend.py), for many at once:
-    the same row per task, and the same task_enqueued signal for each. Any other backend: one by one."""
+def _write_rows(items: list[tuple[Any, tuple]]) -> None:
+    """What DatabaseBackend.enqueue does for one task (django_tasks_db/backend.py), for many at once
+    (tasks of the database backend, validated): the same row per task, and the same task_enqueued
+    signal for each."""
     from django_tasks_db.compat import normalize_json, task_enqueued
     from django_tasks_db.models import DBTaskResult, get_date_max
 
-    rows: list[tuple[Any, Any]] = []
-    others: list[tuple[Any, tuple]] = []
-    for task_, args in items:
-        backend = _database_backend(task_)
-        if backend is None:
-            others.append((task_, args))
-            continue
-        backend.validate_task(task_)
-        rows.append(
-            (
-                backend,
-                DBTaskResult(
-                    id=backend._get_id(),
-                    args_kwargs=normalize_json({"args": list(args), "kwargs": {}}),
-                    priority=task_.priority,
-                    task_path=task_.module_path,
-                    queue_name=task_.queue_name,
-                    # bulk_create sends no pre_save, where django_tasks_db turns "no run_after" into its max date.
-                    run_after=task_.run_after or get_date_max(),
-                    backend_name=backend.alias,
-                ),
-            )
+    rows: list[Any] = [
+        DBTaskResult(
+            id=task_.get_backend()._get_id(),
+            args_kwargs=normalize_json({"args": list(args), "kwargs": {}}),
+            priority=task_.priority,
+            task_path=task_.module_path,
+            queue_name=task_.queue_name,
+            # bulk_create sends no pre_save, where django_tasks_db turns "no run_after" into its max date.
+            run_after=task_.run_after or get_date_max(),
+            backend_name=task_.backend,
         )
-    if rows:
-        DBTaskResult.objects.bulk_create([row for _, row in rows])
-        for backend, row in rows:
-            task_enqueued.send(type(backend), task_result=row.task_result)
-    for task_, args in others:
-        task_.enqueue(*args)
+        for task_, args in items
+    ]
+    DBTaskResult.objects.bulk_create(rows)
+    for (task_, _), row in zip(items, rows, strict=True):
+        task_enqueued.send(type(task_.get_backend()), task_result=row.task_result)

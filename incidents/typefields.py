@@ -37,7 +37,7 @@ NOT_SET = "Not set"
 
 
 def definitions(incident_type: IncidentType | None) -> list[CustomField]:
-    """The type's fields, in order (one query)."""
+    """The type's fields, in order (one query; none in an alert delivery that kept them)."""
     if incident_type is None:
         return []
     # Kept per process for alert deliveries (incidents/reference.py); read each time elsewhere.

@@ -189,7 +189,8 @@ class Directory:
 
 def on_call_for_service(service: Service, *, at: dt.datetime | None = None) -> OnCall | None:
     """Who answers for one service (assignment, escalation, the service page): only its own
-    rotations and the default are loaded, not every rotation (still four queries)."""
+    rotations and the default are loaded, not every rotation (four queries; none in an alert
+    delivery that kept them, incidents/reference.py)."""
     at = at or now()
 
     def schedules() -> list[oncall.Schedule]:

@@ -8,7 +8,6 @@ import datetime as dt
 import pytest
 import time_machine
 from django.db import connection, transaction
-from django.db.models import F
 
 from incidents import reference
 from incidents.alerts.tests.support import am, integration, load  # noqa: F401
@@ -39,10 +38,11 @@ def _new_group(payload: dict, n: int) -> dict:
 
 
 def _elsewhere(sql: str, params=()) -> None:
-    """What another process does: a change and its bump, without this process's signals."""
+    """What another process does: a change and its count, without this process's signals (the
+    model's bump leaves this process's copies alone, as another process's would)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-    ReferenceGeneration.objects.filter(pk=1).update(generation=F("generation") + 1)
+    ReferenceGeneration.bump()
 
 
 @pytest.fixture
@@ -216,6 +216,24 @@ def test_who_is_on_call_follows_an_override_or_a_deactivation_at_once(am, respon
     other_responder.is_active = False
     other_responder.save()
     assert lead_of_next(5) == responder
+
+
+@time_machine.travel(NOON, tick=False)
+def test_a_rotation_given_the_service_answers_for_it_at_once(am, responder, other_responder):
+    """Adding a service to a rotation (a many-to-many change, no save of either row) is a change
+    too: the service's own rotation answers before the default one."""
+    make_rotation("Everything", members=[other_responder], default=True)
+    own = make_rotation("Own", members=[responder])
+
+    def lead_of_next(n: int):
+        assert am.post(_new_group(load("firing"), n)).json()["created"]
+        return Incident.objects.order_by("-pk").first()
+
+    assert lead_of_next(1).lead == other_responder
+    incident = lead_of_next(2)
+    assert incident.lead == other_responder  # from the kept rotations
+    own.services.add(incident.service)
+    assert lead_of_next(3).lead == responder
 
 
 def test_a_sign_in_does_not_move_the_count(client, responder):
