@@ -197,12 +197,14 @@ def receive(integration: Integration, payload: Payload, raw: dict) -> Outcome:
     beats = [a for a in payload.alerts if a.labels.get("alertname") == beat_name]
     alerts = [a for a in payload.alerts if a.labels.get("alertname") != beat_name]
     in_force = silences.InForce(now())
-    if any(a.status == "firing" for a in alerts):
-        # A firing alert may be new: read what is in force before the group's lock, taken first
-        # thing in _apply, so that the lock is held for this delivery's own work only. (A payload
-        # that only resolves alerts seldom brings a new one: read then, if ever.)
-        in_force.load()
     with transaction.atomic():
+        # Every statement below looks rows up by key: planned once per connection (models/plain.py).
+        plain.generic_plans()
+        if any(a.status == "firing" for a in alerts):
+            # A firing alert may be new: read what is in force before the group's lock, taken first
+            # thing in _apply, so that the lock is held for this delivery's own work only. (A payload
+            # that only resolves alerts seldom brings a new one: read then, if ever.)
+            in_force.load()
         if any(a.status == "firing" for a in beats):
             heartbeat.beat(integration)
         if not alerts:

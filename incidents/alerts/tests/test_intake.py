@@ -11,7 +11,7 @@ from django.db import connection, transaction
 
 from incidents import workflow
 from incidents.alerts.intake import _current_group
-from incidents.alerts.tests.support import am, integration, load, variant  # noqa: F401
+from incidents.alerts.tests.support import am, integration, load, plan_setting, variant  # noqa: F401
 from incidents.models import Alert, AlertGroup, Incident, IncidentType, Integration, Service, TimelineEntry, plain
 from incidents.tests.factories import ServiceFactory
 
@@ -702,7 +702,7 @@ def test_a_new_alert_into_an_open_group_costs_a_fixed_number_of_queries(am, busy
     group and its incident, and nothing is read twice (token and heartbeat name, the alerts
     stored, the new alert, its entry, the group's last payload), plus the silences and
     maintenance windows in force, in one statement (incidents/alerts/silences.py)."""
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(9 + plan_setting()):
         response = am.post(_second_alert(busy_group, minutes=99, fingerprint="busy0099"))
 
     assert response.status_code == 200 and response.json()["created"] is False
@@ -716,7 +716,7 @@ def _statements(queries) -> list[str]:
 def test_what_is_in_force_is_read_before_the_group_is_locked(am, busy_group, django_assert_max_num_queries):
     """Deliveries of one group wait for each other's lock: the silences and maintenance windows
     are read before it is taken, so that it is held for the delivery's own work only."""
-    with django_assert_max_num_queries(9) as queries:
+    with django_assert_max_num_queries(9 + plan_setting()) as queries:
         am.post(_second_alert(busy_group, minutes=99, fingerprint="busy0099"))
     statements = _statements(queries)
     [in_force] = [n for n, sql in enumerate(statements) if "incidents_silence" in sql]
@@ -737,7 +737,7 @@ def test_a_payload_that_only_resolves_known_alerts_reads_no_silences(am, busy_gr
 
 
 def test_a_repeat_of_a_busy_group_costs_as_little(am, busy_group, django_assert_max_num_queries):
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(6 + plan_setting()):
         response = am.post(_second_alert(busy_group, minutes=8, fingerprint="busy0007"))
 
     assert response.json()["changed"] is False
@@ -848,3 +848,35 @@ def test_the_token_query_is_the_health_check_and_a_dropped_connection_is_replace
     assert answer.status_code == 200, answer.content
     assert answer.json()["changed"] is True
     assert connection.connection.info.backend_pid != old_pid
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_intake_plans_its_key_lookups_once_and_pages_still_plan_for_their_values(am):
+    """The intake's statements run on generic plans (planning them again on every delivery was
+    most of the database's work on it), and only inside its own transaction: the connection's
+    per-value planning, which pages need (incidentsite/settings.py), is back right after."""
+    if connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get("server_side_binding"):
+        pytest.skip("prepared statements are PostgreSQL's, with DB_PREPARED_STATEMENTS on")
+    firing = load("firing")
+    assert am.post(firing).status_code == 200
+    for minutes in range(1, 7):  # new alerts into the open group: the group's lock statement each time
+        answer = am.post(_second_alert(firing, minutes=minutes, fingerprint=f"{minutes:016x}"))
+        assert answer.json()["changed"] is True
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone() == ("force_custom_plan",)
+        cursor.execute(
+            "SELECT custom_plans, generic_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%FOR UPDATE OF g, i%"],
+        )
+        plans = cursor.fetchall()
+    # Prepared on its second run (prepare_threshold), then planned once and reused.
+    assert plans == [(0, 5)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_generic_plans_outside_a_transaction_is_refused():
+    # Outside a transaction SET LOCAL would do nothing but warn: a caller that forgot the block
+    # would lose the saving without noticing.
+    with pytest.raises(RuntimeError, match="inside transaction.atomic"):
+        plain.generic_plans()

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from incidents.alerts.tests.support import am, integration, load  # noqa: F401
+from incidents.alerts.tests.support import am, integration, load, plan_setting  # noqa: F401
 from incidents.inbound import MAX_BODY_BYTES
 from incidents.models import Alert, Incident, TimelineEntry
 
@@ -81,7 +81,7 @@ def test_a_re_send_of_a_large_group_reads_the_alerts_once_and_builds_no_rows(am,
     """The same statements whatever the group's size: the token, the group, the known keys."""
     payload = large_group(500)
     am.post(payload)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(6 + plan_setting()):
         _, body = timed_post(am, payload)
     assert body["changed"] is False
 
