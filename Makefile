@@ -1,6 +1,7 @@
 # Beacon developer tasks.  Everything runs from the project's own virtualenv (.venv).
 #   make run      migrate, seed demo data and serve on http://127.0.0.1:8000 (DEBUG on by default)
-#   make test     the whole pytest suite (PYTEST_ARGS="-k foo -x" to narrow it; DATABASE_URL is passed through)
+#   make test     the whole pytest suite, in parallel (PYTEST_ARGS="-k foo -x" to narrow it; TEST_WORKERS=0
+#                 for one process; DATABASE_URL is passed through)
 #   make lint     ruff check and ruff format --check
 #   make typecheck  mypy (django-stubs) on the core and the notifications, status page, Slack and mail-in areas
 #   make check    missing migrations + Django's deployment checks
@@ -22,6 +23,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MANAGE := $(PY) manage.py
 PYTEST_ARGS ?=
+# pytest-xdist processes, each with its own test database: "auto" is one per CPU core (the suite
+# waits on PostgreSQL, SMTP and browsers as much as it computes); 0 runs it in this process.
+TEST_WORKERS ?= auto
 # The single sign-on tests' OpenID Connect provider (node's oidc-provider, incidents/tests/test_sso.py).
 OIDC_PROVIDER := tests/oidc/node_modules/.package-lock.json
 
@@ -62,7 +66,7 @@ run: venv
 
 # The test-only environment (a throwaway SECRET_KEY, no HTTPS redirect) is in pyproject.toml.
 test: venv $(OIDC_PROVIDER)
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 $(OIDC_PROVIDER): tests/oidc/package-lock.json
 	cd tests/oidc && npm ci --no-audit --no-fund
