@@ -97,18 +97,17 @@ def enqueue_each(task_, args: list[tuple]) -> None:
     """`task_.enqueue(*a)` for each `a` of `args`: on the database backend in one INSERT, or
     gathered inside `together()`. A task the backend refuses is refused here, at once, as
     `task_.enqueue` would refuse it: inside `with_change` that is logged and the change goes on."""
-    gathered = _gathered.get()
-    if gathered is None or not in_transaction():
-        if len(args) < 2 or not _on_database(task_):
-            for a in args:
-                task_.enqueue(*a)
-            return
+    gathered = _gathered.get() if in_transaction() else None
+    if not _on_database(task_) or (gathered is None and len(args) < 2):
+        for a in args:
+            task_.enqueue(*a)
+        return
     task_.get_backend().validate_task(task_)
     items = [(task_, a) for a in args]
-    if gathered is not None and in_transaction():
-        gathered.extend(items)
-    else:
+    if gathered is None:
         _write_rows(items)
+    else:
+        gathered.extend(items)
 
 
 def _on_database(task_) -> bool:

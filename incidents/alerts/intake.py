@@ -198,6 +198,10 @@ def receive(integration: Integration, payload: Payload, raw: dict) -> Outcome:
     alerts = [a for a in payload.alerts if a.labels.get("alertname") != beat_name]
     in_force = silences.InForce(now())
     with transaction.atomic():
+        if any(a.status == "firing" for a in beats):
+            heartbeat.beat(integration)
+        if not alerts:
+            return Outcome("Heartbeat received." if beats else "Nothing to do.")
         # Every statement below looks rows up by key: planned once per connection (models/plain.py).
         plain.generic_plans()
         if any(a.status == "firing" for a in alerts):
@@ -205,10 +209,6 @@ def receive(integration: Integration, payload: Payload, raw: dict) -> Outcome:
             # thing in _apply, so that the lock is held for this delivery's own work only. (A payload
             # that only resolves alerts seldom brings a new one: read then, if ever.)
             in_force.load()
-        if any(a.status == "firing" for a in beats):
-            heartbeat.beat(integration)
-        if not alerts:
-            return Outcome("Heartbeat received." if beats else "Nothing to do.")
         # No savepoint around a try: _Retry is raised only by _home_for, after its own savepoint
         # rolled back the losing incident, and nothing written before it needs undoing (a group
         # retired there stays retired: the winner retired it too).

@@ -39,6 +39,12 @@ def first_query(read: Callable[[], T]) -> T:
         return read()
 
 
+def prepares() -> bool:
+    """Whether this connection prepares statements: PostgreSQL with DB_PREPARED_STATEMENTS on
+    (server-side binding, incidentsite/settings.py)."""
+    return connection.vendor == "postgresql" and bool(connection.settings_dict["OPTIONS"].get("server_side_binding"))
+
+
 def generic_plans() -> None:
     """Until the transaction ends, a prepared statement runs on its one generic plan.
 
@@ -53,7 +59,7 @@ def generic_plans() -> None:
     """
     if not connection.in_atomic_block:
         raise RuntimeError("generic_plans() applies to a transaction: call it inside transaction.atomic().")
-    if connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get("server_side_binding"):
+    if prepares():
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
 

@@ -140,3 +140,18 @@ def test_a_new_incident_writes_its_escalation_and_reminder_in_one_insert(
     paths = sorted(DBTaskResult.objects.values_list("task_path", flat=True))
     assert any("escalat" in p for p in paths) and any("reminder" in p for p in paths), paths
     assert incident.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_of_another_backend_inside_together_goes_to_that_backend(settings):
+    """Only the database backend's tasks are gathered into the one INSERT: a task bound to another
+    backend is that backend's, enqueued as it would be, never written as a database task row."""
+    from django_tasks import task_backends
+
+    settings.TASKS = {**DB_BACKEND, "other": {"BACKEND": "django_tasks.backends.dummy.DummyBackend", "QUEUES": []}}
+    elsewhere = reminder_due.using(backend="other")
+    with transaction.atomic(), tasking.together():
+        tasking.enqueue(elsewhere, 1)
+        tasking.enqueue(reminder_due, 2)
+    assert [row.args_kwargs["args"] for row in DBTaskResult.objects.all()] == [[2]]
+    assert [result.args for result in task_backends["other"].results] == [[1]]

@@ -5,10 +5,9 @@ import json
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.test import Client
 
-from incidents.models import Integration
+from incidents.models import Integration, plain
 
 FIXTURES = Path(__file__).parent / "fixtures" / "alertmanager"
 URL = "/integrations/alertmanager/"
@@ -17,8 +16,7 @@ URL = "/integrations/alertmanager/"
 def plan_setting() -> int:
     """The statement each delivery's transaction opens with on PostgreSQL with prepared statements
     (`SET LOCAL plan_cache_mode`, incidents/models/plain.py `generic_plans`): 1 there, else 0."""
-    prepared = bool(connection.settings_dict["OPTIONS"].get("server_side_binding"))
-    return int(connection.vendor == "postgresql" and prepared)
+    return int(plain.prepares())
 
 
 def load(name: str) -> dict:

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 
 from incidents.alerts.heartbeat import check_heartbeat
-from incidents.alerts.tests.support import am, integration, load  # noqa: F401
+from incidents.alerts.tests.support import am, integration, load, plan_setting  # noqa: F401
 from incidents.models import Alert, Heartbeat, Incident, TimelineEntry
 from incidents.models.tokens import integration_with_heartbeat
 
@@ -225,3 +227,17 @@ def test_the_token_finds_its_integration_with_its_heartbeat_in_one_statement(int
     row.is_active = False
     row.save()
     assert integration_with_heartbeat(token) is None
+
+
+def test_a_heartbeat_alone_sends_no_plan_setting(am, integration, db_tasks):
+    """The intake's plan setting (incidents/models/plain.py, generic_plans) is for the statements
+    that apply alerts: a payload that only beats, every minute, does without it; one with an alert
+    sends it."""
+    with CaptureQueriesContext(connection) as queries:
+        assert am.post(watchdog()).json()["message"] == "Heartbeat received."
+    assert queries.captured_queries
+    assert not [q["sql"] for q in queries.captured_queries if "plan_cache_mode" in q["sql"]]
+    with CaptureQueriesContext(connection) as queries:
+        assert am.post(load("firing")).json()["created"] is True
+    sent = [q["sql"] for q in queries.captured_queries if "plan_cache_mode" in q["sql"]]
+    assert len(sent) == plan_setting()

@@ -855,7 +855,7 @@ def test_the_intake_plans_its_key_lookups_once_and_pages_still_plan_for_their_va
     """The intake's statements run on generic plans (planning them again on every delivery was
     most of the database's work on it), and only inside its own transaction: the connection's
     per-value planning, which pages need (incidentsite/settings.py), is back right after."""
-    if connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get("server_side_binding"):
+    if not plain.prepares():
         pytest.skip("prepared statements are PostgreSQL's, with DB_PREPARED_STATEMENTS on")
     firing = load("firing")
     assert am.post(firing).status_code == 200
